@@ -1,0 +1,23 @@
+// `npm test [-- FILE...]`: builds the test API server's binaries once (minutes on a fresh machine, with
+// progress) so that no test file times out waiting for them, then runs Node's test runner on every
+// *.test.ts under src/ and test/ (or on the files given).
+import { spawnSync } from 'node:child_process';
+import { kubeBinaries } from '../test/harness/binaries.ts';
+
+const files = process.argv.slice(2);
+const started = Date.now();
+const bins = await kubeBinaries((line) => process.stdout.write(`[harness] ${line}\n`));
+process.stdout.write(
+  `[harness] kube-apiserver ${bins.kubernetesVersion}, etcd ${bins.etcdVersion} ready in ${((Date.now() - started) / 1000).toFixed(1)} s\n`,
+);
+
+const args = [
+  '--test',
+  '--test-concurrency=2',
+  // A hung test must fail the run, not hold CI until its own limit.
+  '--test-timeout=300000',
+  '--test-reporter=spec',
+  ...(files.length ? files : ['src/**/*.test.ts', 'test/**/*.test.ts']),
+];
+const res = spawnSync(process.execPath, args, { stdio: 'inherit' });
+process.exit(res.status ?? 1);

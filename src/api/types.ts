@@ -1,0 +1,44 @@
+/**
+ * TypeScript types of Beacon's resources, inferred from the schemas in crds.ts that also generate
+ * crds/*.yaml: one source of truth for both.
+ */
+import type { V1ObjectMeta } from '@kubernetes/client-node';
+import type {
+  bfdProfileSpec,
+  bgpAdvertisementSpec,
+  bgpPeerSpec,
+  communitySpec,
+  condition,
+  ipAddressPoolSpec,
+  ipAddressPoolStatus,
+  l2AdvertisementSpec,
+  labelSelector,
+} from './crds.ts';
+import type { Static } from './schema.ts';
+
+export type LabelSelector = Static<typeof labelSelector>;
+export type Condition = Static<typeof condition>;
+export type IPAddressPoolSpec = Static<typeof ipAddressPoolSpec>;
+export type IPAddressPoolStatus = Static<typeof ipAddressPoolStatus>;
+export type L2AdvertisementSpec = Static<typeof l2AdvertisementSpec>;
+export type BGPAdvertisementSpec = Static<typeof bgpAdvertisementSpec>;
+export type BGPPeerSpec = Static<typeof bgpPeerSpec>;
+export type BFDProfileSpec = Static<typeof bfdProfileSpec>;
+export type CommunitySpec = Static<typeof communitySpec>;
+
+interface Resource<K extends string, Spec, Status = never> {
+  apiVersion: 'beacon.dev/v1alpha1';
+  kind: K;
+  metadata: V1ObjectMeta;
+  spec: Spec;
+  status?: Status;
+}
+
+export type IPAddressPool = Resource<'IPAddressPool', IPAddressPoolSpec, IPAddressPoolStatus>;
+export type L2Advertisement = Resource<'L2Advertisement', L2AdvertisementSpec>;
+export type BGPAdvertisement = Resource<'BGPAdvertisement', BGPAdvertisementSpec>;
+export type BGPPeer = Resource<'BGPPeer', BGPPeerSpec>;
+export type BFDProfile = Resource<'BFDProfile', BFDProfileSpec>;
+export type Community = Resource<'Community', CommunitySpec>;
+
+export type BeaconResource = IPAddressPool | L2Advertisement | BGPAdvertisement | BGPPeer | BFDProfile | Community;

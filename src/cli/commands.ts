@@ -1,0 +1,5 @@
+import type { Command } from './command.ts';
+import { crdsCommand } from './crds-command.ts';
+
+/** Every subcommand `beacon` has; `beacon --help` lists them in this order. */
+export const commands: readonly Command[] = [crdsCommand];

@@ -1,0 +1,231 @@
+/**
+ * A real etcd + kube-apiserver on 127.0.0.1 for one test file, on free ports, in a temporary directory that
+ * is removed on stop. RBAC authorization is on; the tests act as `admin` (group system:masters) through a
+ * static token, and service-account tokens are signed so that components can be tested under their own
+ * ServiceAccounts.
+ */
+import { execFile } from 'node:child_process';
+import { request } from 'node:https';
+import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { KubeConfig } from '@kubernetes/client-node';
+import { type KubeBinaries, kubeBinaries } from './binaries.ts';
+import { spawnTethered, type TetheredProcess, waitFor } from './process.ts';
+
+function httpsGet(url: string, ca: string, token: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const req = request(url, { ca, headers: { authorization: `Bearer ${token}` }, timeout: 2000 }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => {
+        body += c;
+      });
+      res.on('end', () => resolve(body.trim()));
+    });
+    req.on('timeout', () => req.destroy(new Error('timeout')));
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+export interface ApiServer {
+  /** https://127.0.0.1:PORT */
+  readonly url: string;
+  /** A kubeconfig file for the admin identity. */
+  readonly kubeconfigPath: string;
+  /** The same, loaded. */
+  readonly kubeConfig: KubeConfig;
+  readonly adminToken: string;
+  readonly binaries: KubeBinaries;
+  /** Seconds from the call to a ready server, binaries already built. */
+  readonly startSeconds: number;
+  /** Runs the harness's kubectl as admin; never throws for a non-zero exit. */
+  kubectl(args: string[], input?: string): Promise<{ code: number; stdout: string; stderr: string }>;
+  /** A kubeconfig file that authenticates as a ServiceAccount (through the TokenRequest API). */
+  serviceAccountKubeconfig(namespace: string, name: string): Promise<string>;
+  stop(): Promise<void>;
+}
+
+export interface ApiServerOptions {
+  /** Progress lines, e.g. while the binaries are built for the first time. */
+  log?: (line: string) => void;
+  /** Extra kube-apiserver flags. */
+  extraArgs?: string[];
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.unref();
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const addr = srv.address();
+      srv.close(() => (typeof addr === 'object' && addr ? resolve(addr.port) : reject(new Error('no port'))));
+    });
+  });
+}
+
+function kubeconfigYaml(url: string, caPem: string, user: string, token: string): string {
+  const ca = Buffer.from(caPem).toString('base64');
+  return `apiVersion: v1
+kind: Config
+clusters:
+- name: harness
+  cluster:
+    server: ${url}
+    certificate-authority-data: ${ca}
+users:
+- name: ${user}
+  user:
+    token: ${token}
+contexts:
+- name: harness
+  context:
+    cluster: harness
+    user: ${user}
+    namespace: default
+current-context: harness
+`;
+}
+
+export async function startApiServer(opts: ApiServerOptions = {}): Promise<ApiServer> {
+  const log = opts.log ?? (() => {});
+  const binaries = await kubeBinaries(log);
+  const started = Date.now();
+  const dir = mkdtempSync(join(tmpdir(), 'beacon-apiserver-'));
+  const processes: TetheredProcess[] = [];
+  const cleanup = async () => {
+    for (const p of processes.reverse()) await p.stop();
+    rmSync(dir, { recursive: true, force: true });
+  };
+  try {
+    const [etcdClient, etcdPeer, securePort] = [await freePort(), await freePort(), await freePort()];
+    const etcd = spawnTethered(
+      'etcd',
+      binaries.etcd,
+      [
+        `--name=harness`,
+        `--data-dir=${join(dir, 'etcd')}`,
+        `--listen-client-urls=http://127.0.0.1:${etcdClient}`,
+        `--advertise-client-urls=http://127.0.0.1:${etcdClient}`,
+        `--listen-peer-urls=http://127.0.0.1:${etcdPeer}`,
+        `--initial-advertise-peer-urls=http://127.0.0.1:${etcdPeer}`,
+        `--initial-cluster=harness=http://127.0.0.1:${etcdPeer}`,
+        // Test data is thrown away after each run; durability costs seconds per test file.
+        '--unsafe-no-fsync',
+        '--log-level=warn',
+      ],
+      { logFile: join(dir, 'etcd.log') },
+    );
+    processes.push(etcd);
+
+    const adminToken = randomBytes(24).toString('hex');
+    writeFileSync(join(dir, 'tokens.csv'), `${adminToken},admin,admin-uid,"system:masters"\n`, { mode: 0o600 });
+    const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+    writeFileSync(join(dir, 'sa.key'), privateKey.export({ type: 'pkcs8', format: 'pem' }), { mode: 0o600 });
+    writeFileSync(join(dir, 'sa.pub'), publicKey.export({ type: 'spki', format: 'pem' }));
+
+    await waitFor(
+      'etcd to accept clients',
+      async () => (await fetch(`http://127.0.0.1:${etcdClient}/health`)).ok,
+      30_000,
+      100,
+      () => etcd.tail(),
+    );
+
+    const apiserver = spawnTethered(
+      'kube-apiserver',
+      binaries.kubeApiserver,
+      [
+        `--etcd-servers=http://127.0.0.1:${etcdClient}`,
+        '--bind-address=127.0.0.1',
+        '--advertise-address=127.0.0.1',
+        `--secure-port=${securePort}`,
+        `--cert-dir=${join(dir, 'certs')}`,
+        '--authorization-mode=RBAC',
+        `--token-auth-file=${join(dir, 'tokens.csv')}`,
+        `--service-account-key-file=${join(dir, 'sa.pub')}`,
+        `--service-account-signing-key-file=${join(dir, 'sa.key')}`,
+        '--service-account-issuer=https://kubernetes.default.svc.cluster.local',
+        // Only bookkeeping: no traffic is ever sent to these ranges.
+        '--service-cluster-ip-range=10.96.0.0/16',
+        // LoadBalancer Services get node ports; the default range (2,768 ports) is too small for the
+        // 5,000-Service benchmark.
+        '--service-node-port-range=20000-65000',
+        '--allow-privileged=true',
+        '--profiling=false',
+        '--max-requests-inflight=1000',
+        '--max-mutating-requests-inflight=500',
+        '--v=0',
+        ...(opts.extraArgs ?? []),
+      ],
+      { logFile: join(dir, 'kube-apiserver.log') },
+    );
+    processes.push(apiserver);
+
+    const url = `https://127.0.0.1:${securePort}`;
+    let caPem = '';
+    await waitFor(
+      'kube-apiserver /readyz',
+      async () => {
+        if (apiserver.hasExited()) throw new Error(`kube-apiserver exited:\n${apiserver.tail()}`);
+        caPem ||= readFileSync(join(dir, 'certs', 'apiserver.crt'), 'utf8');
+        return (await httpsGet(`${url}/readyz`, caPem, adminToken)) === 'ok';
+      },
+      60_000,
+      150,
+      () => apiserver.tail(),
+    );
+
+    const kubeconfigPath = join(dir, 'kubeconfig');
+    writeFileSync(kubeconfigPath, kubeconfigYaml(url, caPem, 'admin', adminToken), { mode: 0o600 });
+    const kubeConfig = new KubeConfig();
+    kubeConfig.loadFromFile(kubeconfigPath);
+
+    const kubectl = async (args: string[], input?: string) => {
+      return new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
+        const child = execFile(
+          binaries.kubectl,
+          [`--kubeconfig=${kubeconfigPath}`, ...args],
+          { maxBuffer: 64 * 1024 * 1024, timeout: 60_000 },
+          (err, stdout, stderr) => {
+            const code = err ? (typeof err.code === 'number' ? err.code : 1) : 0;
+            resolve({ code, stdout, stderr });
+          },
+        );
+        child.stdin?.end(input ?? '');
+      });
+    };
+
+    let stopped = false;
+    return {
+      url,
+      kubeconfigPath,
+      kubeConfig,
+      adminToken,
+      binaries,
+      startSeconds: (Date.now() - started) / 1000,
+      kubectl,
+      async serviceAccountKubeconfig(namespace: string, name: string) {
+        const res = await kubectl(['create', 'token', name, '-n', namespace, '--duration=1h']);
+        if (res.code !== 0) throw new Error(`cannot get a token for ${namespace}/${name}: ${res.stderr}`);
+        const path = join(dir, `kubeconfig-${namespace}-${name}`);
+        writeFileSync(path, kubeconfigYaml(url, caPem, `system:serviceaccount:${namespace}:${name}`, res.stdout.trim()), {
+          mode: 0o600,
+        });
+        return path;
+      },
+      async stop() {
+        if (stopped) return;
+        stopped = true;
+        await cleanup();
+      },
+    };
+  } catch (err) {
+    await cleanup();
+    throw err;
+  }
+}

@@ -1,0 +1,101 @@
+/**
+ * Child processes that cannot outlive the test that started them. Each runs under `setpriv --pdeathsig KILL`,
+ * so the kernel kills it even when the test process itself is killed and no cleanup code runs.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { createWriteStream, type WriteStream } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+export interface TetheredProcess {
+  readonly name: string;
+  readonly child: ChildProcess;
+  /** Resolves with the exit code (or signal name) once the process has ended. */
+  readonly exited: Promise<number | string>;
+  /** SIGTERM, then SIGKILL after `graceMs`; resolves once it has exited. */
+  stop(graceMs?: number): Promise<void>;
+  /** The last lines it wrote, for error messages. */
+  tail(): string;
+  hasExited(): boolean;
+}
+
+export interface TetherOptions {
+  env?: NodeJS.ProcessEnv;
+  cwd?: string;
+  /** Also append stdout and stderr to this file. */
+  logFile?: string;
+  /** Run the command inside this network namespace (`ip netns exec`). */
+  netns?: string;
+}
+
+const TAIL_BYTES = 8192;
+
+export function spawnTethered(name: string, command: string, args: string[], opts: TetherOptions = {}): TetheredProcess {
+  const argv = opts.netns ? ['ip', 'netns', 'exec', opts.netns, command, ...args] : [command, ...args];
+  const child = spawn('setpriv', ['--pdeathsig', 'KILL', '--', ...argv], {
+    env: opts.env ?? process.env,
+    cwd: opts.cwd,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let tail = '';
+  const log: WriteStream | undefined = opts.logFile ? createWriteStream(opts.logFile, { flags: 'a' }) : undefined;
+  const keep = (chunk: Buffer) => {
+    tail = (tail + chunk.toString('utf8')).slice(-TAIL_BYTES);
+    log?.write(chunk);
+  };
+  child.stdout!.on('data', keep);
+  child.stderr!.on('data', keep);
+  const exited = new Promise<number | string>((resolve) => {
+    child.once('exit', (code, signal) => {
+      log?.end();
+      resolve(code ?? signal ?? 'unknown');
+    });
+    child.once('error', (err) => {
+      keep(Buffer.from(`spawn failed: ${err.message}\n`));
+      resolve('spawn-error');
+    });
+  });
+  let exitedYet = false;
+  void exited.then(() => {
+    exitedYet = true;
+  });
+  return {
+    name,
+    child,
+    exited,
+    tail: () => tail,
+    hasExited: () => exitedYet,
+    async stop(graceMs = 5000) {
+      if (exitedYet) return;
+      child.kill('SIGTERM');
+      const done = await Promise.race([exited.then(() => true), sleep(graceMs).then(() => false)]);
+      if (!done) {
+        child.kill('SIGKILL');
+        await exited;
+      }
+    },
+  };
+}
+
+/** Waits until `check` resolves true, failing with `describe()` after `timeoutMs`. */
+export async function waitFor(
+  what: string,
+  check: () => Promise<boolean> | boolean,
+  timeoutMs: number,
+  intervalMs = 100,
+  describe: () => string = () => '',
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let lastError: unknown;
+  for (;;) {
+    try {
+      if (await check()) return;
+    } catch (err) {
+      lastError = err;
+    }
+    if (Date.now() > deadline) {
+      const cause = lastError instanceof Error ? ` (last error: ${lastError.message})` : '';
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${cause}\n${describe()}`);
+    }
+    await sleep(intervalMs);
+  }
+}

@@ -11,7 +11,18 @@ import {
   ipNotAfter,
   NAME_PATTERN,
 } from './cel.ts';
-import { arr, bool, int, type JSONSchemaProps, listMap, obj, oneOf, type Schema, str, stringMap } from './schema.ts';
+import {
+  arr,
+  bool,
+  int,
+  type JSONSchemaProps,
+  listMap,
+  obj,
+  oneOf,
+  type Schema,
+  str,
+  stringMap,
+} from './schema.ts';
 
 export const GROUP = 'beacon.dev';
 export const VERSION = 'v1alpha1';
@@ -21,13 +32,17 @@ const MAX_UINT32 = 4294967295;
 
 const resourceName = (description: string) => str({ description, pattern: NAME_PATTERN, maxLength: 253 });
 const nameList = (description: string) =>
-  arr(resourceName('Name of an object in the same namespace.'), { description, maxItems: 256, listType: 'set' });
+  arr(resourceName('Name of an object in the same namespace.'), {
+    description,
+    maxItems: 256,
+    listType: 'set',
+  });
 
 const labelSelectorRequirement = obj(
   {
     key: str({ description: 'The label key the selector applies to.', minLength: 1, maxLength: 317 }),
     operator: oneOf(['In', 'NotIn', 'Exists', 'DoesNotExist'] as const, {
-      description: "How the key relates to the values: In, NotIn, Exists or DoesNotExist.",
+      description: 'How the key relates to the values: In, NotIn, Exists or DoesNotExist.',
     }),
     values: arr(str({ maxLength: 63 }), {
       description: 'Values for In and NotIn; must be empty for Exists and DoesNotExist.',
@@ -50,7 +65,10 @@ const labelSelectorRequirement = obj(
 /** metav1.LabelSelector */
 export const labelSelector = obj(
   {
-    matchLabels: stringMap({ description: 'Labels that must all be present with these values.', maxProperties: 64 }),
+    matchLabels: stringMap({
+      description: 'Labels that must all be present with these values.',
+      maxProperties: 64,
+    }),
     matchExpressions: arr(labelSelectorRequirement, {
       description: 'Requirements that must all hold.',
       maxItems: 64,
@@ -59,7 +77,8 @@ export const labelSelector = obj(
   },
   { mapType: 'atomic', description: 'A label selector; an empty selector matches everything.' },
 );
-const selectorList = (description: string) => arr(labelSelector, { description, maxItems: 64, listType: 'atomic' });
+const selectorList = (description: string) =>
+  arr(labelSelector, { description, maxItems: 64, listType: 'atomic' });
 
 // CRD validation has no cel.bind, so the two ends of a range are spelled out where they are used.
 const rangeStart = "self.split('-')[0].trim()";
@@ -82,7 +101,8 @@ const addressBlock = str({
     },
     {
       rule: `!(${isRange}) || ${sameFamily}`,
-      messageExpression: "'range \"' + self + '\" mixes an IPv4 and an IPv6 address; both ends must be of one family'",
+      messageExpression:
+        "'range \"' + self + '\" mixes an IPv4 and an IPv6 address; both ends must be of one family'",
       reason: 'FieldValueInvalid',
     },
     {
@@ -201,7 +221,12 @@ export const bgpAdvertisementSpec = obj({
     maximum: 128,
     default: 128,
   }),
-  localPref: int({ description: 'LOCAL_PREF sent to iBGP peers.', format: 'int64', minimum: 0, maximum: MAX_UINT32 }),
+  localPref: int({
+    description: 'LOCAL_PREF sent to iBGP peers.',
+    format: 'int64',
+    minimum: 0,
+    maximum: MAX_UINT32,
+  }),
   communities: arr(communityReference, {
     description: 'Communities attached to the announced prefixes.',
     maxItems: 64,
@@ -228,7 +253,8 @@ export const bgpPeerSpec = obj(
     myASN: asn('AS number Beacon uses on this session (1-4294967295).'),
     peerASN: asn("The router's AS number; equal to myASN for iBGP."),
     dynamicASN: oneOf(['internal', 'external'] as const, {
-      description: "Accept the router's AS number as long as the session is iBGP (internal) or eBGP (external).",
+      description:
+        "Accept the router's AS number as long as the session is iBGP (internal) or eBGP (external).",
     }),
     peerAddress: ipAddress('Address of the router.'),
     peerPort: int({ description: 'TCP port of the router.', minimum: 1, maximum: 65535, default: 179 }),
@@ -256,10 +282,15 @@ export const bgpPeerSpec = obj(
         message: 'connectTime must be between 1s and 65535s',
       },
     ]),
-    password: str({ description: 'TCP MD5 password (RFC 2385), in clear; prefer passwordSecret.', maxLength: 80 }),
+    password: str({
+      description: 'TCP MD5 password (RFC 2385), in clear; prefer passwordSecret.',
+      maxLength: 80,
+    }),
     passwordSecret: obj(
       {
-        name: resourceName('Name of a Secret of type kubernetes.io/basic-auth whose "password" key holds the password.'),
+        name: resourceName(
+          'Name of a Secret of type kubernetes.io/basic-auth whose "password" key holds the password.',
+        ),
         namespace: resourceName("Namespace of the Secret; default: Beacon's namespace."),
       },
       { required: ['name'], mapType: 'atomic' },
@@ -267,7 +298,8 @@ export const bgpPeerSpec = obj(
     ebgpMultiHop: bool({ description: 'Allow the eBGP router to be more than one hop away (TTL 255).' }),
     nodeSelectors: selectorList('Nodes that open this session; empty means every node.'),
     enableGracefulRestart: bool({
-      description: 'Advertise graceful restart (RFC 4724) so the router keeps routes while a speaker restarts.',
+      description:
+        'Advertise graceful restart (RFC 4724) so the router keeps routes while a speaker restarts.',
     }),
     bfdProfile: resourceName('Name of a BFDProfile; enables BFD on this session.'),
   },
@@ -303,11 +335,20 @@ export const bgpPeerSpec = obj(
 );
 
 const bfdInterval = (description: string) =>
-  int({ description: `${description} In milliseconds, 10-60000.`, format: 'int32', minimum: 10, maximum: 60000 });
+  int({
+    description: `${description} In milliseconds, 10-60000.`,
+    format: 'int32',
+    minimum: 10,
+    maximum: 60000,
+  });
 
 export const bfdProfileSpec = obj({
-  receiveInterval: bfdInterval('Minimum interval at which this end can receive control packets; default 300.'),
-  transmitInterval: bfdInterval('Minimum interval at which this end wants to send control packets; default 300.'),
+  receiveInterval: bfdInterval(
+    'Minimum interval at which this end can receive control packets; default 300.',
+  ),
+  transmitInterval: bfdInterval(
+    'Minimum interval at which this end wants to send control packets; default 300.',
+  ),
   detectMultiplier: int({
     description: 'Packets that may be lost before the session is declared down, 2-255; default 3.',
     format: 'int32',
@@ -327,7 +368,11 @@ export const bfdProfileSpec = obj({
 
 const communityAlias = obj(
   {
-    name: str({ description: 'The alias used in BGPAdvertisement.communities.', pattern: COMMUNITY_ALIAS_PATTERN, maxLength: 64 }),
+    name: str({
+      description: 'The alias used in BGPAdvertisement.communities.',
+      pattern: COMMUNITY_ALIAS_PATTERN,
+      maxLength: 64,
+    }),
     value: str({
       description: 'A standard (65535:65282) or large (large:64512:1:2) community.',
       maxLength: 48,

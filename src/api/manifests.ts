@@ -1,5 +1,5 @@
 import { stringify } from 'yaml';
-import { customResourceDefinition, type Kind, KINDS } from './crds.ts';
+import { customResourceDefinition, KINDS, type Kind } from './crds.ts';
 
 export const GENERATED_HEADER = '# Generated from src/api/crds.ts by `npm run gen:crds`; do not edit.\n';
 

@@ -75,7 +75,10 @@ export function str(opts: StringOptions = {}): Schema<string> {
   return build({ type: 'string', ...rest }, { description, rules });
 }
 
-export function oneOf<const V extends readonly string[]>(values: V, opts: Common & { default?: V[number] } = {}) {
+export function oneOf<const V extends readonly string[]>(
+  values: V,
+  opts: Common & { default?: V[number] } = {},
+) {
   const { description, rules, ...rest } = opts;
   return build<V[number]>({ type: 'string', enum: values, ...rest }, { description, rules });
 }

@@ -41,4 +41,10 @@ export type BGPPeer = Resource<'BGPPeer', BGPPeerSpec>;
 export type BFDProfile = Resource<'BFDProfile', BFDProfileSpec>;
 export type Community = Resource<'Community', CommunitySpec>;
 
-export type BeaconResource = IPAddressPool | L2Advertisement | BGPAdvertisement | BGPPeer | BFDProfile | Community;
+export type BeaconResource =
+  | IPAddressPool
+  | L2Advertisement
+  | BGPAdvertisement
+  | BGPPeer
+  | BFDProfile
+  | Community;

@@ -4,9 +4,14 @@ import type { Command } from './command.ts';
 export const crdsCommand: Command = {
   name: 'crds',
   summary: "print Beacon's CustomResourceDefinitions as YAML (pipe to `kubectl apply -f -`)",
-  usage: 'Usage: beacon crds\n\nPrints every beacon.dev/v1alpha1 CustomResourceDefinition as one multi-document YAML stream.',
+  usage:
+    'Usage: beacon crds\n\nPrints every beacon.dev/v1alpha1 CustomResourceDefinition as one multi-document YAML stream.',
   async run() {
-    process.stdout.write(crdManifests().map((m) => m.yaml).join('---\n'));
+    process.stdout.write(
+      crdManifests()
+        .map((m) => m.yaml)
+        .join('---\n'),
+    );
     return 0;
   },
 };

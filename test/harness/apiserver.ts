@@ -5,9 +5,9 @@
  * ServiceAccounts.
  */
 import { execFile } from 'node:child_process';
-import { request } from 'node:https';
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { request } from 'node:https';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -123,7 +123,9 @@ export async function startApiServer(opts: ApiServerOptions = {}): Promise<ApiSe
     processes.push(etcd);
 
     const adminToken = randomBytes(24).toString('hex');
-    writeFileSync(join(dir, 'tokens.csv'), `${adminToken},admin,admin-uid,"system:masters"\n`, { mode: 0o600 });
+    writeFileSync(join(dir, 'tokens.csv'), `${adminToken},admin,admin-uid,"system:masters"\n`, {
+      mode: 0o600,
+    });
     const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
     writeFileSync(join(dir, 'sa.key'), privateKey.export({ type: 'pkcs8', format: 'pem' }), { mode: 0o600 });
     writeFileSync(join(dir, 'sa.pub'), publicKey.export({ type: 'spki', format: 'pem' }));
@@ -213,9 +215,13 @@ export async function startApiServer(opts: ApiServerOptions = {}): Promise<ApiSe
         const res = await kubectl(['create', 'token', name, '-n', namespace, '--duration=1h']);
         if (res.code !== 0) throw new Error(`cannot get a token for ${namespace}/${name}: ${res.stderr}`);
         const path = join(dir, `kubeconfig-${namespace}-${name}`);
-        writeFileSync(path, kubeconfigYaml(url, caPem, `system:serviceaccount:${namespace}:${name}`, res.stdout.trim()), {
-          mode: 0o600,
-        });
+        writeFileSync(
+          path,
+          kubeconfigYaml(url, caPem, `system:serviceaccount:${namespace}:${name}`, res.stdout.trim()),
+          {
+            mode: 0o600,
+          },
+        );
         return path;
       },
       async stop() {

@@ -86,7 +86,9 @@ async function build(dir: string, v: { kubernetes: string; etcd: string }, log: 
     } catch (err) {
       const e = err as Error & { stderr?: string };
       if ((e as NodeJS.ErrnoException).code === 'ENOENT') {
-        throw new Error('the Go toolchain (`go`) is not on PATH; install Go 1.26 or newer to build the test API server');
+        throw new Error(
+          'the Go toolchain (`go`) is not on PATH; install Go 1.26 or newer to build the test API server',
+        );
       }
       throw new Error(`building ${name} failed:\n${e.stderr ?? e.message}`);
     }

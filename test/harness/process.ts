@@ -29,7 +29,12 @@ export interface TetherOptions {
 
 const TAIL_BYTES = 8192;
 
-export function spawnTethered(name: string, command: string, args: string[], opts: TetherOptions = {}): TetheredProcess {
+export function spawnTethered(
+  name: string,
+  command: string,
+  args: string[],
+  opts: TetherOptions = {},
+): TetheredProcess {
   const argv = opts.netns ? ['ip', 'netns', 'exec', opts.netns, command, ...args] : [command, ...args];
   const child = spawn('setpriv', ['--pdeathsig', 'KILL', '--', ...argv], {
     env: opts.env ?? process.env,
@@ -37,7 +42,9 @@ export function spawnTethered(name: string, command: string, args: string[], opt
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let tail = '';
-  const log: WriteStream | undefined = opts.logFile ? createWriteStream(opts.logFile, { flags: 'a' }) : undefined;
+  const log: WriteStream | undefined = opts.logFile
+    ? createWriteStream(opts.logFile, { flags: 'a' })
+    : undefined;
   const keep = (chunk: Buffer) => {
     tail = (tail + chunk.toString('utf8')).slice(-TAIL_BYTES);
     log?.write(chunk);

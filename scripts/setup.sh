@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Everything the tests and the lab need on a fresh Debian machine: Debian packages (routers and wire tools),
+# Go (for the test API server, built from the Kubernetes and etcd Go modules), and the npm dependencies,
+# which bring Node 24 itself and build the native addon.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
+
+echo "==> Debian packages"
+as_root bash .ci/install-packages.sh
+
+echo "==> Go toolchain"
+if ! command -v go >/dev/null 2>&1; then
+  # Debian's Go is older than the harness's go.mod asks for; GOTOOLCHAIN=auto then fetches the right
+  # release from the Go module proxy on first use.
+  as_root apt-get install -y -qq --no-install-recommends golang-go ca-certificates >/dev/null
+fi
+go version
+(cd test/harness/go && GOTOOLCHAIN=auto GOFLAGS=-mod=readonly go mod download)
+
+echo "==> npm dependencies (Node 24 comes with them)"
+npm ci --no-audit --no-fund
+node_modules/.bin/node --version

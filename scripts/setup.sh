@@ -20,5 +20,7 @@ go version
 (cd test/harness/go && GOTOOLCHAIN=auto GOFLAGS=-mod=readonly go mod download)
 
 echo "==> npm dependencies (Node 24 comes with them)"
-npm ci --no-audit --no-fund
+# `npm install` rather than `npm ci`: npm 11 leaves other platforms' optional packages out of the lock
+# file and `npm ci` then refuses it; with the lock present `npm install` installs exactly the locked versions.
+npm install --no-audit --no-fund
 node_modules/.bin/node --version

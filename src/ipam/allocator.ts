@@ -1,0 +1,577 @@
+/**
+ * The address table: which Service holds which address, from which pool, under which sharing terms.
+ *
+ * Every method plans first and changes state only once the whole plan stands, so a refused request leaves
+ * every assignment (the requester's own included) exactly as it was. An address a Service holds moves
+ * only when the Service's request names a different address or a pool the address is not in; pool
+ * changes never move it (an address outside every pool is kept and reported).
+ */
+
+import { type Family, familyName, formatAddress, type IPAddress, parseAddress } from './address.ts';
+import { AddressSet } from './address-set.ts';
+import {
+  type CompiledPool,
+  comparePools,
+  compilePool,
+  type Pool,
+  poolCanHandOut,
+  poolContains,
+  poolExclusion,
+} from './pool.ts';
+import { countBuggyAddresses, formatRange, intersectRanges, isBuggyAddress, rangeSize } from './range.ts';
+import { type Holder, sharingRefusal } from './sharing.ts';
+import type {
+  Assignment,
+  AssignResult,
+  FamilyStats,
+  OutOfPoolAddress,
+  PoolError,
+  PoolInput,
+  PoolOverlap,
+  PoolStats,
+  Refusal,
+  RestoreResult,
+  ServiceRequest,
+  SetPoolsResult,
+  SharingRequest,
+} from './types.ts';
+
+/** One held address and the Services on it (several only under a shared sharing key). */
+interface Holding {
+  family: Family;
+  value: bigint;
+  text: string;
+  /** The pool it is counted in; undefined when it lies in no pool. */
+  pool: string | undefined;
+  holders: Map<string, SharingRequest | undefined>;
+  /** The sharing key its holders share, indexed in #sharingGroups. */
+  groupKey: string | undefined;
+}
+
+/** A decided address for one family of a request, not yet applied. */
+interface Pick {
+  family: Family;
+  value: bigint;
+  text: string;
+  pool: string | undefined;
+  /** The holding it lands on when the address is already held (kept, or joined under a sharing key). */
+  existing: Holding | undefined;
+}
+
+type PickResult = { ok: true; pick: Pick } | { ok: false; refusal: Refusal };
+
+interface ValidRequest {
+  requested: Map<Family, IPAddress>;
+  /** Families to assign, in the request's order. */
+  wanted: Family[];
+}
+
+export class Allocator {
+  #pools = new Map<string, Pool>();
+  /** Pools in the order they are tried (see comparePools). */
+  #ordered: Pool[] = [];
+  #holdings = new Map<string, Holding>();
+  #byService = new Map<string, Holding[]>();
+  readonly #used: Record<Family, AddressSet> = { 4: new AddressSet(), 6: new AddressSet() };
+  /** Held IPv4 addresses ending in .0 or .255, so that pool stats can leave them out by counting. */
+  readonly #buggyHeld = new AddressSet();
+  #sharingGroups = new Map<string, Set<Holding>>();
+
+  /**
+   * Replaces the pool configuration. Pools with a bad entry or a duplicate name are rejected whole and
+   * reported. Held addresses stay where they are; those now in no pool are reported.
+   */
+  setPools(inputs: readonly PoolInput[]): SetPoolsResult {
+    const errors: PoolError[] = [];
+    const pools = new Map<string, Pool>();
+    for (const input of inputs) {
+      if (pools.has(input.name)) {
+        errors.push({ pool: input.name, message: `pool ${input.name} is defined twice; the first is used` });
+        continue;
+      }
+      const compiled: CompiledPool = compilePool(input);
+      if (compiled.ok) pools.set(input.name, compiled.pool);
+      else errors.push({ pool: input.name, message: `pool ${input.name} ${compiled.message}` });
+    }
+    this.#pools = pools;
+    this.#ordered = [...pools.values()].sort(comparePools);
+    for (const holding of this.#holdings.values()) {
+      holding.pool = this.#poolFor(holding.family, holding.value, holding.pool, undefined);
+    }
+    return { errors, outOfPool: this.outOfPool() };
+  }
+
+  /** Pool names in the order they are tried for a Service that names none. */
+  poolNames(): string[] {
+    return this.#ordered.map((p) => p.name);
+  }
+
+  /**
+   * Records the addresses a Service already has in its status, before anything new is assigned, so a
+   * controller restart moves nothing. Addresses in no pool are kept. An address already held by a
+   * Service it may not share with stays with that first holder and is reported as a conflict. Replaces
+   * whatever the Service held before.
+   */
+  restore(req: ServiceRequest, addresses: readonly string[]): RestoreResult {
+    this.release(req.key);
+    const conflicts: Refusal[] = [];
+    const picks: Pick[] = [];
+    for (const text of addresses) {
+      const parsed = parseAddress(text.trim());
+      if (!parsed) {
+        conflicts.push({
+          reason: 'InvalidRequest',
+          message: `${req.key} has "${text}" in its status, which is not an IP address; it was not restored`,
+        });
+        continue;
+      }
+      const canonical = formatAddress(parsed);
+      const sameFamily = picks.find((p) => p.family === parsed.family);
+      if (sameFamily) {
+        conflicts.push({
+          reason: 'InvalidRequest',
+          message: `${req.key} has a second ${familyName(parsed.family)} address ${canonical} in its status; only ${sameFamily.text} was restored`,
+          family: parsed.family,
+          address: canonical,
+        });
+        continue;
+      }
+      const existing = this.#holdings.get(canonical);
+      const refusal = existing && sharingRefusal(canonical, req.key, req.sharing, holdersOf(existing));
+      if (refusal) {
+        conflicts.push({
+          ...refusal,
+          family: parsed.family,
+          message: `${refusal.message}; ${req.key} also has it in its status, but the first holder keeps it`,
+        });
+        continue;
+      }
+      picks.push({
+        family: parsed.family,
+        value: parsed.value,
+        text: canonical,
+        pool: existing ? existing.pool : this.#poolFor(parsed.family, parsed.value, req.pool, req),
+        existing,
+      });
+    }
+    this.#apply(req, picks);
+    const assignment = this.assignmentOf(req.key);
+    return {
+      assignment,
+      outOfPool: (assignment?.addresses ?? []).filter((a) => a.pool === undefined).map((a) => a.address),
+      conflicts,
+    };
+  }
+
+  /**
+   * Gives the Service an address per wanted family, keeping every address it holds that still
+   * satisfies the request. On refusal nothing changes.
+   */
+  assign(req: ServiceRequest): AssignResult {
+    const before = this.#byService.get(req.key) ?? [];
+    const valid = validateRequest(req);
+    if (!valid.ok) return { ok: false, refusal: valid.refusal, assignment: this.assignmentOf(req.key) };
+
+    const picks: Pick[] = [];
+    const failures: Refusal[] = [];
+    for (const family of valid.request.wanted) {
+      const requested = valid.request.requested.get(family);
+      const current = before.find((h) => h.family === family);
+      if (current && this.#stillSatisfies(current, req, requested)) {
+        picks.push({
+          family,
+          value: current.value,
+          text: current.text,
+          pool: current.pool,
+          existing: current,
+        });
+        continue;
+      }
+      const result = requested ? this.#pickRequested(req, requested) : this.#pickAuto(req, family);
+      if (result.ok) picks.push(result.pick);
+      else failures.push({ ...result.refusal, family });
+    }
+    if (failures.length && (req.requireAllFamilies || picks.length === 0)) {
+      return { ok: false, refusal: failures[0]!, assignment: this.assignmentOf(req.key) };
+    }
+    this.#apply(req, picks);
+    const after = this.#byService.get(req.key) ?? [];
+    const changed = before.length !== after.length || before.some((h, i) => h !== after[i]);
+    return { ok: true, assignment: this.assignmentOf(req.key)!, changed, unassigned: failures };
+  }
+
+  /** Frees every address the Service holds (an address stays held while other Services share it). */
+  release(service: string): void {
+    for (const holding of this.#byService.get(service) ?? []) this.#removeHolder(holding, service);
+    this.#byService.delete(service);
+  }
+
+  assignmentOf(service: string): Assignment | undefined {
+    const holdings = this.#byService.get(service);
+    if (!holdings?.length) return undefined;
+    return {
+      service,
+      addresses: holdings.map((h) => ({ address: h.text, family: h.family, pool: h.pool })),
+    };
+  }
+
+  /** The Services on an address, by name; empty when the address is free or not an address. */
+  servicesAt(address: string): string[] {
+    const parsed = parseAddress(address.trim());
+    const holding = parsed && this.#holdings.get(formatAddress(parsed));
+    return holding ? [...holding.holders.keys()].sort() : [];
+  }
+
+  /** Every held address that lies in no pool, with its Services. */
+  outOfPool(): OutOfPoolAddress[] {
+    return [...this.#holdings.values()]
+      .filter((h) => h.pool === undefined)
+      .sort((a, b) => a.family - b.family || (a.value < b.value ? -1 : 1))
+      .map((h) => ({ address: h.text, family: h.family, services: [...h.holders.keys()].sort() }));
+  }
+
+  poolStats(name: string): PoolStats | undefined {
+    const pool = this.#pools.get(name);
+    if (!pool) return undefined;
+    return { pool: name, ipv4: this.#familyStats(pool, 4), ipv6: this.#familyStats(pool, 6) };
+  }
+
+  /** Address ranges that belong to two pools at once (a configuration mistake to report). */
+  overlappingPools(): PoolOverlap[] {
+    const pools = [...this.#pools.values()].sort((a, b) => (a.name < b.name ? -1 : 1));
+    const overlaps: PoolOverlap[] = [];
+    for (let i = 0; i < pools.length; i++) {
+      for (let j = i + 1; j < pools.length; j++) {
+        for (const family of [4, 6] as const) {
+          for (const shared of intersectRanges(pools[i]!.ranges[family], pools[j]!.ranges[family])) {
+            overlaps.push({ a: pools[i]!.name, b: pools[j]!.name, range: formatRange(shared) });
+          }
+        }
+      }
+    }
+    return overlaps;
+  }
+
+  /**
+   * Elementary steps taken by address searches so far. It grows with the number of held addresses,
+   * never with pool size; tests and benchmarks use it to prove that without timing anything.
+   */
+  get searchSteps(): number {
+    return this.#used[4].steps + this.#used[6].steps + this.#buggyHeld.steps;
+  }
+
+  #stillSatisfies(current: Holding, req: ServiceRequest, requested: IPAddress | undefined): boolean {
+    if (requested && requested.value !== current.value) return false;
+    if (!requested && req.pool) {
+      const pool = this.#pools.get(req.pool);
+      const inRequestedPool = !!pool && poolContains(pool, current.family, current.value);
+      // An address in no pool at all stays: its pool shrank or went away, which is no reason to renumber.
+      if (!inRequestedPool && current.pool !== undefined) return false;
+    }
+    return sharingRefusal(current.text, req.key, req.sharing, holdersOf(current)) === undefined;
+  }
+
+  #pickRequested(req: ServiceRequest, address: IPAddress): PickResult {
+    const { family, value } = address;
+    const text = formatAddress(address);
+    const refuse = (reason: Refusal['reason'], message: string, pools?: string[]): PickResult => ({
+      ok: false,
+      refusal: { reason, message, address: text, ...(pools ? { pools } : {}) },
+    });
+    const containing = this.#ordered.filter((p) => poolContains(p, family, value));
+    let allowed: Pool[];
+    if (req.pool) {
+      const named = this.#pools.get(req.pool);
+      if (!named) return this.#unknownPool(req);
+      if (!poolContains(named, family, value)) {
+        const elsewhere = containing.length ? ` (it lies in ${poolList(containing)})` : '';
+        return refuse(
+          'AddressNotInPool',
+          `${text}, requested by ${req.key}, is not in pool ${named.name}, which ${req.key} asks for${elsewhere}`,
+          [named.name],
+        );
+      }
+      const exclusion = poolExclusion(named, req);
+      if (exclusion) return refuse('PoolNotAllowed', exclusion, [named.name]);
+      allowed = [named];
+    } else {
+      if (containing.length === 0) {
+        return refuse('AddressNotInPool', `${text}, requested by ${req.key}, is in no address pool`);
+      }
+      allowed = containing.filter((p) => !poolExclusion(p, req));
+      if (allowed.length === 0) {
+        return refuse(
+          'AddressNotInPool',
+          `${text}, requested by ${req.key}, lies only in ${poolList(containing)}, which ${req.key} may not use: ${poolExclusion(containing[0]!, req)}`,
+          containing.map((p) => p.name),
+        );
+      }
+    }
+    const pool = allowed.find((p) => poolCanHandOut(p, family, value));
+    if (!pool) {
+      return refuse(
+        'AddressNotInPool',
+        `${text}, requested by ${req.key}, ends in .${value & 0xffn}, which ${poolList(allowed)} never hands out (avoidBuggyIPs)`,
+        allowed.map((p) => p.name),
+      );
+    }
+    const existing = this.#holdings.get(text);
+    if (existing) {
+      const refusal = sharingRefusal(text, req.key, req.sharing, holdersOf(existing));
+      if (refusal) return { ok: false, refusal };
+    }
+    return { ok: true, pick: { family, value, text, pool: existing?.pool ?? pool.name, existing } };
+  }
+
+  #pickAuto(req: ServiceRequest, family: Family): PickResult {
+    let candidates: Pool[];
+    if (req.pool) {
+      const named = this.#pools.get(req.pool);
+      if (!named) return this.#unknownPool(req);
+      const exclusion = poolExclusion(named, req);
+      if (exclusion) {
+        return { ok: false, refusal: { reason: 'PoolNotAllowed', message: exclusion, pools: [named.name] } };
+      }
+      if (named.ranges[family].length === 0) {
+        return {
+          ok: false,
+          refusal: {
+            reason: 'NoPoolForFamily',
+            message: `pool ${named.name}, which ${req.key} asks for, has no ${familyName(family)} addresses`,
+            pools: [named.name],
+          },
+        };
+      }
+      candidates = [named];
+    } else {
+      candidates = this.#ordered.filter(
+        (p) => p.autoAssign && p.ranges[family].length > 0 && !poolExclusion(p, req),
+      );
+      if (candidates.length === 0) return this.#noPoolForFamily(req, family);
+    }
+    if (req.sharing) {
+      const joined = this.#findShareable(req, family, candidates);
+      if (joined) return { ok: true, pick: joined };
+    }
+    for (const pool of candidates) {
+      const value = this.#firstFree(pool, family);
+      if (value !== undefined) {
+        const text = formatAddress({ family, value });
+        return { ok: true, pick: { family, value, text, pool: pool.name, existing: undefined } };
+      }
+    }
+    const sharingNote = req.sharing
+      ? `, and no address held under sharing key "${req.sharing.key}" can take it`
+      : '';
+    return {
+      ok: false,
+      refusal: {
+        reason: 'PoolExhausted',
+        message: `no free ${familyName(family)} address for ${req.key} in ${poolList(candidates)}${sharingNote}`,
+        pools: candidates.map((p) => p.name),
+      },
+    };
+  }
+
+  /** An address already held under the request's sharing key that it may join, as MetalLB prefers. */
+  #findShareable(req: ServiceRequest, family: Family, candidates: readonly Pool[]): Pick | undefined {
+    const group = this.#sharingGroups.get(req.sharing!.key);
+    if (!group) return undefined;
+    const held = [...group].filter((h) => h.family === family).sort((a, b) => (a.value < b.value ? -1 : 1));
+    for (const pool of candidates) {
+      for (const h of held) {
+        if (!poolCanHandOut(pool, family, h.value)) continue;
+        if (sharingRefusal(h.text, req.key, req.sharing, holdersOf(h))) continue;
+        return { family, value: h.value, text: h.text, pool: h.pool, existing: h };
+      }
+    }
+    return undefined;
+  }
+
+  /** The lowest address the pool would hand out that nobody holds, found without enumerating. */
+  #firstFree(pool: Pool, family: Family): bigint | undefined {
+    const used = this.#used[family];
+    for (const range of pool.ranges[family]) {
+      let from = range.first;
+      for (;;) {
+        const gap = used.firstAbsent(from, range.last);
+        if (gap === undefined) break;
+        if (!(pool.avoidBuggyIPs && isBuggyAddress(family, gap))) return gap;
+        from = gap + 1n;
+      }
+    }
+    return undefined;
+  }
+
+  #unknownPool(req: ServiceRequest): PickResult {
+    const known = this.#ordered.length ? ` (pools: ${this.poolNames().join(', ')})` : ' (there are no pools)';
+    return {
+      ok: false,
+      refusal: {
+        reason: 'UnknownPool',
+        message: `pool ${req.pool}, which ${req.key} asks for, does not exist${known}`,
+        pools: [req.pool!],
+      },
+    };
+  }
+
+  #noPoolForFamily(req: ServiceRequest, family: Family): PickResult {
+    const withFamily = this.#ordered.filter((p) => p.ranges[family].length > 0);
+    const why = withFamily.map((p) =>
+      p.autoAssign
+        ? poolExclusion(p, req)!
+        : `pool ${p.name} hands out addresses only when asked for by name or address (autoAssign: false)`,
+    );
+    const detail = why.length ? `: ${why.join('; ')}` : `: no pool has ${familyName(family)} addresses`;
+    return {
+      ok: false,
+      refusal: {
+        reason: 'NoPoolForFamily',
+        message: `no pool may give ${req.key} an ${familyName(family)} address${detail}`,
+        pools: withFamily.map((p) => p.name),
+      },
+    };
+  }
+
+  /**
+   * The pool an address is counted in: the preferred one while it still contains it, else the first
+   * pool (in trial order) that contains it and may serve the Service, else the first that contains it.
+   */
+  #poolFor(
+    family: Family,
+    value: bigint,
+    preferred: string | undefined,
+    req: ServiceRequest | undefined,
+  ): string | undefined {
+    const pref = preferred === undefined ? undefined : this.#pools.get(preferred);
+    if (pref && poolContains(pref, family, value)) return pref.name;
+    const containing = this.#ordered.filter((p) => poolContains(p, family, value));
+    const allowed = req ? containing.find((p) => !poolExclusion(p, req)) : undefined;
+    return (allowed ?? containing[0])?.name;
+  }
+
+  #familyStats(pool: Pool, family: Family): FamilyStats {
+    let total = 0n;
+    let assigned = 0n;
+    let heldUnusable = 0n;
+    const avoid = pool.avoidBuggyIPs && family === 4;
+    for (const r of pool.ranges[family]) {
+      total += rangeSize(r) - (avoid ? countBuggyAddresses(r) : 0n);
+      assigned += this.#used[family].countBetween(r.first, r.last);
+      if (avoid) heldUnusable += this.#buggyHeld.countBetween(r.first, r.last);
+    }
+    return { total, assigned, available: total - (assigned - heldUnusable) };
+  }
+
+  /** Makes `picks` the Service's addresses: joins or creates their holdings, leaves the rest. */
+  #apply(req: ServiceRequest, picks: readonly Pick[]): void {
+    const previous = this.#byService.get(req.key) ?? [];
+    const next: Holding[] = [];
+    for (const pick of picks) {
+      let holding = pick.existing;
+      if (!holding) {
+        holding = {
+          family: pick.family,
+          value: pick.value,
+          text: pick.text,
+          pool: pick.pool,
+          holders: new Map(),
+          groupKey: undefined,
+        };
+        this.#holdings.set(holding.text, holding);
+        this.#used[holding.family].add(holding.value);
+        if (isBuggyAddress(holding.family, holding.value)) this.#buggyHeld.add(holding.value);
+      }
+      holding.holders.set(req.key, req.sharing);
+      this.#regroup(holding);
+      next.push(holding);
+    }
+    for (const old of previous) if (!next.includes(old)) this.#removeHolder(old, req.key);
+    if (next.length) this.#byService.set(req.key, next);
+    else this.#byService.delete(req.key);
+  }
+
+  #removeHolder(holding: Holding, service: string): void {
+    holding.holders.delete(service);
+    if (holding.holders.size > 0) {
+      this.#regroup(holding);
+      return;
+    }
+    this.#holdings.delete(holding.text);
+    this.#used[holding.family].delete(holding.value);
+    this.#buggyHeld.delete(holding.value);
+    this.#setGroup(holding, undefined);
+  }
+
+  /** Keeps the sharing-key index in step with the key its holders use (a sole holder may change it). */
+  #regroup(holding: Holding): void {
+    const first = holding.holders.values().next().value;
+    this.#setGroup(holding, first?.key);
+  }
+
+  #setGroup(holding: Holding, key: string | undefined): void {
+    if (holding.groupKey === key) return;
+    if (holding.groupKey !== undefined) {
+      const group = this.#sharingGroups.get(holding.groupKey);
+      group?.delete(holding);
+      if (group?.size === 0) this.#sharingGroups.delete(holding.groupKey);
+    }
+    holding.groupKey = key;
+    if (key !== undefined) {
+      const group = this.#sharingGroups.get(key) ?? new Set();
+      group.add(holding);
+      this.#sharingGroups.set(key, group);
+    }
+  }
+}
+
+const FAMILIES: readonly Family[] = [4, 6];
+
+function holdersOf(holding: Holding): Holder[] {
+  return [...holding.holders].map(([service, sharing]) => ({ service, sharing }));
+}
+
+function poolList(pools: readonly Pool[]): string {
+  return pools.length === 1 ? `pool ${pools[0]!.name}` : `pools ${pools.map((p) => p.name).join(', ')}`;
+}
+
+function validateRequest(
+  req: ServiceRequest,
+): { ok: true; request: ValidRequest } | { ok: false; refusal: Refusal } {
+  const invalid = (message: string) => ({
+    ok: false as const,
+    refusal: { reason: 'InvalidRequest' as const, message },
+  });
+  if (req.families.length === 0) return invalid(`${req.key} has no IP family to assign an address for`);
+  if (new Set(req.families).size !== req.families.length || req.families.some((f) => !FAMILIES.includes(f))) {
+    return invalid(
+      `${req.key} lists the IP families ${req.families.join(', ')}; expected IPv4 and/or IPv6 once each`,
+    );
+  }
+  const requested = new Map<Family, IPAddress>();
+  for (const text of req.requestedAddresses) {
+    const address = parseAddress(text.trim());
+    if (!address) return invalid(`"${text}", requested by ${req.key}, is not an IP address`);
+    const name = familyName(address.family);
+    const earlier = requested.get(address.family);
+    if (earlier) {
+      return invalid(
+        `${req.key} requests two ${name} addresses (${formatAddress(earlier)} and ${formatAddress(address)}); request at most one per family`,
+      );
+    }
+    if (!req.families.includes(address.family)) {
+      return invalid(
+        `${req.key} requests the ${name} address ${formatAddress(address)} but its IP families are ${req.families.map(familyName).join(', ')}`,
+      );
+    }
+    requested.set(address.family, address);
+  }
+  const wanted = requested.size ? req.families.filter((f) => requested.has(f)) : [...req.families];
+  if (req.requireAllFamilies && wanted.length < req.families.length) {
+    const missing = req.families.filter((f) => !requested.has(f)).map(familyName);
+    return invalid(
+      `${req.key} requires an address of every family (${req.families.map(familyName).join(', ')}) but requests no ${missing.join(' or ')} address; request one per family, or none`,
+    );
+  }
+  return { ok: true, request: { requested, wanted } };
+}

@@ -1,0 +1,56 @@
+/**
+ * Beacon's IP address management: a pure allocator with no Kubernetes imports.
+ *
+ * How the controller uses it:
+ *
+ * ```ts
+ * const allocator = new Allocator();
+ * // 1. Pools first. Rejected pools come back in `errors`; held addresses that lie in no pool in
+ * //    `outOfPool` (kept, never dropped: warn about them).
+ * const { errors, outOfPool } = allocator.setPools(pools);
+ * // 2. On start, before assigning anything: every Service's addresses from its status.
+ * //    `conflicts` lists addresses another Service restored first (it keeps them).
+ * const { assignment, outOfPool, conflicts } = allocator.restore(request, statusAddresses);
+ * // 3. Then, for every Service (again whenever it or the pools change):
+ * const result = allocator.assign(request);
+ * if (result.ok) {
+ *   // result.assignment.addresses: [{ address, family, pool }]; result.changed: write status?
+ *   // result.unassigned: PreferDualStack families left without an address, with why.
+ * } else {
+ *   // result.refusal: { reason, message } for a Warning Event; the Service keeps what it had.
+ * }
+ * // 4. When a Service is deleted or stops being ours:
+ * allocator.release('namespace/name');
+ * // Pool status and conditions:
+ * allocator.poolStats('pool-name'); // { ipv4: { total, assigned, available }, ipv6: ... } as bigints
+ * allocator.overlappingPools();      // [{ a, b, range }]
+ * ```
+ *
+ * Calling `assign` again with an unchanged request returns the same addresses (`changed: false`). An
+ * address moves only when the Service names a different address or a pool it is not in; if the new
+ * assignment cannot be made, the old one stays.
+ *
+ * Refusal reasons (Event reasons): PoolExhausted, AddressInUse, AddressNotInPool, SharingConflict,
+ * UnknownPool, PoolNotAllowed, NoPoolForFamily, InvalidRequest.
+ */
+export { canonicalAddress, type Family, familyName, parseAddress } from './address.ts';
+export { Allocator } from './allocator.ts';
+export type {
+  AssignedAddress,
+  Assignment,
+  AssignResult,
+  FamilyStats,
+  OutOfPoolAddress,
+  PoolError,
+  PoolInput,
+  PoolOverlap,
+  PoolStats,
+  Refusal,
+  RefusalReason,
+  RestoreResult,
+  ServiceAllocation,
+  ServicePort,
+  ServiceRequest,
+  SetPoolsResult,
+  SharingRequest,
+} from './types.ts';

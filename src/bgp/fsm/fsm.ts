@@ -1,0 +1,418 @@
+/**
+ * The RFC 4271 section 8 finite state machine for one connection attempt sequence to one peer. It owns no
+ * socket and no real timer: the host performs its effects (connect, send, disconnect) and feeds it events
+ * (connected, connection failed, bytes received); timers come from the injected clock.
+ *
+ * Collision detection (section 6.8) needs two connections at once; the session runs one FSM per
+ * connection and asks, through `openReceived`, whether this one may go on.
+ */
+import { CeaseSubcode, ErrorCode, FsmSubcode } from '../codec/constants.ts';
+import { decodeMessage } from '../codec/decode.ts';
+import { encodeKeepalive, encodeNotification, encodeOpen } from '../codec/encode.ts';
+import { MessageFramer } from '../codec/framer.ts';
+import type {
+  CodecContext,
+  NotificationMessage,
+  OpenMessage,
+  RouteRefreshMessage,
+  UpdateMessage,
+} from '../codec/messages.ts';
+import type { WireError } from '../codec/wire-error.ts';
+import type { Clock, Timer } from './clock.ts';
+import { buildOpen, isWireError, type Negotiated, negotiate, type OpenConfig } from './negotiate.ts';
+
+export type BgpState = 'Idle' | 'Connect' | 'Active' | 'OpenSent' | 'OpenConfirm' | 'Established';
+
+export interface FsmHost {
+  /** Start a TCP connection to the peer; answer with `tcpConnected` or `tcpFailed`. */
+  connect(): void;
+  /** Close the connection (or abandon the attempt) after writing what was sent. */
+  disconnect(): void;
+  send(bytes: Uint8Array): void;
+  transition(from: BgpState, to: BgpState, reason: string): void;
+  /** The peer's OPEN passed validation. Return false to close this connection with Cease 6/7 (collision lost). */
+  openReceived(open: OpenMessage, negotiated: Negotiated): boolean;
+  established(negotiated: Negotiated): void;
+  update(message: UpdateMessage): void;
+  routeRefresh(message: RouteRefreshMessage): void;
+  notificationSent(n: Pick<NotificationMessage, 'code' | 'subcode' | 'data'>, reason: string): void;
+  notificationReceived(n: NotificationMessage): void;
+}
+
+export interface FsmOptions {
+  open: OpenConfig;
+  clock: Clock;
+  /** Wait for the peer to connect instead of connecting (PassiveTcpEstablishment). */
+  passive: boolean;
+  /** After a failure, start again by itself (after the back-off); false for one-shot collision connections. */
+  autoRestart: boolean;
+  /** How long one TCP connect attempt may take (the ConnectRetryTimer in Connect). Default 10 s. */
+  connectTimeoutMs?: number;
+  /** Back-off between attempts: starts here, doubles, stops growing at `backoffMaxMs`. Defaults 1 s and 60 s. */
+  backoffInitialMs?: number;
+  backoffMaxMs?: number;
+  /** Hold time while waiting for the peer's OPEN (RFC 4271 suggests 4 minutes). */
+  openSentHoldMs?: number;
+  /** Returns a factor in [0.75, 1] that spreads retries (RFC 4271 section 10 jitter). */
+  jitter?: () => number;
+}
+
+const TWO_OCTET: CodecContext = { fourOctetAs: false };
+
+export class BgpFsm {
+  #state: BgpState = 'Idle';
+  readonly #host: FsmHost;
+  readonly #o: Required<Omit<FsmOptions, 'open' | 'clock'>> & Pick<FsmOptions, 'open' | 'clock'>;
+  #framer = new MessageFramer();
+  #ctx: CodecContext = TWO_OCTET;
+  #negotiated: Negotiated | undefined;
+  #peerOpen: OpenMessage | undefined;
+  #connectRetry: Timer | undefined;
+  #hold: Timer | undefined;
+  #keepalive: Timer | undefined;
+  #idleHold: Timer | undefined;
+  #lastSentAt = 0;
+  #failures = 0;
+  #keepalivesSuspended = false;
+  /** Bumped whenever the connection is dropped, so that work queued for an old one is ignored. */
+  #generation = 0;
+
+  constructor(host: FsmHost, options: FsmOptions) {
+    this.#host = host;
+    this.#o = {
+      connectTimeoutMs: 10_000,
+      backoffInitialMs: 1_000,
+      backoffMaxMs: 60_000,
+      openSentHoldMs: 240_000,
+      jitter: () => 0.75 + Math.random() * 0.25,
+      ...options,
+    };
+  }
+
+  get state(): BgpState {
+    return this.#state;
+  }
+  get negotiated(): Negotiated | undefined {
+    return this.#negotiated;
+  }
+  get peerOpen(): OpenMessage | undefined {
+    return this.#peerOpen;
+  }
+  get codecContext(): CodecContext {
+    return this.#ctx;
+  }
+  set autoRestart(on: boolean) {
+    this.#o.autoRestart = on;
+  }
+
+  /** ManualStart (or ManualStart_with_PassiveTcpEstablishment). */
+  start(): void {
+    if (this.#state !== 'Idle') return;
+    this.#cancel('idleHold');
+    this.#begin('start');
+  }
+
+  /** ManualStop: a Cease (Administrative Shutdown unless told otherwise) if a session is up, then Idle for good. */
+  stop(reason = 'stopped', cease?: { subcode: number; data?: Uint8Array }): void {
+    this.#o.autoRestart = false;
+    this.#cancel('idleHold');
+    if (this.#state === 'OpenSent' || this.#state === 'OpenConfirm' || this.#state === 'Established') {
+      this.#notify(
+        ErrorCode.CEASE,
+        cease?.subcode ?? CeaseSubcode.ADMINISTRATIVE_SHUTDOWN,
+        reason,
+        cease?.data ?? new Uint8Array(0),
+      );
+    }
+    this.#drop();
+    this.#go('Idle', reason);
+  }
+
+  /** Stop sending keepalives while staying up: lets tests prove the peer enforces its hold timer. */
+  suspendKeepalives(on: boolean): void {
+    this.#keepalivesSuspended = on;
+  }
+
+  /** The host sent an UPDATE: it counts as a keepalive (RFC 4271 4.4). */
+  sentUpdate(): void {
+    this.#lastSentAt = this.#o.clock.now();
+  }
+
+  /** A TCP connection to the peer is up (outgoing attempt succeeded, or an incoming one was accepted). */
+  tcpConnected(): void {
+    if (this.#state !== 'Connect' && this.#state !== 'Active') return;
+    this.#cancel('connectRetry');
+    this.#framer = new MessageFramer();
+    this.#ctx = TWO_OCTET;
+    this.#send(encodeOpen(buildOpen(this.#o.open)));
+    this.#startHold(this.#o.openSentHoldMs);
+    this.#go('OpenSent', 'TCP connection up, OPEN sent');
+  }
+
+  /** The connect attempt failed, or the connection closed or broke. */
+  tcpFailed(reason: string): void {
+    switch (this.#state) {
+      case 'Connect':
+        this.#cancel('connectRetry');
+        this.#host.disconnect();
+        this.#waitActive(`connect failed: ${reason}`);
+        return;
+      case 'Active':
+        return;
+      case 'OpenSent':
+        this.#drop();
+        if (this.#o.autoRestart) this.#waitActive(`connection lost in OpenSent: ${reason}`);
+        else this.#go('Idle', `connection lost: ${reason}`);
+        return;
+      case 'OpenConfirm':
+      case 'Established':
+        this.#drop();
+        this.#fail(`connection lost: ${reason}`);
+        return;
+      default:
+        return;
+    }
+  }
+
+  /** Bytes from the connection. Handles any number of whole or partial messages; never throws on their content. */
+  receive(chunk: Uint8Array): void {
+    if (this.#state !== 'OpenSent' && this.#state !== 'OpenConfirm' && this.#state !== 'Established') return;
+    const generation = this.#generation;
+    this.#framer.push(chunk);
+    while (generation === this.#generation) {
+      const frame = this.#framer.next();
+      if (!frame) return;
+      if (!frame.ok) {
+        this.#malformed(frame.error);
+        return;
+      }
+      const decoded = decodeMessage(frame.bytes, this.#ctx);
+      if (!decoded.ok) {
+        this.#malformed(decoded.error);
+        return;
+      }
+      const m = decoded.value;
+      switch (m.type) {
+        case 'open':
+          this.#onOpen(m);
+          break;
+        case 'keepalive':
+          this.#onKeepalive();
+          break;
+        case 'update':
+          this.#onUpdate(m);
+          break;
+        case 'route-refresh':
+          this.#onRouteRefresh(m);
+          break;
+        case 'notification':
+          this.#host.notificationReceived(m);
+          this.#drop();
+          this.#fail(`NOTIFICATION ${m.code}/${m.subcode} received`);
+          break;
+      }
+    }
+  }
+
+  #onOpen(open: OpenMessage): void {
+    if (this.#state !== 'OpenSent') {
+      this.#unexpected('OPEN');
+      return;
+    }
+    const result = negotiate(open, this.#o.open);
+    if (isWireError(result)) {
+      this.#malformed(result);
+      return;
+    }
+    this.#peerOpen = open;
+    this.#negotiated = result;
+    this.#ctx = { fourOctetAs: result.fourOctetAs };
+    if (!this.#host.openReceived(open, result)) {
+      this.stop('connection collision resolved in favour of the other connection', {
+        subcode: CeaseSubcode.CONNECTION_COLLISION_RESOLUTION,
+      });
+      return;
+    }
+    this.#send(encodeKeepalive());
+    this.#startHold(result.holdTimeMs);
+    this.#startKeepalive();
+    this.#go('OpenConfirm', `OPEN received from ${open.bgpId}`);
+  }
+
+  #onKeepalive(): void {
+    if (this.#state === 'OpenSent') {
+      this.#unexpected('KEEPALIVE');
+      return;
+    }
+    this.#startHold(this.#negotiated!.holdTimeMs);
+    if (this.#state === 'OpenConfirm') {
+      this.#failures = 0;
+      this.#go('Established', 'KEEPALIVE received');
+      // The host may stop us from inside `established`; only then is the state no longer Established.
+      this.#host.established(this.#negotiated!);
+    }
+  }
+
+  #onUpdate(m: UpdateMessage): void {
+    if (this.#state !== 'Established') {
+      this.#unexpected('UPDATE');
+      return;
+    }
+    this.#startHold(this.#negotiated!.holdTimeMs);
+    this.#host.update(m);
+  }
+
+  #onRouteRefresh(m: RouteRefreshMessage): void {
+    if (this.#state !== 'Established') {
+      this.#unexpected('ROUTE-REFRESH');
+      return;
+    }
+    this.#startHold(this.#negotiated!.holdTimeMs);
+    this.#host.routeRefresh(m);
+  }
+
+  #unexpected(what: string): void {
+    const subcode =
+      this.#state === 'OpenSent'
+        ? FsmSubcode.UNEXPECTED_IN_OPENSENT
+        : this.#state === 'OpenConfirm'
+          ? FsmSubcode.UNEXPECTED_IN_OPENCONFIRM
+          : FsmSubcode.UNEXPECTED_IN_ESTABLISHED;
+    const reason = `unexpected ${what} in ${this.#state}`;
+    this.#notify(ErrorCode.FSM, subcode, reason, new Uint8Array(0));
+    this.#drop();
+    this.#fail(reason);
+  }
+
+  #malformed(e: WireError): void {
+    this.#notify(e.code, e.subcode, e.reason, e.data);
+    this.#drop();
+    this.#fail(e.reason);
+  }
+
+  /** Idle -> Connect, or -> Active when passive. */
+  #begin(reason: string): void {
+    if (this.#o.passive) {
+      this.#go('Active', `${reason}, waiting for the peer to connect`);
+      return;
+    }
+    this.#go('Connect', reason);
+    this.#connectRetry = this.#o.clock.setTimer(this.#o.connectTimeoutMs, () => this.#connectTimedOut());
+    this.#host.connect();
+  }
+
+  #connectTimedOut(): void {
+    this.#connectRetry = undefined;
+    if (this.#state !== 'Connect') return;
+    this.#host.disconnect();
+    this.#waitActive('connect timed out');
+  }
+
+  /** Active with the ConnectRetryTimer set to the back-off, then Connect again (RFC 4271 8.2.2, Connect state). */
+  #waitActive(reason: string): void {
+    const delay = this.#nextBackoff();
+    this.#go('Active', `${reason}; retrying in ${Math.round(delay)} ms`);
+    if (this.#o.passive) return;
+    this.#connectRetry = this.#o.clock.setTimer(delay, () => {
+      this.#connectRetry = undefined;
+      if (this.#state === 'Active') this.#begin('retry');
+    });
+  }
+
+  #nextBackoff(): number {
+    const base = Math.min(this.#o.backoffMaxMs, this.#o.backoffInitialMs * 2 ** Math.min(this.#failures, 30));
+    this.#failures++;
+    return base * this.#o.jitter();
+  }
+
+  /** Any error after the OPEN exchange: Idle, then an automatic start after the back-off (IdleHoldTimer). */
+  #fail(reason: string): void {
+    if (!this.#o.autoRestart) {
+      this.#go('Idle', reason);
+      return;
+    }
+    const delay = this.#nextBackoff();
+    this.#go('Idle', `${reason}; restarting in ${Math.round(delay)} ms`);
+    this.#idleHold = this.#o.clock.setTimer(delay, () => {
+      this.#idleHold = undefined;
+      if (this.#state === 'Idle' && this.#o.autoRestart) this.#begin('automatic restart');
+    });
+  }
+
+  #startHold(ms: number): void {
+    this.#cancel('hold');
+    if (ms === 0) return;
+    this.#hold = this.#o.clock.setTimer(ms, () => {
+      this.#hold = undefined;
+      this.#notify(
+        ErrorCode.HOLD_TIMER_EXPIRED,
+        0,
+        `no message from the peer for ${ms} ms`,
+        new Uint8Array(0),
+      );
+      this.#drop();
+      this.#fail('hold timer expired');
+    });
+  }
+
+  #startKeepalive(): void {
+    this.#cancel('keepalive');
+    const every = this.#negotiated?.keepaliveMs ?? 0;
+    if (every === 0) return;
+    const tick = (wait: number) => {
+      this.#keepalive = this.#o.clock.setTimer(wait, () => {
+        const idle = this.#o.clock.now() - this.#lastSentAt;
+        if (idle >= every) {
+          if (!this.#keepalivesSuspended) this.#send(encodeKeepalive());
+          tick(every);
+        } else {
+          tick(every - idle);
+        }
+      });
+    };
+    tick(every);
+  }
+
+  #send(bytes: Uint8Array): void {
+    this.#lastSentAt = this.#o.clock.now();
+    this.#host.send(bytes);
+  }
+
+  #notify(code: number, subcode: number, reason: string, data: Uint8Array): void {
+    const n = { code, subcode, data };
+    this.#host.notificationSent(n, reason);
+    this.#host.send(encodeNotification(n));
+  }
+
+  /** Releases the connection and every connection timer. */
+  #drop(): void {
+    this.#generation++;
+    this.#cancel('connectRetry');
+    this.#cancel('hold');
+    this.#cancel('keepalive');
+    this.#host.disconnect();
+  }
+
+  #cancel(which: 'connectRetry' | 'hold' | 'keepalive' | 'idleHold'): void {
+    const t =
+      which === 'connectRetry'
+        ? this.#connectRetry
+        : which === 'hold'
+          ? this.#hold
+          : which === 'keepalive'
+            ? this.#keepalive
+            : this.#idleHold;
+    t?.cancel();
+    if (which === 'connectRetry') this.#connectRetry = undefined;
+    else if (which === 'hold') this.#hold = undefined;
+    else if (which === 'keepalive') this.#keepalive = undefined;
+    else this.#idleHold = undefined;
+  }
+
+  #go(to: BgpState, reason: string): void {
+    const from = this.#state;
+    this.#state = to;
+    if (to === 'Idle' || to === 'Connect' || to === 'Active') this.#negotiated = undefined;
+    if (from !== to) this.#host.transition(from, to, reason);
+  }
+}

@@ -1,5 +1,6 @@
 import type { Command } from './command.ts';
+import { controllerCommand } from './controller-command.ts';
 import { crdsCommand } from './crds-command.ts';
 
 /** Every subcommand `beacon` has; `beacon --help` lists them in this order. */
-export const commands: readonly Command[] = [crdsCommand];
+export const commands: readonly Command[] = [controllerCommand, crdsCommand];

@@ -153,7 +153,7 @@ export async function startApiServer(opts: ApiServerOptions = {}): Promise<ApiSe
         `--service-account-signing-key-file=${join(dir, 'sa.key')}`,
         '--service-account-issuer=https://kubernetes.default.svc.cluster.local',
         // Only bookkeeping: no traffic is ever sent to these ranges.
-        '--service-cluster-ip-range=10.96.0.0/16',
+        '--service-cluster-ip-range=10.96.0.0/16,fd00:10:96::/108',
         // LoadBalancer Services get node ports; the default range (2,768 ports) is too small for the
         // 5,000-Service benchmark.
         '--service-node-port-range=20000-65000',

@@ -1,0 +1,87 @@
+import { hostname } from 'node:os';
+import { parseArgs } from 'node:util';
+import { Controller } from '../controller/controller.ts';
+import { controllerMetrics } from '../controller/metrics.ts';
+import { DEFAULT_LOAD_BALANCER_CLASS } from '../controller/service-request.ts';
+import { loadKubeConfig } from '../k8s/kubeconfig.ts';
+import { KubeRest } from '../k8s/rest.ts';
+import { serveMetrics } from '../metrics/server.ts';
+import { UsageError } from './args.ts';
+import type { Command } from './command.ts';
+
+const USAGE = `Usage: beacon controller [flags]
+
+Assigns addresses from IPAddressPools to LoadBalancer Services. Run two replicas: one leads (a Lease), the
+other takes over within seconds if the leader dies.
+
+Flags:
+  --namespace NS             namespace of pools, advertisements and the leader Lease
+                             (default: $POD_NAMESPACE, else beacon-system)
+  --load-balancer-class C    also serve Services of this loadBalancerClass (default: ${DEFAULT_LOAD_BALANCER_CLASS});
+                             Services without a class are always served
+  --identity NAME            this replica's name in the Lease (default: $POD_NAME, else host-pid)
+  --concurrency N            Services written in parallel (default: 32)
+  --lease-duration SECONDS   leader Lease duration (default: 6)
+  plus the common flags: --kubeconfig, --log-level, --metrics-addr`;
+
+function positiveNumber(flag: string, value: string | undefined, fallback: number): number {
+  if (value === undefined) return fallback;
+  const n = Number(value);
+  if (!Number.isFinite(n) || n <= 0)
+    throw new UsageError(`${flag} must be a positive number, got "${value}"`);
+  return n;
+}
+
+export const controllerCommand: Command = {
+  name: 'controller',
+  summary: 'assign addresses from IPAddressPools to LoadBalancer Services (leader-elected)',
+  usage: USAGE,
+  async run({ common, args, log, signal }) {
+    let values: Record<string, string | undefined>;
+    try {
+      ({ values } = parseArgs({
+        args,
+        options: {
+          namespace: { type: 'string' },
+          'load-balancer-class': { type: 'string' },
+          identity: { type: 'string' },
+          concurrency: { type: 'string' },
+          'lease-duration': { type: 'string' },
+        },
+        strict: true,
+      }) as { values: Record<string, string | undefined> });
+    } catch (err) {
+      throw new UsageError((err as Error).message);
+    }
+    const leaseSeconds = positiveNumber('--lease-duration', values['lease-duration'], 6);
+    const identity = values.identity ?? process.env.POD_NAME ?? `${hostname()}-${process.pid}`;
+    const namespace = values.namespace ?? process.env.POD_NAMESPACE ?? 'beacon-system';
+    const { kc, source } = loadKubeConfig(common.kubeconfig);
+    const rest = await KubeRest.fromKubeConfig(kc, { userAgent: `beacon-controller/${identity}` });
+    const metrics = controllerMetrics();
+    const controller = new Controller(
+      rest,
+      {
+        namespace,
+        identity,
+        loadBalancerClass: values['load-balancer-class'] ?? DEFAULT_LOAD_BALANCER_CLASS,
+        concurrency: positiveNumber('--concurrency', values.concurrency, 32),
+        leaseDurationMs: leaseSeconds * 1000,
+        renewDeadlineMs: leaseSeconds * 666,
+        retryPeriodMs: Math.max(200, leaseSeconds * 166),
+      },
+      log.child({ node: hostname(), identity }),
+      metrics,
+    );
+    log.info({ kubeconfig: source, namespace, identity }, 'starting controller');
+    const server = common.metricsAddr
+      ? await serveMetrics(common.metricsAddr, metrics.registry, controller, log)
+      : undefined;
+    try {
+      await controller.run(signal);
+    } finally {
+      server?.close();
+    }
+    return 0;
+  },
+};

@@ -1,0 +1,101 @@
+/**
+ * Reads what a Service asks of Beacon: whether Beacon serves it at all, the addresses, pool and sharing key
+ * it requests (Beacon's annotations, and MetalLB's for users moving over), and its families.
+ */
+import type { V1Service } from '@kubernetes/client-node';
+import type { Family, ServiceRequest } from '../ipam/types.ts';
+
+export const ANNOTATION = {
+  loadBalancerIPs: 'beacon.dev/load-balancer-ips',
+  addressPool: 'beacon.dev/address-pool',
+  allowSharedIP: 'beacon.dev/allow-shared-ip',
+  /** Written by the controller: the pool the Service's addresses came from. */
+  allocatedFromPool: 'beacon.dev/ip-allocated-from-pool',
+} as const;
+
+/** Annotation names accepted for each setting, Beacon's own first. */
+const ALIASES: Record<'loadBalancerIPs' | 'addressPool' | 'allowSharedIP', readonly string[]> = {
+  loadBalancerIPs: [
+    ANNOTATION.loadBalancerIPs,
+    'metallb.io/loadBalancerIPs',
+    'metallb.universe.tf/loadBalancerIPs',
+  ],
+  addressPool: [ANNOTATION.addressPool, 'metallb.io/address-pool', 'metallb.universe.tf/address-pool'],
+  allowSharedIP: [
+    ANNOTATION.allowSharedIP,
+    'metallb.io/allow-shared-ip',
+    'metallb.universe.tf/allow-shared-ip',
+  ],
+};
+
+export const DEFAULT_LOAD_BALANCER_CLASS = 'beacon.dev/lb';
+
+export function serviceKey(svc: V1Service): string {
+  return `${svc.metadata?.namespace}/${svc.metadata?.name}`;
+}
+
+/** Beacon serves LoadBalancer Services with no class or with its own class. */
+export function isServedByBeacon(svc: V1Service, loadBalancerClass: string): boolean {
+  if (svc.spec?.type !== 'LoadBalancer') return false;
+  const cls = svc.spec.loadBalancerClass;
+  return cls === undefined || cls === null || cls === '' || cls === loadBalancerClass;
+}
+
+function annotation(svc: V1Service, setting: keyof typeof ALIASES): string | undefined {
+  const a = svc.metadata?.annotations ?? {};
+  for (const name of ALIASES[setting]) {
+    const v = a[name]?.trim();
+    if (v) return v;
+  }
+  return undefined;
+}
+
+function familyOf(family: string): Family | undefined {
+  if (family === 'IPv4') return 4;
+  if (family === 'IPv6') return 6;
+  return undefined;
+}
+
+/** The addresses in status.loadBalancer.ingress, in order. */
+export function ingressAddresses(svc: V1Service): string[] {
+  return (svc.status?.loadBalancer?.ingress ?? []).map((i) => i.ip).filter((ip): ip is string => !!ip);
+}
+
+export function requestFor(
+  svc: V1Service,
+  namespaceLabels: Readonly<Record<string, string>>,
+): ServiceRequest {
+  const spec = svc.spec ?? {};
+  const requested = annotation(svc, 'loadBalancerIPs');
+  const requestedAddresses = requested
+    ? requested
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean)
+    : spec.loadBalancerIP
+      ? [spec.loadBalancerIP.trim()]
+      : [];
+  const families = (spec.ipFamilies ?? ['IPv4']).map(familyOf).filter((f): f is Family => f !== undefined);
+  const policy = spec.ipFamilyPolicy ?? 'SingleStack';
+  const shareKey = annotation(svc, 'allowSharedIP');
+  const pool = annotation(svc, 'addressPool');
+  const request: ServiceRequest = {
+    key: serviceKey(svc),
+    namespace: svc.metadata?.namespace ?? 'default',
+    namespaceLabels,
+    serviceLabels: svc.metadata?.labels ?? {},
+    families: policy === 'SingleStack' ? families.slice(0, 1) : families,
+    requireAllFamilies: policy !== 'PreferDualStack',
+    requestedAddresses,
+  };
+  if (pool) request.pool = pool;
+  if (shareKey) {
+    request.sharing = {
+      key: shareKey,
+      ports: (spec.ports ?? []).map((p) => ({ port: p.port, protocol: p.protocol ?? 'TCP' })),
+      trafficPolicy: spec.externalTrafficPolicy === 'Local' ? 'Local' : 'Cluster',
+      ...(spec.selector ? { podSelector: spec.selector } : {}),
+    };
+  }
+  return request;
+}

@@ -1,0 +1,92 @@
+/**
+ * Records core/v1 Events on objects, the way `kubectl describe` shows them. The same (object, type, reason,
+ * message) is aggregated into one Event whose count grows, so a Service that cannot be served for an hour
+ * produces one Event, not thousands of API writes.
+ */
+import { randomBytes } from 'node:crypto';
+import type { Logger } from '../log.ts';
+import type { KubeObject } from './informer.ts';
+import { ApiError, type KubeRest } from './rest.ts';
+
+export type EventType = 'Normal' | 'Warning';
+
+interface Recorded {
+  name: string;
+  namespace: string;
+  count: number;
+  lastWrite: number;
+}
+
+/** Don't rewrite an aggregated Event's count more often than this; the count is still exact on the next write. */
+const MIN_REWRITE_MS = 10_000;
+
+export class EventRecorder {
+  private readonly rest: KubeRest;
+  private readonly component: string;
+  private readonly host: string;
+  private readonly log: Logger;
+  private readonly recorded = new Map<string, Recorded>();
+
+  constructor(rest: KubeRest, component: string, host: string, log: Logger) {
+    this.rest = rest;
+    this.component = component;
+    this.host = host;
+    this.log = log;
+  }
+
+  /** Fire and forget: a failed Event write is logged, never allowed to fail the caller's work. */
+  record(obj: KubeObject, type: EventType, reason: string, message: string): void {
+    void this.write(obj, type, reason, message).catch((err: Error) =>
+      this.log.warn({ err: err.message, reason, object: obj.metadata?.name }, 'could not record event'),
+    );
+  }
+
+  private async write(obj: KubeObject, type: EventType, reason: string, message: string): Promise<void> {
+    const m = obj.metadata ?? {};
+    const namespace = m.namespace ?? 'default';
+    const key = `${m.uid}|${type}|${reason}|${message}`;
+    const now = new Date();
+    const seen = this.recorded.get(key);
+    if (seen) {
+      seen.count++;
+      if (Date.now() - seen.lastWrite < MIN_REWRITE_MS) return;
+      seen.lastWrite = Date.now();
+      try {
+        await this.rest.patch(`/api/v1/namespaces/${seen.namespace}/events/${seen.name}`, 'merge', {
+          count: seen.count,
+          lastTimestamp: now.toISOString(),
+        });
+        return;
+      } catch (err) {
+        // The API server expires Events (an hour by default); start a new one.
+        if (!(err instanceof ApiError && err.status === 404)) throw err;
+        this.recorded.delete(key);
+      }
+    }
+    const name = `${m.name}.${Date.now().toString(16)}${randomBytes(3).toString('hex')}`;
+    this.recorded.set(key, { name, namespace, count: 1, lastWrite: Date.now() });
+    if (this.recorded.size > 10_000) this.recorded.delete(this.recorded.keys().next().value!);
+    await this.rest.create(`/api/v1/namespaces/${namespace}/events`, {
+      apiVersion: 'v1',
+      kind: 'Event',
+      metadata: { name, namespace },
+      involvedObject: {
+        apiVersion: obj.apiVersion,
+        kind: obj.kind,
+        name: m.name,
+        namespace: m.namespace,
+        uid: m.uid,
+        resourceVersion: m.resourceVersion,
+      },
+      type,
+      reason,
+      message,
+      source: { component: this.component, host: this.host },
+      reportingComponent: `beacon.dev/${this.component}`,
+      reportingInstance: this.host,
+      firstTimestamp: now.toISOString(),
+      lastTimestamp: now.toISOString(),
+      count: 1,
+    });
+  }
+}

@@ -6,12 +6,17 @@
 import assert from 'node:assert/strict';
 import { after, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { NetLab, type Netns, netnsUnavailable } from './netns.ts';
+import { type Bridge, NetLab, type Netns, netnsUnavailable } from './netns.ts';
+import { waitFor } from './process.ts';
 import {
   type BgpRoute,
   BirdRouter,
+  EXAMPLE_NODE_ASN,
+  EXAMPLE_NODES,
+  EXAMPLE_ROUTER,
   FrrRouter,
   GobgpRouter,
+  ROUTER_KINDS,
   type Router,
   type RouterConfig,
   type RouterKind,
@@ -26,20 +31,27 @@ interface Member {
   v6: string;
 }
 
-/** A lab with one bridge and `count` namespaces on it: member i has 192.0.2.(i+1) and 2001:db8::(i+1). */
-async function bridgedLab(tag: string, count: number): Promise<{ lab: NetLab; members: Member[] }> {
+/**
+ * A lab with one bridge and a namespace per host number: host h has 192.0.2.h and 2001:db8::h
+ * (`count` instead of a list: hosts 1..count).
+ */
+async function bridgedLab(
+  tag: string,
+  hosts: number | number[],
+): Promise<{ lab: NetLab; bridge: Bridge; members: Member[] }> {
   const lab = await NetLab.create(tag);
   after(() => lab.cleanup());
   const br = await lab.addBridge();
   const members: Member[] = [];
-  for (let i = 0; i < count; i++) {
-    const ns = await lab.addNamespace(`r${i + 1}`);
-    const v4 = `192.0.2.${i + 1}`;
-    const v6 = `2001:db8::${i + 1}`;
+  const list = typeof hosts === 'number' ? Array.from({ length: hosts }, (_, i) => i + 1) : hosts;
+  for (const h of list) {
+    const ns = await lab.addNamespace(`r${h}`);
+    const v4 = `192.0.2.${h}`;
+    const v6 = `2001:db8::${h}`;
     await lab.attach(ns, br, { addresses: [`${v4}/24`, `${v6}/64`] });
     members.push({ ns, v4, v6 });
   }
-  return { lab, members };
+  return { lab, bridge: br, members };
 }
 
 function find(routes: BgpRoute[], prefix: string): BgpRoute | undefined {
@@ -116,6 +128,57 @@ async function exchange(tag: string, kinds: [RouterKind, RouterKind]): Promise<v
   }
 }
 
+/**
+ * The README's router config (EXAMPLE_ROUTER) run as is, with an FRR at the first node's address standing
+ * in for Beacon (FRR retries its connection every second, GoBGP only every few): the router takes the host routes inside the pools, refuses everything else, and sends none
+ * of its own routes back.
+ */
+async function readmePolicy(kind: RouterKind): Promise<void> {
+  const { members } = await bridgedLab(`readme${kind}`, [1, 11]);
+  const [r, node] = members as [Member, Member];
+  assert.equal(r.v4, EXAMPLE_ROUTER.routerId);
+  assert.equal(node.v4, EXAMPLE_NODES[0]);
+  const accepted = ['198.51.100.10/32', '2001:db8:100::10/128'];
+  const refused = [
+    '198.51.100.0/24',
+    '198.51.100.128/25',
+    '192.0.2.200/32',
+    '2001:db8:100::/64',
+    '2001:db8:200::1/128',
+  ];
+  const [router, standIn] = await Promise.all([
+    startRouter(kind, r.ns, {
+      ...EXAMPLE_ROUTER,
+      ipv4NextHop: r.v4,
+      ipv6NextHop: r.v6,
+      // Something the router could send, to prove the export policy sends nothing.
+      originate: [{ prefix: '192.0.2.128/25' }, { prefix: '2001:db8:ff::/48' }],
+    }),
+    FrrRouter.start(node.ns, {
+      asn: EXAMPLE_NODE_ASN,
+      routerId: node.v4,
+      ipv4NextHop: node.v4,
+      ipv6NextHop: node.v6,
+      neighbors: [{ address: r.v4, asn: EXAMPLE_ROUTER.asn }],
+      originate: [...refused, ...accepted].map((prefix) => ({ prefix })),
+    }),
+  ]);
+  const fromNode = (rs: BgpRoute[]) =>
+    rs
+      .filter((x) => x.fromPeer === node.v4)
+      .map((x) => x.prefix)
+      .sort();
+  await router.waitForRoutes((rs) => fromNode(rs).length >= accepted.length, 15_000);
+  // Everything the stand-in has goes out at once when the session comes up; give stragglers a moment.
+  await sleep(1000);
+  assert.deepEqual(fromNode(await router.routes()), [...accepted].sort());
+  assert.deepEqual(
+    (await standIn.routes()).filter((x) => x.fromPeer !== undefined),
+    [],
+    `${kind} must send nothing to Beacon`,
+  );
+}
+
 describe('router harness', { skip, concurrency: true, timeout: 90_000 }, () => {
   test('FRR and BIRD exchange IPv4 and IPv6 routes with communities', () =>
     exchange('frrbird', ['frr', 'bird']));
@@ -125,6 +188,11 @@ describe('router harness', { skip, concurrency: true, timeout: 90_000 }, () => {
 
   test('BIRD and GoBGP exchange IPv4 and IPv6 routes with communities', () =>
     exchange('birdgobgp', ['bird', 'gobgp']));
+
+  for (const kind of ROUTER_KINDS) {
+    test(`${kind} with the README's config takes only host routes inside the pools and sends nothing back`, () =>
+      readmePolicy(kind));
+  }
 
   test('FRR and BIRD with a TCP MD5 password: the right one establishes, a wrong one never', async () => {
     const { members } = await bridgedLab('md5', 3);
@@ -254,5 +322,33 @@ describe('router harness', { skip, concurrency: true, timeout: 90_000 }, () => {
     } finally {
       process.kill(pid, 'SIGCONT');
     }
+  });
+
+  test('FRR and BIRD with BFD: cutting the link drops the routes within a second, long before the hold time', async () => {
+    const { lab, bridge, members } = await bridgedLab('bfd', 2);
+    const [a, b] = members as [Member, Member];
+    const [frr, bird] = await Promise.all([
+      FrrRouter.start(a.ns, {
+        asn: 64500,
+        routerId: a.v4,
+        neighbors: [{ address: b.v4, asn: 64501, bfd: true, holdTime: 30 }],
+      }),
+      BirdRouter.start(b.ns, {
+        asn: 64501,
+        routerId: b.v4,
+        neighbors: [{ address: a.v4, asn: 64500, bfd: true, holdTime: 30 }],
+        originate: [{ prefix: '198.51.100.0/24' }],
+      }),
+    ]);
+    await frr.waitForRoutes((rs) => find(rs, '198.51.100.0/24') !== undefined, 15_000);
+    const bfdUp = async () =>
+      (await frr.bfdPeers()).some((p) => p.peer === b.v4 && p.status === 'up') &&
+      (await bird.bfdPeers()).some((p) => p.peer === a.v4 && p.status === 'up');
+    await waitFor('BFD up on both sides', bfdUp, 10_000);
+    const cut = Date.now();
+    await lab.setBridgePort(bridge, 1, 'down');
+    await frr.waitForRoutes((rs) => find(rs, '198.51.100.0/24') === undefined, 5000);
+    const took = Date.now() - cut;
+    assert.ok(took < 1000, `FRR dropped BIRD's route ${took} ms after the cut`);
   });
 });

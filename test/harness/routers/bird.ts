@@ -294,6 +294,15 @@ export class BirdRouter extends RouterBase {
     return parseBirdProtocols(await this.birdc('show protocols all'));
   }
 
+  /** BFD sessions (`show bfd sessions`): peer address and state (Up, Down, Init, AdminDown), lower case. */
+  async bfdPeers(): Promise<{ peer: string; status: string }[]> {
+    const text = await this.birdc('show bfd sessions');
+    const out: { peer: string; status: string }[] = [];
+    for (const m of text.matchAll(/^(\S+)\s+\S+\s+(Up|Down|Init|AdminDown)\b/gm))
+      out.push({ peer: canonicalAddress(m[1]!), status: m[2]!.toLowerCase() });
+    return out;
+  }
+
   async stop(graceMs = 3000): Promise<void> {
     await this.proc?.stop(graceMs);
   }

@@ -50,8 +50,8 @@ export function frrPolicyNames(cfg: RouterConfig): { imports: string[]; exports:
   return { imports, exports };
 }
 
-/** bgpd.conf for a RouterConfig (FRR 8.x syntax). */
-export function frrConfig(cfg: RouterConfig, hostname = 'router'): string {
+/** bgpd's part of the config for a RouterConfig (FRR 8.x syntax). */
+export function frrBgpdConfig(cfg: RouterConfig, hostname = 'router'): string {
   const l: string[] = [];
   const anyGr = cfg.neighbors.some((n) => n.gracefulRestart);
   const policy = frrPolicyNames(cfg);
@@ -96,7 +96,7 @@ export function frrConfig(cfg: RouterConfig, hostname = 'router'): string {
   l.push(' bgp ebgp-requires-policy');
   l.push(' no bgp default ipv4-unicast');
   // Originate the configured prefixes even though no IGP or static route backs them.
-  l.push(' no bgp network import-check');
+  if (cfg.originate?.length) l.push(' no bgp network import-check');
   if (anyGr) {
     const restart = Math.max(...cfg.neighbors.map((n) => n.restartTime ?? 120));
     l.push(' bgp graceful-restart', ` bgp graceful-restart restart-time ${restart}`);
@@ -112,7 +112,7 @@ export function frrConfig(cfg: RouterConfig, hostname = 'router'): string {
     if (n.password !== undefined) l.push(` neighbor ${a} password ${n.password}`);
     if (n.passive) l.push(` neighbor ${a} passive`);
     if (n.gracefulRestart) l.push(` neighbor ${a} graceful-restart`);
-    if (n.bfd) l.push(` neighbor ${a} bfd`);
+    if (n.bfd) l.push(` neighbor ${a} bfd profile ${FRR_BFD_PROFILE}`);
   }
   for (const family of FAMILIES) {
     const neighbors = cfg.neighbors.filter((n) => neighborFamilies(n).includes(family));
@@ -132,13 +132,31 @@ export function frrConfig(cfg: RouterConfig, hostname = 'router'): string {
     l.push(' exit-address-family');
   }
   l.push('exit', '!');
-  if (cfg.neighbors.some((n) => n.bfd)) {
-    // Peers are created by bgpd through zebra; this block only sets the timers they use.
-    l.push('bfd', ' profile beacon', '  detect-multiplier 3', '  receive-interval 100');
-    l.push('  transmit-interval 100', ' exit', 'exit', '!');
-    for (let i = 0; i < l.length; i++) if (/^ neighbor \S+ bfd$/.test(l[i]!)) l[i] = `${l[i]} profile beacon`;
-  }
   return `${l.join('\n')}\n`;
+}
+
+export const FRR_BFD_PROFILE = 'beacon';
+
+/** bfdd's part: the profile the BGP neighbours name (bgpd creates the BFD sessions through zebra). */
+export function frrBfdConfig(cfg: RouterConfig): string {
+  if (!cfg.neighbors.some((n) => n.bfd)) return '';
+  // 100 ms x 3: a dead link is noticed within 300 ms.
+  return [
+    'bfd',
+    ` profile ${FRR_BFD_PROFILE}`,
+    '  detect-multiplier 3',
+    '  receive-interval 100',
+    '  transmit-interval 100',
+    ' exit',
+    'exit',
+    '!',
+    '',
+  ].join('\n');
+}
+
+/** The whole config as one integrated frr.conf, the way a router's operator keeps it (and the docs show). */
+export function frrConfig(cfg: RouterConfig, hostname = 'router'): string {
+  return frrBgpdConfig(cfg, hostname) + frrBfdConfig(cfg);
 }
 
 interface FrrPath {
@@ -293,9 +311,10 @@ export class FrrRouter extends RouterBase {
     const hostname = `${this.ns.name}`;
     await mkdir(join(this.dir, 'var-tmp'));
     await writeFile(join(this.dir, 'zebra.conf'), `hostname ${hostname}\n`);
-    await writeFile(join(this.dir, 'bgpd.conf'), frrConfig(this.config, hostname));
+    await writeFile(join(this.dir, 'bgpd.conf'), frrBgpdConfig(this.config, hostname));
     const withBfd = this.config.neighbors.some((n) => n.bfd);
-    if (withBfd) await writeFile(join(this.dir, 'bfdd.conf'), `hostname ${hostname}\n`);
+    if (withBfd)
+      await writeFile(join(this.dir, 'bfdd.conf'), `hostname ${hostname}\n${frrBfdConfig(this.config)}`);
     await writeFile(join(this.dir, 'group'), withRootInVtyGroup(await readFile('/etc/group', 'utf8')));
 
     const zebra = this.daemon('zebra', []);
@@ -347,6 +366,12 @@ export class FrrRouter extends RouterBase {
 
   async neighbors(): Promise<NeighborStatus[]> {
     return parseFrrNeighbors(await this.vtysh('show bgp neighbors json'));
+  }
+
+  /** BFD sessions as bfdd reports them (`show bfd peers json`): peer address and up/down/init. */
+  async bfdPeers(): Promise<{ peer: string; status: string }[]> {
+    const doc = JSON.parse(await this.vtysh('show bfd peers json')) as { peer: string; status: string }[];
+    return doc.map((p) => ({ peer: canonicalAddress(p.peer), status: p.status }));
   }
 
   async stop(graceMs = 3000): Promise<void> {

@@ -37,33 +37,58 @@ export function gobgpConfig(cfg: RouterConfig): string {
   const l: string[] = [];
   l.push('[global.config]', `  as = ${cfg.asn}`, `  router-id = ${toml(cfg.routerId)}`);
   if (cfg.listenAddress) l.push(`  local-address-list = ${toml([cfg.listenAddress])}`);
-  const filtered = cfg.neighbors.filter((n) => n.importPrefixes);
-  // Prefix sets and policies for neighbours that accept only Beacon's host routes. GoBGP applies policy
-  // globally, so the statements also match the neighbour they are for.
-  cfg.neighbors.forEach((n, i) => {
-    if (!n.importPrefixes) return;
-    l.push('', '[[defined-sets.prefix-sets]]', `  prefix-set-name = "beacon-pools-${i + 1}"`);
-    for (const p of n.importPrefixes) {
-      const len = p.includes(':') ? 128 : 32;
-      l.push('  [[defined-sets.prefix-sets.prefix-list]]', `    ip-prefix = ${toml(p)}`);
-      l.push(`    masklength-range = "${len}..${len}"`);
+  // Neighbours that accept only Beacon's host routes, grouped by their pool list: one prefix set and one
+  // neighbour set per group. GoBGP applies policy globally, so each statement also names its neighbours.
+  const groups: { prefixes: string[]; addresses: string[] }[] = [];
+  for (const n of cfg.neighbors) {
+    if (!n.importPrefixes) continue;
+    const key = JSON.stringify(n.importPrefixes);
+    const g = groups.find((x) => JSON.stringify(x.prefixes) === key);
+    if (g) g.addresses.push(n.address);
+    else groups.push({ prefixes: n.importPrefixes, addresses: [n.address] });
+  }
+  const suffix = (k: number) => (k === 0 ? '' : `-${k + 1}`);
+  // GoBGP refuses a prefix set that mixes families ("multiple families"): one set per family.
+  const sets = (g: { prefixes: string[] }, k: number) =>
+    (['v4', 'v6'] as const)
+      .map((v) => ({
+        name: `beacon-pools-${v}${suffix(k)}`,
+        prefixes: g.prefixes.filter((p) => p.includes(':') === (v === 'v6')),
+      }))
+      .filter((x) => x.prefixes.length > 0);
+  groups.forEach((g, k) => {
+    for (const set of sets(g, k)) {
+      l.push('', '[[defined-sets.prefix-sets]]', `  prefix-set-name = "${set.name}"`);
+      for (const p of set.prefixes) {
+        const len = p.includes(':') ? 128 : 32;
+        l.push('  [[defined-sets.prefix-sets.prefix-list]]', `    ip-prefix = ${toml(p)}`);
+        l.push(`    masklength-range = "${len}..${len}"`);
+      }
     }
-    l.push('', '[[defined-sets.neighbor-sets]]', `  neighbor-set-name = "beacon-${i + 1}"`);
-    l.push(`  neighbor-info-list = ${toml([n.address])}`);
+    l.push('', '[[defined-sets.neighbor-sets]]', `  neighbor-set-name = "beacon-nodes${suffix(k)}"`);
+    l.push(`  neighbor-info-list = ${toml(g.addresses)}`);
   });
-  if (filtered.length) {
+  if (groups.length) {
     l.push('', '[[policy-definitions]]', '  name = "beacon-in"');
-    cfg.neighbors.forEach((n, i) => {
-      if (!n.importPrefixes) return;
-      l.push('  [[policy-definitions.statements]]', `    name = "accept-beacon-${i + 1}"`);
-      l.push('    [policy-definitions.statements.conditions.match-neighbor-set]');
-      l.push(`      neighbor-set = "beacon-${i + 1}"`);
-      l.push('    [policy-definitions.statements.conditions.match-prefix-set]');
-      l.push(`      prefix-set = "beacon-pools-${i + 1}"`);
-      l.push('    [policy-definitions.statements.actions]', '      route-disposition = "accept-route"');
-      l.push('  [[policy-definitions.statements]]', `    name = "reject-other-${i + 1}"`);
-      l.push('    [policy-definitions.statements.conditions.match-neighbor-set]');
-      l.push(`      neighbor-set = "beacon-${i + 1}"`);
+    groups.forEach((g, k) => {
+      const nodes = `beacon-nodes${suffix(k)}`;
+      for (const set of sets(g, k)) {
+        l.push('  [[policy-definitions.statements]]', `    name = "accept-${set.name}"`);
+        l.push(
+          '    [policy-definitions.statements.conditions.match-neighbor-set]',
+          `      neighbor-set = "${nodes}"`,
+        );
+        l.push(
+          '    [policy-definitions.statements.conditions.match-prefix-set]',
+          `      prefix-set = "${set.name}"`,
+        );
+        l.push('    [policy-definitions.statements.actions]', '      route-disposition = "accept-route"');
+      }
+      l.push('  [[policy-definitions.statements]]', `    name = "reject-other${suffix(k)}"`);
+      l.push(
+        '    [policy-definitions.statements.conditions.match-neighbor-set]',
+        `      neighbor-set = "${nodes}"`,
+      );
       l.push('    [policy-definitions.statements.actions]', '      route-disposition = "reject-route"');
     });
   }
@@ -77,7 +102,7 @@ export function gobgpConfig(cfg: RouterConfig): string {
     l.push('      route-disposition = "reject-route"');
   }
   l.push('', '[global.apply-policy.config]');
-  if (filtered.length) l.push('  import-policy-list = ["beacon-in"]');
+  if (groups.length) l.push('  import-policy-list = ["beacon-in"]');
   l.push('  default-import-policy = "accept-route"');
   if (noExport.length) l.push('  export-policy-list = ["beacon-out"]');
   l.push('  default-export-policy = "accept-route"');
@@ -87,7 +112,6 @@ export function gobgpConfig(cfg: RouterConfig): string {
     if (n.password !== undefined) l.push(`    auth-password = ${toml(n.password)}`);
     l.push('  [neighbors.timers.config]', `    hold-time = ${holdTimeOf(n)}`);
     l.push(`    keepalive-interval = ${keepaliveOf(n)}`, '    connect-retry = 1');
-    l.push('    idle-hold-time-after-reset = 1');
     if (n.passive || cfg.listenAddress) {
       l.push('  [neighbors.transport.config]');
       if (n.passive) l.push('    passive-mode = true');
@@ -270,6 +294,9 @@ export class GobgpRouter extends RouterBase {
       20,
       () => p.tail(),
     );
+    // gobgpd starts even when it rejects part of its config (a policy, say) and only logs why.
+    const errors = (await this.log()).split('\n').filter((line) => /level=(error|fatal)/.test(line));
+    if (errors.length) throw new Error(`gobgpd in ${this.ns.name} refused its config:\n${errors.join('\n')}`);
     for (const o of this.config.originate ?? []) {
       const family = o.prefix.includes(':') ? 'ipv6' : 'ipv4';
       const args = ['global', 'rib', 'add', '-a', family, o.prefix, 'origin', 'igp'];

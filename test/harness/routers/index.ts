@@ -6,6 +6,7 @@ import { GobgpRouter } from './gobgp.ts';
 import type { Router, RouterConfig, RouterKind } from './router.ts';
 
 export { BirdRouter } from './bird.ts';
+export * from './examples.ts';
 export { FrrRouter } from './frr.ts';
 export { GobgpRouter } from './gobgp.ts';
 export * from './router.ts';

@@ -3,8 +3,9 @@
  *
  * Every method plans first and changes state only once the whole plan stands, so a refused request leaves
  * every assignment (the requester's own included) exactly as it was. An address a Service holds moves
- * only when the Service's request names a different address or a pool the address is not in; pool
- * changes never move it (an address outside every pool is kept and reported).
+ * only when a person asks: the request names a different address, or switches to a pool the address is
+ * not in, or changes its sharing terms so that it may no longer share with its co-holders. Pool changes
+ * never move it (an address outside every pool is kept and reported), nor does a restart.
  */
 
 import { type Family, familyName, formatAddress, type IPAddress, parseAddress } from './address.ts';
@@ -33,7 +34,6 @@ import type {
   RestoreResult,
   ServiceRequest,
   SetPoolsResult,
-  SharingRequest,
 } from './types.ts';
 
 /** One held address and the Services on it (several only under a shared sharing key). */
@@ -41,9 +41,13 @@ interface Holding {
   family: Family;
   value: bigint;
   text: string;
-  /** The pool it is counted in; undefined when it lies in no pool. */
+  /**
+   * The pool it is counted in; undefined when it lies in no pool. Derived from the pools and the
+   * holders' requests alone (see #attribute), so it does not depend on the order Services arrived in.
+   */
   pool: string | undefined;
-  holders: Map<string, SharingRequest | undefined>;
+  /** The Services on it; their requests are in #byService. */
+  holders: Set<string>;
   /** The sharing key its holders share, indexed in #sharingGroups. */
   groupKey: string | undefined;
 }
@@ -53,9 +57,19 @@ interface Pick {
   family: Family;
   value: bigint;
   text: string;
-  pool: string | undefined;
   /** The holding it lands on when the address is already held (kept, or joined under a sharing key). */
   existing: Holding | undefined;
+}
+
+/** What a Service holds, and the request it holds it under. */
+interface ServiceEntry {
+  holdings: Holding[];
+  /**
+   * The request the holdings were last assigned or restored under. Its pool matters on its own: a
+   * later request naming another pool is a person asking for a move; the same name is not, even if
+   * that pool has since shrunk, gone away or no longer contains the address.
+   */
+  request: ServiceRequest;
 }
 
 type PickResult = { ok: true; pick: Pick } | { ok: false; refusal: Refusal };
@@ -71,7 +85,7 @@ export class Allocator {
   /** Pools in the order they are tried (see comparePools). */
   #ordered: Pool[] = [];
   #holdings = new Map<string, Holding>();
-  #byService = new Map<string, Holding[]>();
+  #byService = new Map<string, ServiceEntry>();
   readonly #used: Record<Family, AddressSet> = { 4: new AddressSet(), 6: new AddressSet() };
   /** Held IPv4 addresses ending in .0 or .255, so that pool stats can leave them out by counting. */
   readonly #buggyHeld = new AddressSet();
@@ -95,9 +109,7 @@ export class Allocator {
     }
     this.#pools = pools;
     this.#ordered = [...pools.values()].sort(comparePools);
-    for (const holding of this.#holdings.values()) {
-      holding.pool = this.#poolFor(holding.family, holding.value, holding.pool, undefined);
-    }
+    for (const holding of this.#holdings.values()) holding.pool = this.#attribute(holding);
     return { errors, outOfPool: this.outOfPool() };
   }
 
@@ -137,7 +149,7 @@ export class Allocator {
         continue;
       }
       const existing = this.#holdings.get(canonical);
-      const refusal = existing && sharingRefusal(canonical, req.key, req.sharing, holdersOf(existing));
+      const refusal = existing && sharingRefusal(canonical, req.key, req.sharing, this.#holdersOf(existing));
       if (refusal) {
         conflicts.push({
           ...refusal,
@@ -146,13 +158,7 @@ export class Allocator {
         });
         continue;
       }
-      picks.push({
-        family: parsed.family,
-        value: parsed.value,
-        text: canonical,
-        pool: existing ? existing.pool : this.#poolFor(parsed.family, parsed.value, req.pool, req),
-        existing,
-      });
+      picks.push({ family: parsed.family, value: parsed.value, text: canonical, existing });
     }
     this.#apply(req, picks);
     const assignment = this.assignmentOf(req.key);
@@ -168,7 +174,8 @@ export class Allocator {
    * satisfies the request. On refusal nothing changes.
    */
   assign(req: ServiceRequest): AssignResult {
-    const before = this.#byService.get(req.key) ?? [];
+    const entry = this.#byService.get(req.key);
+    const before = entry?.holdings ?? [];
     const valid = validateRequest(req);
     if (!valid.ok) return { ok: false, refusal: valid.refusal, assignment: this.assignmentOf(req.key) };
 
@@ -177,14 +184,8 @@ export class Allocator {
     for (const family of valid.request.wanted) {
       const requested = valid.request.requested.get(family);
       const current = before.find((h) => h.family === family);
-      if (current && this.#stillSatisfies(current, req, requested)) {
-        picks.push({
-          family,
-          value: current.value,
-          text: current.text,
-          pool: current.pool,
-          existing: current,
-        });
+      if (current && this.#stillSatisfies(current, entry!.request, req, requested)) {
+        picks.push({ family, value: current.value, text: current.text, existing: current });
         continue;
       }
       const result = requested ? this.#pickRequested(req, requested) : this.#pickAuto(req, family);
@@ -195,20 +196,20 @@ export class Allocator {
       return { ok: false, refusal: failures[0]!, assignment: this.assignmentOf(req.key) };
     }
     this.#apply(req, picks);
-    const after = this.#byService.get(req.key) ?? [];
+    const after = this.#byService.get(req.key)?.holdings ?? [];
     const changed = before.length !== after.length || before.some((h, i) => h !== after[i]);
     return { ok: true, assignment: this.assignmentOf(req.key)!, changed, unassigned: failures };
   }
 
   /** Frees every address the Service holds (an address stays held while other Services share it). */
   release(service: string): void {
-    for (const holding of this.#byService.get(service) ?? []) this.#removeHolder(holding, service);
+    for (const holding of this.#byService.get(service)?.holdings ?? []) this.#removeHolder(holding, service);
     this.#byService.delete(service);
   }
 
   assignmentOf(service: string): Assignment | undefined {
-    const holdings = this.#byService.get(service);
-    if (!holdings?.length) return undefined;
+    const holdings = this.#byService.get(service)?.holdings;
+    if (!holdings) return undefined;
     return {
       service,
       addresses: holdings.map((h) => ({ address: h.text, family: h.family, pool: h.pool })),
@@ -257,18 +258,21 @@ export class Allocator {
    * never with pool size; tests and benchmarks use it to prove that without timing anything.
    */
   get searchSteps(): number {
-    return this.#used[4].steps + this.#used[6].steps + this.#buggyHeld.steps;
+    return this.#used[4].steps + this.#used[6].steps;
   }
 
-  #stillSatisfies(current: Holding, req: ServiceRequest, requested: IPAddress | undefined): boolean {
+  #stillSatisfies(
+    current: Holding,
+    previous: ServiceRequest,
+    req: ServiceRequest,
+    requested: IPAddress | undefined,
+  ): boolean {
     if (requested && requested.value !== current.value) return false;
-    if (!requested && req.pool) {
+    if (!requested && req.pool && req.pool !== previous.pool) {
       const pool = this.#pools.get(req.pool);
-      const inRequestedPool = !!pool && poolContains(pool, current.family, current.value);
-      // An address in no pool at all stays: its pool shrank or went away, which is no reason to renumber.
-      if (!inRequestedPool && current.pool !== undefined) return false;
+      if (!pool || !poolContains(pool, current.family, current.value)) return false;
     }
-    return sharingRefusal(current.text, req.key, req.sharing, holdersOf(current)) === undefined;
+    return sharingRefusal(current.text, req.key, req.sharing, this.#holdersOf(current)) === undefined;
   }
 
   #pickRequested(req: ServiceRequest, address: IPAddress): PickResult {
@@ -317,10 +321,10 @@ export class Allocator {
     }
     const existing = this.#holdings.get(text);
     if (existing) {
-      const refusal = sharingRefusal(text, req.key, req.sharing, holdersOf(existing));
+      const refusal = sharingRefusal(text, req.key, req.sharing, this.#holdersOf(existing));
       if (refusal) return { ok: false, refusal };
     }
-    return { ok: true, pick: { family, value, text, pool: existing?.pool ?? pool.name, existing } };
+    return { ok: true, pick: { family, value, text, existing } };
   }
 
   #pickAuto(req: ServiceRequest, family: Family): PickResult {
@@ -357,7 +361,7 @@ export class Allocator {
       const value = this.#firstFree(pool, family);
       if (value !== undefined) {
         const text = formatAddress({ family, value });
-        return { ok: true, pick: { family, value, text, pool: pool.name, existing: undefined } };
+        return { ok: true, pick: { family, value, text, existing: undefined } };
       }
     }
     const sharingNote = req.sharing
@@ -381,8 +385,8 @@ export class Allocator {
     for (const pool of candidates) {
       for (const h of held) {
         if (!poolCanHandOut(pool, family, h.value)) continue;
-        if (sharingRefusal(h.text, req.key, req.sharing, holdersOf(h))) continue;
-        return { family, value: h.value, text: h.text, pool: h.pool, existing: h };
+        if (sharingRefusal(h.text, req.key, req.sharing, this.#holdersOf(h))) continue;
+        return { family, value: h.value, text: h.text, existing: h };
       }
     }
     return undefined;
@@ -434,20 +438,26 @@ export class Allocator {
   }
 
   /**
-   * The pool an address is counted in: the preferred one while it still contains it, else the first
-   * pool (in trial order) that contains it and may serve the Service, else the first that contains it.
+   * The pool an address is counted in: among the pools that contain it (in trial order), one a holder
+   * names, else one that hands it out to a holder, else the first. Only overlapping pools make this a
+   * choice, and the answer depends on who holds the address, never on who came first.
    */
-  #poolFor(
-    family: Family,
-    value: bigint,
-    preferred: string | undefined,
-    req: ServiceRequest | undefined,
-  ): string | undefined {
-    const pref = preferred === undefined ? undefined : this.#pools.get(preferred);
-    if (pref && poolContains(pref, family, value)) return pref.name;
-    const containing = this.#ordered.filter((p) => poolContains(p, family, value));
-    const allowed = req ? containing.find((p) => !poolExclusion(p, req)) : undefined;
-    return (allowed ?? containing[0])?.name;
+  #attribute(holding: Holding): string | undefined {
+    const containing = this.#ordered.filter((p) => poolContains(p, holding.family, holding.value));
+    if (containing.length <= 1) return containing[0]?.name;
+    const requests = [...holding.holders].sort().map((s) => this.#byService.get(s)!.request);
+    const named = containing.find((p) => requests.some((r) => r.pool === p.name));
+    const serving = containing.find(
+      (p) => poolCanHandOut(p, holding.family, holding.value) && requests.some((r) => !poolExclusion(p, r)),
+    );
+    return (named ?? serving ?? containing[0]!).name;
+  }
+
+  #holdersOf(holding: Holding): Holder[] {
+    return [...holding.holders].map((service) => ({
+      service,
+      sharing: this.#byService.get(service)!.request.sharing,
+    }));
   }
 
   #familyStats(pool: Pool, family: Family): FamilyStats {
@@ -463,38 +473,39 @@ export class Allocator {
     return { total, assigned, available: total - (assigned - heldUnusable) };
   }
 
-  /** Makes `picks` the Service's addresses: joins or creates their holdings, leaves the rest. */
+  /** Makes `picks` the Service's addresses under `req`: joins or creates their holdings, leaves the rest. */
   #apply(req: ServiceRequest, picks: readonly Pick[]): void {
-    const previous = this.#byService.get(req.key) ?? [];
-    const next: Holding[] = [];
-    for (const pick of picks) {
-      let holding = pick.existing;
-      if (!holding) {
-        holding = {
-          family: pick.family,
-          value: pick.value,
-          text: pick.text,
-          pool: pick.pool,
-          holders: new Map(),
-          groupKey: undefined,
-        };
-        this.#holdings.set(holding.text, holding);
-        this.#used[holding.family].add(holding.value);
-        if (isBuggyAddress(holding.family, holding.value)) this.#buggyHeld.add(holding.value);
-      }
-      holding.holders.set(req.key, req.sharing);
-      this.#regroup(holding);
-      next.push(holding);
+    const previous = this.#byService.get(req.key)?.holdings ?? [];
+    const next = picks.map((pick) => pick.existing ?? this.#createHolding(pick));
+    // The entry goes first: regrouping and attribution read the holders' requests from it.
+    if (next.length) this.#byService.set(req.key, { holdings: next, request: req });
+    else this.#byService.delete(req.key);
+    for (const holding of next) {
+      holding.holders.add(req.key);
+      this.#holdersChanged(holding);
     }
     for (const old of previous) if (!next.includes(old)) this.#removeHolder(old, req.key);
-    if (next.length) this.#byService.set(req.key, next);
-    else this.#byService.delete(req.key);
+  }
+
+  #createHolding(pick: Pick): Holding {
+    const holding: Holding = {
+      family: pick.family,
+      value: pick.value,
+      text: pick.text,
+      pool: undefined,
+      holders: new Set(),
+      groupKey: undefined,
+    };
+    this.#holdings.set(holding.text, holding);
+    this.#used[holding.family].add(holding.value);
+    if (isBuggyAddress(holding.family, holding.value)) this.#buggyHeld.add(holding.value);
+    return holding;
   }
 
   #removeHolder(holding: Holding, service: string): void {
     holding.holders.delete(service);
     if (holding.holders.size > 0) {
-      this.#regroup(holding);
+      this.#holdersChanged(holding);
       return;
     }
     this.#holdings.delete(holding.text);
@@ -503,10 +514,18 @@ export class Allocator {
     this.#setGroup(holding, undefined);
   }
 
+  #holdersChanged(holding: Holding): void {
+    this.#regroup(holding);
+    holding.pool = this.#attribute(holding);
+  }
+
   /** Keeps the sharing-key index in step with the key its holders use (a sole holder may change it). */
   #regroup(holding: Holding): void {
     const first = holding.holders.values().next().value;
-    this.#setGroup(holding, first?.key);
+    this.#setGroup(
+      holding,
+      first === undefined ? undefined : this.#byService.get(first)?.request.sharing?.key,
+    );
   }
 
   #setGroup(holding: Holding, key: string | undefined): void {
@@ -526,10 +545,6 @@ export class Allocator {
 }
 
 const FAMILIES: readonly Family[] = [4, 6];
-
-function holdersOf(holding: Holding): Holder[] {
-  return [...holding.holders].map(([service, sharing]) => ({ service, sharing }));
-}
 
 function poolList(pools: readonly Pool[]): string {
   return pools.length === 1 ? `pool ${pools[0]!.name}` : `pools ${pools.map((p) => p.name).join(', ')}`;

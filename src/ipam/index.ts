@@ -27,8 +27,9 @@
  * ```
  *
  * Calling `assign` again with an unchanged request returns the same addresses (`changed: false`). An
- * address moves only when the Service names a different address or a pool it is not in; if the new
- * assignment cannot be made, the old one stays.
+ * address moves only when the Service names a different address, switches its pool annotation to a pool
+ * the address is not in, or changes its sharing terms so it clashes with its co-holders; if the new
+ * assignment cannot be made, the old one stays. Pool changes and restarts never move an address.
  *
  * Refusal reasons (Event reasons): PoolExhausted, AddressInUse, AddressNotInPool, SharingConflict,
  * UnknownPool, PoolNotAllowed, NoPoolForFamily, InvalidRequest.

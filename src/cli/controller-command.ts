@@ -3,7 +3,7 @@ import { parseArgs } from 'node:util';
 import { Controller } from '../controller/controller.ts';
 import { controllerMetrics } from '../controller/metrics.ts';
 import { DEFAULT_LOAD_BALANCER_CLASS } from '../controller/service-request.ts';
-import { loadKubeConfig } from '../k8s/kubeconfig.ts';
+import { loadClusterAccess } from '../k8s/kubeconfig.ts';
 import { KubeRest } from '../k8s/rest.ts';
 import { serveMetrics } from '../metrics/server.ts';
 import { UsageError } from './args.ts';
@@ -56,8 +56,8 @@ export const controllerCommand: Command = {
     const leaseSeconds = positiveNumber('--lease-duration', values['lease-duration'], 6);
     const identity = values.identity ?? process.env.POD_NAME ?? `${hostname()}-${process.pid}`;
     const namespace = values.namespace ?? process.env.POD_NAMESPACE ?? 'beacon-system';
-    const { kc, source } = loadKubeConfig(common.kubeconfig);
-    const rest = await KubeRest.fromKubeConfig(kc, { userAgent: `beacon-controller/${identity}` });
+    const access = loadClusterAccess(common.kubeconfig);
+    const rest = new KubeRest(access, { userAgent: `beacon-controller/${identity}` });
     const metrics = controllerMetrics();
     const controller = new Controller(
       rest,
@@ -73,7 +73,7 @@ export const controllerCommand: Command = {
       log.child({ node: hostname(), identity }),
       metrics,
     );
-    log.info({ kubeconfig: source, namespace, identity }, 'starting controller');
+    log.info({ kubeconfig: access.source, namespace, identity }, 'starting controller');
     const server = common.metricsAddr
       ? await serveMetrics(common.metricsAddr, metrics.registry, controller, log)
       : undefined;

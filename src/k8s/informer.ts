@@ -51,6 +51,15 @@ export interface InformerOptions {
   fieldSelector?: string;
 }
 
+/**
+ * Drops what no Beacon component reads before an object is cached: managedFields are often the larger part
+ * of an object, and thousands of cached Services add up.
+ */
+function trim<T extends KubeObject>(obj: T): T {
+  if (obj.metadata?.managedFields) delete obj.metadata.managedFields;
+  return obj;
+}
+
 export class Informer<T extends KubeObject> {
   private readonly store = new Map<string, T>();
   private readonly handlers = {
@@ -134,7 +143,8 @@ export class Informer<T extends KubeObject> {
     this.resourceVersion = list.metadata.resourceVersion;
   }
 
-  private apply(type: 'ADDED' | 'MODIFIED' | 'DELETED', obj: T): void {
+  private apply(type: 'ADDED' | 'MODIFIED' | 'DELETED', received: T): void {
+    const obj = trim(received);
     const key = objectKey(obj);
     const old = this.store.get(key);
     if (type === 'DELETED') {

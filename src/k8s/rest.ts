@@ -3,10 +3,9 @@
  * resources in a few ways (list, watch, get, create, patch, update status), and the generated client's
  * per-call overhead and error shapes cost more than they give for that.
  */
-
 import { request as httpRequest } from 'node:http';
 import { Agent, type RequestOptions, request } from 'node:https';
-import type { KubeConfig } from '@kubernetes/client-node';
+import type { ClusterAccess } from './kubeconfig.ts';
 
 export class ApiError extends Error {
   readonly status: number;
@@ -53,24 +52,33 @@ function withQuery(path: string, query: RequestInit['query']): string {
 export class KubeRest {
   private readonly base: URL;
   private readonly options: RequestOptions;
+  private readonly access: ClusterAccess;
+  private readonly userAgent: string;
 
-  private constructor(base: URL, options: RequestOptions) {
-    this.base = base;
-    this.options = options;
+  constructor(access: ClusterAccess, opts: KubeRestOptions) {
+    this.access = access;
+    this.userAgent = opts.userAgent;
+    this.base = new URL(access.server);
+    this.options =
+      this.base.protocol === 'https:'
+        ? {
+            agent: new Agent({
+              keepAlive: true,
+              maxSockets: 64,
+              ...(access.ca ? { ca: access.ca } : {}),
+              ...(access.cert ? { cert: access.cert } : {}),
+              ...(access.key ? { key: access.key } : {}),
+              rejectUnauthorized: !access.insecureSkipTLSVerify,
+            }),
+          }
+        : {};
   }
 
-  static async fromKubeConfig(kc: KubeConfig, opts: KubeRestOptions): Promise<KubeRest> {
-    const cluster = kc.getCurrentCluster();
-    if (!cluster) throw new Error('the kubeconfig has no current cluster');
-    const options: RequestOptions = { headers: {} };
-    await kc.applyToHTTPSOptions(options);
-    const base = new URL(cluster.server);
-    const headers = { ...(options.headers as Record<string, string>), 'user-agent': opts.userAgent };
-    const agentOptions = { ...options, keepAlive: true, maxSockets: 64 } as ConstructorParameters<
-      typeof Agent
-    >[0];
-    const agent = base.protocol === 'https:' ? new Agent(agentOptions) : undefined;
-    return new KubeRest(base, { ...options, headers, agent });
+  private headers(): Record<string, string> {
+    const h: Record<string, string> = { 'user-agent': this.userAgent, accept: 'application/json' };
+    const token = this.access.token?.();
+    if (token) h.authorization = `Bearer ${token}`;
+    return h;
   }
 
   /** Sends one request; resolves with the decoded JSON body, throws ApiError for a non-2xx answer. */
@@ -102,10 +110,7 @@ export class KubeRest {
   private raw(method: string, path: string, init: RequestInit): Promise<string> {
     const url = new URL(withQuery(path, init.query), this.base);
     const payload = init.body === undefined ? undefined : JSON.stringify(init.body);
-    const headers: Record<string, string> = {
-      ...(this.options.headers as Record<string, string>),
-      accept: 'application/json',
-    };
+    const headers = this.headers();
     if (payload !== undefined) {
       headers['content-type'] = init.contentType ?? 'application/json';
       headers['content-length'] = String(Buffer.byteLength(payload));
@@ -160,7 +165,7 @@ export class KubeRest {
         {
           ...this.options,
           method: 'GET',
-          headers: { ...(this.options.headers as Record<string, string>), accept: 'application/json' },
+          headers: this.headers(),
           signal,
         },
         (res) => {

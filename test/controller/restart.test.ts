@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import type { KubeRest } from '../../src/k8s/rest.ts';
-import { type ApiServer, startApiServer } from '../harness/apiserver.ts';
+import { type ApiServer, freePort, startApiServer } from '../harness/apiserver.ts';
 import { REPO_ROOT } from '../harness/binaries.ts';
 import { installCrds } from '../harness/crds.ts';
 import {
@@ -141,5 +141,53 @@ test('two controllers: only the leader writes; kill it and the standby takes ove
     assert.deepEqual(one, ['192.0.2.0'], 'the first Service kept its address across the takeover');
   } finally {
     await Promise.all([a.stop(), b.stop()]);
+  }
+});
+
+test('--metrics-addr serves /healthz, /readyz and Prometheus metrics of pools and refusals', {
+  timeout: 60_000,
+}, async () => {
+  const [config, ns, cls] = ['metrics-cfg', 'metrics-app', 'beacon.dev/metrics'];
+  await ensureNamespace(rest, config);
+  await ensureNamespace(rest, ns);
+  await createPool(rest, config, 'tiny', { addresses: ['192.0.2.1-192.0.2.1'] });
+  const port = await freePort();
+  const p = spawnTethered('controller-metrics', join(REPO_ROOT, 'node_modules', '.bin', 'node'), [
+    join(REPO_ROOT, 'src', 'cli', 'main.ts'),
+    'controller',
+    `--kubeconfig=${api.kubeconfigPath}`,
+    `--namespace=${config}`,
+    `--load-balancer-class=${cls}`,
+    `--metrics-addr=127.0.0.1:${port}`,
+  ]);
+  try {
+    const url = `http://127.0.0.1:${port}`;
+    await waitFor(
+      '/readyz',
+      async () => (await fetch(`${url}/readyz`)).status === 200,
+      20_000,
+      100,
+      () => p.tail(),
+    );
+    assert.equal((await fetch(`${url}/healthz`)).status, 200);
+    await createService(rest, ns, 'a', cls);
+    await createService(rest, ns, 'b', cls);
+    await waitForIngress(rest, ns, 'a', undefined, 20_000);
+    await waitFor(
+      'metrics',
+      async () => {
+        const text = await (await fetch(`${url}/metrics`)).text();
+        return (
+          text.includes('beacon_controller_addresses_in_use{pool="tiny",family="ipv4"} 1') &&
+          text.includes('beacon_controller_addresses_available{pool="tiny",family="ipv4"} 0') &&
+          /beacon_controller_allocation_failures_total\{reason="PoolExhausted"\} [1-9]/.test(text) &&
+          text.includes('beacon_controller_reconcile_duration_seconds_bucket') &&
+          text.includes('beacon_controller_is_leader 1')
+        );
+      },
+      20_000,
+    );
+  } finally {
+    await p.stop();
   }
 });

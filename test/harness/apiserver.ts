@@ -11,7 +11,7 @@ import { request } from 'node:https';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { KubeConfig } from '@kubernetes/client-node';
+import { type ClusterAccess, parseKubeconfig } from '../../src/k8s/kubeconfig.ts';
 import { type KubeBinaries, kubeBinaries } from './binaries.ts';
 import { spawnTethered, type TetheredProcess, waitFor } from './process.ts';
 
@@ -36,8 +36,8 @@ export interface ApiServer {
   readonly url: string;
   /** A kubeconfig file for the admin identity. */
   readonly kubeconfigPath: string;
-  /** The same, loaded. */
-  readonly kubeConfig: KubeConfig;
+  /** The same, parsed, for Beacon's own API client. */
+  readonly access: ClusterAccess;
   readonly adminToken: string;
   readonly binaries: KubeBinaries;
   /** Seconds from the call to a ready server, binaries already built. */
@@ -184,8 +184,7 @@ export async function startApiServer(opts: ApiServerOptions = {}): Promise<ApiSe
 
     const kubeconfigPath = join(dir, 'kubeconfig');
     writeFileSync(kubeconfigPath, kubeconfigYaml(url, caPem, 'admin', adminToken), { mode: 0o600 });
-    const kubeConfig = new KubeConfig();
-    kubeConfig.loadFromFile(kubeconfigPath);
+    const access = parseKubeconfig(readFileSync(kubeconfigPath, 'utf8'), kubeconfigPath);
 
     const kubectl = async (args: string[], input?: string) => {
       return new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
@@ -206,7 +205,7 @@ export async function startApiServer(opts: ApiServerOptions = {}): Promise<ApiSe
     return {
       url,
       kubeconfigPath,
-      kubeConfig,
+      access,
       adminToken,
       binaries,
       startSeconds: (Date.now() - started) / 1000,

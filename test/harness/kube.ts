@@ -10,7 +10,7 @@ import type { ApiServer } from './apiserver.ts';
 import { waitFor } from './process.ts';
 
 export async function adminRest(api: ApiServer, userAgent = 'beacon-tests'): Promise<KubeRest> {
-  return KubeRest.fromKubeConfig(api.kubeConfig, { userAgent });
+  return new KubeRest(api.access, { userAgent });
 }
 
 export async function ensureNamespace(
@@ -174,7 +174,7 @@ export async function startController(
   api: ApiServer,
   opts: Partial<ControllerOptions> & { namespace: string; loadBalancerClass: string },
 ): Promise<RunningController> {
-  const rest = await KubeRest.fromKubeConfig(api.kubeConfig, { userAgent: 'beacon-controller/test' });
+  const rest = new KubeRest(api.access, { userAgent: 'beacon-controller/test' });
   const abort = new AbortController();
   const controller = new Controller(
     rest,

@@ -1,0 +1,262 @@
+/**
+ * Controller figures against a real API server: Service created -> EXTERNAL-IP in status (one at a time),
+ * 5,000 Services created at once -> all assigned, controller RSS at 5,000 Services, and a restart with
+ * 5,000 assigned Services (time until it serves again, addresses moved).
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { V1Service } from '@kubernetes/client-node';
+import { KubeRest } from '../src/k8s/rest.ts';
+import { type ApiServer, startApiServer } from '../test/harness/apiserver.ts';
+import { REPO_ROOT } from '../test/harness/binaries.ts';
+import { installCrds } from '../test/harness/crds.ts';
+import { createPool, ensureNamespace, serviceManifest } from '../test/harness/kube.ts';
+import { spawnTethered, type TetheredProcess, waitFor } from '../test/harness/process.ts';
+import { type Bench, type Figure, percentile } from './figures.ts';
+
+/** Watches Services of one namespace and resolves a waiter when a Service first shows an address. */
+class IngressWatcher {
+  private readonly seen = new Map<string, { at: number; ips: string[] }>();
+  private readonly waiters = new Map<string, (at: number) => void>();
+  private readonly abort = new AbortController();
+
+  constructor(rest: KubeRest, ns: string) {
+    void rest
+      .stream(
+        `/api/v1/namespaces/${ns}/services`,
+        { watch: 1 },
+        (line) => {
+          const ev = JSON.parse(line) as { type: string; object: V1Service };
+          const name = ev.object.metadata?.name ?? '';
+          const ips = (ev.object.status?.loadBalancer?.ingress ?? []).map((i) => i.ip ?? '');
+          if (ips.length && !this.seen.has(name)) {
+            const at = performance.now();
+            this.seen.set(name, { at, ips });
+            this.waiters.get(name)?.(at);
+          }
+        },
+        this.abort.signal,
+      )
+      .catch(() => {});
+  }
+
+  count(): number {
+    return this.seen.size;
+  }
+
+  addresses(): Map<string, string[]> {
+    return new Map([...this.seen].map(([k, v]) => [k, v.ips]));
+  }
+
+  whenAssigned(name: string): Promise<number> {
+    const s = this.seen.get(name);
+    if (s) return Promise.resolve(s.at);
+    return new Promise((resolve) => this.waiters.set(name, resolve));
+  }
+
+  stop(): void {
+    this.abort.abort();
+  }
+}
+
+function rssMB(pid: number): number {
+  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? Number(m[1]) / 1024 : Number.NaN;
+}
+
+function cpuSeconds(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
+function startController(api: ApiServer, config: string, identity: string): TetheredProcess {
+  return spawnTethered(`controller-${identity}`, join(REPO_ROOT, 'node_modules', '.bin', 'node'), [
+    join(REPO_ROOT, 'src', 'cli', 'main.ts'),
+    'controller',
+    `--kubeconfig=${api.kubeconfigPath}`,
+    `--namespace=${config}`,
+    `--identity=${identity}`,
+    '--log-level=warn',
+  ]);
+}
+
+async function leading(api: ApiServer, rest: KubeRest, config: string): Promise<void> {
+  await waitFor(
+    'the controller to hold the Lease',
+    async () => {
+      try {
+        const lease = await rest.get<{ spec: { holderIdentity?: string } }>(
+          `/apis/coordination.k8s.io/v1/namespaces/${config}/leases/beacon-controller`,
+        );
+        return !!lease.spec.holderIdentity;
+      } catch {
+        return false;
+      }
+    },
+    30_000,
+    50,
+  );
+  void api;
+}
+
+async function createAll(rest: KubeRest, ns: string, names: string[], parallel: number): Promise<void> {
+  let next = 0;
+  const worker = async () => {
+    while (next < names.length) {
+      const name = names[next++]!;
+      await rest.create(`/api/v1/namespaces/${ns}/services`, serviceManifest(ns, name, undefined));
+    }
+  };
+  await Promise.all(Array.from({ length: parallel }, worker));
+}
+
+export const benches: Bench[] = [
+  {
+    name: 'controller',
+    async run(ctx) {
+      const runs = ctx.quick ? 1 : 3;
+      const single = ctx.quick ? 50 : 200;
+      const bulk = ctx.quick ? 1000 : 5000;
+      const figures = {
+        p50: [] as number[],
+        p99: [] as number[],
+        bulk: [] as number[],
+        rss: [] as number[],
+        cpu: [] as number[],
+        restart: [] as number[],
+        moved: [] as number[],
+      };
+      ctx.log('starting API server');
+      const api = await startApiServer({ log: ctx.log });
+      try {
+        await installCrds(api);
+        const rest = new KubeRest(api.access, { userAgent: 'beacon-bench' });
+        for (let run = 0; run < runs; run++) {
+          const config = `bench-cfg-${run}`;
+          const ns = `bench-app-${run}`;
+          await ensureNamespace(rest, config);
+          await ensureNamespace(rest, ns);
+          await createPool(rest, config, 'v4', { addresses: ['10.128.0.0/16'] });
+          await createPool(rest, config, 'v6', { addresses: ['2001:db8:beac::/64'] });
+          const controller = startController(api, config, `bench-${run}`);
+          try {
+            await leading(api, rest, config);
+            const watcher = new IngressWatcher(rest, ns);
+            await new Promise((r) => setTimeout(r, 200));
+            const latencies: number[] = [];
+            for (let i = 0; i < single; i++) {
+              const name = `one-${i}`;
+              const t0 = performance.now();
+              const assigned = watcher.whenAssigned(name);
+              await rest.create(`/api/v1/namespaces/${ns}/services`, serviceManifest(ns, name, undefined));
+              latencies.push((await assigned) - t0);
+            }
+            figures.p50.push(percentile(latencies, 50));
+            figures.p99.push(percentile(latencies, 99));
+            ctx.log(
+              `run ${run + 1}: one at a time p50 ${percentile(latencies, 50).toFixed(1)} ms, p99 ${percentile(latencies, 99).toFixed(1)} ms`,
+            );
+
+            const names = Array.from({ length: bulk }, (_, i) => `bulk-${i}`);
+            const cpu0 = cpuSeconds(controller.child.pid!);
+            const t0 = performance.now();
+            await createAll(rest, ns, names, 64);
+            const created = performance.now();
+            await Promise.all(names.map((n) => watcher.whenAssigned(n)));
+            const wall = (performance.now() - t0) / 1000;
+            figures.bulk.push(wall);
+            figures.cpu.push(cpuSeconds(controller.child.pid!) - cpu0);
+            ctx.log(
+              `run ${run + 1}: ${bulk} at once: created in ${((created - t0) / 1000).toFixed(1)} s, all assigned in ${wall.toFixed(1)} s`,
+            );
+            await new Promise((r) => setTimeout(r, 1500));
+            figures.rss.push(rssMB(controller.child.pid!));
+
+            const before = watcher.addresses();
+            watcher.stop();
+            controller.child.kill('SIGKILL');
+            await controller.exited;
+            const restarted = startController(api, config, `bench-${run}-b`);
+            try {
+              const t1 = performance.now();
+              // Served again: a new Service gets an address from the restarted controller.
+              const after = new IngressWatcher(rest, ns);
+              await new Promise((r) => setTimeout(r, 100));
+              await rest.create(
+                `/api/v1/namespaces/${ns}/services`,
+                serviceManifest(ns, 'after-restart', undefined),
+              );
+              await after.whenAssigned('after-restart');
+              figures.restart.push((performance.now() - t1) / 1000);
+              const list = await rest.get<{ items: V1Service[] }>(`/api/v1/namespaces/${ns}/services`);
+              let moved = 0;
+              for (const s of list.items) {
+                const was = before.get(s.metadata?.name ?? '');
+                const now = (s.status?.loadBalancer?.ingress ?? []).map((i) => i.ip);
+                if (was && JSON.stringify(was) !== JSON.stringify(now)) moved++;
+              }
+              figures.moved.push(moved);
+              after.stop();
+            } finally {
+              await restarted.stop();
+            }
+          } finally {
+            await controller.stop();
+          }
+          await rest.delete(`/api/v1/namespaces/${ns}`);
+        }
+      } finally {
+        await api.stop();
+      }
+      const out: Figure[] = [
+        {
+          name: 'controller.assign_latency.p50',
+          unit: 'ms',
+          samples: figures.p50,
+          description:
+            'Service created -> EXTERNAL-IP seen by a watcher, one at a time (API round trips included)',
+        },
+        {
+          name: 'controller.assign_latency.p99',
+          unit: 'ms',
+          samples: figures.p99,
+          description: 'as above, 99th percentile',
+          aim: '< 50 ms',
+        },
+        {
+          name: `controller.bulk_${bulk}.wall`,
+          unit: 's',
+          samples: figures.bulk,
+          description: `${bulk} Services created at once (64 parallel clients) -> all have an EXTERNAL-IP`,
+          aim: '< 10 s',
+        },
+        {
+          name: `controller.bulk_${bulk}.cpu`,
+          unit: 's',
+          samples: figures.cpu,
+          description: 'controller CPU time spent on the bulk run',
+        },
+        {
+          name: `controller.rss_at_${bulk + single}_services`,
+          unit: 'MB',
+          samples: figures.rss,
+          description: 'controller resident memory after the bulk run',
+        },
+        {
+          name: 'controller.restart_to_serving',
+          unit: 's',
+          samples: figures.restart,
+          description: `controller killed and restarted with ${bulk + single} assigned Services -> serves a new Service`,
+        },
+        {
+          name: 'controller.restart_addresses_moved',
+          unit: 'count',
+          samples: figures.moved,
+          description: 'addresses that changed across that restart',
+          aim: '0',
+        },
+      ];
+      return out;
+    },
+  },
+];

@@ -571,6 +571,30 @@ describe('refusals change nothing', () => {
     assert.deepEqual(held(a, 'ns/web'), ['10.0.1.0']);
   });
 
+  test('a new pool annotation naming a pool that contains the address keeps it', () => {
+    const a = allocator(pool('wide', ['10.0.0.0/16']), pool('narrow', ['10.0.0.0/24']));
+    a.assign(svc('ns/web', { pool: 'wide' }));
+    const r = a.assign(svc('ns/web', { pool: 'narrow' }));
+    assert.deepEqual(addresses(r), ['10.0.0.0']);
+    assert.ok(r.ok && !r.changed);
+  });
+
+  test('a new pool annotation moves an address that lies in no pool', () => {
+    const a = allocator(pool('lan', ['10.0.0.0/24']));
+    a.restore(svc('ns/web'), ['172.16.0.1']);
+    assert.deepEqual(addresses(a.assign(svc('ns/web', { pool: 'lan' }))), ['10.0.0.0']);
+  });
+
+  test('the named pool shrinking away from the address while another pool covers it moves nothing', () => {
+    const a = allocator(pool('gold', ['10.0.0.0/24']));
+    a.assign(svc('ns/web', { pool: 'gold' }));
+    a.setPools([pool('gold', ['10.0.1.0/24']), pool('legacy', ['10.0.0.0/16'])]);
+    assert.equal(a.assignmentOf('ns/web')!.addresses[0]!.pool, 'legacy');
+    const r = a.assign(svc('ns/web', { pool: 'gold' }));
+    assert.deepEqual(addresses(r), ['10.0.0.0']);
+    assert.ok(r.ok && !r.changed);
+  });
+
   test('dropping the pool annotation keeps the address', () => {
     const a = allocator(
       pool('manual', ['10.0.9.0/24'], { autoAssign: false }),
@@ -741,7 +765,7 @@ describe('pool changes', () => {
       {
         pool: 'bad',
         message:
-          'pool bad range "10.0.2.9-10.0.2.1" starts after it ends; write the lower address first; "x" is neither a CIDR (e.g. 192.168.10.0/24) nor a range of two addresses (e.g. 192.168.10.10-192.168.10.20)',
+          'pool bad: range "10.0.2.9-10.0.2.1" starts after it ends; write the lower address first; "x" is neither a CIDR (e.g. 192.168.10.0/24) nor a range of two addresses (e.g. 192.168.10.10-192.168.10.20)',
       },
       { pool: 'good', message: 'pool good is defined twice; the first is used' },
       { pool: 'empty', message: 'pool empty has no addresses' },
@@ -763,6 +787,25 @@ describe('pool changes', () => {
       ipv4: { total: 256n + 128n - 3n, assigned: 3n, available: 256n + 128n - 3n - 2n },
       ipv6: { total: 1n << 64n, assigned: 2n, available: (1n << 64n) - 2n },
     });
+  });
+
+  test('an address in overlapping pools is counted in the pool its holders name, whoever came first', () => {
+    const pools = [
+      pool('a-general', ['10.0.0.0/24']),
+      pool('b-named', ['10.0.0.0/28'], { autoAssign: false }),
+    ];
+    const named = svc('ns/named', { ...share('k', [80]), pool: 'b-named' });
+    const plain = svc('ns/plain', share('k', [81]));
+    for (const order of [
+      [named, plain],
+      [plain, named],
+    ]) {
+      const a = allocator(...pools);
+      for (const s of order) a.restore(s, ['10.0.0.5']);
+      assert.equal(a.assignmentOf('ns/plain')!.addresses[0]!.pool, 'b-named');
+      a.release('ns/named');
+      assert.equal(a.assignmentOf('ns/plain')!.addresses[0]!.pool, 'a-general');
+    }
   });
 
   test('overlapping pools are found, with the shared range', () => {

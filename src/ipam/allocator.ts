@@ -105,7 +105,7 @@ export class Allocator {
       }
       const compiled: CompiledPool = compilePool(input);
       if (compiled.ok) pools.set(input.name, compiled.pool);
-      else errors.push({ pool: input.name, message: `pool ${input.name} ${compiled.message}` });
+      else errors.push({ pool: input.name, message: compiled.message });
     }
     this.#pools = pools;
     this.#ordered = [...pools.values()].sort(comparePools);

@@ -23,7 +23,12 @@
  * allocator.release('namespace/name');
  * // Pool status and conditions:
  * allocator.poolStats('pool-name'); // { ipv4: { total, assigned, available }, ipv6: ... } as bigints
- * allocator.overlappingPools();      // [{ a, b, range }]
+ * allocator.overlappingPools();      // [{ a, b, range }] for an Overlapping condition
+ * // Lookups:
+ * allocator.assignmentOf('namespace/name'); // what a Service holds, or undefined
+ * allocator.servicesAt('192.168.1.10');     // who holds an address (several when shared)
+ * allocator.outOfPool();                    // held addresses in no pool, with their Services
+ * allocator.poolNames();                    // pools in the order they are tried
  * ```
  *
  * Calling `assign` again with an unchanged request returns the same addresses (`changed: false`). An

@@ -15,11 +15,12 @@ export interface Pool {
   allocation: ServiceAllocation | undefined;
 }
 
+/** A compiled pool, or a message naming the pool and every bad entry. */
 export type CompiledPool = { ok: true; pool: Pool } | { ok: false; message: string };
 
 /** A pool with any bad entry is rejected whole: handing out part of a mistyped pool helps nobody. */
 export function compilePool(input: PoolInput): CompiledPool {
-  if (input.addresses.length === 0) return { ok: false, message: 'has no addresses' };
+  if (input.addresses.length === 0) return { ok: false, message: `pool ${input.name} has no addresses` };
   const byFamily: Record<Family, AddressRange[]> = { 4: [], 6: [] };
   const problems: string[] = [];
   for (const entry of input.addresses) {
@@ -27,7 +28,7 @@ export function compilePool(input: PoolInput): CompiledPool {
     if (parsed.ok) byFamily[parsed.range.family].push(parsed.range);
     else problems.push(parsed.message);
   }
-  if (problems.length) return { ok: false, message: problems.join('; ') };
+  if (problems.length) return { ok: false, message: `pool ${input.name}: ${problems.join('; ')}` };
   return {
     ok: true,
     pool: {

@@ -579,6 +579,14 @@ describe('refusals change nothing', () => {
     assert.ok(r.ok && !r.changed);
   });
 
+  test('a new pool annotation that excludes the requested address held is refused, keeping it', () => {
+    const a = allocator(pool('lan', ['10.0.0.0/24']), pool('dmz', ['10.0.1.0/24']));
+    a.assign(svc('ns/web', { requestedAddresses: ['10.0.0.7'] }));
+    const r = refusal(a.assign(svc('ns/web', { requestedAddresses: ['10.0.0.7'], pool: 'dmz' })));
+    assert.equal(r.reason, 'AddressNotInPool');
+    assert.deepEqual(held(a, 'ns/web'), ['10.0.0.7']);
+  });
+
   test('a new pool annotation moves an address that lies in no pool', () => {
     const a = allocator(pool('lan', ['10.0.0.0/24']));
     a.restore(svc('ns/web'), ['172.16.0.1']);

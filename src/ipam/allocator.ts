@@ -268,7 +268,7 @@ export class Allocator {
     requested: IPAddress | undefined,
   ): boolean {
     if (requested && requested.value !== current.value) return false;
-    if (!requested && req.pool && req.pool !== previous.pool) {
+    if (req.pool && req.pool !== previous.pool) {
       const pool = this.#pools.get(req.pool);
       if (!pool || !poolContains(pool, current.family, current.value)) return false;
     }

@@ -1,9 +1,4 @@
-/**
- * ARP and NDP encoding and decoding, byte for byte against frames the Linux kernel, arping (2.23) and
- * ndisc6 (1.0.5) put on a veth in a test namespace, captured with `tcpdump -w` and printed with
- * `tcpdump -r -xx -e`. Host A is 02:00:00:00:0a:01 (192.0.2.1, 2001:db8::1, fe80::ff:fe00:a01), host B is
- * 02:00:00:00:0b:02 (192.0.2.2, 2001:db8::2, fe80::ff:fe00:b02).
- */
+/** ARP and NDP encoding and decoding, byte for byte against captured frames (fixtures/captured-frames.ts). */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { formatIPv6, ipv4Bytes, ipv6Bytes, parseMac } from './addresses.ts';
@@ -15,6 +10,7 @@ import {
   encodeArpFrame,
   gratuitousArpFrames,
 } from './arp.ts';
+import { captured } from './fixtures/captured-frames.ts';
 import {
   advertisementFor,
   decodeNeighborAdvertisement,
@@ -30,47 +26,6 @@ import {
 const hex = (s: string) => Buffer.from(s, 'hex');
 const MAC_A = parseMac('02:00:00:00:0a:01');
 const MAC_B = parseMac('02:00:00:00:0b:02');
-
-const captured = {
-  /** arping 192.0.2.2 from A: broadcast request, padded by arping to 60 bytes less the FCS. */
-  arpRequest: hex(
-    'ffffffffffff020000000a0108060001080006040001020000000a01c0000201000000000000c000020200000000000000000000000000000000',
-  ),
-  /** B's kernel answering it. */
-  arpReply: hex('020000000a01020000000b0208060001080006040002020000000b02c0000202020000000a01c0000201'),
-  /** arping -U from B: gratuitous request, target MAC all ones. */
-  arpingGratuitous: hex(
-    'ffffffffffff020000000b0208060001080006040001020000000b02c0000202ffffffffffffc000020200000000000000000000000000000000',
-  ),
-  /** A gratuitous request with target MAC zero (RFC 5227 announcement), as arping sends it. */
-  announcement: hex(
-    'ffffffffffff020000000b0208060001080006040001020000000b02c0000202000000000000c000020200000000000000000000000000000000',
-  ),
-  /** ndisc6 2001:db8::2 from A: multicast NS from the link-local address with a flow label, SLLA option. */
-  ndisc6Solicitation: hex(
-    '3333ff000002020000000a0186dd6003038a00203afffe80000000000000000000fffe000a01ff0200000000000000000001ff0000028700385f0000000020010db80000000000000000000000020101020000000a01',
-  ),
-  /** B's kernel answering it: solicited, Override set, from the target, TLLA option. */
-  kernelAdvertisementToLinkLocal: hex(
-    '020000000a01020000000b0286dd6000000000203aff20010db8000000000000000000000002fe80000000000000000000fffe000a018800a5a96000000020010db80000000000000000000000020201020000000b02',
-  ),
-  /** A's kernel resolving 2001:db8::2 for a ping: NS from the global address. */
-  kernelSolicitation: hex(
-    '3333ff000002020000000a0186dd6000000000203aff20010db8000000000000000000000001ff0200000000000000000001ff000002870012270000000020010db80000000000000000000000020101020000000a01',
-  ),
-  /** B's kernel answering it. */
-  kernelAdvertisement: hex(
-    '020000000a01020000000b0286dd6000000000203aff20010db800000000000000000000000220010db800000000000000000000000188007f716000000020010db80000000000000000000000020201020000000b02',
-  ),
-  /** B's duplicate address detection for 2001:db8::20: unspecified source, nonce option (type 14). */
-  dadProbe: hex(
-    '3333ff000020020000000b0286dd6000000000203aff00000000000000000000000000000000ff0200000000000000000001ff00002087008cea0000000020010db80000000000000000000000200e014d6d2d9536b9',
-  ),
-  /** B's kernel with ndisc_notify=1 after link up: unsolicited NA to all nodes, Override set. */
-  kernelUnsolicitedAdvertisement: hex(
-    '333300000001020000000b0286dd6000000000203afffe80000000000000000000fffe000b02ff0200000000000000000000000000018800389820000000fe80000000000000000000fffe000b020201020000000b02',
-  ),
-};
 
 test('decodes a captured ARP request and ignores the padding after it', () => {
   const f = decodeArpFrame(captured.arpRequest)!;

@@ -1,0 +1,276 @@
+/**
+ * `beacon bgp`: one BGP session from this host, to check a router's configuration before installing Beacon
+ * (and to drive our own network tests). Prints one line per event, `word key=value ...`, so that both a
+ * person and `grep '^state Established'` can read it.
+ */
+import { parseArgs } from 'node:util';
+import {
+  BgpListener,
+  BgpSession,
+  describeCapability,
+  endOfRib,
+  familyName,
+  formatPrefix,
+  type LargeCommunity,
+  parseCommunity,
+  parseLargeCommunity,
+  parsePrefix,
+  type RouteAttributes,
+  type SessionOptions,
+} from '../bgp/index.ts';
+import { UsageError } from './args.ts';
+import type { Command } from './command.ts';
+
+const USAGE = `Usage: beacon bgp --local-as ASN --peer-as ASN --peer ADDRESS [flags]
+
+Brings up one BGP session, prints every FSM transition and the peer's OPEN, announces the given prefixes and
+keeps them announced until interrupted (Ctrl-C / SIGTERM); then withdraws them and sends a Cease.
+
+Flags:
+  --local-as ASN            our AS number (1..4294967295)
+  --peer-as ASN             the AS the peer must present (equal to --local-as for iBGP)
+  --peer ADDRESS            the peer's IPv4 or IPv6 address
+  --port PORT               the peer's port (default 179); with --passive, the port we listen on
+  --local-address ADDRESS   source address (and, with --passive, the address we listen on)
+  --router-id A.B.C.D       our BGP identifier (default: --local-address when it is IPv4)
+  --hold-time SECONDS       proposed hold time, 0 or 3..65535 (default 90)
+  --password TEXT           TCP MD5 password (RFC 2385; needs the native addon)
+  --community C             repeatable: ASN:VALUE, a well-known name (no-export, ...), or large:G:L1:L2
+  --local-pref N            LOCAL_PREF (iBGP only)
+  --med N                   MULTI_EXIT_DISC
+  --prefix P                repeatable: a prefix or address to announce (192.0.2.1/32, 2001:db8::1)
+  --passive                 do not connect; wait for the peer to connect to us
+  --graceful-restart        advertise graceful restart (restart time 120 s, forwarding state preserved)
+  --restart-time SECONDS    graceful restart time to advertise (default 120)
+  --ebgp-multihop HOPS      eBGP peer several hops away (TTL; set through the native addon when built)
+  --gtsm                    RFC 5082: send TTL 255, accept only TTL >= 254 (needs the native addon)
+
+Output lines (one event each):
+  state <State> from=<State> reason="..."
+  open router-id=... as=... hold-time=... negotiated-hold-time=... families=...
+  capability <name(details)>
+  sent updates=N end-of-rib=ipv4,ipv6
+  received update announced=N withdrawn=M | received end-of-rib <family>
+  notification sent|received <code>/<subcode> <name> [reason="..."] [message="..."]
+  route-refresh <family>
+  keepalives suspended|resumed   (SIGUSR1 toggles sending keepalives, to test the peer's hold timer)`;
+
+function asn(flag: string, text: string | undefined): number {
+  if (text === undefined) throw new UsageError(`${flag} is required`);
+  const n = Number(text);
+  if (!/^\d+$/.test(text) || n < 1 || n > 0xffffffff)
+    throw new UsageError(`${flag} must be an ASN, got "${text}"`);
+  return n;
+}
+
+function integer(flag: string, text: string | undefined, min: number, max: number): number | undefined {
+  if (text === undefined) return undefined;
+  const n = Number(text);
+  if (!/^\d+$/.test(text) || n < min || n > max)
+    throw new UsageError(`${flag} must be ${min}..${max}, got "${text}"`);
+  return n;
+}
+
+function quote(text: string): string {
+  return JSON.stringify(text);
+}
+
+/** Splits --community values into RFC 1997 and RFC 8092 communities. */
+export function parseCommunities(
+  values: readonly string[],
+): Pick<RouteAttributes, 'communities' | 'largeCommunities'> {
+  const communities: number[] = [];
+  const largeCommunities: LargeCommunity[] = [];
+  for (const v of values) {
+    const isLarge = v.toLowerCase().startsWith('large:') || v.split(':').length === 3;
+    if (isLarge) {
+      const l = parseLargeCommunity(v);
+      if (!l)
+        throw new UsageError(
+          `--community ${v}: a large community is large:GLOBAL:LOCAL1:LOCAL2 (each 0..4294967295)`,
+        );
+      largeCommunities.push(l);
+    } else {
+      const c = parseCommunity(v);
+      if (c === undefined)
+        throw new UsageError(`--community ${v}: expected ASN:VALUE (each 0..65535) or a well-known name`);
+      communities.push(c);
+    }
+  }
+  return {
+    ...(communities.length ? { communities } : {}),
+    ...(largeCommunities.length ? { largeCommunities } : {}),
+  };
+}
+
+export const bgpCommand: Command = {
+  name: 'bgp',
+  summary: 'bring up one BGP session to a router, print what happens, announce prefixes until interrupted',
+  usage: USAGE,
+  async run(ctx) {
+    let values: ReturnType<typeof parse>['values'];
+    function parse(args: string[]) {
+      return parseArgs({
+        args,
+        strict: true,
+        allowPositionals: false,
+        options: {
+          'local-as': { type: 'string' },
+          'peer-as': { type: 'string' },
+          peer: { type: 'string' },
+          port: { type: 'string' },
+          'local-address': { type: 'string' },
+          'router-id': { type: 'string' },
+          'hold-time': { type: 'string' },
+          password: { type: 'string' },
+          community: { type: 'string', multiple: true },
+          'local-pref': { type: 'string' },
+          med: { type: 'string' },
+          prefix: { type: 'string', multiple: true },
+          passive: { type: 'boolean' },
+          'graceful-restart': { type: 'boolean' },
+          'restart-time': { type: 'string' },
+          'ebgp-multihop': { type: 'string' },
+          gtsm: { type: 'boolean' },
+        },
+      });
+    }
+    try {
+      ({ values } = parse(ctx.args));
+    } catch (err) {
+      throw new UsageError((err as Error).message);
+    }
+    const localAs = asn('--local-as', values['local-as']);
+    const peerAs = asn('--peer-as', values['peer-as']);
+    const peer = values.peer;
+    if (!peer) throw new UsageError('--peer is required');
+    const localAddress = values['local-address'];
+    const routerId =
+      values['router-id'] ??
+      (localAddress && /^\d+\.\d+\.\d+\.\d+$/.test(localAddress) ? localAddress : undefined);
+    if (!routerId) throw new UsageError('--router-id is required unless --local-address is an IPv4 address');
+    const port = integer('--port', values.port, 0, 65535) ?? 179;
+    const holdTimeSec = integer('--hold-time', values['hold-time'], 0, 65535) ?? 90;
+    if (holdTimeSec === 1 || holdTimeSec === 2) throw new UsageError('--hold-time must be 0 or at least 3');
+    const localPref = integer('--local-pref', values['local-pref'], 0, 0xffffffff);
+    const med = integer('--med', values.med, 0, 0xffffffff);
+    const multihop = integer('--ebgp-multihop', values['ebgp-multihop'], 1, 255);
+    const restartTimeSec = integer('--restart-time', values['restart-time'], 0, 4095) ?? 120;
+    const attributes: RouteAttributes = {
+      ...parseCommunities(values.community ?? []),
+      ...(localPref !== undefined ? { localPref } : {}),
+      ...(med !== undefined ? { med } : {}),
+    };
+    const prefixes = (values.prefix ?? []).map((p) => {
+      const parsed = parsePrefix(p);
+      if (typeof parsed === 'string') throw new UsageError(`--prefix ${p}: ${parsed}`);
+      return parsed;
+    });
+    const passive = values.passive ?? false;
+
+    const out = (line: string) => process.stdout.write(`${line}\n`);
+    const options: SessionOptions = {
+      localAs,
+      peerAs,
+      peerAddress: peer,
+      routerId,
+      holdTimeSec,
+      passive,
+      log: ctx.log,
+      ...(passive ? {} : { peerPort: port }),
+      ...(localAddress ? { localAddress } : {}),
+      ...(values.password !== undefined ? { password: values.password } : {}),
+      ...(multihop !== undefined ? { ebgpMultihop: multihop } : {}),
+      ...(values.gtsm ? { gtsm: true } : {}),
+      ...(values['graceful-restart']
+        ? { gracefulRestart: { restartTimeSec, forwardingPreserved: true, restarting: false } }
+        : {}),
+    };
+    let session: BgpSession;
+    try {
+      session = new BgpSession(options);
+    } catch (err) {
+      throw new UsageError((err as Error).message);
+    }
+
+    session.on('state', (c) => out(`state ${c.to} from=${c.from} reason=${quote(c.reason)}`));
+    session.on('open', ({ open, negotiated }) => {
+      out(
+        `open router-id=${open.bgpId} as=${negotiated.peerAs} my-as-field=${open.myAs} hold-time=${open.holdTime} ` +
+          `negotiated-hold-time=${negotiated.holdTimeMs / 1000} keepalive=${negotiated.keepaliveMs / 1000} ` +
+          `four-octet-as=${negotiated.fourOctetAs} route-refresh=${negotiated.routeRefresh} ` +
+          `families=${negotiated.families.join(',') || 'none'} type=${negotiated.ibgp ? 'ibgp' : 'ebgp'}`,
+      );
+      for (const c of open.capabilities) out(`capability ${describeCapability(c)}`);
+    });
+    session.on('sent', (s) =>
+      out(
+        `sent updates=${s.updates} prefixes=${session.routes.size}${s.endOfRib.length ? ` end-of-rib=${s.endOfRib.join(',')}` : ''}`,
+      ),
+    );
+    session.on('update', (u) => {
+      const eor = endOfRib(u);
+      if (eor) {
+        out(`received end-of-rib ${familyName(eor.afi, eor.safi)}`);
+        return;
+      }
+      const announced = [...u.nlri, ...(u.attributes.mpReach?.nlri ?? [])];
+      const withdrawn = [...u.withdrawn, ...(u.attributes.mpUnreach?.withdrawn ?? [])];
+      const path = u.attributes.asPath?.flatMap((s) => s.asns).join(' ');
+      out(
+        `received update announced=${announced.length} withdrawn=${withdrawn.length}` +
+          (announced.length ? ` first=${formatPrefix(announced[0]!)} as-path=${quote(path ?? '')}` : ''),
+      );
+    });
+    session.on('notification', (n) =>
+      out(
+        `notification ${n.direction} ${n.text}` +
+          (n.reason ? ` reason=${quote(n.reason)}` : '') +
+          (n.shutdownMessage ? ` message=${quote(n.shutdownMessage)}` : ''),
+      ),
+    );
+    session.on('route-refresh', (r) => out(`route-refresh ${r.family}`));
+
+    let suspended = false;
+    const toggleKeepalives = () => {
+      suspended = !suspended;
+      session.suspendKeepalives(suspended);
+      out(`keepalives ${suspended ? 'suspended' : 'resumed'}`);
+    };
+    process.on('SIGUSR1', toggleKeepalives);
+
+    let listener: BgpListener | undefined;
+    try {
+      if (passive) {
+        listener = await BgpListener.listen({
+          host: localAddress ?? '::',
+          port,
+          log: ctx.log,
+          ...(values.password !== undefined ? { passwords: true } : {}),
+          ...(values.gtsm ? { gtsmHops: 1 } : {}),
+        });
+        listener.add(session);
+        out(`listening address=${listener.address.address} port=${listener.address.port}`);
+      }
+      for (const p of prefixes) session.announce(p, attributes);
+      try {
+        session.start();
+      } catch (err) {
+        out(`error ${quote((err as Error).message)}`);
+        return 1;
+      }
+      if (!ctx.signal.aborted)
+        await new Promise<void>((resolve) =>
+          ctx.signal.addEventListener('abort', () => resolve(), { once: true }),
+        );
+      out('stopping withdraw=all');
+      await session.stop({ withdraw: true, message: 'beacon bgp stopped' });
+      out('stopped');
+      return 0;
+    } finally {
+      process.off('SIGUSR1', toggleKeepalives);
+      await session.stop();
+      await listener?.close();
+    }
+  },
+};

@@ -393,6 +393,53 @@ export const communitySpec = obj({
   communities: listMap(communityAlias, ['name'], { maxItems: 256, description: 'Named communities.' }),
 });
 
+const name = (description: string) => str({ description, maxLength: 253 });
+
+export const serviceL2Status = obj({
+  node: name('The node answering ARP/NDP for the Service.'),
+  serviceName: name('The Service.'),
+  serviceNamespace: name("The Service's namespace."),
+  addresses: arr(str({ maxLength: 45 }), {
+    description: 'The addresses announced.',
+    maxItems: 8,
+    listType: 'atomic',
+  }),
+  interfaces: arr(str({ maxLength: 15 }), {
+    description: 'Interfaces answered on.',
+    maxItems: 64,
+    listType: 'atomic',
+  }),
+});
+
+export const serviceBGPStatus = obj({
+  node: name('The node announcing the Service.'),
+  serviceName: name('The Service.'),
+  serviceNamespace: name("The Service's namespace."),
+  prefixes: arr(str({ maxLength: 50 }), {
+    description: 'Prefixes announced.',
+    maxItems: 8,
+    listType: 'atomic',
+  }),
+  peers: arr(name('A BGPPeer name.'), {
+    description: 'Peers the prefixes are announced to.',
+    maxItems: 64,
+    listType: 'atomic',
+  }),
+});
+
+export const bgpSessionState = obj({
+  node: name('The node the session runs on.'),
+  peer: name('The BGPPeer.'),
+  peerAddress: str({ maxLength: 45 }),
+  sessionState: str({
+    description: 'RFC 4271 state: Idle, Connect, Active, OpenSent, OpenConfirm, Established.',
+    maxLength: 16,
+  }),
+  lastTransition: str({ description: 'When the state last changed.', format: 'date-time' }),
+  lastError: str({ description: 'The last NOTIFICATION or connection error, if any.', maxLength: 1024 }),
+  prefixesAnnounced: int({ format: 'int64', minimum: 0 }),
+});
+
 export interface PrinterColumn {
   name: string;
   type: 'string' | 'integer' | 'boolean' | 'date' | 'number';
@@ -407,9 +454,12 @@ export interface Kind {
   singular: string;
   shortNames: string[];
   description: string;
-  spec: Schema<unknown>;
+  /** Absent for the speaker's status kinds, which carry only `status` (written directly, one write each). */
+  spec?: Schema<unknown>;
   specRequired: boolean;
   status?: Schema<unknown>;
+  /** Whether `status` is a subresource (written apart from spec) or an ordinary field. */
+  statusSubresource?: boolean;
   printerColumns: PrinterColumn[];
 }
 
@@ -425,6 +475,7 @@ export const KINDS: readonly Kind[] = [
     spec: ipAddressPoolSpec,
     specRequired: true,
     status: ipAddressPoolStatus,
+    statusSubresource: true,
     printerColumns: [
       { name: 'Addresses', type: 'string', jsonPath: '.spec.addresses' },
       { name: 'Auto Assign', type: 'boolean', jsonPath: '.spec.autoAssign' },
@@ -505,6 +556,58 @@ export const KINDS: readonly Kind[] = [
     specRequired: false,
     printerColumns: [age],
   },
+  {
+    kind: 'ServiceL2Status',
+    plural: 'servicel2statuses',
+    singular: 'servicel2status',
+    shortNames: ['l2status'],
+    description: 'Written by the speaker: which node answers ARP/NDP for a Service, on which interfaces.',
+    specRequired: false,
+    status: serviceL2Status,
+    printerColumns: [
+      { name: 'Service Name', type: 'string', jsonPath: '.status.serviceName' },
+      { name: 'Service Namespace', type: 'string', jsonPath: '.status.serviceNamespace' },
+      { name: 'Node', type: 'string', jsonPath: '.status.node' },
+      { name: 'Addresses', type: 'string', jsonPath: '.status.addresses' },
+      { name: 'Interfaces', type: 'string', jsonPath: '.status.interfaces' },
+      age,
+    ],
+  },
+  {
+    kind: 'ServiceBGPStatus',
+    plural: 'servicebgpstatuses',
+    singular: 'servicebgpstatus',
+    shortNames: ['bgpstatus'],
+    description: 'Written by the speaker: which node announces a Service over BGP, to which peers.',
+    specRequired: false,
+    status: serviceBGPStatus,
+    printerColumns: [
+      { name: 'Service Name', type: 'string', jsonPath: '.status.serviceName' },
+      { name: 'Service Namespace', type: 'string', jsonPath: '.status.serviceNamespace' },
+      { name: 'Node', type: 'string', jsonPath: '.status.node' },
+      { name: 'Prefixes', type: 'string', jsonPath: '.status.prefixes' },
+      { name: 'Peers', type: 'string', jsonPath: '.status.peers' },
+      age,
+    ],
+  },
+  {
+    kind: 'BGPSessionState',
+    plural: 'bgpsessionstates',
+    singular: 'bgpsessionstate',
+    shortNames: ['bgpsession'],
+    description: 'Written by the speaker: the state of one BGP session of one node.',
+    specRequired: false,
+    status: bgpSessionState,
+    printerColumns: [
+      { name: 'Node', type: 'string', jsonPath: '.status.node' },
+      { name: 'Peer', type: 'string', jsonPath: '.status.peer' },
+      { name: 'Peer Address', type: 'string', jsonPath: '.status.peerAddress' },
+      { name: 'State', type: 'string', jsonPath: '.status.sessionState' },
+      { name: 'Prefixes', type: 'integer', jsonPath: '.status.prefixesAnnounced' },
+      { name: 'Last Error', type: 'string', jsonPath: '.status.lastError', priority: 1 },
+      age,
+    ],
+  },
 ];
 
 /** The CustomResourceDefinition object for one kind. */
@@ -513,8 +616,8 @@ export function customResourceDefinition(k: Kind): Record<string, unknown> {
     apiVersion: { type: 'string', description: 'beacon.dev/v1alpha1' },
     kind: { type: 'string', description: k.kind },
     metadata: { type: 'object' },
-    spec: k.spec.json,
   };
+  if (k.spec) properties.spec = k.spec.json;
   if (k.status) properties.status = k.status.json;
   const schema: JSONSchemaProps = { type: 'object', description: k.description, properties };
   if (k.specRequired) schema.required = ['spec'];
@@ -525,7 +628,7 @@ export function customResourceDefinition(k: Kind): Record<string, unknown> {
     schema: { openAPIV3Schema: schema },
     additionalPrinterColumns: k.printerColumns,
   };
-  if (k.status) version.subresources = { status: {} };
+  if (k.status && k.statusSubresource) version.subresources = { status: {} };
   return {
     apiVersion: 'apiextensions.k8s.io/v1',
     kind: 'CustomResourceDefinition',

@@ -7,12 +7,15 @@ import type {
   bfdProfileSpec,
   bgpAdvertisementSpec,
   bgpPeerSpec,
+  bgpSessionState,
   communitySpec,
   condition,
   ipAddressPoolSpec,
   ipAddressPoolStatus,
   l2AdvertisementSpec,
   labelSelector,
+  serviceBGPStatus,
+  serviceL2Status,
 } from './crds.ts';
 import type { Static } from './schema.ts';
 
@@ -25,6 +28,9 @@ export type BGPAdvertisementSpec = Static<typeof bgpAdvertisementSpec>;
 export type BGPPeerSpec = Static<typeof bgpPeerSpec>;
 export type BFDProfileSpec = Static<typeof bfdProfileSpec>;
 export type CommunitySpec = Static<typeof communitySpec>;
+export type ServiceL2StatusFields = Static<typeof serviceL2Status>;
+export type ServiceBGPStatusFields = Static<typeof serviceBGPStatus>;
+export type BGPSessionStateFields = Static<typeof bgpSessionState>;
 
 interface Resource<K extends string, Spec, Status = never> {
   apiVersion: 'beacon.dev/v1alpha1';
@@ -40,6 +46,18 @@ export type BGPAdvertisement = Resource<'BGPAdvertisement', BGPAdvertisementSpec
 export type BGPPeer = Resource<'BGPPeer', BGPPeerSpec>;
 export type BFDProfile = Resource<'BFDProfile', BFDProfileSpec>;
 export type Community = Resource<'Community', CommunitySpec>;
+
+/** The speaker's status kinds carry only `status`. */
+interface StatusResource<K extends string, Status> {
+  apiVersion: 'beacon.dev/v1alpha1';
+  kind: K;
+  metadata: V1ObjectMeta;
+  status: Status;
+}
+
+export type ServiceL2Status = StatusResource<'ServiceL2Status', ServiceL2StatusFields>;
+export type ServiceBGPStatus = StatusResource<'ServiceBGPStatus', ServiceBGPStatusFields>;
+export type BGPSessionState = StatusResource<'BGPSessionState', BGPSessionStateFields>;
 
 export type BeaconResource =
   | IPAddressPool

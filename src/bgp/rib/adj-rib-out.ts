@@ -53,9 +53,21 @@ interface Route {
 }
 
 const UPDATE_FIXED = 19 + 2 + 2;
+const NO_ATTRIBUTES: RouteAttributes = Object.freeze({});
 const EMPTY = new Uint8Array(0);
 
+const canonicalCache = new WeakMap<RouteAttributes, { key: string; attrs: RouteAttributes }>();
+
+/** Callers usually pass one attributes object for many prefixes: canonicalise it once. */
 function canonicalAttributes(a: RouteAttributes): { key: string; attrs: RouteAttributes } {
+  const cached = canonicalCache.get(a);
+  if (cached) return cached;
+  const c = canonicalize(a);
+  canonicalCache.set(a, c);
+  return c;
+}
+
+function canonicalize(a: RouteAttributes): { key: string; attrs: RouteAttributes } {
   const communities = a.communities ? [...new Set(a.communities)].sort((x, y) => x - y) : undefined;
   const large = a.largeCommunities
     ? [...new Map(a.largeCommunities.map((c) => [c.join(':'), c])).values()].sort(
@@ -87,7 +99,7 @@ export class AdjRibOut {
   #dirtyWithdrawals = 0;
 
   /** Adds or changes a route. Accepts a Prefix or its text (`192.0.2.1/32`, a bare address means a host route). */
-  announce(prefix: Prefix | string, attributes: RouteAttributes = {}): void {
+  announce(prefix: Prefix | string, attributes: RouteAttributes = NO_ATTRIBUTES): void {
     const p = typeof prefix === 'string' ? parsePrefix(prefix) : prefix;
     if (typeof p === 'string') throw new TypeError(p);
     const key = formatPrefix(p);

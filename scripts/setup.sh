@@ -18,6 +18,8 @@ if ! command -v go >/dev/null 2>&1; then
 fi
 go version
 (cd test/harness/go && GOTOOLCHAIN=auto GOFLAGS=-mod=readonly go mod download)
+# Helm (helm template / helm lint in the deploy tests), a module of its own so it cannot move Kubernetes' versions.
+(cd test/harness/helm && GOTOOLCHAIN=auto GOFLAGS=-mod=readonly go mod download)
 
 echo "==> npm dependencies (Node 24 comes with them)"
 # `npm install` rather than `npm ci`: npm 11 leaves other platforms' optional packages out of the lock

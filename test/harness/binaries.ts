@@ -1,11 +1,12 @@
 /**
  * Builds etcd, kube-apiserver and kubectl from the Go modules pinned in test/harness/go/go.mod and caches
  * them under .cache/kube/<versions>/, so only the first run on a machine pays for the build. Several test
- * processes may ask at once: a lock directory makes one of them build while the others wait.
+ * processes may ask at once: a lock directory makes one of them build while the others wait. `goBuild` and
+ * `cachedBuild` do the same for other harness tools (Helm, in helm.ts).
  */
 import { execFile } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 
@@ -23,17 +24,18 @@ export interface KubeBinaries {
   etcdVersion: string;
 }
 
-function requiredVersion(goMod: string, module: string): string {
-  const m = new RegExp(`^\\s*${module.replaceAll('.', '\\.')} (v\\S+)`, 'm').exec(goMod);
-  if (!m?.[1]) throw new Error(`test/harness/go/go.mod does not require ${module}`);
+/** The version of `module` that the go.mod in `moduleDir` requires. */
+export function requiredVersion(moduleDir: string, module: string): string {
+  const goMod = readFileSync(join(moduleDir, 'go.mod'), 'utf8');
+  const m = new RegExp(`^\\s*(?:require\\s+)?${module.replaceAll('.', '\\.')} (v\\S+)`, 'm').exec(goMod);
+  if (!m?.[1]) throw new Error(`${join(moduleDir, 'go.mod')} does not require ${module}`);
   return m[1];
 }
 
 export function pinnedVersions(): { kubernetes: string; etcd: string } {
-  const goMod = readFileSync(join(MODULE_DIR, 'go.mod'), 'utf8');
   return {
-    kubernetes: requiredVersion(goMod, 'k8s.io/kubernetes'),
-    etcd: requiredVersion(goMod, 'go.etcd.io/etcd/server/v3'),
+    kubernetes: requiredVersion(MODULE_DIR, 'k8s.io/kubernetes'),
+    etcd: requiredVersion(MODULE_DIR, 'go.etcd.io/etcd/server/v3'),
   };
 }
 
@@ -45,10 +47,6 @@ function paths(dir: string, v: { kubernetes: string; etcd: string }): KubeBinari
     kubernetesVersion: v.kubernetes,
     etcdVersion: v.etcd,
   };
-}
-
-function complete(b: KubeBinaries): boolean {
-  return [b.etcd, b.kubeApiserver, b.kubectl].every((p) => existsSync(p));
 }
 
 /** -X flags so that `kubectl version` and the server's /version report the real release, not v0.0.0-master. */
@@ -65,37 +63,80 @@ function versionLdflags(kubernetes: string): string {
   );
 }
 
-async function build(dir: string, v: { kubernetes: string; etcd: string }, log: (line: string) => void) {
-  const tmp = `${dir}.partial-${process.pid}`;
-  rmSync(tmp, { recursive: true, force: true });
-  mkdirSync(tmp, { recursive: true });
-  const targets: [string, string, string][] = [
-    ['etcd', 'go.etcd.io/etcd/server/v3', '-s -w'],
-    ['kube-apiserver', 'k8s.io/kubernetes/cmd/kube-apiserver', versionLdflags(v.kubernetes)],
-    ['kubectl', 'k8s.io/kubernetes/cmd/kubectl', versionLdflags(v.kubernetes)],
-  ];
-  for (const [name, pkg, ldflags] of targets) {
-    const started = Date.now();
-    log(`building ${name} (${pkg}) ...`);
-    try {
-      await run('go', ['build', '-trimpath', `-ldflags=${ldflags}`, '-o', join(tmp, name), pkg], {
-        cwd: MODULE_DIR,
-        env: { ...process.env, CGO_ENABLED: '0', GOFLAGS: '-buildvcs=false' },
-        maxBuffer: 64 * 1024 * 1024,
-      });
-    } catch (err) {
-      const e = err as Error & { stderr?: string };
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT') {
-        throw new Error(
-          'the Go toolchain (`go`) is not on PATH; install Go 1.26 or newer to build the test API server',
-        );
-      }
-      throw new Error(`building ${name} failed:\n${e.stderr ?? e.message}`);
+/**
+ * `go build` of one main package inside a harness Go module. CGO is off so the binary runs on any Linux
+ * machine; `-trimpath` keeps build paths out of it.
+ */
+export async function goBuild(opts: {
+  moduleDir: string;
+  pkg: string;
+  out: string;
+  ldflags: string;
+  log: (line: string) => void;
+}): Promise<void> {
+  const name = opts.out.split('/').pop() ?? opts.pkg;
+  const started = Date.now();
+  opts.log(`building ${name} (${opts.pkg}) ...`);
+  try {
+    await run('go', ['build', '-trimpath', `-ldflags=${opts.ldflags}`, '-o', opts.out, opts.pkg], {
+      cwd: opts.moduleDir,
+      env: { ...process.env, CGO_ENABLED: '0', GOFLAGS: '-buildvcs=false' },
+      maxBuffer: 64 * 1024 * 1024,
+    });
+  } catch (err) {
+    const e = err as Error & { stderr?: string };
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') {
+      throw new Error(
+        'the Go toolchain (`go`) is not on PATH; install Go 1.26 or newer to build the test harness binaries',
+      );
     }
-    log(`built ${name} in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+    throw new Error(`building ${name} failed:\n${e.stderr ?? e.message}`);
   }
-  rmSync(dir, { recursive: true, force: true });
-  renameSync(tmp, dir);
+  opts.log(`built ${name} in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+}
+
+/**
+ * Makes `dir` hold `files` (names inside it), calling `build(tmpDir)` when any is missing. The build writes
+ * into a private temporary directory that is renamed into place, so a reader never sees half a cache; a
+ * lock directory makes one of several concurrent callers build while the others wait.
+ */
+export async function cachedBuild(
+  dir: string,
+  files: readonly string[],
+  build: (tmpDir: string) => Promise<void>,
+): Promise<void> {
+  const complete = () => files.every((f) => existsSync(join(dir, f)));
+  if (complete()) return;
+  mkdirSync(dirname(dir), { recursive: true });
+  const lock = `${dir}.lock`;
+  for (;;) {
+    try {
+      mkdirSync(lock);
+      break;
+    } catch {
+      if (complete()) return;
+      // A builder that died leaves its lock behind; a build never takes an hour.
+      const held = statSync(lock, { throwIfNoEntry: false });
+      if (held && Date.now() - held.mtimeMs > 3_600_000) rmSync(lock, { recursive: true, force: true });
+      await sleep(1000);
+    }
+  }
+  try {
+    if (complete()) return;
+    const tmp = `${dir}.partial-${process.pid}`;
+    rmSync(tmp, { recursive: true, force: true });
+    mkdirSync(tmp, { recursive: true });
+    try {
+      await build(tmp);
+    } catch (err) {
+      rmSync(tmp, { recursive: true, force: true });
+      throw err;
+    }
+    rmSync(dir, { recursive: true, force: true });
+    renameSync(tmp, dir);
+  } finally {
+    rmSync(lock, { recursive: true, force: true });
+  }
 }
 
 /**
@@ -106,25 +147,19 @@ export async function kubeBinaries(log: (line: string) => void = () => {}): Prom
   const v = pinnedVersions();
   const dir = join(CACHE_ROOT, `kubernetes-${v.kubernetes}_etcd-${v.etcd}`);
   const bins = paths(dir, v);
-  if (complete(bins)) return bins;
-  mkdirSync(CACHE_ROOT, { recursive: true });
-  const lock = `${dir}.lock`;
-  for (;;) {
-    try {
-      mkdirSync(lock);
-      break;
-    } catch {
-      if (complete(bins)) return bins;
-      // A builder that died leaves its lock behind; a build never takes an hour.
-      const held = statSync(lock, { throwIfNoEntry: false });
-      if (held && Date.now() - held.mtimeMs > 3_600_000) rmSync(lock, { recursive: true, force: true });
-      await sleep(1000);
-    }
-  }
-  try {
-    if (!complete(bins)) await build(dir, v, log);
-    return bins;
-  } finally {
-    rmSync(lock, { recursive: true, force: true });
-  }
+  const targets: [string, string, string][] = [
+    ['etcd', 'go.etcd.io/etcd/server/v3', '-s -w'],
+    ['kube-apiserver', 'k8s.io/kubernetes/cmd/kube-apiserver', versionLdflags(v.kubernetes)],
+    ['kubectl', 'k8s.io/kubernetes/cmd/kubectl', versionLdflags(v.kubernetes)],
+  ];
+  await cachedBuild(
+    dir,
+    targets.map(([name]) => name),
+    async (tmp) => {
+      for (const [name, pkg, ldflags] of targets) {
+        await goBuild({ moduleDir: MODULE_DIR, pkg, out: join(tmp, name), ldflags, log });
+      }
+    },
+  );
+  return bins;
 }

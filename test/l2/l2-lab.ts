@@ -21,6 +21,8 @@ export interface L2Lab {
   client: Netns;
   node1: Netns;
   node2: Netns;
+  /** The switch they are all plugged into. */
+  bridge: Bridge;
   /** A scratch directory for logs and captures, removed by cleanup(). */
   dir: string;
   cleanup(): Promise<void>;
@@ -41,7 +43,7 @@ export async function createL2Lab(tag: string): Promise<L2Lab> {
     await lab.attach(client, br, { mac: CLIENT_MAC, addresses: ['192.0.2.1/24', '2001:db8::1/64'] });
     await lab.attach(node1, br, { mac: NODE1_MAC, addresses: ['192.0.2.11/24', '2001:db8::11/64'] });
     await lab.attach(node2, br, { mac: NODE2_MAC, addresses: ['192.0.2.12/24', '2001:db8::12/64'] });
-    return { lab, client, node1, node2, dir, cleanup };
+    return { lab, client, node1, node2, bridge: br, dir, cleanup };
   } catch (err) {
     await cleanup();
     throw err;
@@ -65,9 +67,24 @@ function parseLine(line: string): Record<string, string> {
 }
 
 /** Runs `beacon l2 ARGS` in `ns` and waits for its `ready` line (or for it to fail). */
-export async function startBeaconL2(l2: L2Lab, ns: Netns, label: string, args: string[]): Promise<Speaker> {
+export function startBeaconL2(l2: L2Lab, ns: Netns, label: string, args: string[]): Promise<Speaker> {
+  return startReady(l2, ns, label, [MAIN, 'l2', '--node', label, ...args]);
+}
+
+/** Runs test/l2/speaker-driver.ts (the L2Speaker API, released one address per SIGUSR1) in `ns`. */
+export function startDriver(
+  l2: L2Lab,
+  ns: Netns,
+  label: string,
+  ifname: string,
+  addresses: string[],
+): Promise<Speaker> {
+  return startReady(l2, ns, label, [join(import.meta.dirname, 'speaker-driver.ts'), ifname, ...addresses]);
+}
+
+async function startReady(l2: L2Lab, ns: Netns, label: string, nodeArgs: string[]): Promise<Speaker> {
   const logFile = join(l2.dir, `${label}.log`);
-  const p = ns.spawn(label, NODE_BIN, [MAIN, 'l2', '--node', label, ...args], { cwd: REPO_ROOT, logFile });
+  const p = ns.spawn(label, NODE_BIN, nodeArgs, { cwd: REPO_ROOT, logFile });
   const output = () => {
     try {
       return readFileSync(logFile, 'utf8');
@@ -85,10 +102,10 @@ export async function startBeaconL2(l2: L2Lab, ns: Netns, label: string, args: s
         .map(parseLine),
   };
   await waitFor(
-    `beacon l2 (${label}) to be ready`,
+    `${label} to be ready`,
     () => {
-      if (p.hasExited()) throw new Error(`beacon l2 exited: ${p.tail()}`);
-      return /^ready /m.test(output());
+      if (p.hasExited()) throw new Error(`${label} exited: ${p.tail()}`);
+      return /^ready\b/m.test(output());
     },
     15_000,
     50,

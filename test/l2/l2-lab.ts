@@ -6,7 +6,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { REPO_ROOT } from '../harness/binaries.ts';
-import { NetLab, type Netns } from '../harness/netns.ts';
+import { type Bridge, NetLab, type Netns } from '../harness/netns.ts';
 import { type TetheredProcess, waitFor } from '../harness/process.ts';
 
 export const NODE_BIN = join(REPO_ROOT, 'node_modules', '.bin', 'node');

@@ -142,8 +142,10 @@ export class InterfaceSelector {
     this.opts = opts;
   }
 
+  /** Scans once (throwing if even that fails, e.g. the addon is missing), then keeps watching. */
   start(): void {
-    this.rescan();
+    this.links = listLinks();
+    this.last = fingerprint(this.links);
     try {
       this.watch = watchLinks(() => {
         // One rescan per burst of notifications (a bond coming up sends dozens).

@@ -122,6 +122,19 @@ export const ADDON_PATH =
   process.env.BEACON_NATIVE_ADDON ??
   resolve(import.meta.dirname, '..', '..', 'native', 'build', 'Release', 'beacon_native.node');
 
+const EXPORTS: readonly (keyof NativeAddon)[] = [
+  'PacketSocket',
+  'MulticastMembership',
+  'LinkWatcher',
+  'ConnectWaiter',
+  'listLinks',
+  'tcpSocket',
+  'tcpConnect',
+  'tcpListen',
+  'tcpSetMd5Key',
+  'closeFd',
+];
+
 let loaded: NativeAddon | undefined;
 
 /** The addon, loaded on first use; throws NativeAddonMissingError when it is not built or cannot load. */
@@ -136,8 +149,9 @@ export function native(): NativeAddon {
         '(needs python3, make and g++)',
     );
   }
+  let exports: unknown;
   try {
-    loaded = createRequire(import.meta.url)(ADDON_PATH) as NativeAddon;
+    exports = createRequire(import.meta.url)(ADDON_PATH);
   } catch (err) {
     throw new NativeAddonMissingError(
       `Beacon's native addon at ${ADDON_PATH} failed to load: ${(err as Error).message}; ` +
@@ -145,6 +159,15 @@ export function native(): NativeAddon {
       { cause: err },
     );
   }
+  const missing = EXPORTS.filter(
+    (name) => typeof (exports as Record<string, unknown>)?.[name] !== 'function',
+  );
+  if (missing.length > 0) {
+    throw new NativeAddonMissingError(
+      `${ADDON_PATH} is not Beacon's native addon (it lacks ${missing.join(', ')}); rebuild it with \`npm run build:native\``,
+    );
+  }
+  loaded = exports as NativeAddon;
   return loaded;
 }
 

@@ -1,0 +1,106 @@
+import { parseArgs } from 'node:util';
+import { DEFAULT_LOAD_BALANCER_CLASS } from '../controller/service-request.ts';
+import { loadClusterAccess } from '../k8s/kubeconfig.ts';
+import { KubeRest } from '../k8s/rest.ts';
+import { serveMetrics } from '../metrics/server.ts';
+import { speakerMetrics } from '../speaker/metrics.ts';
+import { SPEAKER_SECRET, Speaker } from '../speaker/speaker.ts';
+import { UsageError } from './args.ts';
+import type { Command } from './command.ts';
+
+const USAGE = `Usage: beacon speaker --node NAME [flags]
+
+Runs on every node (DaemonSet, host network). Answers ARP/NDP for the addresses this node owns (L2 mode)
+and announces routes to the BGP peers that select this node (BGP mode). Needs CAP_NET_RAW for L2.
+
+Flags:
+  --node NAME                this node's name (default: $NODE_NAME)
+  --namespace NS             namespace of Beacon's configuration and the speakers' Leases
+                             (default: $POD_NAMESPACE, else beacon-system)
+  --load-balancer-class C    also announce Services of this class (default: ${DEFAULT_LOAD_BALANCER_CLASS})
+  --mesh-port PORT           UDP port of the heartbeat mesh between speakers (default: 7946)
+  --mesh-interval MS         heartbeat interval (default: 100)
+  --dead-after MS            a silent peer is dead after this long (default: 400)
+  --lease-duration SECONDS   this speaker's Lease duration (default: 15; renewed every third of it)
+  --handover MS              on SIGTERM, keep answering this long after telling peers (default: 300)
+  --exclude-interfaces LIST  comma-separated name patterns never used for L2 unless an L2Advertisement
+                             names them (default: veth*,cali*,flannel*,cni*,docker*,...)
+  plus the common flags: --kubeconfig, --log-level, --metrics-addr
+
+The heartbeat key is read from the Secret ${SPEAKER_SECRET} (key heartbeat-key) in the namespace.`;
+
+function positive(flag: string, value: string | undefined, fallback: number): number {
+  if (value === undefined) return fallback;
+  const n = Number(value);
+  if (!Number.isFinite(n) || n <= 0)
+    throw new UsageError(`${flag} must be a positive number, got "${value}"`);
+  return n;
+}
+
+export const speakerCommand: Command = {
+  name: 'speaker',
+  summary: "announce this node's share of the addresses over L2 (ARP/NDP) and BGP",
+  usage: USAGE,
+  async run({ common, args, log, signal }) {
+    let values: Record<string, string | undefined>;
+    try {
+      ({ values } = parseArgs({
+        args,
+        options: Object.fromEntries(
+          [
+            'node',
+            'namespace',
+            'load-balancer-class',
+            'mesh-port',
+            'mesh-interval',
+            'dead-after',
+            'lease-duration',
+            'handover',
+            'exclude-interfaces',
+          ].map((k) => [k, { type: 'string' as const }]),
+        ),
+        strict: true,
+      }) as { values: Record<string, string | undefined> });
+    } catch (err) {
+      throw new UsageError((err as Error).message);
+    }
+    const node = values.node ?? process.env.NODE_NAME;
+    if (!node) throw new UsageError('--node (or $NODE_NAME) is required');
+    const namespace = values.namespace ?? process.env.POD_NAMESPACE ?? 'beacon-system';
+    const leaseDuration = positive('--lease-duration', values['lease-duration'], 15);
+    const access = loadClusterAccess(common.kubeconfig);
+    const rest = new KubeRest(access, { userAgent: `beacon-speaker/${node}` });
+    const metrics = speakerMetrics();
+    const exclude = values['exclude-interfaces']
+      ?.split(',')
+      .map((s) => s.trim())
+      .filter(Boolean);
+    const speaker = new Speaker(
+      rest,
+      {
+        node,
+        namespace,
+        loadBalancerClass: values['load-balancer-class'] ?? DEFAULT_LOAD_BALANCER_CLASS,
+        meshPort: positive('--mesh-port', values['mesh-port'], 7946),
+        meshIntervalMs: positive('--mesh-interval', values['mesh-interval'], 100),
+        deadAfterMs: positive('--dead-after', values['dead-after'], 400),
+        leaseDurationSec: leaseDuration,
+        leaseRenewMs: (leaseDuration * 1000) / 3,
+        handoverMs: positive('--handover', values.handover, 300),
+        ...(exclude ? { excludeInterfaces: exclude } : {}),
+      },
+      log,
+      metrics,
+    );
+    log.info({ kubeconfig: access.source, namespace, node }, 'starting speaker');
+    const server = common.metricsAddr
+      ? await serveMetrics(common.metricsAddr, metrics.registry, speaker, log)
+      : undefined;
+    try {
+      await speaker.run(signal);
+    } finally {
+      server?.close();
+    }
+    return 0;
+  },
+};

@@ -1,0 +1,203 @@
+/**
+ * The speaker's BGP side: one session per BGPPeer that selects this node, and on each session exactly the
+ * routes the plan gives this node for that peer. A session is recreated only when its peer's settings
+ * change; Service churn only adds and withdraws routes on established sessions, never flaps them.
+ */
+import type { BGPPeer } from '../api/types.ts';
+import { BgpSession, parseCommunity, parseLargeCommunity } from '../bgp/index.ts';
+import type { RouteAttributes } from '../bgp/rib/adj-rib-out.ts';
+import type { Logger } from '../log.ts';
+
+export interface PeerConfig {
+  name: string;
+  spec: BGPPeer['spec'];
+  /** The MD5 password, read from the peer's Secret. */
+  password?: string;
+}
+
+export interface DesiredRoute {
+  prefix: string;
+  communities: string[];
+  localPref?: number;
+}
+
+export interface SessionState {
+  peer: string;
+  peerAddress: string;
+  state: string;
+  since: Date;
+  lastError?: string;
+  prefixes: number;
+}
+
+interface ManagedSession {
+  session: BgpSession;
+  configKey: string;
+  routes: Map<string, string>;
+  state: SessionState;
+}
+
+/** Go durations as BGPPeer fields carry them (90s, 1m30s, 500ms) in whole seconds. */
+export function durationSeconds(d: string | undefined): number | undefined {
+  if (!d) return undefined;
+  let total = 0;
+  for (const m of d.matchAll(/([0-9.]+)(ns|us|µs|ms|s|m|h)/g)) {
+    const v = Number(m[1]);
+    const unit = { ns: 1e-9, us: 1e-6, µs: 1e-6, ms: 1e-3, s: 1, m: 60, h: 3600 }[m[2] as 'ns'];
+    total += v * unit;
+  }
+  return Math.round(total);
+}
+
+export function routeAttributes(r: DesiredRoute): RouteAttributes {
+  const communities: number[] = [];
+  const largeCommunities: NonNullable<RouteAttributes['largeCommunities']>[number][] = [];
+  for (const c of r.communities) {
+    if (c.startsWith('large:')) {
+      const l = parseLargeCommunity(c.slice(6));
+      if (l) largeCommunities.push(l);
+    } else {
+      const s = parseCommunity(c);
+      if (s !== undefined) communities.push(s);
+    }
+  }
+  const attrs: RouteAttributes = {};
+  if (communities.length) attrs.communities = communities;
+  if (largeCommunities.length) attrs.largeCommunities = largeCommunities;
+  if (r.localPref !== undefined) attrs.localPref = r.localPref;
+  return attrs;
+}
+
+export interface BgpAnnouncerOptions {
+  node: string;
+  routerId: string;
+  log: Logger;
+  /** Advertise graceful restart with the R bit: this speaker process has just started. */
+  restarted: boolean;
+  onStateChange(state: SessionState): void;
+}
+
+export class BgpAnnouncer {
+  private readonly sessions = new Map<string, ManagedSession>();
+  private readonly opts: BgpAnnouncerOptions;
+
+  constructor(opts: BgpAnnouncerOptions) {
+    this.opts = opts;
+  }
+
+  /** Starts sessions for new peers, restarts those whose settings changed, stops the others. */
+  setPeers(peers: readonly PeerConfig[]): void {
+    const wanted = new Map(peers.map((p) => [p.name, p]));
+    for (const [name, m] of this.sessions) {
+      const p = wanted.get(name);
+      if (!p || JSON.stringify([p.spec, p.password]) !== m.configKey) {
+        void m.session.stop({ withdraw: true, message: p ? 'peer settings changed' : 'peer removed' });
+        this.sessions.delete(name);
+      }
+    }
+    for (const p of peers) if (!this.sessions.has(p.name)) this.start(p);
+  }
+
+  private start(p: PeerConfig): void {
+    const spec = p.spec;
+    const log = this.opts.log.child({ peer: p.name, peerAddress: spec.peerAddress, node: this.opts.node });
+    const hold = durationSeconds(spec.holdTime);
+    const keepalive = durationSeconds(spec.keepaliveTime);
+    const connect = durationSeconds(spec.connectTime);
+    const session = new BgpSession({
+      localAs: spec.myASN,
+      peerAs: spec.peerASN ?? spec.myASN,
+      peerAddress: spec.peerAddress,
+      routerId: spec.routerID ?? this.opts.routerId,
+      log,
+      ...(spec.peerPort ? { peerPort: spec.peerPort } : {}),
+      ...(spec.sourceAddress ? { localAddress: spec.sourceAddress } : {}),
+      ...(hold !== undefined ? { holdTimeSec: hold } : {}),
+      ...(keepalive !== undefined ? { keepaliveTimeSec: keepalive } : {}),
+      ...(connect !== undefined ? { backoffMaxMs: connect * 1000 } : {}),
+      ...(p.password ? { password: p.password } : {}),
+      ...(spec.ebgpMultiHop ? { ebgpMultihop: 255 } : {}),
+      ...(spec.enableGracefulRestart
+        ? {
+            gracefulRestart: {
+              restartTimeSec: 120,
+              forwardingPreserved: true,
+              restarting: this.opts.restarted,
+            },
+          }
+        : {}),
+    });
+    const state: SessionState = {
+      peer: p.name,
+      peerAddress: spec.peerAddress,
+      state: 'Idle',
+      since: new Date(),
+      prefixes: 0,
+    };
+    const managed: ManagedSession = {
+      session,
+      configKey: JSON.stringify([p.spec, p.password]),
+      routes: new Map(),
+      state,
+    };
+    session.on('state', (change) => {
+      state.state = change.to;
+      state.since = new Date();
+      log.info({ from: change.from, to: change.to, reason: change.reason }, 'bgp session state');
+      this.opts.onStateChange({ ...state });
+    });
+    session.on('notification', (n) => {
+      state.lastError = `${n.direction} NOTIFICATION ${n.text}${n.reason ? `: ${n.reason}` : ''}`;
+    });
+    this.sessions.set(p.name, managed);
+    session.start();
+  }
+
+  /** Makes each session carry exactly its routes: announces new or changed ones, withdraws the rest. */
+  setRoutes(byPeer: ReadonlyMap<string, readonly DesiredRoute[]>): void {
+    for (const [name, m] of this.sessions) {
+      const desired = new Map((byPeer.get(name) ?? []).map((r) => [r.prefix, r]));
+      for (const prefix of [...m.routes.keys()]) {
+        if (!desired.has(prefix)) {
+          m.session.withdraw(prefix);
+          m.routes.delete(prefix);
+        }
+      }
+      for (const [prefix, r] of desired) {
+        const attrs = routeAttributes(r);
+        const key = JSON.stringify(attrs);
+        if (m.routes.get(prefix) === key) continue;
+        m.session.announce(prefix, attrs);
+        m.routes.set(prefix, key);
+      }
+      if (m.state.prefixes !== m.routes.size) {
+        m.state.prefixes = m.routes.size;
+        this.opts.onStateChange({ ...m.state });
+      }
+    }
+  }
+
+  states(): SessionState[] {
+    return [...this.sessions.values()].map((m) => ({ ...m.state }));
+  }
+
+  established(): number {
+    return [...this.sessions.values()].filter((m) => m.state.state === 'Established').length;
+  }
+
+  updatesSent(): number {
+    let n = 0;
+    for (const m of this.sessions.values()) n += m.session.stats.updatesSent;
+    return n;
+  }
+
+  /** Withdraws every route and closes every session with a CEASE. */
+  async stop(): Promise<void> {
+    await Promise.all(
+      [...this.sessions.values()].map((m) =>
+        m.session.stop({ withdraw: true, message: 'speaker shutting down' }),
+      ),
+    );
+    this.sessions.clear();
+  }
+}

@@ -1,0 +1,237 @@
+/**
+ * A small cluster made of network namespaces: a real API server (host loopback, bridged into the
+ * namespaces), N "node" namespaces each able to run `beacon speaker`, a client namespace and optionally an
+ * FRR router, all on one bridge. Node objects in the API carry the namespaces' addresses, so speakers find
+ * each other exactly as on real nodes. Used by the speaker tests, the benchmarks and `beacon lab`.
+ *
+ * Addresses (documentation ranges only): bridge 192.0.2.0/24 and 2001:db8::/64; router .1/::1, nodes
+ * .11, .12, ..., client .100. L2 pool 192.0.2.200-192.0.2.250 and 2001:db8::200-2001:db8::2ff (on the
+ * bridge); BGP pool 198.51.100.0/24 (behind the router).
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { KubeRest } from '../../src/k8s/rest.ts';
+import { type ApiBridge, bridgeApiServer } from './api-bridge.ts';
+import { type ApiServer, startApiServer } from './apiserver.ts';
+import { REPO_ROOT } from './binaries.ts';
+import { installCrds } from './crds.ts';
+import { adminRest, ensureNamespace } from './kube.ts';
+import { type Bridge, NetLab, type Netns } from './netns.ts';
+import type { TetheredProcess } from './process.ts';
+import { waitFor } from './process.ts';
+import type { Router } from './routers/router.ts';
+
+export const BEACON_NS = 'beacon-system';
+export const ROUTER_IP = '192.0.2.1';
+export const ROUTER_IP6 = '2001:db8::1';
+export const CLIENT_IP = '192.0.2.100';
+export const L2_POOL = ['192.0.2.200-192.0.2.250', '2001:db8::200-2001:db8::2ff'];
+export const BGP_POOL = ['198.51.100.0/24'];
+export const ROUTER_ASN = 64500;
+export const NODE_ASN = 64512;
+
+export interface LabNode {
+  name: string;
+  ns: Netns;
+  ip: string;
+  ip6: string;
+  mac: string;
+  /** Index of its port on the bridge, to cut its link from the switch side. */
+  port: number;
+  speaker: TetheredProcess | undefined;
+}
+
+export interface ClusterLabOptions {
+  tag: string;
+  nodes: number;
+  router?: boolean;
+  log?: (line: string) => void;
+}
+
+export class ClusterLab {
+  readonly api: ApiServer;
+  readonly rest: KubeRest;
+  readonly net: NetLab;
+  readonly bridge: Bridge;
+  readonly apiBridge: ApiBridge;
+  readonly nodes: LabNode[];
+  readonly client: Netns;
+  readonly router: Router | undefined;
+  private readonly dir: string;
+
+  private constructor(init: {
+    api: ApiServer;
+    rest: KubeRest;
+    net: NetLab;
+    bridge: Bridge;
+    apiBridge: ApiBridge;
+    nodes: LabNode[];
+    client: Netns;
+    router: Router | undefined;
+    dir: string;
+  }) {
+    this.api = init.api;
+    this.rest = init.rest;
+    this.net = init.net;
+    this.bridge = init.bridge;
+    this.apiBridge = init.apiBridge;
+    this.nodes = init.nodes;
+    this.client = init.client;
+    this.router = init.router;
+    this.dir = init.dir;
+  }
+
+  static async start(opts: ClusterLabOptions): Promise<ClusterLab> {
+    const log = opts.log ?? (() => {});
+    const dir = mkdtempSync(join(tmpdir(), `beacon-lab-${opts.tag}-`));
+    log('starting etcd and kube-apiserver');
+    const api = await startApiServer({ log });
+    const net = await NetLab.create(opts.tag);
+    try {
+      await installCrds(api);
+      const rest = await adminRest(api);
+      await ensureNamespace(rest, BEACON_NS);
+      await rest.create(`/api/v1/namespaces/${BEACON_NS}/secrets`, {
+        apiVersion: 'v1',
+        kind: 'Secret',
+        metadata: { name: 'beacon-speaker-secrets' },
+        data: { 'heartbeat-key': Buffer.from(crypto.getRandomValues(new Uint8Array(32))).toString('base64') },
+      });
+      log('building the network: bridge, nodes, client');
+      const bridge = await net.addBridge();
+      const apiBridge = await bridgeApiServer(api, dir);
+      const nodes: LabNode[] = [];
+      for (let i = 0; i < opts.nodes; i++) {
+        const name = `node-${i + 1}`;
+        const ns = await net.addNamespace(`n${i + 1}`);
+        const ip = `192.0.2.${11 + i}`;
+        const ip6 = `2001:db8::${(0x11 + i).toString(16)}`;
+        const port = bridge.ports;
+        await net.attach(ns, bridge, { ifname: 'eth0', addresses: [`${ip}/24`, `${ip6}/64`] });
+        await ns.must('ip', ['route', 'add', '198.51.100.0/24', 'via', ROUTER_IP]).catch(() => {});
+        const mac = await ns.mac('eth0');
+        await apiBridge.openInto(ns);
+        nodes.push({ name, ns, ip, ip6, mac, port, speaker: undefined });
+        await createNode(rest, name, ip, ip6);
+      }
+      const client = await net.addNamespace('client');
+      await net.attach(client, bridge, {
+        ifname: 'eth0',
+        addresses: [`${CLIENT_IP}/24`, '2001:db8::100/64'],
+      });
+      let router: Router | undefined;
+      if (opts.router) {
+        log('starting FRR');
+        const rns = await net.addNamespace('router');
+        await net.attach(rns, bridge, { ifname: 'eth0', addresses: [`${ROUTER_IP}/24`, `${ROUTER_IP6}/64`] });
+        await client.must('ip', ['route', 'add', '198.51.100.0/24', 'via', ROUTER_IP]);
+        const { startRouter } = await import('./routers/index.ts');
+        router = await startRouter('frr', rns, {
+          asn: ROUTER_ASN,
+          routerId: ROUTER_IP,
+          neighbors: nodes.map((n) => ({ address: n.ip, asn: NODE_ASN, holdTime: 9, exportRoutes: false })),
+        });
+      }
+      return new ClusterLab({ api, rest, net, bridge, apiBridge, nodes, client, router, dir });
+    } catch (err) {
+      await net.cleanup();
+      await api.stop();
+      rmSync(dir, { recursive: true, force: true });
+      throw err;
+    }
+  }
+
+  /** Starts `beacon speaker` in the node's namespace. */
+  startSpeaker(node: LabNode, extraArgs: string[] = []): TetheredProcess {
+    node.speaker = node.ns.spawn(
+      `speaker-${node.name}`,
+      join(REPO_ROOT, 'node_modules', '.bin', 'node'),
+      [
+        join(REPO_ROOT, 'src', 'cli', 'main.ts'),
+        'speaker',
+        `--node=${node.name}`,
+        `--kubeconfig=${this.apiBridge.kubeconfigPath}`,
+        `--namespace=${BEACON_NS}`,
+        '--log-level=info',
+        ...extraArgs,
+      ],
+      { logFile: join(this.dir, `speaker-${node.name}.log`) },
+    );
+    return node.speaker;
+  }
+
+  async waitForSpeakersSynced(nodes: LabNode[] = this.nodes): Promise<void> {
+    for (const n of nodes) {
+      await waitFor(
+        `${n.name}'s speaker to sync`,
+        () => !!n.speaker?.tail().includes('caches synced'),
+        30_000,
+        50,
+        () => n.speaker?.tail() ?? '',
+      );
+    }
+  }
+
+  async stop(): Promise<void> {
+    await this.router?.stop().catch(() => {});
+    await this.net.cleanup();
+    await this.apiBridge.close();
+    await this.api.stop();
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+async function createNode(rest: KubeRest, name: string, ip: string, ip6: string): Promise<void> {
+  await rest.create('/api/v1/nodes', {
+    apiVersion: 'v1',
+    kind: 'Node',
+    metadata: { name, labels: { 'kubernetes.io/hostname': name } },
+  });
+  await rest.patch(`/api/v1/nodes/${name}/status`, 'merge', {
+    status: {
+      addresses: [
+        { type: 'InternalIP', address: ip },
+        { type: 'InternalIP', address: ip6 },
+        { type: 'Hostname', address: name },
+      ],
+      conditions: [
+        {
+          type: 'Ready',
+          status: 'True',
+          reason: 'Lab',
+          message: 'a network namespace',
+          lastHeartbeatTime: new Date().toISOString(),
+          lastTransitionTime: new Date().toISOString(),
+        },
+      ],
+    },
+  });
+}
+
+/** An EndpointSlice placing ready endpoints of a Service on these nodes (no kube-controller-manager here). */
+export async function setEndpoints(
+  rest: KubeRest,
+  namespace: string,
+  service: string,
+  nodes: string[],
+): Promise<void> {
+  const name = `${service}-lab`;
+  const body = {
+    apiVersion: 'discovery.k8s.io/v1',
+    kind: 'EndpointSlice',
+    metadata: { name, namespace, labels: { 'kubernetes.io/service-name': service } },
+    addressType: 'IPv4',
+    ports: [{ name: 'p80-tcp', port: 80, protocol: 'TCP' }],
+    endpoints: nodes.map((n, i) => ({
+      addresses: [`10.244.0.${i + 10}`],
+      nodeName: n,
+      conditions: { ready: true },
+    })),
+  };
+  try {
+    await rest.create(`/apis/discovery.k8s.io/v1/namespaces/${namespace}/endpointslices`, body);
+  } catch {
+    await rest.replace(`/apis/discovery.k8s.io/v1/namespaces/${namespace}/endpointslices/${name}`, body);
+  }
+}

@@ -1,0 +1,147 @@
+/**
+ * Three `beacon speaker`s peering with a real FRR: every eligible node's route reaches FRR (ECMP), node
+ * selectors and peer selection are honoured, Local policy follows the endpoints, and a killed speaker's
+ * routes leave FRR's table.
+ */
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import {
+  BEACON_NS,
+  BGP_POOL,
+  ClusterLab,
+  NODE_ASN,
+  ROUTER_ASN,
+  ROUTER_IP,
+  setEndpoints,
+} from '../harness/cluster-lab.ts';
+import {
+  createPool,
+  createService,
+  ensureNamespace,
+  type RunningController,
+  startController,
+  waitForIngress,
+} from '../harness/kube.ts';
+import { netnsUnavailable } from '../harness/netns.ts';
+import type { BgpRoute } from '../harness/routers/router.ts';
+
+const skip = await netnsUnavailable();
+let lab: ClusterLab;
+let controller: RunningController;
+const APP = 'bgp-app';
+
+const beaconApi = (plural: string) => `/apis/beacon.dev/v1alpha1/namespaces/${BEACON_NS}/${plural}`;
+
+before(
+  async () => {
+    if (skip) return;
+    lab = await ClusterLab.start({ tag: 'spkbgp', nodes: 3, router: true });
+    await createPool(lab.rest, BEACON_NS, 'routed', { addresses: BGP_POOL });
+    await lab.rest.create(beaconApi('bgppeers'), {
+      apiVersion: 'beacon.dev/v1alpha1',
+      kind: 'BGPPeer',
+      metadata: { name: 'frr' },
+      spec: { myASN: NODE_ASN, peerASN: ROUTER_ASN, peerAddress: ROUTER_IP, holdTime: '9s' },
+    });
+    await lab.rest.create(beaconApi('bgpadvertisements'), {
+      apiVersion: 'beacon.dev/v1alpha1',
+      kind: 'BGPAdvertisement',
+      metadata: { name: 'routed' },
+      spec: { ipAddressPools: ['routed'], communities: ['64512:100', 'large:64512:1:2'] },
+    });
+    controller = await startController(lab.api, { namespace: BEACON_NS, loadBalancerClass: 'beacon.dev/lb' });
+    await ensureNamespace(lab.rest, APP);
+    for (const n of lab.nodes) lab.startSpeaker(n);
+    await lab.waitForSpeakersSynced();
+  },
+  { timeout: 180_000 },
+);
+
+after(async () => {
+  await controller?.stop();
+  await lab?.stop();
+});
+
+const hops = (routes: BgpRoute[], prefix: string) =>
+  [...new Set(routes.filter((r) => r.prefix === prefix).flatMap((r) => r.nextHops))].sort();
+
+test('every node announces a Cluster Service: FRR holds one path per node, with the communities', {
+  skip,
+  timeout: 120_000,
+}, async () => {
+  await createService(lab.rest, APP, 'web', undefined);
+  await setEndpoints(lab.rest, APP, 'web', ['node-1']);
+  const [ip] = await waitForIngress(lab.rest, APP, 'web');
+  const prefix = `${ip}/32`;
+  const routes = await lab.router!.waitForRoutes((r) => hops(r, prefix).length === 3, 60_000, ['ipv4']);
+  assert.deepEqual(hops(routes, prefix), lab.nodes.map((n) => n.ip).sort());
+  const one = routes.find((r) => r.prefix === prefix)!;
+  assert.deepEqual(one.communities, ['64512:100']);
+  assert.deepEqual(one.largeCommunities, ['64512:1:2']);
+  assert.deepEqual(one.asPath, [NODE_ASN]);
+});
+
+test('Local policy: only nodes with an endpoint announce, and the set follows the endpoints', {
+  skip,
+  timeout: 120_000,
+}, async () => {
+  await createService(lab.rest, APP, 'local', undefined, { spec: { externalTrafficPolicy: 'Local' } });
+  const [ip] = await waitForIngress(lab.rest, APP, 'local');
+  const prefix = `${ip}/32`;
+  await setEndpoints(lab.rest, APP, 'local', ['node-2']);
+  await lab.router!.waitForRoutes((r) => hops(r, prefix).join() === lab.nodes[1]!.ip, 30_000, ['ipv4']);
+  await setEndpoints(lab.rest, APP, 'local', ['node-1', 'node-3']);
+  await lab.router!.waitForRoutes(
+    (r) => hops(r, prefix).join() === [lab.nodes[0]!.ip, lab.nodes[2]!.ip].sort().join(),
+    30_000,
+    ['ipv4'],
+  );
+  await setEndpoints(lab.rest, APP, 'local', []);
+  await lab.router!.waitForRoutes((r) => hops(r, prefix).length === 0, 30_000, ['ipv4']);
+});
+
+test('node selectors on the advertisement and the peer are honoured, and the speakers publish their sessions', {
+  skip,
+  timeout: 120_000,
+}, async () => {
+  await lab.rest.patch('/api/v1/nodes/node-3', 'merge', { metadata: { labels: { edge: 'true' } } });
+  await lab.rest.patch(`${beaconApi('bgpadvertisements')}/routed`, 'merge', {
+    spec: { nodeSelectors: [{ matchExpressions: [{ key: 'edge', operator: 'DoesNotExist' }] }] },
+  });
+  const svc = await waitForIngress(lab.rest, APP, 'web');
+  const prefix = `${svc[0]}/32`;
+  await lab.router!.waitForRoutes(
+    (r) => hops(r, prefix).join() === [lab.nodes[0]!.ip, lab.nodes[1]!.ip].sort().join(),
+    30_000,
+    ['ipv4'],
+  );
+  const states = await lab.rest.get<{ items: { status: { node: string; sessionState: string } }[] }>(
+    beaconApi('bgpsessionstates'),
+  );
+  assert.deepEqual(states.items.map((s) => `${s.status.node}:${s.status.sessionState}`).sort(), [
+    'node-1:Established',
+    'node-2:Established',
+    'node-3:Established',
+  ]);
+  await lab.rest.patch(`${beaconApi('bgpadvertisements')}/routed`, 'merge', {
+    spec: { nodeSelectors: null },
+  });
+  await lab.router!.waitForRoutes((r) => hops(r, prefix).length === 3, 30_000, ['ipv4']);
+});
+
+test("a killed speaker's routes leave FRR's table; the others' stay", {
+  skip,
+  timeout: 120_000,
+}, async () => {
+  const [ip] = await waitForIngress(lab.rest, APP, 'web');
+  const prefix = `${ip}/32`;
+  await lab.router!.waitForRoutes((r) => hops(r, prefix).length === 3, 30_000, ['ipv4']);
+  const killedAt = Date.now();
+  lab.nodes[0]!.speaker!.child.kill('SIGKILL');
+  await lab.router!.waitForRoutes(
+    (r) => hops(r, prefix).join() === [lab.nodes[1]!.ip, lab.nodes[2]!.ip].sort().join(),
+    15_000,
+    ['ipv4'],
+  );
+  process.stdout.write(`# FRR dropped the killed node's path ${Date.now() - killedAt} ms after SIGKILL\n`);
+});

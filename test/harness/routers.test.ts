@@ -77,7 +77,8 @@ function originated(i: number, asn: number): RouterConfig['originate'] {
   return [
     {
       prefix: `198.51.100.${i * 64}/26`,
-      communities: [`${asn % 65536}:100`, `65000:${i + 1}`],
+      // graceful-shutdown is well known: FRR prints it by name, the others by number.
+      communities: [`${asn % 65536}:100`, `65000:${i + 1}`, '65535:0'],
       largeCommunities: [`${asn}:1:${i + 1}`],
     },
     {

@@ -174,6 +174,34 @@ interface FrrPath {
   sourced?: boolean;
 }
 
+/** FRR prints well-known communities by name (JSON list and text differ); the other routers print numbers. */
+const FRR_WELL_KNOWN: Record<string, string> = {
+  internet: '0:0',
+  gracefulShutdown: '65535:0',
+  'graceful-shutdown': '65535:0',
+  acceptown: '65535:1',
+  'accept-own': '65535:1',
+  routeFilterTranslatedV4: '65535:2',
+  routeFilterV4: '65535:3',
+  routeFilterTranslatedV6: '65535:4',
+  routeFilterV6: '65535:5',
+  llgrStale: '65535:6',
+  'llgr-stale': '65535:6',
+  noLlgr: '65535:7',
+  'no-llgr': '65535:7',
+  acceptownnexthop: '65535:8',
+  'accept-own-nexthop': '65535:8',
+  blackhole: '65535:666',
+  noExport: '65535:65281',
+  'no-export': '65535:65281',
+  noAdvertise: '65535:65282',
+  'no-advertise': '65535:65282',
+  localAs: '65535:65283',
+  'local-AS': '65535:65283',
+  noPeer: '65535:65284',
+  'no-peer': '65535:65284',
+};
+
 /** Parses `show bgp <family> unicast json detail` (FRR 8.4). */
 export function parseFrrRoutes(json: string, family: Family): BgpRoute[] {
   const doc = JSON.parse(json) as { routes?: Record<string, (FrrPath & { prefix?: string })[]> };
@@ -189,7 +217,9 @@ export function parseFrrRoutes(json: string, family: Family): BgpRoute[] {
         prefix: canonicalPrefix(prefix),
         nextHops: (p.nexthops ?? []).map((h) => canonicalAddress(h.ip ?? '')).filter((ip) => ip !== ''),
         asPath,
-        communities: sortCommunities(p.community?.list ?? words(p.community?.string)),
+        communities: sortCommunities(
+          (p.community?.list ?? words(p.community?.string)).map((c) => FRR_WELL_KNOWN[c] ?? c),
+        ),
         largeCommunities: sortCommunities(p.largeCommunity?.list ?? words(p.largeCommunity?.string)),
         localPref: p.locPrf,
         med: p.metric,

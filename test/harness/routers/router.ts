@@ -4,7 +4,7 @@
  * typed data. Each router runs inside a test namespace with every file it writes (config, sockets, pid
  * files, state, log) in a temp dir of its own, so several run at once and nothing touches /etc or /run.
  */
-import { mkdtemp, readFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Netns } from '../netns.ts';
@@ -138,9 +138,29 @@ export interface Router {
   log(): Promise<string>;
 }
 
-/** A temp dir of its own for one router instance. */
-export async function routerDir(kind: RouterKind): Promise<string> {
-  return mkdtemp(join(tmpdir(), `beacon-${kind}-`));
+const DIR_NAME = /^beacon-(?:frr|bird|gobgp|bgp)-(\d+)-[A-Za-z0-9]{6}$/;
+
+/**
+ * A temp dir of its own for one router (or `beacon bgp`) instance, named after this process. Dirs stay
+ * after the test, for their logs; those of test processes that have ended go when the next one starts.
+ */
+export async function routerDir(kind: RouterKind | 'bgp'): Promise<string> {
+  const base = tmpdir();
+  for (const name of await readdir(base).catch(() => [])) {
+    const pid = Number(DIR_NAME.exec(name)?.[1]);
+    if (pid && pid !== process.pid && !alive(pid))
+      await rm(join(base, name), { recursive: true, force: true });
+  }
+  return mkdtemp(join(base, `beacon-${kind}-${process.pid}-`));
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }
 
 /** Shared polling and error reporting; each router supplies the reads. */

@@ -1,0 +1,3 @@
+import { interopMatrix } from './matrix.ts';
+
+interopMatrix('gobgp');

@@ -47,6 +47,8 @@ export interface ClusterLabOptions {
   nodes: number;
   router?: boolean;
   log?: (line: string) => void;
+  /** Extra kube-apiserver flags (e.g. an audit log for counting writes). */
+  apiServerArgs?: (dir: string) => string[];
 }
 
 export class ClusterLab {
@@ -86,7 +88,7 @@ export class ClusterLab {
     const log = opts.log ?? (() => {});
     const dir = mkdtempSync(join(tmpdir(), `beacon-lab-${opts.tag}-`));
     log('starting etcd and kube-apiserver');
-    const api = await startApiServer({ log });
+    const api = await startApiServer({ log, extraArgs: opts.apiServerArgs?.(dir) ?? [] });
     const net = await NetLab.create(opts.tag);
     try {
       await installCrds(api);
@@ -142,13 +144,16 @@ export class ClusterLab {
     }
   }
 
-  /** Starts `beacon speaker` in the node's namespace. */
-  startSpeaker(node: LabNode, extraArgs: string[] = []): TetheredProcess {
+  /**
+   * Starts `beacon speaker` in the node's namespace, from the TypeScript sources, or from the compiled
+   * `dist/` (what production runs, without the type stripper's memory) when `compiled` is set.
+   */
+  startSpeaker(node: LabNode, extraArgs: string[] = [], compiled = false): TetheredProcess {
     node.speaker = node.ns.spawn(
       `speaker-${node.name}`,
       join(REPO_ROOT, 'node_modules', '.bin', 'node'),
       [
-        join(REPO_ROOT, 'src', 'cli', 'main.ts'),
+        compiled ? join(REPO_ROOT, 'dist', 'cli', 'main.js') : join(REPO_ROOT, 'src', 'cli', 'main.ts'),
         'speaker',
         `--node=${node.name}`,
         `--kubeconfig=${this.apiBridge.kubeconfigPath}`,

@@ -1,0 +1,256 @@
+/**
+ * Speaker figures on the namespace cluster: L2 failover after SIGKILL (client's neighbour entry updated),
+ * API writes per second by all speakers in steady state with 1,000 announced addresses (counted from the
+ * API server's audit log), and one speaker's RSS with 10,000 addresses.
+ */
+import { execFileSync } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { REPO_ROOT } from '../test/harness/binaries.ts';
+import { BEACON_NS, ClusterLab, type LabNode, setEndpoints } from '../test/harness/cluster-lab.ts';
+import {
+  createPool,
+  ensureNamespace,
+  serviceManifest,
+  startController,
+  waitForIngress,
+} from '../test/harness/kube.ts';
+import { netnsUnavailable } from '../test/harness/netns.ts';
+import { waitFor } from '../test/harness/process.ts';
+import type { Bench, Figure } from './figures.ts';
+
+const AUDIT_POLICY = `apiVersion: audit.k8s.io/v1
+kind: Policy
+rules:
+- level: Metadata
+  verbs: [create, update, patch, delete]
+- level: None
+`;
+
+function auditArgs(dir: string): string[] {
+  writeFileSync(join(dir, 'audit-policy.yaml'), AUDIT_POLICY);
+  return [
+    `--audit-policy-file=${join(dir, 'audit-policy.yaml')}`,
+    `--audit-log-path=${join(dir, 'audit.log')}`,
+    '--audit-log-mode=blocking',
+  ];
+}
+
+/** Writes by user agents starting with `prefix` in the audit log, between two times. */
+function countWrites(dir: string, prefix: string, from: number, to: number): number {
+  let n = 0;
+  let text = '';
+  try {
+    text = readFileSync(join(dir, 'audit.log'), 'utf8');
+  } catch {
+    return 0;
+  }
+  for (const line of text.split('\n')) {
+    if (!line.includes(prefix)) continue;
+    const e = JSON.parse(line) as { userAgent?: string; stage?: string; requestReceivedTimestamp?: string };
+    if (e.stage !== 'ResponseComplete' || !e.userAgent?.startsWith(prefix)) continue;
+    const t = Date.parse(e.requestReceivedTimestamp ?? '');
+    if (t >= from && t <= to) n++;
+  }
+  return n;
+}
+
+function rssMB(pid: number): number {
+  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? Number(m[1]) / 1024 : Number.NaN;
+}
+
+async function createServices(lab: ClusterLab, ns: string, count: number, parallel = 32): Promise<string[]> {
+  const names = Array.from({ length: count }, (_, i) => `s${i}`);
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: parallel }, async () => {
+      while (next < names.length) {
+        const name = names[next++]!;
+        await lab.rest.create(`/api/v1/namespaces/${ns}/services`, serviceManifest(ns, name, undefined));
+        await setEndpoints(
+          lab.rest,
+          ns,
+          name,
+          lab.nodes.map((n) => n.name),
+        );
+      }
+    }),
+  );
+  return names;
+}
+
+async function neighbourMac(lab: ClusterLab, address: string): Promise<string | undefined> {
+  const r = await lab.client.exec('ip', ['-j', 'neigh', 'show', address, 'dev', 'eth0']);
+  return (JSON.parse(r.stdout || '[]') as { lladdr?: string }[])[0]?.lladdr;
+}
+
+async function ownerOf(lab: ClusterLab, address: string): Promise<LabNode | undefined> {
+  const r = await lab.client.exec('arping', ['-c', '1', '-w', '1', '-i', 'eth0', address]);
+  const mac = /from ([0-9a-f:]{17})/i.exec(r.stdout)?.[1]?.toLowerCase();
+  return lab.nodes.find((n) => n.mac === mac);
+}
+
+const SPEAKER_ARGS = ['--log-level=warn'];
+
+export const benches: Bench[] = [
+  {
+    name: 'speaker',
+    unavailable: netnsUnavailable,
+    async run(ctx) {
+      const runs = ctx.quick ? 3 : 10;
+      const steadyAddresses = ctx.quick ? 200 : 1000;
+      const rssAddresses = ctx.quick ? 2000 : 10_000;
+      const failover: number[] = [];
+      const writes: number[] = [];
+      const rss: number[] = [];
+      let auditDir = '';
+      ctx.log('compiling dist/ (speakers run the compiled JavaScript, as in production)');
+      execFileSync(
+        join(REPO_ROOT, 'node_modules', '.bin', 'tsc'),
+        ['-p', join(REPO_ROOT, 'tsconfig.build.json')],
+        { stdio: 'inherit' },
+      );
+      const lab = await ClusterLab.start({
+        tag: 'benchspk',
+        nodes: 3,
+        log: ctx.log,
+        apiServerArgs: (dir) => {
+          auditDir = dir;
+          return auditArgs(dir);
+        },
+      });
+      const controller = await startController(lab.api, {
+        namespace: BEACON_NS,
+        loadBalancerClass: 'beacon.dev/lb',
+      });
+      try {
+        await createPool(lab.rest, BEACON_NS, 'l2', {
+          addresses: ['192.0.2.128/25', '2001:db8::1000-2001:db8::ffff', '203.0.113.0/24', '10.0.0.0/16'],
+        });
+        await lab.rest.create(`/apis/beacon.dev/v1alpha1/namespaces/${BEACON_NS}/l2advertisements`, {
+          apiVersion: 'beacon.dev/v1alpha1',
+          kind: 'L2Advertisement',
+          metadata: { name: 'all' },
+          spec: {},
+        });
+        await ensureNamespace(lab.rest, 'bench');
+        for (const n of lab.nodes) lab.startSpeaker(n, SPEAKER_ARGS, true);
+        await lab.waitForSpeakersSynced();
+        await lab.rest.create(
+          '/api/v1/namespaces/bench/services',
+          serviceManifest('bench', 'probe', undefined),
+        );
+        await setEndpoints(
+          lab.rest,
+          'bench',
+          'probe',
+          lab.nodes.map((n) => n.name),
+        );
+        const [address] = await waitForIngress(lab.rest, 'bench', 'probe');
+
+        for (let run = 0; run < runs; run++) {
+          let owner: LabNode | undefined;
+          await waitFor(
+            'an owner for the probe address',
+            async () => {
+              owner = await ownerOf(lab, address!);
+              return owner !== undefined;
+            },
+            20_000,
+            100,
+          );
+          await lab.client.exec('ping', ['-c', '1', '-W', '1', address!]);
+          const killed = Date.now();
+          owner!.speaker!.child.kill('SIGKILL');
+          await waitFor(
+            'the client to follow',
+            async () => {
+              const mac = await neighbourMac(lab, address!);
+              return !!mac && mac !== owner!.mac;
+            },
+            10_000,
+            5,
+          );
+          failover.push(Date.now() - killed);
+          ctx.log(`run ${run + 1}: client's neighbour entry moved ${failover.at(-1)} ms after SIGKILL`);
+          lab.startSpeaker(owner!, SPEAKER_ARGS, true);
+          await lab.waitForSpeakersSynced([owner!]);
+          await waitFor(
+            'the address to return to its owner',
+            async () => (await ownerOf(lab, address!)) === owner,
+            20_000,
+            100,
+          );
+        }
+
+        ctx.log(`creating ${steadyAddresses} Services for the steady-state write count`);
+        await createServices(lab, 'bench', steadyAddresses - 1);
+        await waitFor(
+          'all assigned and announced',
+          async () => {
+            const list = await lab.rest.get<{ items: unknown[] }>(
+              `/apis/beacon.dev/v1alpha1/namespaces/${BEACON_NS}/servicel2statuses`,
+            );
+            return list.items.length >= steadyAddresses;
+          },
+          300_000,
+          1000,
+        );
+        await new Promise((r) => setTimeout(r, 5000));
+        const window = ctx.quick ? 20_000 : 60_000;
+        const from = Date.now();
+        await new Promise((r) => setTimeout(r, window));
+        const n = countWrites(auditDir, 'beacon-speaker/', from, Date.now());
+        writes.push(n / (window / 1000));
+        ctx.log(
+          `steady state: ${n} writes by 3 speakers in ${window / 1000} s with ${steadyAddresses} addresses`,
+        );
+
+        ctx.log(`growing to ${rssAddresses} addresses for the memory figure`);
+        await createServices(lab, 'bench', rssAddresses - steadyAddresses);
+        await waitFor(
+          'all announced',
+          async () => {
+            const list = await lab.rest.get<{ items: unknown[] }>(
+              `/apis/beacon.dev/v1alpha1/namespaces/${BEACON_NS}/servicel2statuses`,
+            );
+            return list.items.length >= rssAddresses;
+          },
+          900_000,
+          2000,
+        );
+        await new Promise((r) => setTimeout(r, 5000));
+        for (const node of lab.nodes) rss.push(rssMB(node.speaker!.child.pid!));
+      } finally {
+        await controller.stop();
+        await lab.stop();
+      }
+      const out: Figure[] = [
+        {
+          name: 'speaker.l2_failover_after_sigkill',
+          unit: 'ms',
+          samples: failover,
+          description:
+            "owner's speaker SIGKILLed -> client's neighbour entry points at the new owner (MetalLB: 5-8 s with defaults)",
+          aim: '< 1000 ms',
+        },
+        {
+          name: `speaker.api_writes_per_s_${steadyAddresses}_addresses`,
+          unit: 'per_s',
+          samples: writes,
+          description: 'API writes per second by all 3 speakers in steady state (audit log)',
+          aim: '< 1 per s',
+        },
+        {
+          name: `speaker.rss_${rssAddresses}_addresses`,
+          unit: 'MB',
+          samples: rss,
+          description: `each speaker's resident memory with ${rssAddresses} announced addresses (one sample per node)`,
+          aim: '< 80 MB',
+        },
+      ];
+      return out;
+    },
+  },
+];

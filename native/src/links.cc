@@ -105,6 +105,7 @@ struct Link {
   unsigned mtu = 0;
   unsigned master = 0;
   unsigned operstate = 0;
+  unsigned carrier_changes = 0;
   std::string kind;
   std::string slave_kind;
   std::vector<unsigned char> mac;
@@ -135,6 +136,9 @@ Link ParseLink(const nlmsghdr* h) {
         break;
       case IFLA_MASTER:
         link.master = AttributeU32(a);
+        break;
+      case IFLA_CARRIER_CHANGES:
+        link.carrier_changes = AttributeU32(a);
         break;
       case IFLA_OPERSTATE:
         link.operstate = *static_cast<const unsigned char*>(RTA_DATA(a));
@@ -215,6 +219,7 @@ Napi::Value ListLinks(const Napi::CallbackInfo& info) {
     o.Set("kind", link.kind);
     o.Set("slaveKind", link.slave_kind);
     o.Set("operState", OperState(link.operstate));
+    o.Set("carrierChanges", link.carrier_changes);
     o.Set("mac", link.mac.empty() ? env.Null()
                                    : Napi::Buffer<unsigned char>::Copy(env, link.mac.data(), link.mac.size()).As<Napi::Value>());
     Napi::Object flags = Napi::Object::New(env);

@@ -171,17 +171,15 @@ export const l2Command: Command = {
       const speaker = new L2Speaker({ log, node: flags.node, onEvent: print });
       const desired = (ifnames: readonly string[]) =>
         ifnames.flatMap((i) => flags.addresses.map((address) => ({ address, interface: i })));
-      let lastNames: string[] = [];
+      let started = false;
       const selector = new InterfaceSelector({
         log,
         ...(flags.exclude ? { exclude: flags.exclude } : {}),
         onChange: (links) => {
-          if (lastNames.length === 0) return;
+          if (!started) return;
           // Automatic choice follows the links; named interfaces only get their sockets refreshed.
           if (flags.interfaces.length === 0) {
-            const names = selector.select().selected.map((l) => l.name);
-            lastNames = names;
-            speaker.reconcile(desired(names), links);
+            speaker.reconcile(desired(selector.select().selected.map((l) => l.name)), links);
           }
           speaker.updateLinks(links);
         },
@@ -209,7 +207,6 @@ export const l2Command: Command = {
         process.stderr.write('beacon l2: no usable interface (try --list-interfaces)\n');
         return 1;
       }
-      lastNames = names;
       for (const name of names) {
         const mac = selector.current().find((l) => l.name === name)?.mac ?? '';
         for (const address of flags.addresses) {
@@ -224,6 +221,7 @@ export const l2Command: Command = {
         process.stderr.write(`beacon l2: ${explain(first) ?? first.message}\n`);
         return 1;
       }
+      started = true;
       process.stdout.write(line('ready', { addresses: flags.addresses.length, interfaces: names.length }));
       await new Promise<void>((resolve) => {
         if (signal.aborted) resolve();

@@ -14,6 +14,7 @@ function link(name: string, over: Partial<Link> = {}, flags: Partial<Link['flags
     kind: '',
     slaveKind: '',
     operState: 'up',
+    carrierChanges: 1,
     mac: `02:00:00:00:00:${index.toString(16).padStart(2, '0')}`,
     ipv6LinkLocal: [],
     ...over,

@@ -125,7 +125,16 @@ export interface InterfaceSelectorOptions {
 
 function fingerprint(links: readonly Link[]): string {
   return JSON.stringify(
-    links.map((l) => [l.index, l.name, l.mac, l.master, l.flags.up, l.flags.running, l.ipv6LinkLocal]),
+    links.map((l) => [
+      l.index,
+      l.name,
+      l.mac,
+      l.master,
+      l.flags.up,
+      l.flags.running,
+      l.carrierChanges,
+      l.ipv6LinkLocal,
+    ]),
   );
 }
 

@@ -27,7 +27,7 @@ import {
 } from './addresses.ts';
 import { type AnnouncementRound, type Announcer, announcementFrames } from './announcer.ts';
 import { type RateLimit, RateLimiter } from './rate-limit.ts';
-import { type Answer, type Decision, decideArp, decideNdp } from './responder.ts';
+import { type Answer, type Decision, decideArp, decideNdp, type ResponderContext } from './responder.ts';
 
 export interface ResponderLimits {
   /** Answers per requester MAC and asked-for address: stops one host's flood about one address. */
@@ -58,6 +58,8 @@ export interface LinkPortOptions {
   log: Logger;
   announcer: Announcer;
   limits: ResponderLimits;
+  /** MACs of every interface of this node, so that its own frames on a shared segment are ignored. */
+  ownMacs(): ReadonlySet<string>;
   onEvent(event: L2Event): void;
 }
 
@@ -76,6 +78,7 @@ export class LinkPort {
   private readonly log: Logger;
   private readonly announcer: Announcer;
   private readonly onEvent: (event: L2Event) => void;
+  private readonly ownMacs: () => ReadonlySet<string>;
   private readonly owned4 = new Map<string, Owned>();
   private readonly owned6 = new Map<string, Owned>();
   private arpSocket: PacketSocket | undefined;
@@ -95,6 +98,7 @@ export class LinkPort {
     this.log = opts.log.child({ interface: this.ifname });
     this.announcer = opts.announcer;
     this.onEvent = opts.onEvent;
+    this.ownMacs = opts.ownMacs;
     this.limiters = {
       question: new RateLimiter(opts.limits.perQuestion),
       requester: new RateLimiter(opts.limits.perRequester),
@@ -171,7 +175,10 @@ export class LinkPort {
     const newLinkLocal = linkLocal !== previous.ipv6LinkLocal[0];
     this.linkLocal = linkLocal ? ipv6Bytes(linkLocal) : undefined;
     const recreated = link.index !== previous.index;
-    const cameUp = link.flags.running && !previous.flags.running;
+    // A link that bounced between two scans looks unchanged but for its carrier count; switches and
+    // neighbours may have flushed their entries meanwhile.
+    const cameUp =
+      link.flags.running && (!previous.flags.running || link.carrierChanges !== previous.carrierChanges);
     if (recreated || newMac) {
       this.log.info({ index: link.index, mac: link.mac }, 'interface changed; reopening its sockets');
       this.reopen();
@@ -227,11 +234,16 @@ export class LinkPort {
 
   private onFrame(
     socket: PacketSocket,
-    decide: (frame: Buffer, packetType: number, ctx: { mac: Buffer; owns(a: string): boolean }) => Decision,
+    decide: (frame: Buffer, packetType: number, ctx: ResponderContext) => Decision,
     frame: Buffer,
     packetType: number,
   ): void {
-    const d = decide(frame, packetType, { mac: this.mac, owns: (a) => this.owns(a) });
+    const own = this.ownMacs();
+    const d = decide(frame, packetType, {
+      mac: this.mac,
+      owns: (a) => this.owns(a),
+      isOwnMac: (m) => own.has(m),
+    });
     if (!d) return;
     const log = (this.owned4.get(d.address) ?? this.owned6.get(d.address))?.log ?? this.log;
     if (d.type === 'conflict') {

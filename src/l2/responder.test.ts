@@ -138,3 +138,14 @@ test('a DAD probe for an owned address is answered to all nodes; an NS to an unr
   });
   assert.equal(decideNdp(wrongGroup, MULTICAST, node(MAC_B, '2001:db8::2')), undefined);
 });
+
+test("frames from this node's other interfaces on the same segment are neither questions nor conflicts", () => {
+  const [gratuitousFromOtherPort] = gratuitousArpFrames(ipv4Bytes('192.0.2.2'), MAC_A);
+  const ctx = {
+    ...node(MAC_B, '192.0.2.2', '2001:db8::2'),
+    isOwnMac: (m: string) => m === '02:00:00:00:0a:01',
+  };
+  assert.equal(decideArp(gratuitousFromOtherPort, BROADCAST, ctx), undefined);
+  assert.equal(decideArp(captured.arpRequest, BROADCAST, ctx), undefined);
+  assert.equal(decideNdp(captured.kernelSolicitation, MULTICAST, ctx), undefined);
+});

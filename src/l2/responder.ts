@@ -47,6 +47,11 @@ export interface ResponderContext {
   mac: Buffer;
   /** Whether the node owns this address (canonical text) on this interface now. */
   owns(address: string): boolean;
+  /**
+   * Whether a MAC is one of this node's (aa:bb:cc:dd:ee:ff): frames from its other interfaces on the same
+   * segment are neither questions nor conflicts.
+   */
+  isOwnMac?(mac: string): boolean;
 }
 
 export function decideArp(frame: Buffer, packetType: number, ctx: ResponderContext): Decision {
@@ -55,15 +60,16 @@ export function decideArp(frame: Buffer, packetType: number, ctx: ResponderConte
   if (!f || f.arp.operation !== ARP_REQUEST) return undefined;
   const address = formatIPv4(f.arp.targetIp);
   if (!ctx.owns(address)) return undefined;
-  if (f.arp.senderMac.equals(ctx.mac)) return undefined;
+  const senderMac = formatMac(f.arp.senderMac);
+  if (f.arp.senderMac.equals(ctx.mac) || ctx.isOwnMac?.(senderMac)) return undefined;
   const requester = formatIPv4(f.arp.senderIp);
-  if (requester === address) return { type: 'conflict', address, claimantMac: formatMac(f.arp.senderMac) };
+  if (requester === address) return { type: 'conflict', address, claimantMac: senderMac };
   return {
     type: 'answer',
     kind: requester === '0.0.0.0' ? 'arp-probe' : 'arp',
     address,
     requester,
-    requesterMac: formatMac(f.arp.senderMac),
+    requesterMac: senderMac,
     reply: arpReplyFrame(f.arp, ctx.mac),
   };
 }
@@ -74,7 +80,8 @@ export function decideNdp(frame: Buffer, packetType: number, ctx: ResponderConte
   if (!ns) return undefined;
   const target = ns.message.target;
   const address = formatIPv6(target);
-  if (!ctx.owns(address) || ns.sourceMac.equals(ctx.mac)) return undefined;
+  if (!ctx.owns(address) || ns.sourceMac.equals(ctx.mac) || ctx.isOwnMac?.(formatMac(ns.sourceMac)))
+    return undefined;
   // Resolution goes to the target's solicited-node group, unreachability detection to the target itself.
   let kind: QuestionKind;
   if (ns.destination.equals(target)) kind = 'ns-unicast';

@@ -39,6 +39,7 @@ export class L2Speaker {
   private readonly log: Logger;
   private readonly limits: ResponderLimits;
   private readonly onEvent: (event: L2Event) => void;
+  private ownMacs: ReadonlySet<string> = new Set();
 
   constructor(opts: L2SpeakerOptions) {
     this.log = opts.log.child({ node: opts.node });
@@ -47,16 +48,22 @@ export class L2Speaker {
     this.onEvent = opts.onEvent ?? (() => {});
   }
 
-  /** Announces `address` on `ifname` (burst, then answers). Idempotent. */
-  acquire(address: string, ifname: string, link?: Link): void {
+  /**
+   * Announces `address` on `ifname` (burst, then answers). Idempotent. `links` is a listLinks() result the
+   * caller already has; without it, the links are listed here when a new interface is first used.
+   */
+  acquire(address: string, ifname: string, links?: Link[]): void {
     let port = this.ports.get(ifname);
     const created = !port;
     if (!port) {
+      const all = links ?? listLinks();
+      this.learnOwnMacs(all);
       port = new LinkPort({
-        link: link ?? getLink(ifname),
+        link: all.find((l) => l.name === ifname) ?? getLink(ifname),
         log: this.log,
         announcer: this.announcer,
         limits: this.limits,
+        ownMacs: () => this.ownMacs,
         onEvent: this.onEvent,
       });
       this.ports.set(ifname, port);
@@ -106,11 +113,7 @@ export class L2Speaker {
     for (const [k, a] of want) {
       if (have.has(k)) continue;
       try {
-        this.acquire(
-          a.address,
-          a.interface,
-          links?.find((l) => l.name === a.interface),
-        );
+        this.acquire(a.address, a.interface, links);
       } catch (err) {
         this.log.error(
           { err, address: a.address, interface: a.interface },
@@ -135,6 +138,7 @@ export class L2Speaker {
    * link returns.
    */
   updateLinks(links: Link[] = listLinks()): void {
+    this.learnOwnMacs(links);
     const byName = new Map(links.map((l) => [l.name, l]));
     for (const port of this.ports.values()) {
       const link = byName.get(port.ifname);
@@ -145,6 +149,10 @@ export class L2Speaker {
         this.log.error({ err, interface: port.ifname }, 'could not take in interface change');
       }
     }
+  }
+
+  private learnOwnMacs(links: Link[]): void {
+    this.ownMacs = new Set(links.flatMap((l) => (l.mac && l.mac !== '00:00:00:00:00:00' ? [l.mac] : [])));
   }
 
   close(): void {

@@ -45,6 +45,8 @@ export interface RawLink {
   /** Kind of the master when this link is a port: bridge, bond, ... */
   slaveKind: string;
   operState: string;
+  /** How often the carrier went up or down since the link was created (IFLA_CARRIER_CHANGES). */
+  carrierChanges: number;
   mac: Buffer | null;
   flags: RawLinkFlags;
   ipv6LinkLocal: string[];

@@ -18,6 +18,11 @@ export interface Link {
   slaveKind: string;
   /** RFC 2863 operational state: 'up', 'down', 'lowerlayerdown', 'unknown', ... */
   operState: string;
+  /**
+   * Carrier transitions since the link was created: a link that went down and came back between two scans
+   * shows here even though its flags look the same.
+   */
+  carrierChanges: number;
   /** Link-layer address as aa:bb:cc:dd:ee:ff; undefined for links without one. */
   mac: string | undefined;
   flags: LinkFlags;
@@ -38,6 +43,7 @@ function toLink(raw: RawLink): Link {
     kind: raw.kind,
     slaveKind: raw.slaveKind,
     operState: raw.operState,
+    carrierChanges: raw.carrierChanges,
     mac: raw.mac && raw.mac.length > 0 ? formatMac(raw.mac) : undefined,
     flags: { ...raw.flags },
     ipv6LinkLocal: [...raw.ipv6LinkLocal],

@@ -1,0 +1,926 @@
+/**
+ * Least privilege, proven by doing: deploy/ is applied to a real API server, then every action the
+ * controller and the speaker need is performed with their ServiceAccounts' own tokens and must succeed,
+ * and a table of actions they must not take is performed the same way and must be refused, each for the
+ * stated reason (RBAC, or one of deploy/admission-policies.yaml's ValidatingAdmissionPolicies). The real
+ * controller also runs under its ServiceAccount and serves a Service.
+ */
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import type { V1Service } from '@kubernetes/client-node';
+import { Controller } from '../../src/controller/controller.ts';
+import { controllerMetrics } from '../../src/controller/metrics.ts';
+import { parseKubeconfig } from '../../src/k8s/kubeconfig.ts';
+import { KubeRest } from '../../src/k8s/rest.ts';
+import { createLogger } from '../../src/log.ts';
+import { type ApiServer, startApiServer } from '../harness/apiserver.ts';
+import { REPO_ROOT } from '../harness/binaries.ts';
+import { adminRest, ingressOf, waitForEvent } from '../harness/kube.ts';
+import { waitFor } from '../harness/process.ts';
+import {
+  installDeploy,
+  kubeconfigForToken,
+  kubectlWith,
+  mustKubectl,
+  NAMESPACE,
+  type Result,
+} from './cluster.ts';
+
+const CONTROLLER = `system:serviceaccount:${NAMESPACE}:beacon-controller`;
+const SPEAKER = `system:serviceaccount:${NAMESPACE}:beacon-speaker`;
+const APP = 'shop';
+
+let api: ApiServer;
+const kubeconfigs: Record<'controller' | 'speaker' | 'speakerOnNodeA', string> = {
+  controller: '',
+  speaker: '',
+  speakerOnNodeA: '',
+};
+
+type Who = keyof typeof kubeconfigs;
+type As = ((args: string[], input?: string) => Promise<Result>) & {
+  /**
+   * A merge patch sent the way Beacon sends it, with no GET first (kubectl patch reads the object before
+   * patching, which would test the get verb instead).
+   */
+  patch(path: string, body: unknown): Promise<Result>;
+};
+
+function as(who: Who): As {
+  const k = (args: string[], input?: string) => kubectlWith(api, kubeconfigs[who], args, input);
+  return Object.assign(k, {
+    async patch(path: string, body: unknown): Promise<Result> {
+      const rest = new KubeRest(parseKubeconfig(readFileSync(kubeconfigs[who], 'utf8'), kubeconfigs[who]), {
+        userAgent: 'rbac-test',
+      });
+      try {
+        await rest.patch(path, 'merge', body);
+        return { code: 0, stdout: '', stderr: '' };
+      } catch (err) {
+        return { code: 1, stdout: '', stderr: (err as Error).message };
+      }
+    },
+  });
+}
+const core = (ns: string, plural: string, name: string, sub = '') =>
+  `/api/v1/${ns ? `namespaces/${ns}/` : ''}${plural}/${name}${sub ? `/${sub}` : ''}`;
+const beacon = (plural: string, name: string, sub = '') =>
+  `/apis/beacon.dev/v1alpha1/namespaces/${NAMESPACE}/${plural}/${name}${sub ? `/${sub}` : ''}`;
+const leasePath = (name: string) => `/apis/coordination.k8s.io/v1/namespaces/${NAMESPACE}/leases/${name}`;
+
+const json = (o: unknown) => JSON.stringify(o);
+
+/** The object as admin sees it, for PUT (update) requests that must carry the whole object. */
+async function current(
+  args: string[],
+  edit: (o: Record<string, unknown>) => void = () => {},
+): Promise<string> {
+  const o = JSON.parse(await mustKubectl(api, ['get', ...args, '-o', 'json'])) as Record<string, unknown>;
+  edit(o);
+  return json(o);
+}
+
+const fixtures = [
+  {
+    apiVersion: 'v1',
+    kind: 'Service',
+    metadata: { name: 'web', namespace: APP },
+    spec: {
+      type: 'LoadBalancer',
+      allocateLoadBalancerNodePorts: false,
+      selector: { app: 'web' },
+      ports: [{ port: 80 }],
+    },
+  },
+  {
+    apiVersion: 'v1',
+    kind: 'Secret',
+    metadata: { name: 'unrelated', namespace: NAMESPACE },
+    stringData: { a: 'b' },
+  },
+  {
+    apiVersion: 'v1',
+    kind: 'Secret',
+    metadata: { name: 'tor-a-password', namespace: NAMESPACE },
+    type: 'kubernetes.io/basic-auth',
+    stringData: { password: 'x' },
+  },
+  {
+    apiVersion: 'v1',
+    kind: 'Secret',
+    metadata: { name: 'db-password', namespace: APP },
+    stringData: { password: 'x' },
+  },
+  {
+    apiVersion: 'beacon.dev/v1alpha1',
+    kind: 'IPAddressPool',
+    metadata: { name: 'default', namespace: NAMESPACE },
+    spec: { addresses: ['192.0.2.0/28'] },
+  },
+  {
+    apiVersion: 'beacon.dev/v1alpha1',
+    kind: 'IPAddressPool',
+    metadata: { name: 'rogue', namespace: APP },
+    spec: { addresses: ['198.51.100.0/28'] },
+  },
+  { apiVersion: 'v1', kind: 'Node', metadata: { name: 'node-a', labels: { rack: 'a' } } },
+  { apiVersion: 'v1', kind: 'Node', metadata: { name: 'node-b' } },
+  {
+    apiVersion: 'discovery.k8s.io/v1',
+    kind: 'EndpointSlice',
+    metadata: { name: 'web-1', namespace: APP, labels: { 'kubernetes.io/service-name': 'web' } },
+    addressType: 'IPv4',
+    endpoints: [{ addresses: ['10.0.0.1'], nodeName: 'node-a', conditions: { ready: true } }],
+    ports: [{ port: 8080, protocol: 'TCP' }],
+  },
+];
+
+before(async () => {
+  api = await startApiServer();
+  await installDeploy(api);
+  await mustKubectl(api, ['create', 'namespace', APP]);
+  await mustKubectl(api, ['apply', '-f', '-'], json({ apiVersion: 'v1', kind: 'List', items: fixtures }));
+  // L2Advertisement, BGPAdvertisement, BGPPeer, BFDProfile, Community (and a pool) in beacon-system.
+  await mustKubectl(api, ['apply', '-f', join(REPO_ROOT, 'examples')]);
+  kubeconfigs.controller = await api.serviceAccountKubeconfig(NAMESPACE, 'beacon-controller');
+  kubeconfigs.speaker = await api.serviceAccountKubeconfig(NAMESPACE, 'beacon-speaker');
+  // A token bound to a speaker Pod on node-a carries the node's name, as in a real cluster.
+  await mustKubectl(
+    api,
+    ['apply', '-f', '-'],
+    json({
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { name: 'speaker-node-a', namespace: NAMESPACE },
+      spec: {
+        nodeName: 'node-a',
+        serviceAccountName: 'beacon-speaker',
+        containers: [{ name: 's', image: 'beacon:0.1.0' }],
+      },
+    }),
+  );
+  const token = await mustKubectl(api, [
+    'create',
+    'token',
+    'beacon-speaker',
+    '-n',
+    NAMESPACE,
+    '--bound-object-kind=Pod',
+    '--bound-object-name=speaker-node-a',
+  ]);
+  kubeconfigs.speakerOnNodeA = kubeconfigForToken(api, SPEAKER, token.trim(), 'kubeconfig-speaker-node-a');
+
+  // RBAC and admission policies are served from caches that fill within moments of the apply.
+  await waitFor(
+    'RBAC for both ServiceAccounts',
+    async () => {
+      const [c, s] = await Promise.all([
+        as('controller')(['get', 'services', '-A']),
+        as('speaker')(['get', 'nodes']),
+      ]);
+      return c.code === 0 && s.code === 0;
+    },
+    30_000,
+    200,
+  );
+  const probes: [Who, string[], string][] = [
+    [
+      'controller',
+      [
+        'patch',
+        'service',
+        'web',
+        '-n',
+        APP,
+        '--dry-run=server',
+        '--type=merge',
+        '-p',
+        json({ spec: { externalTrafficPolicy: 'Local' } }),
+      ],
+      'beacon-controller-service-metadata',
+    ],
+    ['controller', ['create', '--dry-run=server', '-f', '-'], 'beacon-leases'],
+    [
+      'speaker',
+      ['create', 'secret', 'generic', 'probe', '-n', NAMESPACE, '--dry-run=server'],
+      'beacon-speaker-secret',
+    ],
+  ];
+  const leaseProbe = json({
+    apiVersion: 'coordination.k8s.io/v1',
+    kind: 'Lease',
+    metadata: { name: 'probe', namespace: NAMESPACE },
+  });
+  await waitFor(
+    'the admission policies to be enforced',
+    async () => {
+      for (const [who, args, policy] of probes) {
+        const r = await as(who)(args, args.includes('-f') ? leaseProbe : undefined);
+        if (!r.stderr.includes(`ValidatingAdmissionPolicy '${policy}'`)) return false;
+      }
+      return true;
+    },
+    30_000,
+    200,
+  );
+});
+after(() => api?.stop());
+
+interface Row {
+  what: string;
+  run: (k: As) => Promise<Result>;
+}
+interface Forbidden extends Row {
+  /**
+   * Why it must be refused: `rbac <verb> <resource>` (RBAC denies that verb), or the name of the
+   * admission policy that denies it.
+   */
+  refusedBy: string;
+}
+
+const watch = (path: string) => [
+  'get',
+  '--raw',
+  `${path}${path.includes('?') ? '&' : '?'}watch=1&timeoutSeconds=1`,
+];
+const statusObject = (kind: string, name: string, status: Record<string, unknown>, ns = NAMESPACE) =>
+  json({
+    apiVersion: 'beacon.dev/v1alpha1',
+    kind,
+    metadata: { name, namespace: ns, labels: { 'beacon.dev/node': 'node-a' } },
+    status,
+  });
+const lease = (name: string, holder: string) =>
+  json({
+    apiVersion: 'coordination.k8s.io/v1',
+    kind: 'Lease',
+    metadata: { name, namespace: NAMESPACE, labels: { 'app.kubernetes.io/component': 'speaker-lease' } },
+    spec: {
+      holderIdentity: holder,
+      leaseDurationSeconds: 15,
+      renewTime: new Date().toISOString().replace('Z', '000Z'),
+    },
+  });
+const event = (name: string, component: string) =>
+  json({
+    apiVersion: 'v1',
+    kind: 'Event',
+    metadata: { name, namespace: APP },
+    involvedObject: { apiVersion: 'v1', kind: 'Service', name: 'web', namespace: APP },
+    type: 'Normal',
+    reason: 'Test',
+    message: 'from the RBAC test',
+    source: { component },
+    count: 1,
+  });
+const pool = (ns: string) =>
+  json({
+    apiVersion: 'beacon.dev/v1alpha1',
+    kind: 'IPAddressPool',
+    metadata: { name: 'mine', namespace: ns },
+    spec: { addresses: ['203.0.113.0/24'] },
+  });
+const ingress = (ip: string | null) => ({
+  status: { loadBalancer: { ingress: ip ? [{ ip, ipMode: 'VIP' }] : null } },
+});
+
+const controllerPermitted: Row[] = [
+  { what: 'list Services in every namespace', run: (k) => k(['get', 'services', '-A']) },
+  { what: 'get a Service', run: (k) => k(['get', 'service', 'web', '-n', APP]) },
+  { what: 'watch Services', run: (k) => k(watch('/api/v1/services')) },
+  { what: 'list Namespaces', run: (k) => k(['get', 'namespaces']) },
+  { what: 'watch Namespaces', run: (k) => k(watch('/api/v1/namespaces')) },
+  {
+    what: 'patch its annotation beacon.dev/ip-allocated-from-pool on a Service',
+    run: (k) =>
+      k.patch(core(APP, 'services', 'web'), {
+        metadata: { annotations: { 'beacon.dev/ip-allocated-from-pool': 'default' } },
+      }),
+  },
+  {
+    what: 'remove its annotation again',
+    run: (k) =>
+      k.patch(core(APP, 'services', 'web'), {
+        metadata: { annotations: { 'beacon.dev/ip-allocated-from-pool': null } },
+      }),
+  },
+  {
+    what: "patch a Service's status (services/status)",
+    run: (k) => k.patch(core(APP, 'services', 'web', 'status'), ingress('192.0.2.1')),
+  },
+  {
+    what: "update a Service's status (PUT services/status)",
+    run: async (k) =>
+      k(
+        ['replace', '--subresource=status', '-f', '-'],
+        await current(['service', 'web', '-n', APP], (o) => {
+          o.status = ingress('192.0.2.2').status;
+        }),
+      ),
+  },
+  {
+    what: 'create an Event',
+    run: (k) => k(['create', '-f', '-'], event('web.controller', 'beacon-controller')),
+  },
+  {
+    what: 'patch an Event (aggregation)',
+    run: (k) => k.patch(core(APP, 'events', 'web.controller'), { count: 2 }),
+  },
+  ...['ipaddresspools', 'l2advertisements', 'bgpadvertisements'].flatMap((r): Row[] => [
+    { what: `list ${r} in beacon-system`, run: (k) => k(['get', r, '-n', NAMESPACE]) },
+    {
+      what: `watch ${r} in beacon-system`,
+      run: (k) => k(watch(`/apis/beacon.dev/v1alpha1/namespaces/${NAMESPACE}/${r}`)),
+    },
+  ]),
+  { what: 'get a pool', run: (k) => k(['get', 'ipaddresspool', 'default', '-n', NAMESPACE]) },
+  {
+    what: "patch a pool's status",
+    run: (k) => k.patch(beacon('ipaddresspools', 'default', 'status'), { status: { assignedIPv4: 1 } }),
+  },
+  {
+    what: "update a pool's status (PUT)",
+    run: async (k) =>
+      k(
+        ['replace', '--subresource=status', '-f', '-'],
+        await current(['ipaddresspool', 'default', '-n', NAMESPACE], (o) => {
+          o.status = { assignedIPv4: 2 };
+        }),
+      ),
+  },
+  {
+    what: 'create the leader Lease beacon-controller',
+    run: (k) => k(['create', '-f', '-'], lease('beacon-controller', 'rbac-test')),
+  },
+  { what: 'get the leader Lease', run: (k) => k(['get', 'lease', 'beacon-controller', '-n', NAMESPACE]) },
+  {
+    what: 'update the leader Lease (PUT)',
+    run: async (k) =>
+      k(
+        ['replace', '-f', '-'],
+        await current(['lease', 'beacon-controller', '-n', NAMESPACE], (o) => {
+          (o.spec as Record<string, unknown>).leaseDurationSeconds = 1;
+        }),
+      ),
+  },
+];
+
+const STATUS_KINDS = [
+  [
+    'servicel2statuses',
+    'ServiceL2Status',
+    { node: 'node-a', serviceName: 'web', serviceNamespace: APP, addresses: ['192.0.2.1'] },
+  ],
+  ['servicebgpstatuses', 'ServiceBGPStatus', { node: 'node-a', serviceName: 'web', serviceNamespace: APP }],
+  ['bgpsessionstates', 'BGPSessionState', { node: 'node-a', peer: 'tor-a' }],
+] as const;
+
+const speakerPermitted: Row[] = [
+  ...(
+    [
+      ['services', '/api/v1/services'],
+      ['nodes', '/api/v1/nodes'],
+      ['endpointslices', '/apis/discovery.k8s.io/v1/endpointslices'],
+    ] as const
+  ).flatMap(([r, path]): Row[] => [
+    { what: `list ${r} everywhere`, run: (k) => k(['get', r, '-A']) },
+    { what: `watch ${r}`, run: (k) => k(watch(path)) },
+  ]),
+  { what: 'get a Node', run: (k) => k(['get', 'node', 'node-a']) },
+  { what: 'get an EndpointSlice', run: (k) => k(['get', 'endpointslice', 'web-1', '-n', APP]) },
+  ...[
+    'ipaddresspools',
+    'l2advertisements',
+    'bgpadvertisements',
+    'bgppeers',
+    'bfdprofiles',
+    'communities',
+  ].flatMap((r): Row[] => [
+    { what: `list ${r} in beacon-system`, run: (k) => k(['get', r, '-n', NAMESPACE]) },
+    {
+      what: `watch ${r} in beacon-system`,
+      run: (k) => k(watch(`/apis/beacon.dev/v1alpha1/namespaces/${NAMESPACE}/${r}`)),
+    },
+  ]),
+  { what: 'get a BGPPeer', run: (k) => k(['get', 'bgppeer', 'tor-a', '-n', NAMESPACE]) },
+  {
+    what: 'create the heartbeat-key Secret beacon-speaker-secrets (Opaque)',
+    run: (k) =>
+      k([
+        'create',
+        'secret',
+        'generic',
+        'beacon-speaker-secrets',
+        '-n',
+        NAMESPACE,
+        '--from-literal=heartbeat-key=0123456789abcdef0123456789abcdef',
+      ]),
+  },
+  {
+    what: 'get beacon-speaker-secrets',
+    run: (k) => k(['get', 'secret', 'beacon-speaker-secrets', '-n', NAMESPACE]),
+  },
+  {
+    what: 'list Secrets with the field selector metadata.name=beacon-speaker-secrets',
+    run: (k) =>
+      k(['get', 'secrets', '-n', NAMESPACE, '--field-selector=metadata.name=beacon-speaker-secrets']),
+  },
+  {
+    what: 'watch beacon-speaker-secrets (field selector)',
+    run: (k) =>
+      k(
+        watch(`/api/v1/namespaces/${NAMESPACE}/secrets?fieldSelector=metadata.name%3Dbeacon-speaker-secrets`),
+      ),
+  },
+  ...STATUS_KINDS.flatMap(([plural, kind, status]): Row[] => [
+    {
+      what: `create a ${kind}`,
+      run: (k) => k(['create', '-f', '-'], statusObject(kind, 'node-a-web', status)),
+    },
+    { what: `get a ${kind}`, run: (k) => k(['get', plural, 'node-a-web', '-n', NAMESPACE]) },
+    {
+      what: `list ${plural} by node label`,
+      run: (k) => k(['get', plural, '-n', NAMESPACE, '-l', 'beacon.dev/node=node-a']),
+    },
+    {
+      what: `watch ${plural}`,
+      run: (k) => k(watch(`/apis/beacon.dev/v1alpha1/namespaces/${NAMESPACE}/${plural}`)),
+    },
+    {
+      what: `patch a ${kind}`,
+      run: (k) => k.patch(beacon(plural, 'node-a-web'), { status: { node: 'node-a' } }),
+    },
+    {
+      what: `update a ${kind} (PUT)`,
+      run: async (k) => k(['replace', '-f', '-'], await current([plural, 'node-a-web', '-n', NAMESPACE])),
+    },
+    { what: `delete a ${kind}`, run: (k) => k(['delete', plural, 'node-a-web', '-n', NAMESPACE]) },
+  ]),
+  {
+    what: 'create a node Lease beacon-speaker-node-b',
+    run: (k) => k(['create', '-f', '-'], lease('beacon-speaker-node-b', 'node-b')),
+  },
+  { what: 'get a node Lease', run: (k) => k(['get', 'lease', 'beacon-speaker-node-b', '-n', NAMESPACE]) },
+  {
+    what: 'renew a node Lease (patch)',
+    run: (k) => k.patch(leasePath('beacon-speaker-node-b'), { spec: { leaseDurationSeconds: 20 } }),
+  },
+  {
+    what: 'update a node Lease (PUT)',
+    run: async (k) =>
+      k(['replace', '-f', '-'], await current(['lease', 'beacon-speaker-node-b', '-n', NAMESPACE])),
+  },
+  {
+    what: "list the speakers' Leases by label",
+    run: (k) => k(['get', 'leases', '-n', NAMESPACE, '-l', 'app.kubernetes.io/component=speaker-lease']),
+  },
+  {
+    what: 'watch Leases',
+    run: (k) => k(watch(`/apis/coordination.k8s.io/v1/namespaces/${NAMESPACE}/leases`)),
+  },
+  {
+    what: 'delete a node Lease (graceful shutdown)',
+    run: (k) => k(['delete', 'lease', 'beacon-speaker-node-b', '-n', NAMESPACE]),
+  },
+  {
+    what: "create node-b's Lease again (for the node-bound token below)",
+    run: (k) => k(['create', '-f', '-'], lease('beacon-speaker-node-b', 'node-b')),
+  },
+  { what: 'create an Event', run: (k) => k(['create', '-f', '-'], event('web.speaker', 'beacon-speaker')) },
+  { what: 'patch an Event', run: (k) => k.patch(core(APP, 'events', 'web.speaker'), { count: 2 }) },
+];
+
+const speakerOnNodeAPermitted: Row[] = [
+  {
+    what: 'create its own node Lease beacon-speaker-node-a',
+    run: (k) => k(['create', '-f', '-'], lease('beacon-speaker-node-a', 'node-a')),
+  },
+  {
+    what: 'renew its own node Lease',
+    run: (k) => k.patch(leasePath('beacon-speaker-node-a'), { spec: { leaseDurationSeconds: 20 } }),
+  },
+];
+
+const controllerForbidden: Forbidden[] = [
+  {
+    what: 'create a Service',
+    refusedBy: 'rbac create services',
+    run: (k) => k(['create', 'service', 'clusterip', 'new', '-n', APP, '--tcp=80:80']),
+  },
+  {
+    what: 'delete a Service',
+    refusedBy: 'rbac delete services',
+    run: (k) => k(['delete', 'service', 'web', '-n', APP]),
+  },
+  {
+    what: 'update a Service (PUT)',
+    refusedBy: 'rbac update services',
+    run: async (k) => k(['replace', '-f', '-'], await current(['service', 'web', '-n', APP])),
+  },
+  {
+    what: "patch a Service's spec",
+    refusedBy: 'beacon-controller-service-metadata',
+    run: (k) => k.patch(core(APP, 'services', 'web'), { spec: { externalTrafficPolicy: 'Local' } }),
+  },
+  {
+    what: "patch a Service's spec and its own annotation together",
+    refusedBy: 'beacon-controller-service-metadata',
+    run: (k) =>
+      k.patch(core(APP, 'services', 'web'), {
+        metadata: { annotations: { 'beacon.dev/ip-allocated-from-pool': 'x' } },
+        spec: { ports: [{ port: 81 }] },
+      }),
+  },
+  {
+    what: "change a Service's labels",
+    refusedBy: 'beacon-controller-service-metadata',
+    run: (k) => k.patch(core(APP, 'services', 'web'), { metadata: { labels: { evil: '1' } } }),
+  },
+  {
+    what: 'set another annotation on a Service',
+    refusedBy: 'beacon-controller-service-metadata',
+    run: (k) =>
+      k.patch(core(APP, 'services', 'web'), {
+        metadata: { annotations: { 'beacon.dev/address-pool': 'rogue' } },
+      }),
+  },
+  {
+    what: 'add a finalizer to a Service',
+    refusedBy: 'beacon-controller-service-metadata',
+    run: (k) => k.patch(core(APP, 'services', 'web'), { metadata: { finalizers: ['example.com/block'] } }),
+  },
+  {
+    what: 'read a Secret in beacon-system',
+    refusedBy: 'rbac get secrets',
+    run: (k) => k(['get', 'secret', 'unrelated', '-n', NAMESPACE]),
+  },
+  {
+    what: 'read a Secret in another namespace',
+    refusedBy: 'rbac get secrets',
+    run: (k) => k(['get', 'secret', 'db-password', '-n', APP]),
+  },
+  { what: 'list Secrets', refusedBy: 'rbac list secrets', run: (k) => k(['get', 'secrets', '-A']) },
+  {
+    what: 'list EndpointSlices (the controller does not use them)',
+    refusedBy: 'rbac list endpointslices',
+    run: (k) => k(['get', 'endpointslices', '-A']),
+  },
+  { what: 'list Nodes', refusedBy: 'rbac list nodes', run: (k) => k(['get', 'nodes']) },
+  {
+    what: 'list BGPPeers (the controller does not use them)',
+    refusedBy: 'rbac list bgppeers',
+    run: (k) => k(['get', 'bgppeers', '-n', NAMESPACE]),
+  },
+  {
+    what: 'list pools outside beacon-system',
+    refusedBy: 'rbac list ipaddresspools',
+    run: (k) => k(['get', 'ipaddresspools', '-n', APP]),
+  },
+  {
+    what: 'create a pool',
+    refusedBy: 'rbac create ipaddresspools',
+    run: (k) => k(['create', '-f', '-'], pool(NAMESPACE)),
+  },
+  {
+    what: 'delete a pool',
+    refusedBy: 'rbac delete ipaddresspools',
+    run: (k) => k(['delete', 'ipaddresspool', 'default', '-n', NAMESPACE]),
+  },
+  {
+    what: "update a pool's spec",
+    refusedBy: 'rbac patch ipaddresspools',
+    run: (k) => k.patch(beacon('ipaddresspools', 'default'), { spec: { addresses: ['203.0.113.0/24'] } }),
+  },
+  {
+    what: 'write an EndpointSlice',
+    refusedBy: 'rbac patch endpointslices',
+    run: (k) =>
+      k.patch(`/apis/discovery.k8s.io/v1/namespaces/${APP}/endpointslices/web-1`, {
+        metadata: { labels: { x: 'y' } },
+      }),
+  },
+  {
+    what: 'create a Lease with another name',
+    refusedBy: 'beacon-leases',
+    run: (k) => k(['create', '-f', '-'], lease('beacon-speaker-node-c', 'node-c')),
+  },
+  {
+    what: "renew a speaker's Lease",
+    refusedBy: 'rbac patch leases',
+    run: (k) => k.patch(leasePath('beacon-speaker-node-a'), { spec: { holderIdentity: 'x' } }),
+  },
+  {
+    what: 'delete the leader Lease',
+    refusedBy: 'rbac delete leases',
+    run: (k) => k(['delete', 'lease', 'beacon-controller', '-n', NAMESPACE]),
+  },
+  {
+    what: 'patch a Node',
+    refusedBy: 'rbac patch nodes',
+    run: (k) => k.patch(core('', 'nodes', 'node-a'), { metadata: { labels: { x: 'y' } } }),
+  },
+];
+
+const speakerForbidden: Forbidden[] = [
+  {
+    what: 'create a Service',
+    refusedBy: 'rbac create services',
+    run: (k) => k(['create', 'service', 'clusterip', 'new', '-n', APP, '--tcp=80:80']),
+  },
+  {
+    what: 'delete a Service',
+    refusedBy: 'rbac delete services',
+    run: (k) => k(['delete', 'service', 'web', '-n', APP]),
+  },
+  {
+    what: "patch a Service's status",
+    refusedBy: 'rbac patch services/status',
+    run: (k) => k.patch(core(APP, 'services', 'web', 'status'), ingress('192.0.2.9')),
+  },
+  {
+    what: "update a Service's status (PUT)",
+    refusedBy: 'rbac update services/status',
+    run: async (k) =>
+      k(['replace', '--subresource=status', '-f', '-'], await current(['service', 'web', '-n', APP])),
+  },
+  {
+    what: 'annotate a Service',
+    refusedBy: 'rbac patch services',
+    run: (k) =>
+      k.patch(core(APP, 'services', 'web'), {
+        metadata: { annotations: { 'beacon.dev/ip-allocated-from-pool': 'x' } },
+      }),
+  },
+  {
+    what: "patch a Service's spec",
+    refusedBy: 'rbac patch services',
+    run: (k) => k.patch(core(APP, 'services', 'web'), { spec: { externalTrafficPolicy: 'Local' } }),
+  },
+  {
+    what: 'read an unrelated Secret in beacon-system',
+    refusedBy: 'rbac get secrets',
+    run: (k) => k(['get', 'secret', 'unrelated', '-n', NAMESPACE]),
+  },
+  {
+    what: "read a peer's passwordSecret not listed in its Role",
+    refusedBy: 'rbac get secrets',
+    run: (k) => k(['get', 'secret', 'tor-a-password', '-n', NAMESPACE]),
+  },
+  {
+    what: 'read a Secret in another namespace',
+    refusedBy: 'rbac get secrets',
+    run: (k) => k(['get', 'secret', 'db-password', '-n', APP]),
+  },
+  {
+    what: 'list Secrets in beacon-system without the name selector',
+    refusedBy: 'rbac list secrets',
+    run: (k) => k(['get', 'secrets', '-n', NAMESPACE]),
+  },
+  {
+    what: 'update the heartbeat-key Secret',
+    refusedBy: 'rbac patch secrets',
+    run: (k) =>
+      k.patch(core(NAMESPACE, 'secrets', 'beacon-speaker-secrets'), {
+        stringData: { 'heartbeat-key': 'weak' },
+      }),
+  },
+  {
+    what: 'delete the heartbeat-key Secret',
+    refusedBy: 'rbac delete secrets',
+    run: (k) => k(['delete', 'secret', 'beacon-speaker-secrets', '-n', NAMESPACE]),
+  },
+  {
+    what: 'create a Secret with another name',
+    refusedBy: 'beacon-speaker-secret',
+    run: (k) => k(['create', 'secret', 'generic', 'loot', '-n', NAMESPACE, '--from-literal=a=b']),
+  },
+  {
+    what: "create a service-account-token Secret (it would receive another account's token)",
+    refusedBy: 'beacon-speaker-secret',
+    run: (k) =>
+      k(
+        ['create', '--dry-run=server', '-f', '-'],
+        json({
+          apiVersion: 'v1',
+          kind: 'Secret',
+          metadata: {
+            name: 'beacon-speaker-secrets',
+            namespace: NAMESPACE,
+            annotations: { 'kubernetes.io/service-account.name': 'beacon-controller' },
+          },
+          type: 'kubernetes.io/service-account-token',
+        }),
+      ),
+  },
+  {
+    what: 'create a Secret outside beacon-system',
+    refusedBy: 'rbac create secrets',
+    run: (k) => k(['create', 'secret', 'generic', 'beacon-speaker-secrets', '-n', APP, '--from-literal=a=b']),
+  },
+  {
+    what: 'create a pool',
+    refusedBy: 'rbac create ipaddresspools',
+    run: (k) => k(['create', '-f', '-'], pool(NAMESPACE)),
+  },
+  {
+    what: 'delete a pool',
+    refusedBy: 'rbac delete ipaddresspools',
+    run: (k) => k(['delete', 'ipaddresspool', 'default', '-n', NAMESPACE]),
+  },
+  {
+    what: "update a pool's spec",
+    refusedBy: 'rbac patch ipaddresspools',
+    run: (k) => k.patch(beacon('ipaddresspools', 'default'), { spec: { addresses: ['203.0.113.0/24'] } }),
+  },
+  {
+    what: "write a pool's status",
+    refusedBy: 'rbac patch ipaddresspools/status',
+    run: (k) => k.patch(beacon('ipaddresspools', 'default', 'status'), { status: { assignedIPv4: 9 } }),
+  },
+  {
+    what: 'change a BGPPeer',
+    refusedBy: 'rbac patch bgppeers',
+    run: (k) => k.patch(beacon('bgppeers', 'tor-a'), { spec: { peerPort: 1179 } }),
+  },
+  {
+    what: 'list pools outside beacon-system',
+    refusedBy: 'rbac list ipaddresspools',
+    run: (k) => k(['get', 'ipaddresspools', '-n', APP]),
+  },
+  {
+    what: 'write an EndpointSlice',
+    refusedBy: 'rbac patch endpointslices',
+    run: (k) =>
+      k.patch(`/apis/discovery.k8s.io/v1/namespaces/${APP}/endpointslices/web-1`, {
+        metadata: { labels: { x: 'y' } },
+      }),
+  },
+  {
+    what: 'patch a Node',
+    refusedBy: 'rbac patch nodes',
+    run: (k) => k.patch(core('', 'nodes', 'node-a'), { metadata: { labels: { x: 'y' } } }),
+  },
+  {
+    what: "take over the controller's leader Lease",
+    refusedBy: 'beacon-leases',
+    run: (k) => k.patch(leasePath('beacon-controller'), { spec: { holderIdentity: 'speaker' } }),
+  },
+  {
+    what: "delete the controller's leader Lease",
+    refusedBy: 'beacon-leases',
+    run: (k) => k(['delete', 'lease', 'beacon-controller', '-n', NAMESPACE]),
+  },
+  {
+    what: 'create a Lease not named beacon-speaker-*',
+    refusedBy: 'beacon-leases',
+    run: (k) => k(['create', '-f', '-'], lease('other', 'node-a')),
+  },
+  {
+    what: 'write a status object outside beacon-system',
+    refusedBy: 'rbac create servicel2statuses',
+    run: (k) => k(['create', '-f', '-'], statusObject('ServiceL2Status', 'x', {}, APP)),
+  },
+];
+
+const speakerOnNodeAForbidden: Forbidden[] = [
+  {
+    what: "renew another node's Lease",
+    refusedBy: 'beacon-leases',
+    run: (k) => k.patch(leasePath('beacon-speaker-node-b'), { spec: { leaseDurationSeconds: 5 } }),
+  },
+  {
+    what: "create another node's Lease",
+    refusedBy: 'beacon-leases',
+    run: (k) => k(['create', '-f', '-'], lease('beacon-speaker-node-c', 'node-c')),
+  },
+  {
+    what: "delete another node's Lease",
+    refusedBy: 'beacon-leases',
+    run: (k) => k(['delete', 'lease', 'beacon-speaker-node-b', '-n', NAMESPACE]),
+  },
+];
+
+async function runPermitted(who: Who, rows: Row[]): Promise<void> {
+  const failures: string[] = [];
+  for (const row of rows) {
+    const r = await row.run(as(who));
+    if (r.code !== 0) failures.push(`${row.what}: ${r.stderr.trim()}`);
+  }
+  assert.deepEqual(failures, [], `${who} was refused what it needs`);
+}
+
+async function runForbidden(who: Who, user: string, rows: Forbidden[]): Promise<void> {
+  const failures: string[] = [];
+  for (const row of rows) {
+    const r = await row.run(as(who));
+    const rbac = /^rbac (\S+) (\S+)$/.exec(row.refusedBy);
+    const why = rbac
+      ? `User "${user}" cannot ${rbac[1]} resource "${rbac[2]}"`
+      : `ValidatingAdmissionPolicy '${row.refusedBy}' with binding '${row.refusedBy}' denied request`;
+    if (r.code === 0) failures.push(`${row.what}: ALLOWED`);
+    else if (!r.stderr.includes('is forbidden:') || !r.stderr.includes(why))
+      failures.push(`${row.what}: refused, but not by ${row.refusedBy}: ${r.stderr.trim()}`);
+  }
+  assert.deepEqual(failures, [], `${who} could do what it must not, or was refused for another reason`);
+}
+
+test('the real controller serves a Service under its own ServiceAccount', { timeout: 60_000 }, async () => {
+  const access = parseKubeconfig(readFileSync(kubeconfigs.controller, 'utf8'), kubeconfigs.controller);
+  const rest = new KubeRest(access, { userAgent: 'beacon-controller/rbac-test' });
+  const abort = new AbortController();
+  const controller = new Controller(
+    rest,
+    {
+      namespace: NAMESPACE,
+      identity: 'rbac-test',
+      loadBalancerClass: 'beacon.dev/lb',
+      concurrency: 4,
+      leaseDurationMs: 3000,
+      renewDeadlineMs: 2000,
+      retryPeriodMs: 300,
+    },
+    createLogger('controller', (process.env.BEACON_TEST_LOG_LEVEL as 'info') ?? 'silent'),
+    controllerMetrics(),
+  );
+  const running = controller.run(abort.signal);
+  try {
+    const admin = await adminRest(api);
+    await waitFor('the controller to lead', () => controller.isLeader, 20_000, 50);
+    let svc: V1Service | undefined;
+    await waitFor(
+      'web to get an address, with the pool annotation',
+      async () => {
+        svc = await admin.get<V1Service>(`/api/v1/namespaces/${APP}/services/web`);
+        return (
+          ingressOf(svc).length > 0 &&
+          svc.metadata?.annotations?.['beacon.dev/ip-allocated-from-pool'] !== undefined
+        );
+      },
+      20_000,
+      100,
+    );
+    assert.match(ingressOf(svc!)[0]!, /^(192\.0\.2\.|198\.51\.100\.)/);
+    await waitForEvent(admin, APP, 'web', 'IPAllocated');
+    await waitFor(
+      'pool status written',
+      async () => {
+        const pool = await admin.get<{ status?: { assignedIPv4?: number } }>(
+          `/apis/beacon.dev/v1alpha1/namespaces/${NAMESPACE}/ipaddresspools/default`,
+        );
+        return pool.status?.assignedIPv4 !== undefined;
+      },
+      20_000,
+      100,
+    );
+  } finally {
+    abort.abort();
+    await running;
+  }
+  // The permitted table below creates the Lease itself.
+  await mustKubectl(api, ['delete', 'lease', 'beacon-controller', '-n', NAMESPACE]);
+  await mustKubectl(api, [
+    'patch',
+    'service',
+    'web',
+    '-n',
+    APP,
+    '--subresource=status',
+    '--type=merge',
+    '-p',
+    json(ingress(null)),
+  ]);
+});
+
+test('the controller may do everything it needs', async () => {
+  await runPermitted('controller', controllerPermitted);
+});
+
+test('the speaker may do everything it needs', async () => {
+  await runPermitted('speaker', speakerPermitted);
+  await runPermitted('speakerOnNodeA', speakerOnNodeAPermitted);
+});
+
+test('the controller is refused everything else in the table, each for the stated reason', async () => {
+  await runForbidden('controller', CONTROLLER, controllerForbidden);
+});
+
+test('the speaker is refused everything else in the table, each for the stated reason', async () => {
+  await runForbidden('speaker', SPEAKER, speakerForbidden);
+  await runForbidden('speakerOnNodeA', SPEAKER, speakerOnNodeAForbidden);
+});
+
+test('kubectl auth can-i agrees: no wildcard rights, no Secrets beyond the one name', async () => {
+  const can = async (user: string, ...args: string[]) =>
+    (await api.kubectl(['auth', 'can-i', `--as=${user}`, ...args])).stdout.trim();
+  for (const user of [CONTROLLER, SPEAKER]) {
+    assert.equal(await can(user, '*', '*', '-A'), 'no', user);
+    assert.equal(await can(user, 'get', 'secrets', '-n', NAMESPACE), 'no', user);
+    assert.equal(await can(user, 'create', 'pods', '-n', NAMESPACE), 'no', user);
+    assert.equal(await can(user, 'update', 'services', '-n', APP), 'no', user);
+  }
+  assert.equal(await can(SPEAKER, 'get', 'secret/beacon-speaker-secrets', '-n', NAMESPACE), 'yes');
+  assert.equal(await can(SPEAKER, 'patch', 'services/status', '-n', APP), 'no');
+  assert.equal(await can(CONTROLLER, 'patch', 'services/status', '-n', APP), 'yes');
+});

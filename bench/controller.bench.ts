@@ -121,6 +121,8 @@ export const benches: Bench[] = [
         p50: [] as number[],
         p99: [] as number[],
         bulk: [] as number[],
+        create: [] as number[],
+        lag: [] as number[],
         rss: [] as number[],
         cpu: [] as number[],
         restart: [] as number[],
@@ -165,6 +167,8 @@ export const benches: Bench[] = [
             await Promise.all(names.map((n) => watcher.whenAssigned(n)));
             const wall = (performance.now() - t0) / 1000;
             figures.bulk.push(wall);
+            figures.create.push((created - t0) / 1000);
+            figures.lag.push(performance.now() - created);
             figures.cpu.push(cpuSeconds(controller.child.pid!) - cpu0);
             ctx.log(
               `run ${run + 1}: ${bulk} at once: created in ${((created - t0) / 1000).toFixed(1)} s, all assigned in ${wall.toFixed(1)} s`,

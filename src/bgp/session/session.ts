@@ -9,14 +9,23 @@
  *   s.start();
  *   await s.waitForState('Established');
  *   await s.stop({ withdraw: true });
+ *
+ * With `bfd` (a BFDProfile's timers), a BFD session to the same peer runs beside the BGP session for its
+ * whole life; when BFD declares the path dead, the BGP connection is reset at once (RFC 5882 4.3) with a
+ * Cease "BFD Down" (RFC 9384) instead of waiting for the hold timer. An AdminDown from the peer is not a
+ * failure and resets nothing (RFC 5882 3.2); a BFD session that never comes Up does not hold BGP back.
  */
 import { EventEmitter } from 'node:events';
 import type { Socket } from 'node:net';
 import { networkInterfaces } from 'node:os';
 import type { Logger } from 'pino';
-import { Afi, CeaseSubcode, type OriginValue, Safi } from '../codec/constants.ts';
+import type { BfdStateChange } from '../../bfd/fsm.ts';
+import { diagName } from '../../bfd/packet.ts';
+import { type BfdProfileOptions, BfdSession } from '../../bfd/session.ts';
+import type { BfdTransport } from '../../bfd/transport.ts';
+import { Afi, CeaseSubcode, ErrorCode, type OriginValue, Safi } from '../codec/constants.ts';
 import { describeCapability, describeNotification } from '../codec/describe.ts';
-import { encodeRouteRefresh, shutdownCommunication } from '../codec/encode.ts';
+import { encodeNotification, encodeRouteRefresh, shutdownCommunication } from '../codec/encode.ts';
 import type {
   NotificationMessage,
   OpenMessage,
@@ -67,6 +76,10 @@ export interface SessionOptions {
   minRouteAdvertisementIntervalMs?: number;
   /** ORIGIN of Beacon's routes. Default IGP. */
   origin?: OriginValue;
+  /** Run BFD (RFC 5880/5881 single hop) to the peer with these timers; a BFDProfile's spec fits as it is. */
+  bfd?: BfdProfileOptions;
+  /** BFD's UDP transport; the process's shared one on port 3784 by default. */
+  bfdTransport?: BfdTransport;
   log: Logger;
   clock?: Clock;
   socketFactory?: SocketFactory;
@@ -113,7 +126,12 @@ export interface SessionEvents {
   update: [UpdateMessage];
   'route-refresh': [{ family: Family }];
   sent: [SentEvent];
+  /** A state change of the session's BFD session (only with the `bfd` option). */
+  bfd: [BfdStateChange];
 }
+
+/** RFC 9384 Cease subcode: the BGP session went down because BFD said the path is down. */
+const CEASE_BFD_DOWN = 10;
 
 type Direction = 'outgoing' | 'incoming';
 
@@ -257,6 +275,7 @@ export class BgpSession extends EventEmitter<SessionEvents> {
   #lastAnnounceAt = Number.NEGATIVE_INFINITY;
   #started = false;
   #keepalivesSuspended = false;
+  #bfd: BfdSession | undefined;
   readonly #closing = new Set<Socket>();
 
   constructor(options: SessionOptions) {
@@ -303,6 +322,10 @@ export class BgpSession extends EventEmitter<SessionEvents> {
   isAdvertised(prefix: string): boolean {
     return this.#rib.isAdvertised(prefix);
   }
+  /** The BFD session beside this one, while started with the `bfd` option. */
+  get bfd(): BfdSession | undefined {
+    return this.#bfd;
+  }
 
   /**
    * Starts connecting (or waiting, when passive). Throws when the options ask for something this host
@@ -336,6 +359,7 @@ export class BgpSession extends EventEmitter<SessionEvents> {
     this.#started = true;
     this.#primary = new Connection(this, 'outgoing', o.passive ?? false, true);
     this.#primary.fsm.start();
+    if (o.bfd) this.#startBfd(o.bfd);
   }
 
   /**
@@ -345,6 +369,9 @@ export class BgpSession extends EventEmitter<SessionEvents> {
   async stop(opts: { withdraw?: boolean; message?: string } = {}): Promise<void> {
     if (!this.#started) return;
     this.#started = false;
+    // AdminDown, so the peer does not take the BFD silence that follows for a failure (RFC 5882 3.2).
+    const bfdStopped = this.#bfd?.stop();
+    this.#bfd = undefined;
     if (opts.withdraw && this.state === 'Established') {
       this.#rib.withdrawAll();
       this.#flush();
@@ -358,6 +385,7 @@ export class BgpSession extends EventEmitter<SessionEvents> {
       });
     }
     this.#secondary = undefined;
+    await bfdStopped;
     await Promise.all(
       [...this.#closing].map(
         (s) => new Promise<void>((resolve) => (s.destroyed ? resolve() : s.once('close', () => resolve()))),
@@ -440,6 +468,41 @@ export class BgpSession extends EventEmitter<SessionEvents> {
     second.fsm.start();
     second.attach(socket);
     this.guard(second, () => second.fsm.tcpConnected());
+  }
+
+  // ---- BFD ----
+
+  #startBfd(profile: BfdProfileOptions): void {
+    const o = this.options;
+    const bfd = new BfdSession({
+      peerAddress: o.peerAddress,
+      profile,
+      log: this.log,
+      clock: this.#clock,
+      ...(o.localAddress ? { localAddress: o.localAddress } : {}),
+      ...(o.bfdTransport ? { transport: o.bfdTransport } : {}),
+    });
+    this.#bfd = bfd;
+    bfd.on('state', (c) => {
+      this.emit('bfd', c);
+      if (c.failure && this.#bfd === bfd) this.guard(undefined, () => this.#resetForBfd(c));
+    });
+    bfd.start();
+  }
+
+  /** The path is down: drop the connection now and let the FSM reconnect after its back-off. */
+  #resetForBfd(c: BfdStateChange): void {
+    const conn = this.#primary;
+    const state = conn?.fsm.state;
+    if (!conn || (state !== 'OpenSent' && state !== 'OpenConfirm' && state !== 'Established')) return;
+    const reason = `BFD session down (${diagName(c.diag)})`;
+    this.log.warn({ state, diag: c.diag }, 'BFD down: resetting the BGP session');
+    // Likely lost on a dead path, but it tells a peer on a one-way failure why.
+    const n = { code: ErrorCode.CEASE, subcode: CEASE_BFD_DOWN, data: new Uint8Array(0) };
+    this.onNotification(conn, 'sent', n, reason);
+    conn.send(encodeNotification(n));
+    conn.disconnect();
+    conn.fsm.tcpFailed(reason);
   }
 
   // ---- used by Connection ----

@@ -1,0 +1,200 @@
+/**
+ * deploy/ (kustomize) and deploy/helm/beacon (Helm) produce objects a real API server accepts as they are,
+ * and the chart renders the same objects as the kustomize base. Helm is built from its Go module by the
+ * harness (test/harness/helm.ts), cached after the first run.
+ */
+import assert from 'node:assert/strict';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { parseAllDocuments } from 'yaml';
+import { type ApiServer, startApiServer } from '../harness/apiserver.ts';
+import { REPO_ROOT } from '../harness/binaries.ts';
+import { type HelmBinary, helmBinary, runHelm } from '../harness/helm.ts';
+import { CHART_DIR, DEPLOY_DIR, mustKubectl, NAMESPACE } from './cluster.ts';
+
+interface KubeObject {
+  apiVersion: string;
+  kind: string;
+  metadata: { name: string; namespace?: string };
+  [key: string]: unknown;
+}
+
+let api: ApiServer;
+let helm: HelmBinary;
+let helmHome: string;
+
+before(async () => {
+  // A cold Helm build takes a minute or two; log it so a slow first run explains itself.
+  [api, helm] = await Promise.all([
+    startApiServer(),
+    helmBinary((line) => process.stderr.write(`[helm] ${line}\n`)),
+  ]);
+  helmHome = mkdtempSync(join(tmpdir(), 'beacon-helm-'));
+});
+after(async () => {
+  await api?.stop();
+  if (helmHome) rmSync(helmHome, { recursive: true, force: true });
+});
+
+function objects(yamlText: string): KubeObject[] {
+  return parseAllDocuments(yamlText)
+    .map((d) => d.toJS() as KubeObject | null)
+    .filter((o): o is KubeObject => o !== null);
+}
+
+const key = (o: KubeObject) =>
+  `${o.kind}/${o.metadata.namespace ? `${o.metadata.namespace}/` : ''}${o.metadata.name}`;
+
+async function helmTemplate(...extra: string[]): Promise<string> {
+  const r = await runHelm(
+    helm,
+    ['template', 'beacon', CHART_DIR, '--namespace', NAMESPACE, '--include-crds', ...extra],
+    helmHome,
+  );
+  assert.equal(r.code, 0, `helm template failed:\n${r.stderr}`);
+  return r.stdout;
+}
+
+async function kustomize(): Promise<string> {
+  return mustKubectl(api, ['kustomize', DEPLOY_DIR]);
+}
+
+/** Applies with --dry-run=server and returns the lines kubectl printed for refused objects. */
+async function dryRun(yamlText: string): Promise<{ code: number; refused: string[]; stdout: string }> {
+  const r = await api.kubectl(['apply', '--dry-run=server', '-f', '-'], yamlText);
+  return { code: r.code, refused: r.stderr.split('\n').filter((l) => l.trim()), stdout: r.stdout };
+}
+
+test('on a fresh cluster, a server dry run of deploy/ refuses namespaced objects only for the missing namespace', async () => {
+  const rendered = objects(await kustomize());
+  const r = await api.kubectl(['apply', '-k', DEPLOY_DIR, '--dry-run=server']);
+  const namespaced = rendered.filter((o) => o.metadata.namespace);
+  const refused = r.stderr.split('\n').filter((l) => l.trim());
+  // Kubernetes does not create the namespace in a dry run, so every namespaced object is refused for that.
+  assert.equal(refused.length, namespaced.length, r.stderr);
+  for (const line of refused) assert.match(line, /namespaces "beacon-system" not found/);
+  for (const o of rendered.filter((x) => !x.metadata.namespace)) {
+    assert.match(
+      r.stdout,
+      new RegExp(`${o.metadata.name} (created|configured) \\(server dry run\\)`),
+      key(o),
+    );
+  }
+});
+
+test('kubectl apply -k deploy/ --dry-run=server is accepted once the namespace exists, and a real apply works', async () => {
+  await mustKubectl(api, ['apply', '-f', join(DEPLOY_DIR, 'namespace.yaml')]);
+  const dry = await api.kubectl(['apply', '-k', DEPLOY_DIR, '--dry-run=server']);
+  assert.equal(dry.code, 0, dry.stderr);
+  assert.equal(dry.stdout.match(/\(server dry run\)/g)?.length, objects(await kustomize()).length);
+  const real = await api.kubectl(['apply', '--server-side', '-k', DEPLOY_DIR]);
+  assert.equal(real.code, 0, real.stderr);
+  await mustKubectl(api, ['wait', '--for=condition=Established', '--timeout=60s', 'crd', '--all']);
+  // The objects are stored as they were sent: the Deployment keeps 2 replicas, the speaker its one capability.
+  const ds = JSON.parse(
+    await mustKubectl(api, ['get', 'daemonset', 'beacon-speaker', '-n', NAMESPACE, '-o', 'json']),
+  );
+  assert.deepEqual(ds.spec.template.spec.containers[0].securityContext.capabilities, {
+    drop: ['ALL'],
+    add: ['NET_RAW'],
+  });
+  assert.equal(ds.spec.template.spec.hostNetwork, true);
+  const dep = JSON.parse(
+    await mustKubectl(api, ['get', 'deployment', 'beacon-controller', '-n', NAMESPACE, '-o', 'json']),
+  );
+  assert.equal(dep.spec.replicas, 2);
+  assert.equal(dep.spec.template.spec.securityContext.runAsNonRoot, true);
+});
+
+test('helm lint passes', async () => {
+  const r = await runHelm(helm, ['lint', '--strict', CHART_DIR, '--namespace', NAMESPACE], helmHome);
+  assert.equal(r.code, 0, `${r.stdout}\n${r.stderr}`);
+  assert.match(r.stdout, /1 chart\(s\) linted, 0 chart\(s\) failed/);
+});
+
+test("helm template's objects are accepted by the API server as they are (--dry-run=server)", async () => {
+  const r = await dryRun(await helmTemplate());
+  assert.equal(r.code, 0, r.refused.join('\n'));
+});
+
+test('the chart renders the same objects as the kustomize base (apart from the Namespace, which Helm does not own)', async () => {
+  const fromKustomize = new Map(objects(await kustomize()).map((o) => [key(o), o]));
+  const fromHelm = new Map(objects(await helmTemplate()).map((o) => [key(o), o]));
+  assert.deepEqual(
+    [...fromHelm.keys()].sort(),
+    [...fromKustomize.keys()].filter((k) => k !== `Namespace/${NAMESPACE}`).sort(),
+  );
+  for (const [k, o] of fromHelm)
+    assert.deepEqual(o, fromKustomize.get(k), `${k} differs between Helm and kustomize`);
+});
+
+test("the chart's crds/ links every CRD in crds/", () => {
+  const generated = readdirSync(join(REPO_ROOT, 'crds')).filter((f) => f.endsWith('.beacon.dev.yaml'));
+  assert.deepEqual(readdirSync(join(CHART_DIR, 'crds')).sort(), generated.sort());
+});
+
+test('helm values (image, pools, log level, node selectors, tolerations, peer secrets) render accepted objects', async () => {
+  const text = await helmTemplate(
+    '--set',
+    'image.repository=registry.example/beacon,image.tag=v9,logLevel=debug',
+    '--set',
+    'pools[0].name=default,pools[0].addresses[0]=192.0.2.0/28,pools[0].l2Advertisement=true',
+    '--set',
+    'pools[1].name=v6,pools[1].addresses[0]=2001:db8::/120,pools[1].autoAssign=false',
+    '--set',
+    'controller.nodeSelector.role=infra,speaker.nodeSelector.lb=yes',
+    '--set',
+    'controller.tolerations[0].key=infra,controller.tolerations[0].operator=Exists',
+    '--set',
+    'speaker.peerPasswordSecrets[0]=tor-a-password',
+  );
+  const rendered = new Map(objects(text).map((o) => [key(o), o]));
+  const pool = rendered.get(`IPAddressPool/${NAMESPACE}/default`) as { spec?: unknown } | undefined;
+  assert.deepEqual(pool?.spec, { addresses: ['192.0.2.0/28'] });
+  assert.deepEqual((rendered.get(`IPAddressPool/${NAMESPACE}/v6`) as { spec?: unknown }).spec, {
+    addresses: ['2001:db8::/120'],
+    autoAssign: false,
+  });
+  assert.ok(rendered.has(`L2Advertisement/${NAMESPACE}/default`));
+  assert.ok(!rendered.has(`L2Advertisement/${NAMESPACE}/v6`));
+  const podSpec = (k: string) =>
+    (
+      rendered.get(k) as unknown as {
+        spec: { template: { spec: Record<string, unknown> & { containers: Record<string, unknown>[] } } };
+      }
+    ).spec.template.spec;
+  const ctl = podSpec(`Deployment/${NAMESPACE}/beacon-controller`);
+  assert.equal(ctl.containers[0]!.image, 'registry.example/beacon:v9');
+  assert.ok((ctl.containers[0]!.args as string[]).includes('--log-level=debug'));
+  assert.deepEqual(ctl.nodeSelector, { 'kubernetes.io/os': 'linux', role: 'infra' });
+  assert.deepEqual(ctl.tolerations, [{ key: 'infra', operator: 'Exists' }]);
+  assert.deepEqual(podSpec(`DaemonSet/${NAMESPACE}/beacon-speaker`).nodeSelector, {
+    'kubernetes.io/os': 'linux',
+    lb: 'yes',
+  });
+  const role = rendered.get(`Role/${NAMESPACE}/beacon-speaker`) as unknown as {
+    rules: { resources: string[]; resourceNames?: string[] }[];
+  };
+  assert.deepEqual(role.rules.find((r) => r.resourceNames)?.resourceNames, [
+    'beacon-speaker-secrets',
+    'tor-a-password',
+  ]);
+  // deploy/ was applied for real above, so the CRDs exist and the pools are validated by their schema.
+  const r = await dryRun(text);
+  assert.equal(r.code, 0, r.refused.join('\n'));
+});
+
+test('a release in another namespace names its own ServiceAccounts in the admission policies', async () => {
+  const r = await runHelm(helm, ['template', 'beacon', CHART_DIR, '--namespace', 'lb'], helmHome);
+  assert.equal(r.code, 0, r.stderr);
+  assert.ok(
+    !JSON.stringify(objects(r.stdout)).includes('beacon-system'),
+    'no object is tied to beacon-system',
+  );
+  const policies = objects(r.stdout).filter((o) => o.kind === 'ValidatingAdmissionPolicy');
+  assert.equal(policies.length, 3);
+  for (const p of policies)
+    assert.match(JSON.stringify(p), /system:serviceaccount:lb:beacon-(controller|speaker)/);
+});

@@ -128,12 +128,18 @@ export class ClusterLab {
         const rns = await net.addNamespace('router');
         await net.attach(rns, bridge, { ifname: 'eth0', addresses: [`${ROUTER_IP}/24`, `${ROUTER_IP6}/64`] });
         await client.must('ip', ['route', 'add', '198.51.100.0/24', 'via', ROUTER_IP]);
-        const { startRouter } = await import('./routers/index.ts');
-        router = await startRouter('frr', rns, {
-          asn: ROUTER_ASN,
-          routerId: ROUTER_IP,
-          neighbors: nodes.map((n) => ({ address: n.ip, asn: NODE_ASN, holdTime: 9, exportRoutes: false })),
-        });
+        // The router forwards client traffic to the nodes along the routes Beacon announces.
+        await rns.must('sysctl', ['-qw', 'net.ipv4.ip_forward=1', 'net.ipv6.conf.all.forwarding=1']);
+        const { FrrRouter } = await import('./routers/frr.ts');
+        router = await FrrRouter.start(
+          rns,
+          {
+            asn: ROUTER_ASN,
+            routerId: ROUTER_IP,
+            neighbors: nodes.map((n) => ({ address: n.ip, asn: NODE_ASN, holdTime: 9, exportRoutes: false })),
+          },
+          { installRoutes: true },
+        );
       }
       return new ClusterLab({ api, rest, net, bridge, apiBridge, nodes, client, router, dir });
     } catch (err) {

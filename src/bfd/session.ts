@@ -144,7 +144,14 @@ export class BfdSession extends EventEmitter<BfdSessionEvents> {
     this.#retry?.cancel();
     this.#retry = undefined;
     await this.#opening;
-    if (this.#link) await new Promise<void>((resolve) => this.#fsm.stop(resolve));
+    // The clock's timers and the sockets are unref'd; without a ref'd handle a process whose last work is
+    // this farewell would exit after the first AdminDown packet.
+    const keepAlive = setTimeout(() => {}, 60_000);
+    try {
+      if (this.#link) await new Promise<void>((resolve) => this.#fsm.stop(resolve));
+    } finally {
+      clearTimeout(keepAlive);
+    }
     this.#fsm.destroy();
     const link = this.#link;
     this.#link = undefined;

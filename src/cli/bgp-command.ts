@@ -4,6 +4,7 @@
  * person and `grep '^state Established'` can read it.
  */
 import { parseArgs } from 'node:util';
+import { BFD_DEFAULTS, type BfdProfileOptions, diagName } from '../bfd/index.ts';
 import {
   BgpListener,
   BgpSession,
@@ -44,6 +45,11 @@ Flags:
   --restart-time SECONDS    graceful restart time to advertise (default 120)
   --ebgp-multihop HOPS      eBGP peer several hops away (TTL; set through the native addon when built)
   --gtsm                    RFC 5082: send TTL 255, accept only TTL >= 254 (needs the native addon)
+  --bfd                     run BFD (RFC 5880/5881, UDP 3784) to the peer; BFD down resets the session
+  --bfd-rx MS               BFD required min receive interval, 10..60000 ms (default 300)
+  --bfd-tx MS               BFD desired min transmit interval, 10..60000 ms (default 300)
+  --bfd-multiplier N        BFD detect multiplier, 2..255 (default 3)
+  --bfd-passive             wait for the peer's first BFD packet before sending
 
 Output lines (one event each):
   state <State> from=<State> reason="..."
@@ -53,6 +59,7 @@ Output lines (one event each):
   received update announced=N withdrawn=M | received end-of-rib <family>
   notification sent|received <code>/<subcode> <name> [reason="..."] [message="..."]
   route-refresh <family>
+  bfd <State> from=<State> diag=<name>   (Up, Down diag=control-detection-time-expired, AdminDown, ...)
   keepalives suspended|resumed   (SIGUSR1 toggles sending keepalives, to test the peer's hold timer)`;
 
 function asn(flag: string, text: string | undefined): number {
@@ -132,6 +139,11 @@ export const bgpCommand: Command = {
           'restart-time': { type: 'string' },
           'ebgp-multihop': { type: 'string' },
           gtsm: { type: 'boolean' },
+          bfd: { type: 'boolean' },
+          'bfd-rx': { type: 'string' },
+          'bfd-tx': { type: 'string' },
+          'bfd-multiplier': { type: 'string' },
+          'bfd-passive': { type: 'boolean' },
         },
       });
     }
@@ -167,6 +179,18 @@ export const bgpCommand: Command = {
       return parsed;
     });
     const passive = values.passive ?? false;
+    const bfdFlags = ['bfd-rx', 'bfd-tx', 'bfd-multiplier', 'bfd-passive'] as const;
+    const bfdExtra = bfdFlags.find((f) => values[f] !== undefined);
+    if (bfdExtra && !values.bfd) throw new UsageError(`--${bfdExtra} needs --bfd`);
+    const bfd: BfdProfileOptions | undefined = values.bfd
+      ? {
+          receiveInterval: integer('--bfd-rx', values['bfd-rx'], 10, 60000) ?? BFD_DEFAULTS.receiveInterval,
+          transmitInterval: integer('--bfd-tx', values['bfd-tx'], 10, 60000) ?? BFD_DEFAULTS.transmitInterval,
+          detectMultiplier:
+            integer('--bfd-multiplier', values['bfd-multiplier'], 2, 255) ?? BFD_DEFAULTS.detectMultiplier,
+          passiveMode: values['bfd-passive'] ?? false,
+        }
+      : undefined;
 
     const out = (line: string) => process.stdout.write(`${line}\n`);
     const options: SessionOptions = {
@@ -182,6 +206,7 @@ export const bgpCommand: Command = {
       ...(values.password !== undefined ? { password: values.password } : {}),
       ...(multihop !== undefined ? { ebgpMultihop: multihop } : {}),
       ...(values.gtsm ? { gtsm: true } : {}),
+      ...(bfd ? { bfd } : {}),
       ...(values['graceful-restart']
         ? { gracefulRestart: { restartTimeSec, forwardingPreserved: true, restarting: false } }
         : {}),
@@ -230,6 +255,7 @@ export const bgpCommand: Command = {
       ),
     );
     session.on('route-refresh', (r) => out(`route-refresh ${r.family}`));
+    session.on('bfd', (c) => out(`bfd ${c.to} from=${c.from} diag=${diagName(c.diag)}`));
 
     let suspended = false;
     const toggleKeepalives = () => {
@@ -259,10 +285,14 @@ export const bgpCommand: Command = {
         out(`error ${quote((err as Error).message)}`);
         return 1;
       }
+      // The session's timers are unref'd: without this, a session waiting to reconnect (a cut link) would
+      // let the process exit instead of retrying.
+      const keepAlive = setInterval(() => {}, 1 << 30);
       if (!ctx.signal.aborted)
         await new Promise<void>((resolve) =>
           ctx.signal.addEventListener('abort', () => resolve(), { once: true }),
         );
+      clearInterval(keepAlive);
       out('stopping withdraw=all');
       await session.stop({ withdraw: true, message: 'beacon bgp stopped' });
       out('stopped');

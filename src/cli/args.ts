@@ -1,3 +1,4 @@
+import { parseArgs } from 'node:util';
 import type { CommonOptions } from './command.ts';
 
 export class UsageError extends Error {}
@@ -45,4 +46,29 @@ export function splitArgs(argv: readonly string[]): {
     }
   }
   return { common, command, rest, help };
+}
+
+/** A subcommand's own `--name VALUE` flags, all strings; unknown flags are a UsageError. */
+export function parseStringFlags(
+  args: string[],
+  names: readonly string[],
+): Record<string, string | undefined> {
+  try {
+    const { values } = parseArgs({
+      args,
+      options: Object.fromEntries(names.map((k) => [k, { type: 'string' as const }])),
+      strict: true,
+    });
+    return values as Record<string, string | undefined>;
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+}
+
+export function positiveNumber(flag: string, value: string | undefined, fallback: number): number {
+  if (value === undefined) return fallback;
+  const n = Number(value);
+  if (!Number.isFinite(n) || n <= 0)
+    throw new UsageError(`${flag} must be a positive number, got "${value}"`);
+  return n;
 }

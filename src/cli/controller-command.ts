@@ -1,12 +1,11 @@
 import { hostname } from 'node:os';
-import { parseArgs } from 'node:util';
 import { Controller } from '../controller/controller.ts';
 import { controllerMetrics } from '../controller/metrics.ts';
 import { DEFAULT_LOAD_BALANCER_CLASS } from '../controller/service-request.ts';
 import { loadClusterAccess } from '../k8s/kubeconfig.ts';
 import { KubeRest } from '../k8s/rest.ts';
 import { serveMetrics } from '../metrics/server.ts';
-import { UsageError } from './args.ts';
+import { parseStringFlags, positiveNumber } from './args.ts';
 import type { Command } from './command.ts';
 
 const USAGE = `Usage: beacon controller [flags]
@@ -24,35 +23,18 @@ Flags:
   --lease-duration SECONDS   leader Lease duration (default: 6)
   plus the common flags: --kubeconfig, --log-level, --metrics-addr`;
 
-function positiveNumber(flag: string, value: string | undefined, fallback: number): number {
-  if (value === undefined) return fallback;
-  const n = Number(value);
-  if (!Number.isFinite(n) || n <= 0)
-    throw new UsageError(`${flag} must be a positive number, got "${value}"`);
-  return n;
-}
-
 export const controllerCommand: Command = {
   name: 'controller',
   summary: 'assign addresses from IPAddressPools to LoadBalancer Services (leader-elected)',
   usage: USAGE,
   async run({ common, args, log, signal }) {
-    let values: Record<string, string | undefined>;
-    try {
-      ({ values } = parseArgs({
-        args,
-        options: {
-          namespace: { type: 'string' },
-          'load-balancer-class': { type: 'string' },
-          identity: { type: 'string' },
-          concurrency: { type: 'string' },
-          'lease-duration': { type: 'string' },
-        },
-        strict: true,
-      }) as { values: Record<string, string | undefined> });
-    } catch (err) {
-      throw new UsageError((err as Error).message);
-    }
+    const values = parseStringFlags(args, [
+      'namespace',
+      'load-balancer-class',
+      'identity',
+      'concurrency',
+      'lease-duration',
+    ]);
     const leaseSeconds = positiveNumber('--lease-duration', values['lease-duration'], 6);
     const identity = values.identity ?? process.env.POD_NAME ?? `${hostname()}-${process.pid}`;
     const namespace = values.namespace ?? process.env.POD_NAMESPACE ?? 'beacon-system';

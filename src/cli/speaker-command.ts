@@ -1,11 +1,10 @@
-import { parseArgs } from 'node:util';
 import { DEFAULT_LOAD_BALANCER_CLASS } from '../controller/service-request.ts';
 import { loadClusterAccess } from '../k8s/kubeconfig.ts';
 import { KubeRest } from '../k8s/rest.ts';
 import { serveMetrics } from '../metrics/server.ts';
 import { speakerMetrics } from '../speaker/metrics.ts';
 import { SPEAKER_SECRET, Speaker } from '../speaker/speaker.ts';
-import { UsageError } from './args.ts';
+import { parseStringFlags, positiveNumber, UsageError } from './args.ts';
 import type { Command } from './command.ts';
 
 const USAGE = `Usage: beacon speaker --node NAME [flags]
@@ -29,45 +28,26 @@ Flags:
 
 The heartbeat key is read from the Secret ${SPEAKER_SECRET} (key heartbeat-key) in the namespace.`;
 
-function positive(flag: string, value: string | undefined, fallback: number): number {
-  if (value === undefined) return fallback;
-  const n = Number(value);
-  if (!Number.isFinite(n) || n <= 0)
-    throw new UsageError(`${flag} must be a positive number, got "${value}"`);
-  return n;
-}
-
 export const speakerCommand: Command = {
   name: 'speaker',
   summary: "announce this node's share of the addresses over L2 (ARP/NDP) and BGP",
   usage: USAGE,
   async run({ common, args, log, signal }) {
-    let values: Record<string, string | undefined>;
-    try {
-      ({ values } = parseArgs({
-        args,
-        options: Object.fromEntries(
-          [
-            'node',
-            'namespace',
-            'load-balancer-class',
-            'mesh-port',
-            'mesh-interval',
-            'dead-after',
-            'lease-duration',
-            'handover',
-            'exclude-interfaces',
-          ].map((k) => [k, { type: 'string' as const }]),
-        ),
-        strict: true,
-      }) as { values: Record<string, string | undefined> });
-    } catch (err) {
-      throw new UsageError((err as Error).message);
-    }
+    const values = parseStringFlags(args, [
+      'node',
+      'namespace',
+      'load-balancer-class',
+      'mesh-port',
+      'mesh-interval',
+      'dead-after',
+      'lease-duration',
+      'handover',
+      'exclude-interfaces',
+    ]);
     const node = values.node ?? process.env.NODE_NAME;
     if (!node) throw new UsageError('--node (or $NODE_NAME) is required');
     const namespace = values.namespace ?? process.env.POD_NAMESPACE ?? 'beacon-system';
-    const leaseDuration = positive('--lease-duration', values['lease-duration'], 15);
+    const leaseDuration = positiveNumber('--lease-duration', values['lease-duration'], 15);
     const access = loadClusterAccess(common.kubeconfig);
     const rest = new KubeRest(access, { userAgent: `beacon-speaker/${node}` });
     const metrics = speakerMetrics();
@@ -81,12 +61,12 @@ export const speakerCommand: Command = {
         node,
         namespace,
         loadBalancerClass: values['load-balancer-class'] ?? DEFAULT_LOAD_BALANCER_CLASS,
-        meshPort: positive('--mesh-port', values['mesh-port'], 7946),
-        meshIntervalMs: positive('--mesh-interval', values['mesh-interval'], 100),
-        deadAfterMs: positive('--dead-after', values['dead-after'], 400),
+        meshPort: positiveNumber('--mesh-port', values['mesh-port'], 7946),
+        meshIntervalMs: positiveNumber('--mesh-interval', values['mesh-interval'], 100),
+        deadAfterMs: positiveNumber('--dead-after', values['dead-after'], 400),
         leaseDurationSec: leaseDuration,
         leaseRenewMs: (leaseDuration * 1000) / 3,
-        handoverMs: positive('--handover', values.handover, 300),
+        handoverMs: positiveNumber('--handover', values.handover, 300),
         ...(exclude ? { excludeInterfaces: exclude } : {}),
       },
       log,

@@ -71,15 +71,24 @@ export function startBeaconL2(l2: L2Lab, ns: Netns, label: string, args: string[
   return startReady(l2, ns, label, [MAIN, 'l2', '--node', label, ...args]);
 }
 
-/** Runs test/l2/speaker-driver.ts (the L2Speaker API, released one address per SIGUSR1) in `ns`. */
+/**
+ * Runs test/l2/speaker-driver.ts (the L2Speaker API: SIGUSR1 releases the next address, SIGUSR2 acquires
+ * them all) in `ns`; `flags` are its --deferred and --quiet.
+ */
 export function startDriver(
   l2: L2Lab,
   ns: Netns,
   label: string,
   ifname: string,
   addresses: string[],
+  flags: string[] = [],
 ): Promise<Speaker> {
-  return startReady(l2, ns, label, [join(import.meta.dirname, 'speaker-driver.ts'), ifname, ...addresses]);
+  return startReady(l2, ns, label, [
+    join(import.meta.dirname, 'speaker-driver.ts'),
+    ...flags,
+    ifname,
+    ...addresses,
+  ]);
 }
 
 async function startReady(l2: L2Lab, ns: Netns, label: string, nodeArgs: string[]): Promise<Speaker> {
@@ -137,7 +146,17 @@ export interface Capture {
 /** Starts `tcpdump -w` on eth0 in `ns` with a filter, and waits until it listens. */
 export async function capture(l2: L2Lab, ns: Netns, label: string, filter: string): Promise<Capture> {
   const file = join(l2.dir, `${label}.pcap`);
-  const p = ns.spawn(`tcpdump-${label}`, 'tcpdump', ['-i', 'eth0', '-U', '-n', '-w', file, filter]);
+  const p = ns.spawn(`tcpdump-${label}`, 'tcpdump', [
+    '-i',
+    'eth0',
+    // Without it, libpcap hands frames over in blocks, up to a second late, and a stop loses the last block.
+    '--immediate-mode',
+    '-U',
+    '-n',
+    '-w',
+    file,
+    filter,
+  ]);
   await waitFor(
     `tcpdump (${label}) to listen`,
     () => p.tail().includes('listening on'),

@@ -1,30 +1,43 @@
 /**
- * Drives the real L2Speaker in a test namespace, where `beacon l2` cannot: it acquires the addresses given
- * on the command line on one interface, then each SIGUSR1 releases the next one while the process keeps
- * running, so a test can check that answers stop at release and not at exit. Prints the `beacon l2`
- * event lines plus `released address=A`.
+ * Drives the real L2Speaker in a test namespace, where a test or bench cannot reach into `beacon l2`:
+ * acquires the addresses given on the command line on one interface (at once, or with --deferred on the
+ * first SIGUSR2), each SIGUSR1 releases the next one while the process keeps running, and SIGUSR2
+ * acquires them all again. Prints `ready`, `acquired at=MS` (epoch milliseconds, fractional, taken just
+ * before acquire()), `released address=A`, and unless --quiet one `answered ...` line per answer.
  *
- *   node test/l2/speaker-driver.ts IFNAME ADDRESS...
+ *   node test/l2/speaker-driver.ts [--deferred] [--quiet] IFNAME ADDRESS...
  */
-
 import { L2Speaker } from '../../src/l2/speaker.ts';
 import { createLogger } from '../../src/log.ts';
 
-const [ifname, ...addresses] = process.argv.slice(2);
+const args = process.argv.slice(2);
+const deferred = args.includes('--deferred');
+const quiet = args.includes('--quiet');
+const [ifname, ...addresses] = args.filter((a) => !a.startsWith('--'));
 if (!ifname || addresses.length === 0) {
-  process.stderr.write('usage: speaker-driver.ts IFNAME ADDRESS...\n');
+  process.stderr.write('usage: speaker-driver.ts [--deferred] [--quiet] IFNAME ADDRESS...\n');
   process.exit(2);
 }
 const speaker = new L2Speaker({
   log: createLogger('l2-driver', 'warn'),
   node: 'driver',
   onEvent: (e) => {
-    if (e.type === 'answered') process.stdout.write(`answered kind=${e.kind} address=${e.address}\n`);
+    if (e.type === 'answered' && !quiet)
+      process.stdout.write(`answered kind=${e.kind} address=${e.address}\n`);
   },
 });
-for (const a of addresses) speaker.acquire(a, ifname);
+let toRelease: string[] = [];
+
+function acquireAll(): void {
+  const at = performance.timeOrigin + performance.now();
+  for (const a of addresses) speaker.acquire(a, ifname!);
+  toRelease = [...addresses];
+  process.stdout.write(`acquired at=${at.toFixed(3)}\n`);
+}
+
+if (!deferred) acquireAll();
 process.stdout.write('ready\n');
-const toRelease = [...addresses];
+process.on('SIGUSR2', acquireAll);
 process.on('SIGUSR1', () => {
   const a = toRelease.shift();
   if (!a) return;
@@ -35,5 +48,5 @@ process.on('SIGTERM', () => {
   speaker.close();
   process.exit(0);
 });
-// Stay alive: the sockets keep the loop busy, and this keeps it so even with nothing owned.
+// Stay alive: with nothing owned, no socket keeps the loop busy.
 setInterval(() => {}, 1 << 30);

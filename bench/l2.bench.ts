@@ -265,7 +265,7 @@ async function responder(ctx: { log(l: string): void; quick: boolean }): Promise
     const load = await l2.client.exec(
       NODE_BIN,
       [
-        join(REPO_ROOT, 'bench', 'l2-load.ts'),
+        join(REPO_ROOT, 'test', 'l2', 'load-generator.ts'),
         'eth0',
         '192.0.2.1',
         '2001:db8::1',

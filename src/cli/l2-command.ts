@@ -18,6 +18,7 @@ interface. Prints one line per event, as key=value pairs:
   announcing address=192.0.2.10 interface=eth0 mac=02:00:00:00:00:01
   announced address=192.0.2.10 interface=eth0 round=1/5
   answered kind=arp address=192.0.2.10 interface=eth0 requester=192.0.2.1 requester-mac=02:00:00:00:00:02
+  rate-limited interface=eth0 requester-mac=02:00:00:00:00:02 last-address=192.0.2.10 dropped=180
   ready addresses=1 interfaces=1
 
 Needs CAP_NET_RAW (link-layer sockets).
@@ -116,9 +117,10 @@ function print(event: L2Event): void {
     case 'rate-limited':
       process.stdout.write(
         line('rate-limited', {
-          address: event.address,
           interface: event.interface,
           'requester-mac': event.requesterMac,
+          'last-address': event.address,
+          dropped: event.dropped,
         }),
       );
       return;

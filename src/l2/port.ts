@@ -48,7 +48,8 @@ export const DEFAULT_LIMITS: ResponderLimits = {
 export type L2Event =
   | ({ type: 'answered'; interface: string } & Omit<Answer, 'type' | 'reply'>)
   | { type: 'announced'; interface: string; address: string; round: number; rounds: number }
-  | { type: 'rate-limited'; interface: string; address: string; requesterMac: string }
+  /** Once per second per requester while its questions are being dropped, with how many were. */
+  | { type: 'rate-limited'; interface: string; requesterMac: string; address: string; dropped: number }
   | { type: 'conflict'; interface: string; address: string; claimantMac: string }
   | { type: 'error'; interface: string; address?: string; error: Error };
 
@@ -67,8 +68,8 @@ interface Owned {
   log: Logger;
 }
 
-/** How often rate-limit drops are summarised in the log. */
-const DROP_LOG_INTERVAL_MS = 10_000;
+/** How often rate-limit drops are summarised (event and log line): a flood must not become a log flood. */
+const DROP_REPORT_INTERVAL_MS = 1_000;
 
 export class LinkPort {
   readonly ifname: string;
@@ -87,8 +88,9 @@ export class LinkPort {
   /** Solicited-node group (canonical text) -> how many owned addresses share it. */
   private readonly groups = new Map<string, number>();
   private readonly limiters: { question: RateLimiter; requester: RateLimiter; port: RateLimiter };
-  private dropped = 0;
-  private dropLogTimer: NodeJS.Timeout | undefined;
+  /** Requester MAC -> questions dropped since the last report, and the last address asked for. */
+  private readonly dropped = new Map<string, { count: number; address: string }>();
+  private dropReportTimer: NodeJS.Timeout | undefined;
 
   constructor(opts: LinkPortOptions) {
     this.ifname = opts.link.name;
@@ -192,7 +194,8 @@ export class LinkPort {
     this.owned6.clear();
     this.closeSocket('arp');
     this.closeSocket('ndp');
-    if (this.dropLogTimer) clearTimeout(this.dropLogTimer);
+    if (this.dropReportTimer) clearTimeout(this.dropReportTimer);
+    this.reportDrops();
   }
 
   private burstKey(address: string): string {
@@ -277,21 +280,27 @@ export class LinkPort {
   }
 
   private noteDrop(d: Answer): void {
-    this.dropped++;
-    this.onEvent({
-      type: 'rate-limited',
-      interface: this.ifname,
-      address: d.address,
-      requesterMac: d.requesterMac,
-    });
-    // One log line per interval, not one per dropped frame: a flood must not become a log flood.
-    if (this.dropLogTimer) return;
-    this.dropLogTimer = setTimeout(() => {
-      this.dropLogTimer = undefined;
-      this.log.warn({ dropped: this.dropped, lastRequesterMac: d.requesterMac }, 'rate-limited answers');
-      this.dropped = 0;
-    }, DROP_LOG_INTERVAL_MS);
-    this.dropLogTimer.unref();
+    const entry = this.dropped.get(d.requesterMac) ?? { count: 0, address: d.address };
+    entry.count++;
+    entry.address = d.address;
+    this.dropped.set(d.requesterMac, entry);
+    if (this.dropReportTimer) return;
+    this.dropReportTimer = setTimeout(() => {
+      this.dropReportTimer = undefined;
+      this.reportDrops();
+    }, DROP_REPORT_INTERVAL_MS);
+    this.dropReportTimer.unref();
+  }
+
+  private reportDrops(): void {
+    for (const [requesterMac, { count, address }] of this.dropped) {
+      this.log.warn(
+        { requesterMac, lastAddress: address, dropped: count },
+        'rate-limited answers to a requester',
+      );
+      this.onEvent({ type: 'rate-limited', interface: this.ifname, requesterMac, address, dropped: count });
+    }
+    this.dropped.clear();
   }
 
   private joinGroup(address: string): void {

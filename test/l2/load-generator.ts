@@ -1,8 +1,8 @@
-// Load for the L2 responder bench, run inside the client namespace: ARP requests (IPv4 targets) and
-// Neighbor Solicitations (IPv6 targets) from this host, cycling through the targets at a steady rate,
-// sent from an AF_PACKET socket so that the kernel's own neighbour cache plays no part.
+// Load for the L2 responder (bench/l2.bench.ts and the flood test), run inside the client namespace: ARP
+// requests (IPv4 targets) and Neighbor Solicitations (IPv6 targets) from this host, cycling through the
+// targets at a steady rate, sent from an AF_PACKET socket so that the kernel's neighbour cache plays no part.
 //
-//   node bench/l2-load.ts IFNAME SOURCE_IPV4 SOURCE_IPV6 RATE_PER_S SECONDS TARGETS_JSON
+//   node test/l2/load-generator.ts IFNAME SOURCE_IPV4 SOURCE_IPV6 RATE_PER_S SECONDS TARGETS_JSON
 import { readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
@@ -14,19 +14,21 @@ import {
   parseMac,
   solicitedNodeGroup,
   ZERO_MAC,
-} from '../src/l2/addresses.ts';
-import { ARP_REQUEST, encodeArpFrame } from '../src/l2/arp.ts';
+} from '../../src/l2/addresses.ts';
+import { ARP_REQUEST, encodeArpFrame } from '../../src/l2/arp.ts';
 import {
   encodeNeighborSolicitation,
   linkLayerOption,
   OPTION_SOURCE_LINK_LAYER_ADDRESS,
-} from '../src/l2/ndp.ts';
-import { getLink } from '../src/native/links.ts';
-import { openPacketSocket } from '../src/native/packet.ts';
+} from '../../src/l2/ndp.ts';
+import { getLink } from '../../src/native/links.ts';
+import { openPacketSocket } from '../../src/native/packet.ts';
 
 const [ifname, sourceV4, sourceV6, rateText, secondsText, targetsFile] = process.argv.slice(2);
 if (!ifname || !sourceV4 || !sourceV6 || !rateText || !secondsText || !targetsFile) {
-  process.stderr.write('usage: l2-load.ts IFNAME SOURCE_IPV4 SOURCE_IPV6 RATE_PER_S SECONDS TARGETS_JSON\n');
+  process.stderr.write(
+    'usage: load-generator.ts IFNAME SOURCE_IPV4 SOURCE_IPV6 RATE_PER_S SECONDS TARGETS_JSON\n',
+  );
   process.exit(2);
 }
 const rate = Number(rateText);

@@ -4,6 +4,7 @@ import { controllerCommand } from './controller-command.ts';
 import { crdsCommand } from './crds-command.ts';
 import { l2Command } from './l2-command.ts';
 import { labCommand } from './lab-command.ts';
+import { migrateCommand } from './migrate-command.ts';
 import { speakerCommand } from './speaker-command.ts';
 
 /** Every subcommand `beacon` has; `beacon --help` lists them in this order. */
@@ -14,4 +15,5 @@ export const commands: readonly Command[] = [
   bgpCommand,
   l2Command,
   crdsCommand,
+  migrateCommand,
 ];

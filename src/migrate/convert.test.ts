@@ -1,0 +1,214 @@
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { parse } from 'yaml';
+import { type BeaconObject, convertMetalLB, type Warning } from './convert.ts';
+import { migrateYaml, parseDocuments, toYaml } from './yaml.ts';
+
+const fixture = (name: string) => readFileSync(join(import.meta.dirname, 'fixtures', name), 'utf8');
+const examples = convertMetalLB(parseDocuments(fixture('metallb-examples.yaml'), 'examples'), {
+  namespace: 'beacon-system',
+});
+const unsupported = convertMetalLB(parseDocuments(fixture('metallb-unsupported.yaml'), 'unsupported'), {
+  namespace: 'beacon-system',
+});
+
+function find(objects: BeaconObject[], kind: string, name: string): BeaconObject {
+  const o = objects.find((x) => x.kind === kind && x.metadata.name === name);
+  assert.ok(o, `${kind}/${name} was converted`);
+  return o;
+}
+const warningsFor = (warnings: Warning[], object: string) => warnings.filter((w) => w.object === object);
+
+test('every MetalLB kind converts to a beacon.dev/v1alpha1 object in beacon-system', () => {
+  assert.deepEqual(
+    examples.objects.map((o) => `${o.kind}/${o.metadata.name}`),
+    [
+      'IPAddressPool/production',
+      'IPAddressPool/reserved',
+      'L2Advertisement/lan',
+      'BGPAdvertisement/upstream',
+      'BGPPeer/tor-a',
+      'BGPPeer/route-reflector',
+      'BGPPeer/legacy-peer',
+      'BFDProfile/fast',
+      'Community/aliases',
+      'IPAddressPool/old-l2',
+      'L2Advertisement/old-l2',
+      'IPAddressPool/old-bgp',
+      'BGPAdvertisement/old-bgp-0',
+      'BGPAdvertisement/old-bgp-1',
+    ],
+  );
+  for (const o of examples.objects) {
+    assert.equal(o.apiVersion, 'beacon.dev/v1alpha1');
+    assert.equal(o.metadata.namespace, 'beacon-system');
+  }
+});
+
+test('fields with the same meaning are carried over unchanged, labels too', () => {
+  const source = parseDocuments(fixture('metallb-examples.yaml'), 'examples') as {
+    kind: string;
+    metadata: { name: string };
+    spec: unknown;
+  }[];
+  for (const [kind, name] of [
+    ['IPAddressPool', 'production'],
+    ['L2Advertisement', 'lan'],
+    ['BGPAdvertisement', 'upstream'],
+    ['BFDProfile', 'fast'],
+    ['Community', 'aliases'],
+    ['BGPPeer', 'legacy-peer'],
+  ] as const) {
+    const original = source.find((d) => d.kind === kind && d.metadata.name === name)!;
+    assert.deepEqual(find(examples.objects, kind, name).spec, original.spec, `${kind}/${name}`);
+  }
+  assert.deepEqual(find(examples.objects, 'IPAddressPool', 'production').metadata.labels, { tier: 'public' });
+});
+
+test('a v1beta2 BGPPeer keeps its timers, BFD, graceful restart and eBGP multi-hop; the Secret reference loses the MetalLB namespace', () => {
+  assert.deepEqual(find(examples.objects, 'BGPPeer', 'tor-a').spec, {
+    myASN: 64500,
+    peerASN: 64501,
+    peerAddress: '192.0.2.254',
+    sourceAddress: '192.0.2.1',
+    peerPort: 179,
+    holdTime: '90s',
+    keepaliveTime: '30s',
+    connectTime: '10s',
+    routerID: '10.0.0.1',
+    passwordSecret: { name: 'tor-a-password' },
+    bfdProfile: 'fast',
+    enableGracefulRestart: true,
+    ebgpMultiHop: true,
+    nodeSelectors: [{ matchLabels: { rack: 'a' } }],
+  });
+  assert.deepEqual(find(examples.objects, 'BGPPeer', 'route-reflector').spec, {
+    myASN: 64500,
+    dynamicASN: 'internal',
+    peerAddress: '2001:db8::1',
+  });
+});
+
+test('on the clean examples, the only warnings are the Secret to copy and the deprecated AddressPools', () => {
+  assert.deepEqual(
+    examples.warnings.map((w) => `${w.object} ${w.field}`),
+    ['BGPPeer/tor-a spec.passwordSecret', 'AddressPool/old-l2 ', 'AddressPool/old-bgp '],
+  );
+  assert.match(
+    examples.warnings[0]!.message,
+    /copy the Secret tor-a-password from metallb-system to beacon-system/,
+  );
+  assert.match(examples.warnings[0]!.message, /peerPasswordSecrets/);
+});
+
+test('a deprecated AddressPool becomes a pool plus the advertisement its protocol implied', () => {
+  assert.deepEqual(find(examples.objects, 'L2Advertisement', 'old-l2').spec, { ipAddressPools: ['old-l2'] });
+  assert.deepEqual(find(examples.objects, 'IPAddressPool', 'old-bgp').spec, {
+    addresses: ['198.51.100.128/25'],
+    avoidBuggyIPs: true,
+  });
+  assert.deepEqual(find(examples.objects, 'BGPAdvertisement', 'old-bgp-0').spec, {
+    ipAddressPools: ['old-bgp'],
+    aggregationLength: 32,
+    localPref: 50,
+    communities: ['64512:100'],
+  });
+  assert.deepEqual(find(examples.objects, 'BGPAdvertisement', 'old-bgp-1').spec, {
+    ipAddressPools: ['old-bgp'],
+    aggregationLength: 25,
+  });
+});
+
+test('--namespace puts every object in the namespace asked for', () => {
+  const r = convertMetalLB(parseDocuments(fixture('metallb-examples.yaml'), 'examples'), { namespace: 'lb' });
+  assert.ok(r.objects.every((o) => o.metadata.namespace === 'lb'));
+  assert.match(r.warnings[0]!.message, /to lb,/);
+});
+
+test('each field Beacon lacks is named in a warning and left out of the output', () => {
+  const peer = find(unsupported.objects, 'BGPPeer', 'vrf-peer');
+  assert.deepEqual(peer.spec, { myASN: 64500, peerASN: 64500, peerAddress: '10.1.0.1' });
+  const fields = warningsFor(unsupported.warnings, 'BGPPeer/vrf-peer').map((w) => w.field);
+  assert.deepEqual(fields.sort(), [
+    'spec.disableMP',
+    'spec.ebgpMultiHop',
+    'spec.localASN',
+    'spec.someFutureField',
+    'spec.vrf',
+  ]);
+  const message = (field: string) =>
+    warningsFor(unsupported.warnings, 'BGPPeer/vrf-peer').find((w) => w.field === field)!.message;
+  assert.match(message('spec.vrf'), /VRF red/);
+  assert.match(message('spec.ebgpMultiHop'), /iBGP/);
+  assert.match(message('spec.someFutureField'), /not a field this converter knows/);
+});
+
+test('server-set metadata and kubectl’s last-applied record are dropped; user annotations kept', () => {
+  assert.deepEqual(find(unsupported.objects, 'BGPPeer', 'vrf-peer').metadata, {
+    name: 'vrf-peer',
+    namespace: 'beacon-system',
+    annotations: { owner: 'netops' },
+  });
+});
+
+test('an unnumbered peer (interface, no address) is left out with a warning', () => {
+  assert.ok(!unsupported.objects.some((o) => o.metadata.name === 'unnumbered'));
+  const [w] = warningsFor(unsupported.warnings, 'BGPPeer/unnumbered');
+  assert.equal(w?.field, 'spec.interface');
+  assert.match(w!.message, /unnumbered/);
+});
+
+test('serviceSelectors on advertisements are reported: Beacon announces every Service of the pools', () => {
+  assert.deepEqual(find(unsupported.objects, 'L2Advertisement', 'some-services').spec, {
+    ipAddressPools: ['production'],
+  });
+  assert.deepEqual(find(unsupported.objects, 'BGPAdvertisement', 'some-services-bgp').spec, {});
+  for (const name of ['L2Advertisement/some-services', 'BGPAdvertisement/some-services-bgp']) {
+    const [w] = warningsFor(unsupported.warnings, name);
+    assert.equal(w?.field, 'spec.serviceSelectors');
+  }
+});
+
+test('echo mode is kept with a warning, and a namespace other than metallb-system is reported', () => {
+  assert.deepEqual(find(unsupported.objects, 'BFDProfile', 'echo').spec, {
+    echoMode: true,
+    echoInterval: 60,
+  });
+  assert.deepEqual(
+    warningsFor(unsupported.warnings, 'BFDProfile/echo').map((w) => w.field),
+    ['metadata.namespace', 'spec.echoMode'],
+  );
+});
+
+test("the legacy ConfigMap is refused with a pointer to MetalLB's own converter; status kinds and Services are skipped", () => {
+  const [cm] = warningsFor(unsupported.warnings, 'ConfigMap/config');
+  assert.match(cm!.message, /not supported/);
+  assert.match(cm!.message, /configmaptocrs/);
+  assert.match(
+    warningsFor(unsupported.warnings, 'ServiceL2Status/l2-abc')[0]!.message,
+    /state MetalLB writes/,
+  );
+  assert.match(warningsFor(unsupported.warnings, 'Service/web')[0]!.message, /annotations/);
+  assert.deepEqual(
+    unsupported.objects.map((o) => o.kind),
+    ['BGPPeer', 'L2Advertisement', 'BGPAdvertisement', 'BFDProfile'],
+  );
+});
+
+test('the YAML output parses back to the converted objects', () => {
+  const { yaml, warnings } = migrateYaml(fixture('metallb-examples.yaml'), 'examples', {
+    namespace: 'beacon-system',
+  });
+  assert.equal(warnings.length, examples.warnings.length);
+  assert.deepEqual(
+    yaml.split(/^---$/m).map((d) => parse(d)),
+    examples.objects,
+  );
+  assert.equal(toYaml({ objects: [], warnings: [] }), '');
+});
+
+test('a YAML syntax error names the source and document', () => {
+  assert.throws(() => parseDocuments('a: 1\n---\nb: [\n', 'in.yaml'), /in\.yaml: document 2/);
+});

@@ -1,0 +1,395 @@
+/**
+ * MetalLB objects (metallb.io v1beta1, and v1beta2 for BGPPeer) to Beacon's (beacon.dev/v1alpha1). Pure:
+ * no I/O, no Kubernetes client. Beacon's field names follow MetalLB's where the meaning is the same, so most
+ * fields are copied as they are; every field that cannot be carried over yields a Warning naming it and
+ * saying what changes, and nothing is silently dropped: a field this module does not know is reported too.
+ *
+ * Field lists compared: Beacon's in src/api/crds.ts; MetalLB's from its API reference (metallb.io/v1beta1
+ * IPAddressPool, L2Advertisement, BGPAdvertisement, BFDProfile, Community, the deprecated AddressPool;
+ * BGPPeer in v1beta1 and v1beta2).
+ */
+import { API_VERSION } from '../api/crds.ts';
+
+export const METALLB_GROUP = 'metallb.io';
+export const METALLB_NAMESPACE = 'metallb-system';
+
+export interface Warning {
+  /** Kind/name of the MetalLB object, or the document's position when it has none. */
+  object: string;
+  /** Dotted path of the field, e.g. spec.vrf; empty for the whole object. */
+  field: string;
+  message: string;
+}
+
+export interface BeaconObject {
+  apiVersion: typeof API_VERSION;
+  kind: string;
+  metadata: {
+    name: string;
+    namespace: string;
+    labels?: Record<string, string>;
+    annotations?: Record<string, string>;
+  };
+  spec: Record<string, unknown>;
+}
+
+export interface ConvertOptions {
+  /** Namespace of the Beacon objects (beacon-system). */
+  namespace: string;
+}
+
+export interface Conversion {
+  objects: BeaconObject[];
+  warnings: Warning[];
+}
+
+type Json = Record<string, unknown>;
+
+function isObject(v: unknown): v is Json {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/** Metadata Beacon's object keeps: the name, labels (pool selectors match them) and user annotations. */
+function metadataOf(source: Json, namespace: string, nameSuffix = ''): BeaconObject['metadata'] {
+  const m = isObject(source.metadata) ? source.metadata : {};
+  const out: BeaconObject['metadata'] = { name: `${String(m.name)}${nameSuffix}`, namespace };
+  if (isObject(m.labels) && Object.keys(m.labels).length) out.labels = m.labels as Record<string, string>;
+  if (isObject(m.annotations)) {
+    const kept = Object.entries(m.annotations as Record<string, string>).filter(
+      // kubectl's record of the MetalLB object would make the next `kubectl apply` compute a wrong diff.
+      ([k]) => k !== 'kubectl.kubernetes.io/last-applied-configuration',
+    );
+    if (kept.length) out.annotations = Object.fromEntries(kept);
+  }
+  return out;
+}
+
+/**
+ * Copies `spec` field by field: `same` fields as they are, `special` ones through their handler (which
+ * may set fields on the output, warn, or both); any other field is reported as unknown.
+ */
+function mapSpec(
+  spec: Json,
+  same: readonly string[],
+  special: Record<string, (value: unknown, out: Json) => void>,
+  warn: (field: string, message: string) => void,
+): Json {
+  const out: Json = {};
+  for (const [field, value] of Object.entries(spec)) {
+    if (value === undefined || value === null) continue;
+    if (same.includes(field)) out[field] = value;
+    else if (field in special) special[field]!(value, out);
+    else warn(`spec.${field}`, 'not a field this converter knows (newer MetalLB?); not carried over');
+  }
+  return out;
+}
+
+const POOL_FIELDS = ['addresses', 'autoAssign', 'avoidBuggyIPs', 'serviceAllocation'] as const;
+const ADVERTISEMENT_FIELDS = ['ipAddressPools', 'ipAddressPoolSelectors', 'nodeSelectors'] as const;
+const BGP_ADVERTISEMENT_FIELDS = [
+  ...ADVERTISEMENT_FIELDS,
+  'aggregationLength',
+  'aggregationLengthV6',
+  'localPref',
+  'communities',
+  'peers',
+] as const;
+const BFD_FIELDS = [
+  'receiveInterval',
+  'transmitInterval',
+  'detectMultiplier',
+  'echoInterval',
+  'passiveMode',
+  'minimumTtl',
+] as const;
+/** BGPPeer fields with the same name and meaning in MetalLB v1beta1/v1beta2 and Beacon. */
+const PEER_FIELDS = [
+  'myASN',
+  'peerAddress',
+  'sourceAddress',
+  'peerPort',
+  'holdTime',
+  'keepaliveTime',
+  'connectTime',
+  'routerID',
+  'nodeSelectors',
+  'password',
+  'bfdProfile',
+  'enableGracefulRestart',
+] as const;
+
+type Warn = (field: string, message: string) => void;
+
+/** Handler for an advertisement's serviceSelectors, which Beacon lacks. */
+const serviceSelectors = (mode: string, warn: Warn) => (value: unknown) => {
+  if (Array.isArray(value) && value.length === 0) return;
+  warn(
+    'spec.serviceSelectors',
+    `Beacon has no per-Service selection in advertisements: every Service of the selected pools is announced in ${mode} mode; put the Services you meant in a pool of their own`,
+  );
+};
+
+interface Context {
+  namespace: string;
+  sourceNamespace: string | undefined;
+  warn: Warn;
+}
+
+function convertPeer(spec: Json, ctx: Context): Json | undefined {
+  const { warn } = ctx;
+  if (!spec.peerAddress && spec.interface) {
+    warn(
+      'spec.interface',
+      'BGP unnumbered peering (over an interface, no peerAddress) is not supported by Beacon; this BGPPeer is left out',
+    );
+    return undefined;
+  }
+  const ibgp = spec.dynamicASN === 'internal' || (spec.peerASN !== undefined && spec.peerASN === spec.myASN);
+  return mapSpec(
+    spec,
+    PEER_FIELDS,
+    {
+      peerASN(value, out) {
+        // MetalLB v1beta2 leaves peerASN at 0 when dynamicASN is used.
+        if (value !== 0 || !spec.dynamicASN) out.peerASN = value;
+      },
+      dynamicASN(value, out) {
+        if (value === 'internal' || value === 'external') out.dynamicASN = value;
+        else
+          warn(
+            'spec.dynamicASN',
+            `"${String(value)}" is not a dynamicASN mode Beacon has (internal, external)`,
+          );
+      },
+      ebgpMultiHop(value, out) {
+        if (value === true && ibgp) {
+          warn(
+            'spec.ebgpMultiHop',
+            'applies only to eBGP and this session is iBGP; left out (Beacon refuses it there)',
+          );
+        } else out.ebgpMultiHop = value;
+      },
+      passwordSecret(value, out) {
+        if (!isObject(value) || !value.name) return;
+        const from = (value.namespace as string | undefined) || ctx.sourceNamespace || METALLB_NAMESPACE;
+        if (from === METALLB_NAMESPACE || from === ctx.sourceNamespace) {
+          out.passwordSecret = { name: value.name };
+          warn(
+            'spec.passwordSecret',
+            `copy the Secret ${String(value.name)} from ${from} to ${ctx.namespace}, and let the speaker read it (Helm: speaker.peerPasswordSecrets; kustomize: the resourceNames of the beacon-speaker Role)`,
+          );
+        } else {
+          out.passwordSecret = { name: value.name, namespace: from };
+          warn(
+            'spec.passwordSecret',
+            `the Secret is in namespace ${from}; Beacon's speaker reads Secrets only in ${ctx.namespace}: move it there`,
+          );
+        }
+      },
+      vrf(value) {
+        if (value)
+          warn(
+            'spec.vrf',
+            `Beacon peers from the node's default VRF only; the session will not use VRF ${String(value)}`,
+          );
+      },
+      interface(value) {
+        if (value) warn('spec.interface', 'BGP unnumbered is not supported; peerAddress is used instead');
+      },
+      localASN(value) {
+        if (value)
+          warn(
+            'spec.localASN',
+            `Beacon has no local-as override; the session uses myASN, not ${String(value)}`,
+          );
+      },
+      disableMP(value) {
+        if (value === true)
+          warn(
+            'spec.disableMP',
+            'Beacon offers IPv4 and IPv6 on every session (multiprotocol BGP) and cannot split them into separate sessions',
+          );
+      },
+      dualStackAddressFamily() {
+        // Beacon offers both families on every session already: true is its behaviour, false MetalLB's default.
+      },
+    },
+    warn,
+  );
+}
+
+function convertAddressPool(source: Json, spec: Json, ctx: Context): BeaconObject[] {
+  const meta = metadataOf(source, ctx.namespace);
+  const pool: Json = {};
+  let protocol: unknown;
+  let advertisements: unknown;
+  for (const [field, value] of Object.entries(spec)) {
+    if (field === 'protocol') protocol = value;
+    else if (field === 'bgpAdvertisements') advertisements = value;
+    else if ((POOL_FIELDS as readonly string[]).includes(field)) pool[field] = value;
+    else ctx.warn(`spec.${field}`, 'not a field this converter knows; not carried over');
+  }
+  const out: BeaconObject[] = [
+    { apiVersion: API_VERSION, kind: 'IPAddressPool', metadata: meta, spec: pool },
+  ];
+  const ad = (kind: string, suffix: string, adSpec: Json): BeaconObject => ({
+    apiVersion: API_VERSION,
+    kind,
+    metadata: { name: `${meta.name}${suffix}`, namespace: ctx.namespace },
+    spec: { ipAddressPools: [meta.name], ...adSpec },
+  });
+  if (protocol === 'layer2') out.push(ad('L2Advertisement', '', {}));
+  else if (protocol === 'bgp') {
+    const list = Array.isArray(advertisements) && advertisements.length ? advertisements : [{}];
+    list.forEach((a, i) => {
+      const fields = isObject(a) ? a : {};
+      const adSpec = mapSpec(
+        fields,
+        ['aggregationLength', 'aggregationLengthV6', 'localPref', 'communities'],
+        {},
+        (f, m) => ctx.warn(`spec.bgpAdvertisements[${i}].${f.replace(/^spec\./, '')}`, m),
+      );
+      out.push(ad('BGPAdvertisement', list.length > 1 ? `-${i}` : '', adSpec));
+    });
+  } else
+    ctx.warn('spec.protocol', `"${String(protocol)}" is neither layer2 nor bgp; only the pool is converted`);
+  return out;
+}
+
+/** Kinds in metallb.io that carry state MetalLB writes, not configuration. */
+const STATUS_KINDS = new Set(['ServiceL2Status', 'ServiceBGPStatus', 'ConfigurationState']);
+
+function convertOne(doc: Json, ctx: Context): BeaconObject[] {
+  const kind = String(doc.kind);
+  const apiVersion = String(doc.apiVersion);
+  const spec = isObject(doc.spec) ? doc.spec : {};
+  const object = (s: Json): BeaconObject[] => [
+    { apiVersion: API_VERSION, kind, metadata: metadataOf(doc, ctx.namespace), spec: s },
+  ];
+  switch (kind) {
+    case 'IPAddressPool':
+      return object(mapSpec(spec, POOL_FIELDS, {}, ctx.warn));
+    case 'L2Advertisement':
+      return object(
+        mapSpec(
+          spec,
+          [...ADVERTISEMENT_FIELDS, 'interfaces'],
+          { serviceSelectors: serviceSelectors('L2', ctx.warn) },
+          ctx.warn,
+        ),
+      );
+    case 'BGPAdvertisement':
+      return object(
+        mapSpec(
+          spec,
+          BGP_ADVERTISEMENT_FIELDS,
+          { serviceSelectors: serviceSelectors('BGP', ctx.warn) },
+          ctx.warn,
+        ),
+      );
+    case 'BGPPeer': {
+      const converted = convertPeer(spec, ctx);
+      return converted ? object(converted) : [];
+    }
+    case 'BFDProfile':
+      return object(
+        mapSpec(
+          spec,
+          BFD_FIELDS,
+          {
+            echoMode(value, out) {
+              out.echoMode = value;
+              if (value === true)
+                ctx.warn(
+                  'spec.echoMode',
+                  'kept, but Beacon does not send BFD echo packets; detection uses control packets',
+                );
+            },
+          },
+          ctx.warn,
+        ),
+      );
+    case 'Community':
+      return object(mapSpec(spec, ['communities'], {}, ctx.warn));
+    case 'AddressPool':
+      if (apiVersion === `${METALLB_GROUP}/v1beta1`) {
+        ctx.warn(
+          '',
+          'AddressPool is deprecated in MetalLB; converted to an IPAddressPool and its advertisement',
+        );
+        return convertAddressPool(doc, spec, ctx);
+      }
+      break;
+  }
+  if (STATUS_KINDS.has(kind)) {
+    ctx.warn('', `${kind} is state MetalLB writes, not configuration; Beacon writes its own; skipped`);
+    return [];
+  }
+  ctx.warn('', `${apiVersion} ${kind} has no Beacon equivalent; skipped`);
+  return [];
+}
+
+function isLegacyConfigMap(doc: Json): boolean {
+  const data = isObject(doc.data) ? doc.data : {};
+  return (
+    doc.kind === 'ConfigMap' && typeof data.config === 'string' && /address-pools|peers:/.test(data.config)
+  );
+}
+
+/** Lists (`kubectl get ... -o yaml`) become their items. */
+function flatten(docs: readonly unknown[]): unknown[] {
+  return docs.flatMap((d) =>
+    isObject(d) && Array.isArray(d.items) && String(d.kind).endsWith('List') ? flatten(d.items) : [d],
+  );
+}
+
+/** Converts parsed documents (objects from YAML or the API), in order. */
+export function convertMetalLB(documents: readonly unknown[], opts: ConvertOptions): Conversion {
+  const objects: BeaconObject[] = [];
+  const warnings: Warning[] = [];
+  flatten(documents).forEach((doc, index) => {
+    if (doc === null || doc === undefined) return;
+    const label = (d: Json) => {
+      const name = isObject(d.metadata) ? d.metadata.name : undefined;
+      return d.kind && name ? `${String(d.kind)}/${String(name)}` : `document ${index + 1}`;
+    };
+    if (!isObject(doc)) {
+      warnings.push({ object: `document ${index + 1}`, field: '', message: 'not an object; skipped' });
+      return;
+    }
+    const object = label(doc);
+    const warn: Warn = (field, message) => warnings.push({ object, field, message });
+    if (isLegacyConfigMap(doc)) {
+      warn(
+        '',
+        "MetalLB's legacy ConfigMap configuration (before v0.13) is not supported. Convert it to MetalLB's CRDs first with MetalLB's own converter (quay.io/metallb/configmaptocrs, see MetalLB's docs), then run beacon migrate on the result",
+      );
+      return;
+    }
+    const apiVersion = String(doc.apiVersion ?? '');
+    if (doc.kind === 'Service' && apiVersion === 'v1') {
+      warn(
+        '',
+        'Services need no change: Beacon honours the metallb.universe.tf/* and metallb.io/* annotations; skipped',
+      );
+      return;
+    }
+    if (!apiVersion.startsWith(`${METALLB_GROUP}/`)) {
+      warn('', `${apiVersion || 'no apiVersion'} ${String(doc.kind ?? '')}: not a MetalLB object; skipped`);
+      return;
+    }
+    if (!isObject(doc.metadata) || typeof doc.metadata.name !== 'string') {
+      warn('metadata.name', 'missing; skipped');
+      return;
+    }
+    const sourceNamespace = typeof doc.metadata.namespace === 'string' ? doc.metadata.namespace : undefined;
+    if (sourceNamespace && sourceNamespace !== METALLB_NAMESPACE && sourceNamespace !== opts.namespace) {
+      warn(
+        'metadata.namespace',
+        `was ${sourceNamespace}; Beacon reads its configuration from ${opts.namespace}`,
+      );
+    }
+    objects.push(...convertOne(doc, { namespace: opts.namespace, sourceNamespace, warn }));
+  });
+  return { objects, warnings };
+}

@@ -4,6 +4,7 @@
  * change; Service churn only adds and withdraws routes on established sessions, never flaps them.
  */
 import type { BGPPeer } from '../api/types.ts';
+import type { BfdProfileOptions } from '../bfd/session.ts';
 import { BgpSession, parseCommunity, parseLargeCommunity } from '../bgp/index.ts';
 import type { RouteAttributes } from '../bgp/rib/adj-rib-out.ts';
 import type { Logger } from '../log.ts';
@@ -13,6 +14,8 @@ export interface PeerConfig {
   spec: BGPPeer['spec'];
   /** The MD5 password, read from the peer's Secret. */
   password?: string;
+  /** The timers of the peer's BFDProfile, when it names one that exists. */
+  bfd?: BfdProfileOptions;
 }
 
 export interface DesiredRoute {
@@ -47,6 +50,11 @@ export function durationSeconds(d: string | undefined): number | undefined {
     total += v * unit;
   }
   return Math.round(total);
+}
+
+/** Everything that, when it changes, needs a new session. */
+function configKey(p: PeerConfig): string {
+  return JSON.stringify([p.spec, p.password, p.bfd]);
 }
 
 export function routeAttributes(r: DesiredRoute): RouteAttributes {
@@ -90,7 +98,7 @@ export class BgpAnnouncer {
     const wanted = new Map(peers.map((p) => [p.name, p]));
     for (const [name, m] of this.sessions) {
       const p = wanted.get(name);
-      if (!p || JSON.stringify([p.spec, p.password]) !== m.configKey) {
+      if (!p || configKey(p) !== m.configKey) {
         void m.session.stop({ withdraw: true, message: p ? 'peer settings changed' : 'peer removed' });
         this.sessions.delete(name);
       }
@@ -116,6 +124,7 @@ export class BgpAnnouncer {
       ...(keepalive !== undefined ? { keepaliveTimeSec: keepalive } : {}),
       ...(connect !== undefined ? { backoffMaxMs: connect * 1000 } : {}),
       ...(p.password ? { password: p.password } : {}),
+      ...(p.bfd ? { bfd: p.bfd } : {}),
       ...(spec.ebgpMultiHop ? { ebgpMultihop: 255 } : {}),
       ...(spec.enableGracefulRestart
         ? {
@@ -145,6 +154,9 @@ export class BgpAnnouncer {
       state.since = new Date();
       log.info({ from: change.from, to: change.to, reason: change.reason }, 'bgp session state');
       this.opts.onStateChange({ ...state });
+    });
+    session.on('bfd', (c) => {
+      log.info({ from: c.from, to: c.to, diag: c.diag }, 'bfd session state');
     });
     session.on('notification', (n) => {
       state.lastError = `${n.direction} NOTIFICATION ${n.text}${n.reason ? `: ${n.reason}` : ''}`;

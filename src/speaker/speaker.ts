@@ -102,6 +102,7 @@ export class Speaker {
   private stopping = false;
   private owned = new Set<string>();
   private readonly passwords = new Map<string, string>();
+  private readonly warnedProfiles = new Set<string>();
 
   constructor(rest: KubeRest, opts: SpeakerOptions, log: Logger, metrics: SpeakerMetrics) {
     this.rest = rest;
@@ -423,7 +424,22 @@ export class Speaker {
           (address && isIPv4(address) ? address : undefined);
         if (v4) spec.routerID = v4;
       }
-      configs.push({ name: p.metadata.name ?? '', spec, ...(password ? { password } : {}) });
+      const bfd = spec.bfdProfile
+        ? this.bfdProfiles.get(`${this.opts.namespace}/${spec.bfdProfile}`)?.spec
+        : undefined;
+      if (spec.bfdProfile && !bfd && !this.warnedProfiles.has(spec.bfdProfile)) {
+        this.warnedProfiles.add(spec.bfdProfile);
+        this.log.warn(
+          { peer: p.metadata.name, bfdProfile: spec.bfdProfile },
+          'BFD profile not found; the session runs without BFD',
+        );
+      }
+      configs.push({
+        name: p.metadata.name ?? '',
+        spec,
+        ...(password ? { password } : {}),
+        ...(bfd ? { bfd } : {}),
+      });
     }
     this.bgp.setPeers(view.mayAnnounce ? configs : []);
     const byPeer = new Map<string, DesiredRoute[]>();

@@ -20,7 +20,7 @@ import { adminRest, ensureNamespace } from './kube.ts';
 import { type Bridge, NetLab, type Netns } from './netns.ts';
 import type { TetheredProcess } from './process.ts';
 import { waitFor } from './process.ts';
-import type { Router } from './routers/router.ts';
+import type { FrrRouter } from './routers/frr.ts';
 
 export const BEACON_NS = 'beacon-system';
 export const ROUTER_IP = '192.0.2.1';
@@ -59,7 +59,7 @@ export class ClusterLab {
   readonly apiBridge: ApiBridge;
   readonly nodes: LabNode[];
   readonly client: Netns;
-  readonly router: Router | undefined;
+  readonly router: FrrRouter | undefined;
   private readonly dir: string;
 
   private constructor(init: {
@@ -70,7 +70,7 @@ export class ClusterLab {
     apiBridge: ApiBridge;
     nodes: LabNode[];
     client: Netns;
-    router: Router | undefined;
+    router: FrrRouter | undefined;
     dir: string;
   }) {
     this.api = init.api;
@@ -122,7 +122,7 @@ export class ClusterLab {
         ifname: 'eth0',
         addresses: [`${CLIENT_IP}/24`, '2001:db8::100/64'],
       });
-      let router: Router | undefined;
+      let router: FrrRouter | undefined;
       if (opts.router) {
         log('starting FRR');
         const rns = await net.addNamespace('router');
@@ -136,7 +136,14 @@ export class ClusterLab {
           {
             asn: ROUTER_ASN,
             routerId: ROUTER_IP,
-            neighbors: nodes.map((n) => ({ address: n.ip, asn: NODE_ASN, holdTime: 9, exportRoutes: false })),
+            // BFD on every neighbour: it only takes effect for speakers whose BGPPeer names a BFDProfile.
+            neighbors: nodes.map((n) => ({
+              address: n.ip,
+              asn: NODE_ASN,
+              holdTime: 9,
+              exportRoutes: false,
+              bfd: true,
+            })),
           },
           { installRoutes: true },
         );

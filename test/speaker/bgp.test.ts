@@ -23,6 +23,7 @@ import {
   waitForIngress,
 } from '../harness/kube.ts';
 import { netnsUnavailable } from '../harness/netns.ts';
+import { waitFor } from '../harness/process.ts';
 import type { BgpRoute } from '../harness/routers/router.ts';
 
 const skip = await netnsUnavailable();
@@ -127,6 +128,40 @@ test('node selectors on the advertisement and the peer are honoured, and the spe
     spec: { nodeSelectors: null },
   });
   await lab.router!.waitForRoutes((r) => hops(r, prefix).length === 3, 30_000, ['ipv4']);
+});
+
+test('with BFD, a node whose link is cut leaves FRR within about a second, long before the 9 s hold time', {
+  skip,
+  timeout: 120_000,
+}, async () => {
+  await lab.rest.create(beaconApi('bfdprofiles'), {
+    apiVersion: 'beacon.dev/v1alpha1',
+    kind: 'BFDProfile',
+    metadata: { name: 'fast' },
+    spec: { receiveInterval: 100, transmitInterval: 100, detectMultiplier: 3 },
+  });
+  await lab.rest.patch(`${beaconApi('bgppeers')}/frr`, 'merge', { spec: { bfdProfile: 'fast' } });
+  const [ip] = await waitForIngress(lab.rest, APP, 'web');
+  const prefix = `${ip}/32`;
+  await lab.router!.waitForRoutes((r) => hops(r, prefix).length === 3, 60_000, ['ipv4']);
+  await waitFor(
+    'BFD Up with every node',
+    async () => (await lab.router!.bfdPeers()).filter((p) => p.status === 'up').length === 3,
+    30_000,
+    200,
+  );
+  const victim = lab.nodes[1]!;
+  const cutAt = Date.now();
+  await lab.net.setBridgePort(lab.bridge, victim.port, 'down');
+  try {
+    await lab.router!.waitForRoutes((r) => !hops(r, prefix).includes(victim.ip), 4000, ['ipv4']);
+    process.stdout.write(
+      `# FRR dropped ${victim.name}'s path ${Date.now() - cutAt} ms after its link was cut (BFD 100 ms x 3)\n`,
+    );
+  } finally {
+    await lab.net.setBridgePort(lab.bridge, victim.port, 'up');
+  }
+  await lab.router!.waitForRoutes((r) => hops(r, prefix).includes(victim.ip), 60_000, ['ipv4']);
 });
 
 test("a killed speaker's routes leave FRR's table; the others' stay", {

@@ -13,9 +13,14 @@ if [ ${#missing[@]} -gt 0 ]; then
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 # The packages start their daemons; the tests run their own copies inside network namespaces.
+# Only the copies running in the host's own network namespace are the packages' daemons; routers that tests
+# run (each in a namespace of its own) are left alone, so a second run on the same machine does not kill
+# a first one's routers.
+host_netns=$(readlink /proc/1/ns/net)
 for svc in frr bird gobgpd; do
   if command -v systemctl >/dev/null 2>&1; then systemctl disable --now "$svc" >/dev/null 2>&1 || true; fi
-  pkill -x "$svc" >/dev/null 2>&1 || true
 done
-pkill -f '/usr/lib/frr/' >/dev/null 2>&1 || true
+for pid in $(pgrep -f '/usr/lib/frr/|(^|/)(bird|gobgpd)( |$)' || true); do
+  if [ "$(readlink "/proc/$pid/ns/net" 2>/dev/null)" = "$host_netns" ]; then kill "$pid" 2>/dev/null || true; fi
+done
 exit 0

@@ -13,10 +13,10 @@ if [ ${#missing[@]} -gt 0 ]; then
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 # The packages start their daemons; the tests run their own copies inside network namespaces.
-# Only the copies running in the host's own network namespace are the packages' daemons; routers that tests
+# Only the copies running in this (the host's) network namespace are the packages' daemons; routers that tests
 # run (each in a namespace of its own) are left alone, so a second run on the same machine does not kill
 # a first one's routers.
-host_netns=$(readlink /proc/1/ns/net)
+host_netns=$(readlink /proc/self/ns/net)
 for svc in frr bird gobgpd; do
   if command -v systemctl >/dev/null 2>&1; then systemctl disable --now "$svc" >/dev/null 2>&1 || true; fi
 done

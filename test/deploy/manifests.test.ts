@@ -4,9 +4,9 @@
  * harness (test/harness/helm.ts), cached after the first run.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { after, before, test } from 'node:test';
 import { parseAllDocuments } from 'yaml';
 import { type ApiServer, startApiServer } from '../harness/apiserver.ts';
@@ -197,4 +197,29 @@ test('a release in another namespace names its own ServiceAccounts in the admiss
   assert.equal(policies.length, 3);
   for (const p of policies)
     assert.match(JSON.stringify(p), /system:serviceaccount:lb:beacon-(controller|speaker)/);
+});
+
+test("docs/install.md's kustomize overlays work: registry image, and a peer password Secret for the speaker", async () => {
+  const doc = readFileSync(join(REPO_ROOT, 'docs', 'install.md'), 'utf8');
+  const blocks = [...doc.matchAll(/```yaml\n([\s\S]*?)```/g)].map((m) => m[1]!);
+  const imageOverlay = blocks.find((b) => b.includes('newName:'));
+  const secretPatch = blocks.find((b) => b.includes('patches:'));
+  assert.ok(imageOverlay && secretPatch, 'install.md shows both overlays');
+  const dir = join(helmHome, 'overlay');
+  mkdirSync(dir, { recursive: true });
+  // The doc's overlay sits next to deploy/; here it refers to deploy/ by a relative path from a temp dir.
+  const base = relative(dir, DEPLOY_DIR);
+  writeFileSync(join(dir, 'kustomization.yaml'), `${imageOverlay.replace('../deploy', base)}${secretPatch}`);
+  const rendered = objects(await mustKubectl(api, ['kustomize', dir]));
+  const ds = rendered.find((o) => o.kind === 'DaemonSet') as unknown as {
+    spec: { template: { spec: { containers: { image: string }[] } } };
+  };
+  assert.equal(ds.spec.template.spec.containers[0]!.image, 'registry.example/beacon:0.1.0');
+  const role = rendered.find((o) => o.kind === 'Role' && o.metadata.name === 'beacon-speaker') as unknown as {
+    rules: { resources: string[]; resourceNames?: string[] }[];
+  };
+  assert.deepEqual(
+    role.rules.find((r) => r.resources.includes('secrets') && r.resourceNames)?.resourceNames,
+    ['beacon-speaker-secrets', 'tor-a-password'],
+  );
 });

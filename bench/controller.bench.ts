@@ -138,7 +138,7 @@ export const benches: Bench[] = [
           const ns = `bench-app-${run}`;
           await ensureNamespace(rest, config);
           await ensureNamespace(rest, ns);
-          await createPool(rest, config, 'v4', { addresses: ['10.128.0.0/16'] });
+          await createPool(rest, config, 'v4', { addresses: ['198.18.0.0/16'] });
           await createPool(rest, config, 'v6', { addresses: ['2001:db8:beac::/64'] });
           const controller = startController(api, config, `bench-${run}`);
           try {

@@ -126,7 +126,7 @@ export const benches: Bench[] = [
       });
       try {
         await createPool(lab.rest, BEACON_NS, 'l2', {
-          addresses: ['192.0.2.128/25', '2001:db8::1000-2001:db8::ffff', '203.0.113.0/24', '10.0.0.0/16'],
+          addresses: ['192.0.2.128/25', '2001:db8::1000-2001:db8::ffff', '203.0.113.0/24', '198.19.0.0/16'],
         });
         await lab.rest.create(`/apis/beacon.dev/v1alpha1/namespaces/${BEACON_NS}/l2advertisements`, {
           apiVersion: 'beacon.dev/v1alpha1',

@@ -51,7 +51,7 @@ test('a restart with 1,000 assigned Services moves none, even with holes in the 
   const [config, ns, cls] = ['restart-cfg', 'restart-app', 'beacon.dev/restart'];
   await ensureNamespace(rest, config);
   await ensureNamespace(rest, ns);
-  await createPool(rest, config, 'big', { addresses: ['10.200.0.0/22'] });
+  await createPool(rest, config, 'big', { addresses: ['198.18.0.0/22'] });
   const names = Array.from({ length: 1000 }, (_, i) => `svc-${i}`);
   let ctl = await startController(api, { namespace: config, loadBalancerClass: cls });
   await createMany(ns, cls, names);

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { pino } from 'pino';
 import { BgpListener, BgpSession, formatPrefix, type UpdateMessage } from '../bgp/index.ts';
-import { parseCommunities } from './bgp-command.ts';
+import { hostRoutes, parseCommunities } from './bgp-command.ts';
 
 test('--community values split into standard and large communities', () => {
   assert.deepEqual(parseCommunities(['65001:100', 'no-export', 'large:4200000000:1:2', '1:2:3']), {
@@ -104,4 +104,126 @@ test('beacon bgp peers with a session, prints greppable lines, announces, and wi
   assert.equal(routes.size, 0, 'withdrawn before the Cease');
   assert.ok(stdout.includes('notification sent 6/2 cease/administrative-shutdown'));
   assert.ok(stdout.trimEnd().endsWith('stopped'));
+});
+
+test('--prefix-base/--prefix-count generate consecutive host routes, carrying across bytes', () => {
+  const v4 = hostRoutes('10.0.0.254', 3);
+  assert.ok(Array.isArray(v4));
+  assert.deepEqual(v4.map(formatPrefix), ['10.0.0.254/32', '10.0.0.255/32', '10.0.1.0/32']);
+  const v6 = hostRoutes('2001:db8::ffff', 2);
+  assert.ok(Array.isArray(v6));
+  assert.deepEqual(v6.map(formatPrefix), ['2001:db8::ffff/128', '2001:db8::1:0/128']);
+  assert.deepEqual(hostRoutes('255.255.255.255', 1).length, 1);
+  assert.match(String(hostRoutes('255.255.255.255', 2)), /past the end/);
+  assert.match(String(hostRoutes('10.0.0.0/24', 2)), /not an IPv4 or IPv6 address/);
+  assert.match(String(hostRoutes('10.0.0', 2)), /not an IPv4 or IPv6 address/);
+});
+
+test('beacon bgp: generated prefixes, the R bit, and SIGUSR2 withdrawing and restoring with the session up', {
+  timeout: 30_000,
+}, async (t) => {
+  const log = pino({ level: 'silent' });
+  const listener = await BgpListener.listen({ host: '127.0.0.2', port: 0, log });
+  const router = new BgpSession({
+    localAs: 65000,
+    peerAs: 65001,
+    peerAddress: '127.0.0.1',
+    routerId: '192.0.2.254',
+    passive: true,
+    log,
+  });
+  listener.add(router);
+  router.start();
+  const routes = new Set<string>();
+  router.on('update', (u) => {
+    for (const p of [...u.withdrawn, ...(u.attributes.mpUnreach?.withdrawn ?? [])])
+      routes.delete(formatPrefix(p));
+    for (const p of [...u.nlri, ...(u.attributes.mpReach?.nlri ?? [])]) routes.add(formatPrefix(p));
+  });
+  const states: string[] = [];
+  router.on('state', (c) => states.push(c.to));
+  const args = ['--local-as', '65001', '--peer-as', '65000', '--peer', '127.0.0.2'];
+  args.push('--port', String(listener.address.port), '--local-address', '127.0.0.1');
+  args.push('--prefix-count', '1000', '--prefix-base', '10.0.0.250', '--prefix', '198.51.100.7/32');
+  args.push('--graceful-restart', '--restarting');
+  const child = spawn(
+    process.execPath,
+    [join(import.meta.dirname, 'main.ts'), '--log-level', 'silent', 'bgp', ...args],
+    {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
+  t.after(async () => {
+    if (child.exitCode === null) child.kill('SIGKILL');
+    await router.stop();
+    await listener.close();
+  });
+  let stdout = '';
+  child.stdout.on('data', (c: Buffer) => {
+    stdout += c.toString();
+  });
+  const signal = AbortSignal.timeout(20_000);
+  const until = async (cond: () => boolean, what: string) => {
+    while (!cond()) {
+      if (signal.aborted) throw new Error(`timed out waiting for ${what}; output:\n${stdout}`);
+      await new Promise((r) => setTimeout(r, 10));
+    }
+  };
+  await until(() => routes.size === 1001, '1,001 routes at the router');
+  for (const p of ['10.0.0.250/32', '10.0.1.0/32', '10.0.4.225/32', '198.51.100.7/32'])
+    assert.ok(routes.has(p), p);
+  assert.ok(!routes.has('10.0.4.226/32'));
+  assert.ok(
+    router.peerOpen?.capabilities.some((c) => c.kind === 'graceful-restart' && c.restarting),
+    'the R bit is set',
+  );
+  assert.ok(stdout.includes('sent updates='), stdout);
+  assert.match(stdout, /^sent updates=\d+ prefixes=1001 end-of-rib=ipv4/m);
+
+  child.kill('SIGUSR2');
+  await until(() => routes.size === 0, 'every route withdrawn');
+  await until(() => stdout.includes('announcements withdrawn prefixes=1001'), 'the withdrawn line');
+  child.kill('SIGUSR2');
+  await until(() => routes.size === 1001, 'every route announced again');
+  assert.ok(stdout.includes('announcements restored prefixes=1001'));
+  assert.equal(router.state, 'Established');
+  assert.deepEqual(
+    states.filter((s) => s === 'Established'),
+    ['Established'],
+    'one session throughout',
+  );
+  child.kill('SIGTERM');
+  const [code] = await once(child, 'exit');
+  assert.equal(code, 0);
+  assert.equal(routes.size, 0);
+});
+
+test('beacon bgp refuses --prefix-count without --prefix-base and --restarting without --graceful-restart', async () => {
+  const main = join(import.meta.dirname, 'main.ts');
+  const base = [
+    'bgp',
+    '--local-as',
+    '1',
+    '--peer-as',
+    '2',
+    '--peer',
+    '127.0.0.2',
+    '--router-id',
+    '192.0.2.1',
+  ];
+  for (const [extra, why] of [
+    [['--prefix-count', '5'], /go together/],
+    [['--prefix-count', '5', '--prefix-base', '255.255.255.255'], /past the end/],
+    [['--prefix-count', '0', '--prefix-base', '10.0.0.0'], /--prefix-count must be/],
+    [['--restarting'], /needs --graceful-restart/],
+  ] as const) {
+    const child = spawn(process.execPath, [main, ...base, ...extra], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (c: Buffer) => {
+      stderr += c.toString();
+    });
+    const [code] = await once(child, 'exit');
+    assert.equal(code, 2, extra.join(' '));
+    assert.match(stderr, why);
+  }
 });

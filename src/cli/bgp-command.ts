@@ -13,6 +13,7 @@ import {
   familyName,
   formatPrefix,
   type LargeCommunity,
+  type Prefix,
   parseCommunity,
   parseLargeCommunity,
   parsePrefix,
@@ -40,9 +41,13 @@ Flags:
   --local-pref N            LOCAL_PREF (iBGP only)
   --med N                   MULTI_EXIT_DISC
   --prefix P                repeatable: a prefix or address to announce (192.0.2.1/32, 2001:db8::1)
+  --prefix-count N          also announce N consecutive host routes (/32 or /128), 1..1000000, from --prefix-base
+  --prefix-base ADDRESS     first address of --prefix-count (10.0.0.0 -> 10.0.0.0/32, 10.0.0.1/32, ...)
   --passive                 do not connect; wait for the peer to connect to us
   --graceful-restart        advertise graceful restart (restart time 120 s, forwarding state preserved)
   --restart-time SECONDS    graceful restart time to advertise (default 120)
+  --restarting              set the Restart State (R) bit: this speaker has just restarted (RFC 4724 4.1),
+                            so the router sends its routes without waiting for ours; needs --graceful-restart
   --ebgp-multihop HOPS      eBGP peer several hops away (TTL; set through the native addon when built)
   --gtsm                    RFC 5082: send TTL 255, accept only TTL >= 254 (needs the native addon)
   --bfd                     run BFD (RFC 5880/5881, UDP 3784) to the peer; BFD down resets the session
@@ -60,7 +65,10 @@ Output lines (one event each):
   notification sent|received <code>/<subcode> <name> [reason="..."] [message="..."]
   route-refresh <family>
   bfd <State> from=<State> diag=<name>   (Up, Down diag=control-detection-time-expired, AdminDown, ...)
-  keepalives suspended|resumed   (SIGUSR1 toggles sending keepalives, to test the peer's hold timer)`;
+  keepalives suspended|resumed   (SIGUSR1 toggles sending keepalives, to test the peer's hold timer)
+  announcements withdrawn|restored prefixes=N
+                                 (SIGUSR2 toggles: withdraw every prefix / announce them again, the session
+                                 stays up)`;
 
 function asn(flag: string, text: string | undefined): number {
   if (text === undefined) throw new UsageError(`${flag} is required`);
@@ -110,6 +118,35 @@ export function parseCommunities(
   };
 }
 
+/** Most prefixes --prefix-count generates: enough for a full-table-sized test, small enough for memory. */
+export const MAX_PREFIX_COUNT = 1_000_000;
+
+/**
+ * `count` consecutive host routes (/32 or /128) starting at `base`, as Prefix values (not text, which the
+ * RIB would only parse again: 100,000 of them are a bench input). A string says what is wrong.
+ */
+export function hostRoutes(base: string, count: number): Prefix[] | string {
+  const ip = parsePrefix(base);
+  if (typeof ip === 'string' || base.includes('/')) return `"${base}" is not an IPv4 or IPv6 address`;
+  const width = ip.bytes.length;
+  const limit = 2n ** BigInt(width * 8);
+  const first = ip.bytes.reduce((a: bigint, b: number) => (a << 8n) | BigInt(b), 0n);
+  if (first + BigInt(count) > limit)
+    return `${count} addresses from ${base} run past the end of the address space`;
+  const family = ip.family;
+  const length = width * 8;
+  const out: Prefix[] = new Array(count);
+  const cur = Uint8Array.from(ip.bytes);
+  for (let i = 0; i < count; i++) {
+    out[i] = { family, length, bytes: Uint8Array.from(cur) };
+    for (let j = width - 1; j >= 0; j--) {
+      cur[j] = (cur[j]! + 1) & 0xff;
+      if (cur[j] !== 0) break;
+    }
+  }
+  return out;
+}
+
 export const bgpCommand: Command = {
   name: 'bgp',
   summary: 'bring up one BGP session to a router, print what happens, announce prefixes until interrupted',
@@ -134,9 +171,12 @@ export const bgpCommand: Command = {
           'local-pref': { type: 'string' },
           med: { type: 'string' },
           prefix: { type: 'string', multiple: true },
+          'prefix-count': { type: 'string' },
+          'prefix-base': { type: 'string' },
           passive: { type: 'boolean' },
           'graceful-restart': { type: 'boolean' },
           'restart-time': { type: 'string' },
+          restarting: { type: 'boolean' },
           'ebgp-multihop': { type: 'string' },
           gtsm: { type: 'boolean' },
           bfd: { type: 'boolean' },
@@ -178,6 +218,17 @@ export const bgpCommand: Command = {
       if (typeof parsed === 'string') throw new UsageError(`--prefix ${p}: ${parsed}`);
       return parsed;
     });
+    const prefixCount = integer('--prefix-count', values['prefix-count'], 1, MAX_PREFIX_COUNT);
+    const prefixBase = values['prefix-base'];
+    if ((prefixCount === undefined) !== (prefixBase === undefined))
+      throw new UsageError('--prefix-count and --prefix-base go together');
+    if (prefixCount !== undefined && prefixBase !== undefined) {
+      const generated = hostRoutes(prefixBase, prefixCount);
+      if (typeof generated === 'string') throw new UsageError(`--prefix-base: ${generated}`);
+      for (const p of generated) prefixes.push(p);
+    }
+    if (values.restarting && !values['graceful-restart'])
+      throw new UsageError('--restarting needs --graceful-restart (the R bit lives in its capability)');
     const passive = values.passive ?? false;
     const bfdFlags = ['bfd-rx', 'bfd-tx', 'bfd-multiplier', 'bfd-passive'] as const;
     const bfdExtra = bfdFlags.find((f) => values[f] !== undefined);
@@ -208,7 +259,13 @@ export const bgpCommand: Command = {
       ...(values.gtsm ? { gtsm: true } : {}),
       ...(bfd ? { bfd } : {}),
       ...(values['graceful-restart']
-        ? { gracefulRestart: { restartTimeSec, forwardingPreserved: true, restarting: false } }
+        ? {
+            gracefulRestart: {
+              restartTimeSec,
+              forwardingPreserved: true,
+              restarting: values.restarting ?? false,
+            },
+          }
         : {}),
     };
     let session: BgpSession;
@@ -228,9 +285,13 @@ export const bgpCommand: Command = {
       );
       for (const c of open.capabilities) out(`capability ${describeCapability(c)}`);
     });
+    // Counted here: session.routes copies the whole table, too dear per line with 100,000 prefixes.
+    let withdrawn = false;
+    const distinct = new Set(prefixes.map(formatPrefix)).size;
+    const announced = () => (withdrawn ? 0 : distinct);
     session.on('sent', (s) =>
       out(
-        `sent updates=${s.updates} prefixes=${session.routes.size}${s.endOfRib.length ? ` end-of-rib=${s.endOfRib.join(',')}` : ''}`,
+        `sent updates=${s.updates} prefixes=${announced()}${s.endOfRib.length ? ` end-of-rib=${s.endOfRib.join(',')}` : ''}`,
       ),
     );
     session.on('update', (u) => {
@@ -264,6 +325,14 @@ export const bgpCommand: Command = {
       out(`keepalives ${suspended ? 'suspended' : 'resumed'}`);
     };
     process.on('SIGUSR1', toggleKeepalives);
+    // Withdraw and announce again without touching the session: the router's side of a Service going away.
+    const toggleAnnouncements = () => {
+      withdrawn = !withdrawn;
+      if (withdrawn) session.withdrawAll();
+      else for (const p of prefixes) session.announce(p, attributes);
+      out(`announcements ${withdrawn ? 'withdrawn' : 'restored'} prefixes=${distinct}`);
+    };
+    process.on('SIGUSR2', toggleAnnouncements);
 
     let listener: BgpListener | undefined;
     try {
@@ -299,6 +368,7 @@ export const bgpCommand: Command = {
       return 0;
     } finally {
       process.off('SIGUSR1', toggleKeepalives);
+      process.off('SIGUSR2', toggleAnnouncements);
       await session.stop();
       await listener?.close();
     }

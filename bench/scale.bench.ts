@@ -120,7 +120,7 @@ export const benches: Bench[] = [
           metadata: { name: 'all' },
           spec: {},
         });
-        for (const n of lab.nodes) lab.startSpeaker(n, ['--log-level=warn'], true);
+        for (const n of lab.nodes) lab.startSpeaker(n, ['--log-level=info'], true);
         await lab.waitForSpeakersSynced();
         await ensureNamespace(lab.rest, 'scale');
         ctx.log(`creating ${total} Services (a fifth dual-stack) with their EndpointSlices`);
@@ -231,7 +231,7 @@ export const benches: Bench[] = [
         for (const n of lab.nodes) n.speaker!.child.kill('SIGKILL');
         await Promise.all(lab.nodes.map((n) => n.speaker!.exited));
         const s0 = Date.now();
-        for (const n of lab.nodes) lab.startSpeaker(n, ['--log-level=warn'], true);
+        for (const n of lab.nodes) lab.startSpeaker(n, ['--log-level=info'], true);
         const sample = ['s1', 's777', 's2500', `s${total - 1}`];
         const addrs: string[] = [];
         for (const name of sample) {

@@ -91,7 +91,7 @@ async function ownerOf(lab: ClusterLab, address: string): Promise<LabNode | unde
   return lab.nodes.find((n) => n.mac === mac);
 }
 
-const SPEAKER_ARGS = ['--log-level=warn'];
+const SPEAKER_ARGS = ['--log-level=info'];
 
 export const benches: Bench[] = [
   {

@@ -3,6 +3,7 @@
  * going, and turns the shared plan (plan.ts) into what this node does: answer ARP/NDP for the addresses it
  * owns, and announce its routes to the BGP peers that select it. It never writes Services.
  */
+import { randomBytes } from 'node:crypto';
 import { isIPv4 } from 'node:net';
 import type { V1EndpointSlice, V1Node, V1Secret, V1Service } from '@kubernetes/client-node';
 import type {
@@ -15,7 +16,7 @@ import type {
 } from '../api/types.ts';
 import { EventRecorder } from '../k8s/events.ts';
 import { Informer, type KubeObject } from '../k8s/informer.ts';
-import type { KubeRest } from '../k8s/rest.ts';
+import { ApiError, type KubeRest } from '../k8s/rest.ts';
 import { selectInterfaces } from '../l2/interfaces.ts';
 import { type Announcement, L2Speaker } from '../l2/speaker.ts';
 import { selectorsAllow } from '../labels/selector.ts';
@@ -199,6 +200,7 @@ export class Speaker {
     const started = Date.now();
     if (this.membership && (await this.leaseWriter.renew())) this.membership.ownLeaseRenewed();
     await Promise.all(informers.map((i) => i.start(signal)));
+    await this.ensureHeartbeatKey();
     await this.status.adoptExisting();
     this.synced = true;
     this.log.info({ ms: Date.now() - started, services: this.services.list().length }, 'caches synced');
@@ -216,6 +218,31 @@ export class Speaker {
     clearInterval(renew);
     clearInterval(tick);
     await this.shutdown();
+  }
+
+  /**
+   * The first speaker of a fresh install makes the mesh key: a random 32-byte key in an Opaque Secret that
+   * RBAC and an admission policy let the speaker create under this one name only. Another speaker racing it
+   * gets "already exists" and uses the winner's key through its watch.
+   */
+  private async ensureHeartbeatKey(): Promise<void> {
+    if (this.secret.list().length > 0) return;
+    try {
+      await this.rest.create(`/api/v1/namespaces/${this.opts.namespace}/secrets`, {
+        apiVersion: 'v1',
+        kind: 'Secret',
+        type: 'Opaque',
+        metadata: { name: SPEAKER_SECRET, labels: { 'app.kubernetes.io/name': 'beacon' } },
+        data: { [HEARTBEAT_KEY]: randomBytes(32).toString('base64') },
+      });
+      this.log.info({ secret: `${this.opts.namespace}/${SPEAKER_SECRET}` }, 'created the heartbeat key');
+    } catch (err) {
+      if (err instanceof ApiError && err.status === 409) return;
+      this.log.warn(
+        { err: (err as Error).message },
+        'cannot create the heartbeat key Secret; heartbeats stay off until it exists',
+      );
+    }
   }
 
   /** Graceful exit: tell peers, let them take over, then withdraw and go. */

@@ -94,12 +94,7 @@ export class ClusterLab {
       await installCrds(api);
       const rest = await adminRest(api);
       await ensureNamespace(rest, BEACON_NS);
-      await rest.create(`/api/v1/namespaces/${BEACON_NS}/secrets`, {
-        apiVersion: 'v1',
-        kind: 'Secret',
-        metadata: { name: 'beacon-speaker-secrets' },
-        data: { 'heartbeat-key': Buffer.from(crypto.getRandomValues(new Uint8Array(32))).toString('base64') },
-      });
+      // No heartbeat Secret: the first speaker creates it, as on a fresh install.
       log('building the network: bridge, nodes, client');
       const bridge = await net.addBridge();
       const apiBridge = await bridgeApiServer(api, dir);

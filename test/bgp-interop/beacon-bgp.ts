@@ -3,15 +3,12 @@
  * library cannot run there: in-process code stays in the host's namespace). This file is the only place
  * that knows the command's flags.
  */
-import { execFile } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import type { Netns } from '../harness/netns.ts';
 import type { TetheredProcess } from '../harness/process.ts';
 import { routerDir } from '../harness/routers/router.ts';
 
-const run = promisify(execFile);
 export const REPO = join(import.meta.dirname, '..', '..');
 const NODE = join(REPO, 'node_modules', '.bin', 'node');
 const MAIN = join(REPO, 'src', 'cli', 'main.ts');
@@ -38,10 +35,12 @@ export interface BeaconBgpOptions {
   /** Announce this many generated /32 (or /128) prefixes counting up from `prefixBase`. */
   prefixCount?: number;
   prefixBase?: string;
+  /** Run BFD beside the session with these timers (both directions), e.g. 100 ms x 3. */
+  bfd?: { intervalMs: number; multiplier: number };
 }
 
-/** The command line for these options (`usage`: the command's --help, for flags that came later). */
-export function beaconBgpArgs(o: BeaconBgpOptions, usage = ''): string[] {
+/** The command line for these options. */
+export function beaconBgpArgs(o: BeaconBgpOptions): string[] {
   const a = [
     '--local-as',
     String(o.localAs),
@@ -57,8 +56,7 @@ export function beaconBgpArgs(o: BeaconBgpOptions, usage = ''): string[] {
   if (o.password !== undefined) a.push('--password', o.password);
   if (o.gracefulRestart !== undefined)
     a.push('--graceful-restart', '--restart-time', String(o.gracefulRestart));
-  // The Restart State bit only once the command can set it; routers take the new session without it too.
-  if (o.restarting && usage.includes('--restarting')) a.push('--restarting');
+  if (o.restarting) a.push('--restarting');
   for (const p of o.prefixes ?? []) a.push('--prefix', p);
   for (const c of o.communities ?? []) a.push('--community', c);
   for (const c of o.largeCommunities ?? []) a.push('--community', `large:${c}`);
@@ -66,33 +64,11 @@ export function beaconBgpArgs(o: BeaconBgpOptions, usage = ''): string[] {
   if (o.med !== undefined) a.push('--med', String(o.med));
   if (o.prefixCount !== undefined) a.push('--prefix-count', String(o.prefixCount));
   if (o.prefixBase !== undefined) a.push('--prefix-base', o.prefixBase);
+  if (o.bfd) {
+    const ms = String(o.bfd.intervalMs);
+    a.push('--bfd', '--bfd-rx', ms, '--bfd-tx', ms, '--bfd-multiplier', String(o.bfd.multiplier));
+  }
   return a;
-}
-
-let usageCache: Promise<string | undefined> | undefined;
-
-/** `beacon bgp --help`, or undefined while the command does not exist. */
-export function beaconBgpUsage(): Promise<string | undefined> {
-  usageCache ??= run(NODE, [MAIN, 'bgp', '--help'], { cwd: REPO, timeout: 30_000 }).then(
-    (r) => r.stdout,
-    () => undefined,
-  );
-  return usageCache;
-}
-
-/** Why the interop tests cannot run Beacon's side yet, or undefined when they can. */
-export async function beaconBgpUnavailable(): Promise<string | undefined> {
-  return (await beaconBgpUsage()) === undefined
-    ? '`beacon bgp` does not exist yet (src/cli/bgp-command.ts)'
-    : undefined;
-}
-
-/** Why a feature of the command cannot be tested: the flag (or signal) is not in its usage text. */
-export async function beaconBgpLacks(...needles: string[]): Promise<string | undefined> {
-  const usage = await beaconBgpUsage();
-  if (usage === undefined) return '`beacon bgp` does not exist yet';
-  const missing = needles.filter((n) => !usage.includes(n));
-  return missing.length ? `\`beacon bgp\` has no ${missing.join(', ')} yet` : undefined;
 }
 
 export class BeaconBgp {
@@ -112,7 +88,7 @@ export class BeaconBgp {
   static async start(ns: Netns, options: BeaconBgpOptions, label = 'beacon-bgp'): Promise<BeaconBgp> {
     const dir = await routerDir('bgp');
     const logFile = join(dir, 'beacon-bgp.log');
-    const args = beaconBgpArgs(options, (await beaconBgpUsage()) ?? '');
+    const args = beaconBgpArgs(options);
     const proc = ns.spawn(label, NODE, [MAIN, '--log-level', 'debug', 'bgp', ...args], {
       cwd: REPO,
       logFile,
@@ -145,11 +121,15 @@ export class BeaconBgp {
   }
 
   /**
-   * Withdraws every prefix, or announces them again, keeping the session up: SIGUSR2 as a toggle, asked of
-   * the command (the matrix skips the withdraw case until its usage mentions SIGUSR2).
+   * Withdraws every prefix, or announces them again, keeping the session up (SIGUSR2 toggles).
    */
   toggleAnnouncements(): void {
     this.signal('SIGUSR2');
+  }
+
+  /** The lines the command printed so far (its log holds stdout and stderr). */
+  async lines(): Promise<string[]> {
+    return (await this.log()).split('\n');
   }
 
   /** SIGTERM: the command withdraws, says goodbye and exits. */

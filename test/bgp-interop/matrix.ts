@@ -14,6 +14,7 @@
  *   n16  AS 64512       -> R1   MD5, the right password
  *   n17  AS 64512       -> R1   MD5, a wrong password
  *   n18  AS 64512       -> R1   graceful restart
+ *   n19  AS 64512       -> R1   BFD 100 ms x 3 (FRR's bfdd and BIRD; GoBGP 3.10 has no BFD)
  *
  * Addresses: host h is 192.0.2.h/24 and 2001:db8::h/64; node h announces 198.51.100.h/32 and
  * 2001:db8:100::h/128.
@@ -21,7 +22,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { NetLab, type Netns, netnsUnavailable } from '../harness/netns.ts';
+import { type Bridge, NetLab, type Netns, netnsUnavailable } from '../harness/netns.ts';
 import { waitFor } from '../harness/process.ts';
 import {
   type BgpRoute,
@@ -29,9 +30,10 @@ import {
   type Router,
   type RouterKind,
   type SessionState,
+  sameAddress,
   startRouter,
 } from '../harness/routers/index.ts';
-import { BeaconBgp, type BeaconBgpOptions, beaconBgpLacks, beaconBgpUnavailable } from './beacon-bgp.ts';
+import { BeaconBgp, type BeaconBgpOptions } from './beacon-bgp.ts';
 
 interface Host {
   ns: Netns;
@@ -48,6 +50,7 @@ interface NodeCase {
   /** The password Beacon uses when it differs from the router's. */
   beaconPassword?: string;
   gracefulRestart?: boolean;
+  bfd?: boolean;
 }
 
 const ROUTER_ASN = { 1: 64500, 2: 4200000001 } as const;
@@ -62,7 +65,12 @@ const CASES: NodeCase[] = [
   { host: 16, asn: 64512, router: 1, password: MD5_SECRET },
   { host: 17, asn: 64512, router: 1, password: MD5_SECRET, beaconPassword: 'not-the-secret' },
   { host: 18, asn: 64512, router: 1, gracefulRestart: true },
+  { host: 19, asn: 64512, router: 1, bfd: true },
 ];
+
+/** The routers' BFD timers (both harness configs use 100 ms x 3); Beacon asks for the same. */
+const BFD_TIMERS = { intervalMs: 100, multiplier: 3 } as const;
+const NO_BFD = 'GoBGP 3.10 has no BFD';
 
 const v4Of = (h: number) => `192.0.2.${h}`;
 const v6Of = (h: number) => `2001:db8::${h}`;
@@ -80,6 +88,7 @@ function announcement(c: NodeCase, prefixes?: string[]): BeaconBgpOptions {
     holdTime: c.holdTime ?? 9,
     ...(c.password !== undefined ? { password: c.beaconPassword ?? c.password } : {}),
     ...(c.gracefulRestart ? { gracefulRestart: 120 } : {}),
+    ...(c.bfd ? { bfd: BFD_TIMERS } : {}),
     prefixes: prefixes ?? [`198.51.100.${c.host}/32`, `2001:db8:100::${c.host}/128`],
     communities: [`65000:${c.host}`, '65001:7'],
     largeCommunities: [`${c.asn}:1:${c.host}`],
@@ -95,6 +104,7 @@ function routerNeighbor(c: NodeCase): NeighborConfig {
     holdTime: c.holdTime ?? 9,
     ...(c.password !== undefined ? { password: c.password } : {}),
     ...(c.gracefulRestart ? { gracefulRestart: true } : {}),
+    ...(c.bfd ? { bfd: true } : {}),
   };
 }
 
@@ -150,17 +160,16 @@ class SessionWatch {
 
 const fromHost = (routes: BgpRoute[], h: number) => routes.filter((r) => r.fromPeer === v4Of(h));
 
-// Why a part of the matrix cannot run here yet: no root, or the command lacks the flag it needs.
-const skip = (await netnsUnavailable()) ?? (await beaconBgpUnavailable());
-const lacksMd5 = await beaconBgpLacks('--password');
-const lacksGr = await beaconBgpLacks('--graceful-restart', '--restart-time');
-// Withdrawing while the session stays up needs a trigger; asked for as SIGUSR2 (withdraw all / announce again).
-const lacksWithdraw = await beaconBgpLacks('SIGUSR2');
-const keepaliveToggle = !(await beaconBgpLacks('SIGUSR1 toggles sending keepalives'));
+// Why the matrix cannot run here: network namespaces need root.
+const skip = await netnsUnavailable();
 
 export function interopMatrix(kind: RouterKind): void {
   describe(`BGP interop: Beacon and ${kind}`, { timeout: 150_000 }, () => {
-    const run = CASES.filter((c) => (c.password ? !lacksMd5 : true) && (c.gracefulRestart ? !lacksGr : true));
+    const noBfd = kind === 'gobgp' ? NO_BFD : undefined;
+    const run = CASES.filter((c) => !(c.bfd && noBfd));
+    /** Bridge port of each host, in the order they were plugged in, to cut a node's link. */
+    const ports = new Map<number, number>();
+    let bridge: Bridge;
 
     let lab: NetLab;
     const routers = new Map<1 | 2, Router>();
@@ -184,10 +193,11 @@ export function interopMatrix(kind: RouterKind): void {
     before(async () => {
       if (skip) return;
       lab = await NetLab.create(`interop${kind}`);
-      const br = await lab.addBridge();
+      bridge = await lab.addBridge();
       for (const h of [1, 2, ...run.map((c) => c.host)]) {
         const ns = await lab.addNamespace(`h${h}`);
-        await lab.attach(ns, br, { addresses: [`${v4Of(h)}/24`, `${v6Of(h)}/64`] });
+        ports.set(h, bridge.ports);
+        await lab.attach(ns, bridge, { addresses: [`${v4Of(h)}/24`, `${v6Of(h)}/64`] });
         hosts.set(h, { ns, v4: v4Of(h), v6: v6Of(h) });
       }
       const started2 = await Promise.all(
@@ -255,9 +265,7 @@ export function interopMatrix(kind: RouterKind): void {
       }
     });
 
-    test('withdrawing removes the prefixes while the session stays up', {
-      skip: skip ?? lacksWithdraw,
-    }, async () => {
+    test('withdrawing removes the prefixes while the session stays up', { skip }, async () => {
       const c = CASES[0]!;
       const r = router(c);
       await r.waitForRoutes((rs) => fromHost(rs, c.host).length === 2, 15_000);
@@ -272,9 +280,7 @@ export function interopMatrix(kind: RouterKind): void {
       assert.deepEqual(watch.states(v4Of(c.host)), ['established'], 'the session never went down');
     });
 
-    test('MD5: the right password establishes, a wrong one never does', {
-      skip: skip ?? lacksMd5,
-    }, async () => {
+    test('MD5: the right password establishes, a wrong one never does', { skip }, async () => {
       const [right, wrong] = [CASES[5]!, CASES[6]!];
       await established(right);
       await router(right).waitForRoutes((rs) => fromHost(rs, right.host).length === 2, 10_000);
@@ -286,7 +292,7 @@ export function interopMatrix(kind: RouterKind): void {
     });
 
     test('graceful restart: the router keeps a killed speaker’s routes as stale, then takes the new table', {
-      skip: skip ?? lacksGr,
+      skip,
     }, async () => {
       const c = CASES[7]!;
       const r = router(c);
@@ -320,10 +326,8 @@ export function interopMatrix(kind: RouterKind): void {
       const r = router(c);
       await established(c);
       const b = beacons.get(c.host)!;
-      // The command can stop its keepalives and stay alive otherwise; without that, freeze the process.
-      const silence = () => (keepaliveToggle ? b.toggleKeepalives() : b.pause());
-      const speak = () => (keepaliveToggle ? b.toggleKeepalives() : b.resume());
-      silence();
+      // Only the keepalives stop: the process, its socket and its reads go on.
+      b.toggleKeepalives();
       try {
         const t0 = Date.now();
         await r.waitForSessionState(v4Of(c.host), ['idle', 'connect', 'active'], 8000);
@@ -331,7 +335,7 @@ export function interopMatrix(kind: RouterKind): void {
         // Hold time 3 s; the last keepalive left up to one keepalive interval (1 s) before the silence.
         assert.ok(took >= 1500, `dropped after ${took} ms: before the hold time could expire`);
       } finally {
-        speak();
+        b.toggleKeepalives();
       }
       // And the speaker comes back: it reconnects on its own.
       await established(c);
@@ -359,6 +363,63 @@ export function interopMatrix(kind: RouterKind): void {
         process.kill(daemon, 'SIGCONT');
       }
       await established(c);
+    });
+
+    test('BFD: when a node’s link is cut, the router drops its routes within 1 s, not after the 9 s hold time', {
+      skip: skip ?? noBfd,
+    }, async (t) => {
+      const c = CASES.find((x) => x.bfd)!;
+      const r = router(c);
+      const addr = v4Of(c.host);
+      const b = beacons.get(c.host)!;
+      const routerBfd = async () => (await r.bfdPeers!()).find((p) => sameAddress(p.peer, addr))?.status;
+      await established(c);
+      await r.waitForRoutes((rs) => fromHost(rs, c.host).length === 2, 15_000);
+      await waitFor(
+        `${kind}'s BFD session with ${addr} to be up`,
+        async () => (await routerBfd()) === 'up',
+        10_000,
+        100,
+        report,
+      );
+      assert.ok(
+        (await b.lines()).some((l) => l.startsWith('bfd Up ')),
+        `Beacon saw BFD come Up\n${b.tail()}`,
+      );
+      const port = ports.get(c.host)!;
+      t.after(() => lab.setBridgePort(bridge, port, 'up'));
+      // From the switch side: nothing inside the node's namespace notices, as when a node dies.
+      const cut = performance.now();
+      await lab.setBridgePort(bridge, port, 'down');
+      let goneMs: number | undefined;
+      while (performance.now() - cut < 5000) {
+        if (fromHost(await r.routes(), c.host).length === 0) {
+          goneMs = performance.now() - cut;
+          break;
+        }
+        await sleep(20);
+      }
+      assert.ok(goneMs !== undefined, `${kind} still had n${c.host}'s routes 5 s after the cut`);
+      t.diagnostic(`${kind} dropped n${c.host}'s routes ${goneMs.toFixed(0)} ms after its link was cut`);
+      assert.ok(goneMs < 1000, `${kind} took ${goneMs.toFixed(0)} ms to drop the routes`);
+      assert.notEqual(await routerBfd(), 'up', `${kind}'s BFD session went down`);
+      await waitFor(
+        'Beacon to report BFD Down and reset its BGP session',
+        async () => {
+          const lines = await b.lines();
+          return (
+            lines.some((l) => l.startsWith('bfd Down from=Up')) &&
+            lines.some((l) => l.startsWith('notification sent 6/10'))
+          );
+        },
+        3000,
+        50,
+        report,
+      );
+      // Link back: BFD and BGP come back by themselves, and so do the routes.
+      await lab.setBridgePort(bridge, port, 'up');
+      await established(c, 30_000);
+      await r.waitForRoutes((rs) => fromHost(rs, c.host).length === 2, 10_000);
     });
   });
 }

@@ -12,6 +12,7 @@ import { promisify } from 'node:util';
 import type { Netns } from '../netns.ts';
 import { type TetheredProcess, waitFor } from '../process.ts';
 import {
+  type BfdPeer,
   type BgpRoute,
   canonicalAddress,
   canonicalPrefix,
@@ -295,9 +296,9 @@ export class BirdRouter extends RouterBase {
   }
 
   /** BFD sessions (`show bfd sessions`): peer address and state (Up, Down, Init, AdminDown), lower case. */
-  async bfdPeers(): Promise<{ peer: string; status: string }[]> {
+  async bfdPeers(): Promise<BfdPeer[]> {
     const text = await this.birdc('show bfd sessions');
-    const out: { peer: string; status: string }[] = [];
+    const out: BfdPeer[] = [];
     for (const m of text.matchAll(/^(\S+)\s+\S+\s+(Up|Down|Init|AdminDown)\b/gm))
       out.push({ peer: canonicalAddress(m[1]!), status: m[2]!.toLowerCase() });
     return out;

@@ -13,6 +13,7 @@ import { promisify } from 'node:util';
 import type { Netns } from '../netns.ts';
 import { type TetheredProcess, waitFor } from '../process.ts';
 import {
+  type BfdPeer,
   type BgpRoute,
   canonicalAddress,
   canonicalPrefix,
@@ -399,8 +400,8 @@ export class FrrRouter extends RouterBase {
   }
 
   /** BFD sessions as bfdd reports them (`show bfd peers json`): peer address and up/down/init. */
-  async bfdPeers(): Promise<{ peer: string; status: string }[]> {
-    const doc = JSON.parse(await this.vtysh('show bfd peers json')) as { peer: string; status: string }[];
+  async bfdPeers(): Promise<BfdPeer[]> {
+    const doc = JSON.parse(await this.vtysh('show bfd peers json')) as BfdPeer[];
     return doc.map((p) => ({ peer: canonicalAddress(p.peer), status: p.status }));
   }
 

@@ -104,6 +104,11 @@ export interface NeighborStatus {
   lastError: string | undefined;
 }
 
+export interface BfdPeer {
+  peer: string;
+  status: string;
+}
+
 export interface Router {
   readonly kind: RouterKind;
   readonly ns: Netns;
@@ -132,6 +137,11 @@ export interface Router {
   stop(graceMs?: number): Promise<void>;
   /** SIGKILL, no goodbye (what a crash looks like to the neighbours). */
   kill(): Promise<void>;
+  /**
+   * BFD sessions (peer address, state in lower case: up, down, init, admindown), for routers with BFD
+   * (FRR's bfdd, BIRD); absent for GoBGP, which has none.
+   */
+  bfdPeers?(): Promise<BfdPeer[]>;
   /** Process ids of the router's daemons (BGP daemon first), e.g. to pause one with SIGSTOP. */
   pids(): number[];
   /** The whole log so far. */

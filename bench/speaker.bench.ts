@@ -60,8 +60,8 @@ function rssMB(pid: number): number {
   return m ? Number(m[1]) / 1024 : Number.NaN;
 }
 
-async function createServices(lab: ClusterLab, ns: string, count: number, parallel = 32): Promise<string[]> {
-  const names = Array.from({ length: count }, (_, i) => `s${i}`);
+async function createServices(lab: ClusterLab, ns: string, first: number, count: number, parallel = 32): Promise<string[]> {
+  const names = Array.from({ length: count }, (_, i) => `s${first + i}`);
   let next = 0;
   await Promise.all(
     Array.from({ length: parallel }, async () => {
@@ -185,7 +185,7 @@ export const benches: Bench[] = [
         }
 
         ctx.log(`creating ${steadyAddresses} Services for the steady-state write count`);
-        await createServices(lab, 'bench', steadyAddresses - 1);
+        await createServices(lab, 'bench', 0, steadyAddresses - 1);
         await waitFor(
           'all assigned and announced',
           async () => {
@@ -208,7 +208,7 @@ export const benches: Bench[] = [
         );
 
         ctx.log(`growing to ${rssAddresses} addresses for the memory figure`);
-        await createServices(lab, 'bench', rssAddresses - steadyAddresses);
+        await createServices(lab, 'bench', steadyAddresses, rssAddresses - steadyAddresses);
         await waitFor(
           'all announced',
           async () => {

@@ -126,6 +126,45 @@ describe('Adj-RIB-Out packing', () => {
   });
 });
 
+describe('Adj-RIB-Out withdrawAll', () => {
+  test('withdraws exactly what the peer has, of both families, and nothing twice', () => {
+    const rib = new AdjRibOut();
+    const list = hosts(1_000);
+    for (const p of list) rib.announce(p);
+    rib.announce('2001:db8::1/128');
+    rib.announce('2001:db8::2/128');
+    rib.takeChanges(EBGP);
+    rib.announce('192.0.2.9/32'); // wanted but never sent: nothing to withdraw
+    rib.withdrawAll();
+    assert.equal(rib.size, 0);
+    assert.ok(rib.hasWithdrawals);
+    const updates = decodeAll(rib.takeChanges(EBGP));
+    assert.deepEqual(announced(updates), []);
+    assert.deepEqual(withdrawn(updates).sort(), [...list, '2001:db8::1/128', '2001:db8::2/128'].sort());
+    assert.deepEqual(rib.takeChanges(EBGP), [], 'nothing left to send');
+    for (const p of list.slice(0, 3)) rib.announce(p);
+    rib.withdrawAll();
+    assert.deepEqual(rib.takeChanges(EBGP), [], 'announced and withdrawn before sending: nothing');
+  });
+
+  test('withdrawAll, then announcing some again before sending: only the others are withdrawn', () => {
+    const rib = new AdjRibOut();
+    const list = hosts(10);
+    for (const p of list) rib.announce(p);
+    rib.takeChanges(EBGP);
+    rib.withdrawAll();
+    rib.announce(list[0]!);
+    const updates = decodeAll(rib.takeChanges(EBGP));
+    assert.deepEqual(withdrawn(updates).sort(), list.slice(1).sort());
+    assert.deepEqual(announced(updates), []);
+    assert.ok(rib.isAdvertised(list[0]!));
+    // A withdrawal pending across a session reset is not sent to the new session (it knows nothing).
+    rib.withdrawAll();
+    rib.reset();
+    assert.deepEqual(rib.takeChanges(EBGP), []);
+  });
+});
+
 describe('Adj-RIB-Out coalescing', () => {
   test('announced then withdrawn before it was sent: never sent', () => {
     const rib = new AdjRibOut();

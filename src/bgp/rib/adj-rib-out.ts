@@ -96,6 +96,11 @@ export class AdjRibOut {
   readonly #advertised = new Map<string, string>();
   readonly #dirty = new Set<string>();
   readonly #attrs = new Map<string, RouteAttributes>();
+  /**
+   * The Prefix of each route withdrawn since the last takeChanges, so that sending the withdrawal does not
+   * parse its text again (a third of the time of withdrawing 100,000 routes).
+   */
+  readonly #gone = new Map<string, Prefix>();
   #dirtyWithdrawals = 0;
 
   /** Adds or changes a route. Accepts a Prefix or its text (`192.0.2.1/32`, a bare address means a host route). */
@@ -113,13 +118,23 @@ export class AdjRibOut {
     const p = typeof prefix === 'string' ? parsePrefix(prefix) : prefix;
     if (typeof p === 'string') throw new TypeError(p);
     const key = formatPrefix(p);
-    if (!this.#desired.delete(key)) return;
-    this.#dirty.add(key);
-    if (this.#advertised.has(key)) this.#dirtyWithdrawals++;
+    const route = this.#desired.get(key);
+    if (!route) return;
+    this.#desired.delete(key);
+    this.#forget(key, route);
   }
 
   withdrawAll(): void {
-    for (const key of [...this.#desired.keys()]) this.withdraw(key);
+    for (const [key, route] of this.#desired) this.#forget(key, route);
+    this.#desired.clear();
+  }
+
+  #forget(key: string, route: Route): void {
+    this.#dirty.add(key);
+    if (this.#advertised.has(key)) {
+      this.#dirtyWithdrawals++;
+      this.#gone.set(key, route.prefix);
+    }
   }
 
   get size(): number {
@@ -152,6 +167,7 @@ export class AdjRibOut {
   reset(): void {
     this.#advertised.clear();
     this.#dirty.clear();
+    this.#gone.clear();
     this.#dirtyWithdrawals = 0;
     for (const key of this.#desired.keys()) this.#dirty.add(key);
     this.#gcAttributes();
@@ -178,7 +194,7 @@ export class AdjRibOut {
       const had = this.#advertised.get(key);
       if (!want) {
         if (had !== undefined) {
-          const p = parsePrefix(key) as Prefix;
+          const p = this.#gone.get(key) ?? (parsePrefix(key) as Prefix);
           withdrawals[p.family].push(p);
           this.#advertised.delete(key);
         }
@@ -194,6 +210,8 @@ export class AdjRibOut {
       this.#advertised.set(key, want.attrsKey);
     }
     this.#dirty.clear();
+    // Every dirty key not wanted any more was settled above (sent, or nothing to send).
+    this.#gone.clear();
     this.#dirtyWithdrawals = 0;
     for (const key of keep) this.#dirty.add(key);
     const out: Uint8Array[] = [];

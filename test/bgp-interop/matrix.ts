@@ -265,6 +265,28 @@ export function interopMatrix(kind: RouterKind): void {
       }
     });
 
+    test("the router's prefix count (what the bench polls) is the number of prefixes in its table", {
+      skip,
+    }, async () => {
+      for (const rt of routers.values()) {
+        for (const family of ['ipv4', 'ipv6'] as const) {
+          let table = 0;
+          let counted = 0;
+          await waitFor(
+            `${kind} prefix count for ${family} to match its table`,
+            async () => {
+              table = new Set((await rt.routes([family])).map((x) => x.prefix)).size;
+              counted = await rt.prefixCount(family);
+              return table > 0 && counted === table;
+            },
+            5000,
+            100,
+            () => `table has ${table} prefixes, prefixCount says ${counted}`,
+          );
+        }
+      }
+    });
+
     test('withdrawing removes the prefixes while the session stays up', { skip }, async () => {
       const c = CASES[0]!;
       const r = router(c);

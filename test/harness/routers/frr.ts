@@ -389,10 +389,14 @@ export class FrrRouter extends RouterBase {
   }
 
   async prefixCount(family: Family): Promise<number> {
-    const doc = JSON.parse(await this.vtysh(`show bgp ${family} unicast summary json`)) as {
-      ribCount?: number;
-    };
-    return doc.ribCount ?? 0;
+    // Not the summary's ribCount: that counts the table's tree nodes, inner ones too (199,999 for
+    // 100,000 /32s), so it passes N while half the routes are still on their way.
+    const doc = JSON.parse(await this.vtysh(`show bgp ${family} unicast statistics json`)) as Record<
+      string,
+      { totalPrefixes?: number }[] | undefined
+    >;
+    const key = family === 'ipv4' ? 'ipv4Unicast' : 'ipv6Unicast';
+    return doc[key]?.[0]?.totalPrefixes ?? 0;
   }
 
   async neighbors(): Promise<NeighborStatus[]> {

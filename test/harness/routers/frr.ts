@@ -399,6 +399,17 @@ export class FrrRouter extends RouterBase {
     return doc[key]?.[0]?.totalPrefixes ?? 0;
   }
 
+  /**
+   * bgpd's table version for a family: it goes up by one for every prefix whose best path bgpd has (re)run,
+   * so `version >= before + N` says N changes are fully processed, not just received.
+   */
+  async tableVersion(family: Family): Promise<number> {
+    const doc = JSON.parse(await this.vtysh(`show bgp ${family} unicast summary json`)) as {
+      tableVersion?: number;
+    };
+    return doc.tableVersion ?? 0;
+  }
+
   async neighbors(): Promise<NeighborStatus[]> {
     return parseFrrNeighbors(await this.vtysh('show bgp neighbors json'));
   }

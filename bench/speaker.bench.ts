@@ -60,7 +60,13 @@ function rssMB(pid: number): number {
   return m ? Number(m[1]) / 1024 : Number.NaN;
 }
 
-async function createServices(lab: ClusterLab, ns: string, first: number, count: number, parallel = 32): Promise<string[]> {
+async function createServices(
+  lab: ClusterLab,
+  ns: string,
+  first: number,
+  count: number,
+  parallel = 32,
+): Promise<string[]> {
   const names = Array.from({ length: count }, (_, i) => `s${first + i}`);
   let next = 0;
   await Promise.all(

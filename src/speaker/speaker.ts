@@ -55,6 +55,8 @@ export interface SpeakerOptions {
 }
 
 const BEACON = { group: 'beacon.dev', version: 'v1alpha1' };
+/** How long cluster changes are gathered before the plan is recomputed. */
+const PLAN_COALESCE_MS = 25;
 
 function sameView(a: MembershipView | undefined, b: MembershipView): boolean {
   return (
@@ -98,7 +100,9 @@ export class Speaker {
   private mesh: HeartbeatMesh | undefined;
   private meshKey = '';
   private lastView: MembershipView | undefined;
-  private planScheduled = false;
+  private planTimer: NodeJS.Timeout | undefined;
+  private applying = false;
+  private applyAgain = false;
   private synced = false;
   private stopping = false;
   private owned = new Set<string>();
@@ -198,7 +202,7 @@ export class Speaker {
     this.leases.on('delete', (l) => this.peerLeases.forget(l));
     this.peers.on('update', () => this.passwords.clear());
     const started = Date.now();
-    if (this.membership && (await this.leaseWriter.renew())) this.membership.ownLeaseRenewed();
+    if (await this.leaseWriter.renew()) this.membership.ownLeaseRenewed();
     await Promise.all(informers.map((i) => i.start(signal)));
     await this.ensureHeartbeatKey();
     await this.status.adoptExisting();
@@ -262,9 +266,9 @@ export class Speaker {
   }
 
   private checkMembership(): void {
-    this.peerLeases && this.membership.setLeased(this.peerLeases.valid());
+    this.membership.setLeased(this.peerLeases.valid());
     const view = this.membership.view();
-    if (!sameView(this.lastView, view)) this.schedulePlan();
+    if (!sameView(this.lastView, view)) this.schedulePlan(true);
     this.updateMesh();
   }
 
@@ -314,13 +318,39 @@ export class Speaker {
     this.mesh.setPeers(peers);
   }
 
-  private schedulePlan(): void {
-    if (this.planScheduled || !this.synced || this.stopping) return;
-    this.planScheduled = true;
-    setImmediate(() => {
-      this.planScheduled = false;
-      void this.apply().catch((err: Error) => this.log.error({ err }, 'applying the plan failed'));
-    });
+  /**
+   * Recomputes the plan soon. Cluster changes wait a few milliseconds so that a burst (thousands of
+   * Services created at once) costs one computation, not thousands; a membership change (a peer died) is
+   * urgent and runs on the next turn of the event loop.
+   */
+  private schedulePlan(urgent = false): void {
+    if (!this.synced || this.stopping) return;
+    if (this.planTimer && !urgent) return;
+    if (this.planTimer) clearTimeout(this.planTimer);
+    this.planTimer = setTimeout(
+      () => {
+        this.planTimer = undefined;
+        void this.applySerially();
+      },
+      urgent ? 0 : PLAN_COALESCE_MS,
+    );
+  }
+
+  /** One apply at a time, so an older plan can never land after a newer one; a request meanwhile runs once after. */
+  private async applySerially(): Promise<void> {
+    if (this.applying) {
+      this.applyAgain = true;
+      return;
+    }
+    this.applying = true;
+    try {
+      do {
+        this.applyAgain = false;
+        await this.apply().catch((err: Error) => this.log.error({ err }, 'applying the plan failed'));
+      } while (this.applyAgain && !this.stopping);
+    } finally {
+      this.applying = false;
+    }
   }
 
   private async apply(): Promise<void> {

@@ -14,7 +14,15 @@ import { ApiError, type KubeRest } from '../k8s/rest.ts';
 import type { Logger } from '../log.ts';
 import type { ControllerMetrics } from './metrics.ts';
 import { PoolStatusWriter } from './pool-status.ts';
-import { ANNOTATION, ingressAddresses, isServedByBeacon, requestFor, serviceKey } from './service-request.ts';
+import {
+  ANNOTATION,
+  ingressAddresses,
+  isServedByBeacon,
+  requestAtAssignment,
+  requestFor,
+  serviceKey,
+  sharingRecord,
+} from './service-request.ts';
 import { WorkQueue } from './work-queue.ts';
 
 export interface ControllerOptions {
@@ -187,7 +195,7 @@ export class Controller {
       const held = ingressAddresses(svc);
       if (!isServedByBeacon(svc, this.opts.loadBalancerClass) || held.length === 0) continue;
       const result = allocator.restore(
-        requestFor(svc, this.namespaceLabels(svc.metadata?.namespace ?? '')),
+        requestAtAssignment(svc, this.namespaceLabels(svc.metadata?.namespace ?? '')),
         held,
       );
       if (result.assignment) restored++;
@@ -328,12 +336,23 @@ export class Controller {
       );
     }
     const pools = poolsOf(result.assignment);
-    if ((svc.metadata?.annotations?.[ANNOTATION.allocatedFromPool] ?? '') !== pools) {
+    // The terms the addresses are held under, for the next leader's rebuild (see requestAtAssignment).
+    const sharing = sharingRecord(request);
+    const annotations = svc.metadata?.annotations ?? {};
+    if (
+      (annotations[ANNOTATION.allocatedFromPool] ?? '') !== pools ||
+      (annotations[ANNOTATION.allocatedSharing] ?? null) !== sharing
+    ) {
       await this.rest.patch(
         `/api/v1/namespaces/${svc.metadata?.namespace}/services/${svc.metadata?.name}`,
         'merge',
         {
-          metadata: { annotations: { [ANNOTATION.allocatedFromPool]: pools || null } },
+          metadata: {
+            annotations: {
+              [ANNOTATION.allocatedFromPool]: pools || null,
+              [ANNOTATION.allocatedSharing]: sharing,
+            },
+          },
         },
       );
     }

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { V1Service } from '@kubernetes/client-node';
-import { isServedByBeacon, requestFor } from './service-request.ts';
+import { isServedByBeacon, requestAtAssignment, requestFor, sharingRecord } from './service-request.ts';
 
 function svc(spec: V1Service['spec'], annotations: Record<string, string> = {}): V1Service {
   return { metadata: { name: 'web', namespace: 'shop', annotations, labels: { app: 'web' } }, spec };
@@ -83,4 +83,28 @@ test('a sharing key carries ports, traffic policy and selector', () => {
     podSelector: { app: 'web' },
   });
   assert.deepEqual(r.namespaceLabels, { team: 'a' });
+});
+
+test('a rebuild uses the sharing terms recorded at assignment; an unreadable record falls back to now', () => {
+  const spec: V1Service['spec'] = { type: 'LoadBalancer', ports: [{ port: 443, protocol: 'TCP' }] };
+  const now = { 'beacon.dev/allow-shared-ip': 'blue' };
+  const recorded = requestFor(
+    svc({ ...spec, ports: [{ port: 80, protocol: 'TCP' }] }, { 'beacon.dev/allow-shared-ip': 'red' }),
+    {},
+  );
+  const withRecord = svc(spec, { ...now, 'beacon.dev/ip-allocated-sharing': sharingRecord(recorded)! });
+  assert.deepEqual(requestAtAssignment(withRecord, {}).sharing, recorded.sharing);
+  assert.equal(requestAtAssignment(withRecord, {}).sharing?.key, 'red');
+  // Assigned without sharing: restored without, whatever the annotations say now.
+  assert.equal(
+    requestAtAssignment(svc(spec, { ...now, 'beacon.dev/ip-allocated-sharing': '' }), {}).sharing,
+    undefined,
+  );
+  for (const bad of ['{', '{"key":1}', '[]', '{"key":"x","trafficPolicy":"Cluster","ports":[{"port":"80"}]}'])
+    assert.equal(
+      requestAtAssignment(svc(spec, { ...now, 'beacon.dev/ip-allocated-sharing': bad }), {}).sharing?.key,
+      'blue',
+      bad,
+    );
+  assert.equal(requestAtAssignment(svc(spec, now), {}).sharing?.key, 'blue');
 });

@@ -3,7 +3,7 @@
  * it requests (Beacon's annotations, and MetalLB's for users moving over), and its families.
  */
 import type { V1Service } from '@kubernetes/client-node';
-import type { Family, ServiceRequest } from '../ipam/types.ts';
+import type { Family, ServiceRequest, SharingRequest } from '../ipam/types.ts';
 
 export const ANNOTATION = {
   loadBalancerIPs: 'beacon.dev/load-balancer-ips',
@@ -11,6 +11,11 @@ export const ANNOTATION = {
   allowSharedIP: 'beacon.dev/allow-shared-ip',
   /** Written by the controller: the pool the Service's addresses came from. */
   allocatedFromPool: 'beacon.dev/ip-allocated-from-pool',
+  /**
+   * Written by the controller: the sharing terms (key, ports, policy, selector) the addresses were assigned
+   * under, as JSON. A new leader restores shared addresses under these terms, not the current annotations.
+   */
+  allocatedSharing: 'beacon.dev/ip-allocated-sharing',
 } as const;
 
 /** Annotation names accepted for each setting, Beacon's own first. */
@@ -98,4 +103,62 @@ export function requestFor(
     };
   }
   return request;
+}
+
+/** The sharing terms to record with an assignment (the value of ANNOTATION.allocatedSharing), or null. */
+export function sharingRecord(request: ServiceRequest): string | null {
+  return request.sharing ? JSON.stringify(request.sharing) : null;
+}
+
+/**
+ * The request a Service's current addresses were assigned under: its current request, with the sharing
+ * terms recorded at assignment when there is a readable record. A Service whose sharing key or ports
+ * changed while no controller led still holds its address under the old terms; restoring it under the new
+ * ones would let it take the address from the Services it legitimately shares with.
+ */
+export function requestAtAssignment(
+  svc: V1Service,
+  namespaceLabels: Readonly<Record<string, string>>,
+): ServiceRequest {
+  const request = requestFor(svc, namespaceLabels);
+  const recorded = svc.metadata?.annotations?.[ANNOTATION.allocatedSharing];
+  if (recorded === undefined) return request;
+  const sharing = parseSharing(recorded);
+  if (sharing === undefined) return request;
+  const { sharing: _current, ...rest } = request;
+  return sharing ? { ...rest, sharing } : rest;
+}
+
+/** A recorded SharingRequest; null for "no sharing" (empty), undefined when unreadable. */
+function parseSharing(text: string): SharingRequest | null | undefined {
+  if (text.trim() === '') return null;
+  let v: unknown;
+  try {
+    v = JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+  if (!v || typeof v !== 'object') return undefined;
+  const o = v as Record<string, unknown>;
+  const ports = o.ports;
+  if (
+    typeof o.key !== 'string' ||
+    (o.trafficPolicy !== 'Cluster' && o.trafficPolicy !== 'Local') ||
+    !Array.isArray(ports) ||
+    !ports.every(
+      (p) => p && typeof p === 'object' && typeof p.port === 'number' && typeof p.protocol === 'string',
+    )
+  )
+    return undefined;
+  const selector = o.podSelector;
+  const validSelector =
+    selector &&
+    typeof selector === 'object' &&
+    Object.values(selector as Record<string, unknown>).every((x) => typeof x === 'string');
+  return {
+    key: o.key,
+    ports: ports.map((p: { port: number; protocol: string }) => ({ port: p.port, protocol: p.protocol })),
+    trafficPolicy: o.trafficPolicy,
+    ...(validSelector ? { podSelector: selector as Record<string, string> } : {}),
+  };
 }

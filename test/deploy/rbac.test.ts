@@ -314,6 +314,25 @@ const controllerPermitted: Row[] = [
       }),
   },
   {
+    what: 'set and remove its annotation beacon.dev/ip-allocated-sharing (the terms of a shared address)',
+    run: async (k) => {
+      const set = await k.patch(core(APP, 'services', 'web'), {
+        metadata: {
+          annotations: {
+            'beacon.dev/ip-allocated-from-pool': 'default',
+            'beacon.dev/ip-allocated-sharing': '{"key":"k","ports":[],"trafficPolicy":"Cluster"}',
+          },
+        },
+      });
+      if (set.code !== 0) return set;
+      return k.patch(core(APP, 'services', 'web'), {
+        metadata: {
+          annotations: { 'beacon.dev/ip-allocated-from-pool': null, 'beacon.dev/ip-allocated-sharing': null },
+        },
+      });
+    },
+  },
+  {
     what: "patch a Service's status (services/status)",
     run: (k) => k.patch(core(APP, 'services', 'web', 'status'), ingress('192.0.2.1')),
   },

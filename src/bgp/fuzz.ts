@@ -266,6 +266,22 @@ function withoutDiscarded(m: BgpMessage): BgpMessage {
   return { ...m, attributes };
 }
 
+function nextInput(rand: () => number, base: readonly Uint8Array[]): Uint8Array {
+  return rand() < 0.15
+    ? randomBytes(rand)
+    : mutate(rand, base[Math.floor(rand() * base.length)]!, base[Math.floor(rand() * base.length)]!);
+}
+
+/**
+ * The fuzz inputs alone (random bytes and mutated valid messages), for feeding a real session over TCP.
+ * The same seed gives the same inputs on every machine.
+ */
+export function* fuzzInputs(seed: number, count: number): Generator<Uint8Array> {
+  const rand = prng(seed);
+  const base = corpus();
+  for (let n = 0; n < count; n++) yield nextInput(rand, base);
+}
+
 /**
  * Runs `count` inputs from `seed`. Each is decoded in both AS-size contexts; every valid message is encoded
  * again and must decode to the same thing; every 4th input also goes through an Established FSM's receive
@@ -286,10 +302,7 @@ export function fuzz(seed: number, count: number): FuzzReport {
   const host = new QuietHost();
   let fsm = establishedFsm(clock, host);
   for (let n = 0; n < count; n++) {
-    const input =
-      rand() < 0.15
-        ? randomBytes(rand)
-        : mutate(rand, base[Math.floor(rand() * base.length)]!, base[Math.floor(rand() * base.length)]!);
+    const input = nextInput(rand, base);
     report.inputs++;
     for (const ctx of [FOUR, TWO]) {
       let result: ReturnType<typeof decodeMessage>;

@@ -229,6 +229,39 @@ describe('two Beacon sessions over loopback TCP', () => {
     assert.equal(line.peerAs, 65001);
   });
 
+  test('graceful restart: the R bit is set in the first OPEN after a restart only, not on reconnects', {
+    timeout: 20_000,
+  }, async (t) => {
+    const p = await pair({
+      a: { gracefulRestart: { restartTimeSec: 120, forwardingPreserved: true, restarting: true } },
+    });
+    const signal = AbortSignal.timeout(15_000);
+    t.after(() => p.close());
+    const restartBit = () =>
+      p.b.peerOpen?.capabilities.find((c) => c.kind === 'graceful-restart') as
+        | { restarting: boolean }
+        | undefined;
+    p.b.start();
+    p.a.start();
+    await Promise.all([p.a.waitForState('Established', signal), p.b.waitForState('Established', signal)]);
+    assert.equal(restartBit()?.restarting, true);
+    await until(() => p.a.stats.updatesReceived === 2 && p.b.stats.updatesReceived === 2, signal);
+    // Drop the session (B's hold timer), then let A reconnect.
+    p.a.suspendKeepalives(true);
+    for (let i = 0; i < 3 && p.b.state === 'Established'; i++) {
+      p.clock.advance(3_000);
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    assert.notEqual(p.b.state, 'Established');
+    p.a.suspendKeepalives(false);
+    for (let i = 0; i < 200 && p.b.stats.established < 2; i++) {
+      p.clock.advance(1_000);
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    await p.b.waitForState('Established', signal);
+    assert.equal(restartBit()?.restarting, false, 'a reconnect is not a restart');
+  });
+
   test('both sides connecting and listening end with one session (collision detection)', {
     timeout: 20_000,
   }, async (t) => {

@@ -507,6 +507,21 @@ export class BgpSession extends EventEmitter<SessionEvents> {
 
   // ---- used by Connection ----
 
+  /**
+   * The Restart State (R) bit says "this speaker has just restarted": true in the OPEN of the first session
+   * after a restart only (RFC 4724 section 3), so it is read afresh for every OPEN this session sends.
+   */
+  #gracefulRestartForOpen(gr: GracefulRestartConfig): GracefulRestartConfig {
+    const stats = this.stats;
+    return {
+      restartTimeSec: gr.restartTimeSec,
+      forwardingPreserved: gr.forwardingPreserved,
+      get restarting() {
+        return gr.restarting && stats.established === 0;
+      },
+    };
+  }
+
   createFsm(host: FsmHost, passive: boolean, autoRestart: boolean): BgpFsm {
     const o = this.options;
     const clock: Clock = {
@@ -521,7 +536,7 @@ export class BgpSession extends EventEmitter<SessionEvents> {
         holdTimeSec: o.holdTimeSec ?? 90,
         families: o.families ?? ['ipv4', 'ipv6'],
         ...(o.keepaliveTimeSec !== undefined ? { keepaliveTimeSec: o.keepaliveTimeSec } : {}),
-        ...(o.gracefulRestart ? { gracefulRestart: o.gracefulRestart } : {}),
+        ...(o.gracefulRestart ? { gracefulRestart: this.#gracefulRestartForOpen(o.gracefulRestart) } : {}),
       },
       clock,
       passive,

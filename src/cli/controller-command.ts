@@ -4,7 +4,7 @@ import { controllerMetrics } from '../controller/metrics.ts';
 import { DEFAULT_LOAD_BALANCER_CLASS } from '../controller/service-request.ts';
 import { loadClusterAccess } from '../k8s/kubeconfig.ts';
 import { KubeRest } from '../k8s/rest.ts';
-import { serveMetrics } from '../metrics/server.ts';
+import { runServingMetrics } from '../metrics/server.ts';
 import { parseStringFlags, positiveNumber } from './args.ts';
 import type { Command } from './command.ts';
 
@@ -56,14 +56,7 @@ export const controllerCommand: Command = {
       metrics,
     );
     log.info({ kubeconfig: access.source, namespace, identity }, 'starting controller');
-    const server = common.metricsAddr
-      ? await serveMetrics(common.metricsAddr, metrics.registry, controller, log)
-      : undefined;
-    try {
-      await controller.run(signal);
-    } finally {
-      server?.close();
-    }
+    await runServingMetrics(common.metricsAddr, metrics.registry, controller, signal, log);
     return 0;
   },
 };

@@ -1,7 +1,7 @@
 import { DEFAULT_LOAD_BALANCER_CLASS } from '../controller/service-request.ts';
 import { loadClusterAccess } from '../k8s/kubeconfig.ts';
 import { KubeRest } from '../k8s/rest.ts';
-import { serveMetrics } from '../metrics/server.ts';
+import { runServingMetrics } from '../metrics/server.ts';
 import { speakerMetrics } from '../speaker/metrics.ts';
 import { SPEAKER_SECRET, Speaker } from '../speaker/speaker.ts';
 import { parseStringFlags, positiveNumber, UsageError } from './args.ts';
@@ -73,14 +73,7 @@ export const speakerCommand: Command = {
       metrics,
     );
     log.info({ kubeconfig: access.source, namespace, node }, 'starting speaker');
-    const server = common.metricsAddr
-      ? await serveMetrics(common.metricsAddr, metrics.registry, speaker, log)
-      : undefined;
-    try {
-      await speaker.run(signal);
-    } finally {
-      server?.close();
-    }
+    await runServingMetrics(common.metricsAddr, metrics.registry, speaker, signal, log);
     return 0;
   },
 };

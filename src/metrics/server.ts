@@ -66,3 +66,19 @@ export async function serveMetrics(
   );
   return server;
 }
+
+/** A long-running component: serves --metrics-addr (when given) for as long as it runs. */
+export async function runServingMetrics(
+  addr: string | undefined,
+  registry: Registry,
+  component: HealthSource & { run(signal: AbortSignal): Promise<void> },
+  signal: AbortSignal,
+  log: Logger,
+): Promise<void> {
+  const server = addr ? await serveMetrics(addr, registry, component, log) : undefined;
+  try {
+    await component.run(signal);
+  } finally {
+    server?.close();
+  }
+}

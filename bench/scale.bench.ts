@@ -9,7 +9,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { REPO_ROOT } from '../test/harness/binaries.ts';
 import { BEACON_NS, ClusterLab, setEndpoints } from '../test/harness/cluster-lab.ts';
-import { createPool, ensureNamespace, serviceManifest } from '../test/harness/kube.ts';
+import { createBeaconObject, createPool, ensureNamespace, serviceManifest } from '../test/harness/kube.ts';
 import { netnsUnavailable } from '../test/harness/netns.ts';
 import { spawnTethered, type TetheredProcess, waitFor } from '../test/harness/process.ts';
 import type { Bench, Figure } from './figures.ts';
@@ -114,12 +114,7 @@ export const benches: Bench[] = [
       const figures: Figure[] = [];
       try {
         for (const p of pools()) await createPool(lab.rest, BEACON_NS, p.name, { addresses: p.addresses });
-        await lab.rest.create(`/apis/beacon.dev/v1alpha1/namespaces/${BEACON_NS}/l2advertisements`, {
-          apiVersion: 'beacon.dev/v1alpha1',
-          kind: 'L2Advertisement',
-          metadata: { name: 'all' },
-          spec: {},
-        });
+        await createBeaconObject(lab.rest, BEACON_NS, 'L2Advertisement', 'all', {});
         for (const n of lab.nodes) lab.startSpeaker(n, ['--log-level=info'], true);
         await lab.waitForSpeakersSynced();
         await ensureNamespace(lab.rest, 'scale');

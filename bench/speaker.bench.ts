@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { REPO_ROOT } from '../test/harness/binaries.ts';
 import { BEACON_NS, ClusterLab, type LabNode, setEndpoints } from '../test/harness/cluster-lab.ts';
 import {
+  createBeaconObject,
   createPool,
   ensureNamespace,
   serviceManifest,
@@ -134,12 +135,7 @@ export const benches: Bench[] = [
         await createPool(lab.rest, BEACON_NS, 'l2', {
           addresses: ['192.0.2.128/25', '2001:db8::1000-2001:db8::ffff', '203.0.113.0/24', '198.19.0.0/16'],
         });
-        await lab.rest.create(`/apis/beacon.dev/v1alpha1/namespaces/${BEACON_NS}/l2advertisements`, {
-          apiVersion: 'beacon.dev/v1alpha1',
-          kind: 'L2Advertisement',
-          metadata: { name: 'all' },
-          spec: {},
-        });
+        await createBeaconObject(lab.rest, BEACON_NS, 'L2Advertisement', 'all', {});
         await ensureNamespace(lab.rest, 'bench');
         for (const n of lab.nodes) lab.startSpeaker(n, SPEAKER_ARGS, true);
         await lab.waitForSpeakersSynced();

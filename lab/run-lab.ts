@@ -22,6 +22,7 @@ import {
   setEndpoints,
 } from '../test/harness/cluster-lab.ts';
 import {
+  createBeaconObject,
   createPool,
   createService,
   ensureNamespace,
@@ -138,31 +139,20 @@ export async function runLab(opts: LabOptions): Promise<LabResult> {
       );
     }
     step(3, 'applying an IPAddressPool, an L2Advertisement, a BGPPeer and a BGPAdvertisement');
-    const api = (plural: string) => `/apis/beacon.dev/v1alpha1/namespaces/${BEACON_NS}/${plural}`;
     await createPool(lab.rest, BEACON_NS, 'lab-l2', { addresses: L2_POOL });
     await createPool(lab.rest, BEACON_NS, 'lab-bgp', {
       addresses: BGP_POOL,
       autoAssign: false,
       avoidBuggyIPs: true,
     });
-    await lab.rest.create(api('l2advertisements'), {
-      apiVersion: 'beacon.dev/v1alpha1',
-      kind: 'L2Advertisement',
-      metadata: { name: 'lab' },
-      spec: { ipAddressPools: ['lab-l2'] },
+    await createBeaconObject(lab.rest, BEACON_NS, 'L2Advertisement', 'lab', { ipAddressPools: ['lab-l2'] });
+    await createBeaconObject(lab.rest, BEACON_NS, 'BGPPeer', 'router', {
+      myASN: NODE_ASN,
+      peerASN: ROUTER_ASN,
+      peerAddress: ROUTER_IP,
+      holdTime: '9s',
     });
-    await lab.rest.create(api('bgppeers'), {
-      apiVersion: 'beacon.dev/v1alpha1',
-      kind: 'BGPPeer',
-      metadata: { name: 'router' },
-      spec: { myASN: NODE_ASN, peerASN: ROUTER_ASN, peerAddress: ROUTER_IP, holdTime: '9s' },
-    });
-    await lab.rest.create(api('bgpadvertisements'), {
-      apiVersion: 'beacon.dev/v1alpha1',
-      kind: 'BGPAdvertisement',
-      metadata: { name: 'lab' },
-      spec: { ipAddressPools: ['lab-bgp'] },
-    });
+    await createBeaconObject(lab.rest, BEACON_NS, 'BGPAdvertisement', 'lab', { ipAddressPools: ['lab-bgp'] });
     step(4, 'starting beacon controller and a beacon speaker on each node');
     controller = await startController(lab.api, {
       namespace: BEACON_NS,

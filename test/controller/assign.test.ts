@@ -10,6 +10,7 @@ import { type ApiServer, startApiServer } from '../harness/apiserver.ts';
 import { installCrds } from '../harness/crds.ts';
 import {
   adminRest,
+  createBeaconObject,
   createPool,
   createService,
   ensureNamespace,
@@ -284,12 +285,7 @@ test('overlapping pools show as a condition on both pools and a Warning Event', 
 
 test('an advertisement naming a missing pool gets a Warning Event', async () => {
   const { config } = await setup({ real: { addresses: ['192.0.2.0/28'] } });
-  await rest.create(`/apis/beacon.dev/v1alpha1/namespaces/${config}/l2advertisements`, {
-    apiVersion: 'beacon.dev/v1alpha1',
-    kind: 'L2Advertisement',
-    metadata: { name: 'adv' },
-    spec: { ipAddressPools: ['real', 'imaginary'] },
-  });
+  await createBeaconObject(rest, config, 'L2Advertisement', 'adv', { ipAddressPools: ['real', 'imaginary'] });
   const ev = await waitForEvent(rest, config, 'adv', 'PoolNotFound');
   assert.match(ev.message, /imaginary/);
   assert.doesNotMatch(ev.message, /real,/);

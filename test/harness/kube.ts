@@ -2,6 +2,7 @@
 
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { V1Service } from '@kubernetes/client-node';
+import { KINDS } from '../../src/api/crds.ts';
 import { Controller, type ControllerOptions } from '../../src/controller/controller.ts';
 import { controllerMetrics } from '../../src/controller/metrics.ts';
 import { ApiError, KubeRest } from '../../src/k8s/rest.ts';
@@ -29,6 +30,25 @@ export async function ensureNamespace(
   }
 }
 
+/** Creates a beacon.dev/v1alpha1 object of any kind (plural looked up in the CRD definitions). */
+export async function createBeaconObject(
+  rest: KubeRest,
+  namespace: string,
+  kind: string,
+  name: string,
+  spec: Record<string, unknown>,
+  labels?: Record<string, string>,
+): Promise<unknown> {
+  const k = KINDS.find((x) => x.kind === kind);
+  if (!k) throw new Error(`no beacon.dev kind ${kind}`);
+  return rest.create(`/apis/beacon.dev/v1alpha1/namespaces/${namespace}/${k.plural}`, {
+    apiVersion: 'beacon.dev/v1alpha1',
+    kind,
+    metadata: { name, namespace, ...(labels ? { labels } : {}) },
+    spec,
+  });
+}
+
 export async function createPool(
   rest: KubeRest,
   namespace: string,
@@ -36,12 +56,7 @@ export async function createPool(
   spec: Record<string, unknown>,
   labels?: Record<string, string>,
 ) {
-  return rest.create(`/apis/beacon.dev/v1alpha1/namespaces/${namespace}/ipaddresspools`, {
-    apiVersion: 'beacon.dev/v1alpha1',
-    kind: 'IPAddressPool',
-    metadata: { name, namespace, ...(labels ? { labels } : {}) },
-    spec,
-  });
+  return createBeaconObject(rest, namespace, 'IPAddressPool', name, spec, labels);
 }
 
 export interface ServiceOptions {

@@ -15,6 +15,7 @@ import {
   setEndpoints,
 } from '../harness/cluster-lab.ts';
 import {
+  createBeaconObject,
   createPool,
   createService,
   ensureNamespace,
@@ -38,17 +39,15 @@ before(
     if (skip) return;
     lab = await ClusterLab.start({ tag: 'spkbgp', nodes: 3, router: true });
     await createPool(lab.rest, BEACON_NS, 'routed', { addresses: BGP_POOL });
-    await lab.rest.create(beaconApi('bgppeers'), {
-      apiVersion: 'beacon.dev/v1alpha1',
-      kind: 'BGPPeer',
-      metadata: { name: 'frr' },
-      spec: { myASN: NODE_ASN, peerASN: ROUTER_ASN, peerAddress: ROUTER_IP, holdTime: '9s' },
+    await createBeaconObject(lab.rest, BEACON_NS, 'BGPPeer', 'frr', {
+      myASN: NODE_ASN,
+      peerASN: ROUTER_ASN,
+      peerAddress: ROUTER_IP,
+      holdTime: '9s',
     });
-    await lab.rest.create(beaconApi('bgpadvertisements'), {
-      apiVersion: 'beacon.dev/v1alpha1',
-      kind: 'BGPAdvertisement',
-      metadata: { name: 'routed' },
-      spec: { ipAddressPools: ['routed'], communities: ['64512:100', 'large:64512:1:2'] },
+    await createBeaconObject(lab.rest, BEACON_NS, 'BGPAdvertisement', 'routed', {
+      ipAddressPools: ['routed'],
+      communities: ['64512:100', 'large:64512:1:2'],
     });
     controller = await startController(lab.api, { namespace: BEACON_NS, loadBalancerClass: 'beacon.dev/lb' });
     await ensureNamespace(lab.rest, APP);
@@ -134,11 +133,10 @@ test('with BFD, a node whose link is cut leaves FRR within about a second, long 
   skip,
   timeout: 120_000,
 }, async () => {
-  await lab.rest.create(beaconApi('bfdprofiles'), {
-    apiVersion: 'beacon.dev/v1alpha1',
-    kind: 'BFDProfile',
-    metadata: { name: 'fast' },
-    spec: { receiveInterval: 100, transmitInterval: 100, detectMultiplier: 3 },
+  await createBeaconObject(lab.rest, BEACON_NS, 'BFDProfile', 'fast', {
+    receiveInterval: 100,
+    transmitInterval: 100,
+    detectMultiplier: 3,
   });
   await lab.rest.patch(`${beaconApi('bgppeers')}/frr`, 'merge', { spec: { bfdProfile: 'fast' } });
   const [ip] = await waitForIngress(lab.rest, APP, 'web');

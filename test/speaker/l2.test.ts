@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { BEACON_NS, ClusterLab, L2_POOL, type LabNode, setEndpoints } from '../harness/cluster-lab.ts';
 import {
+  createBeaconObject,
   createPool,
   createService,
   ensureNamespace,
@@ -29,12 +30,7 @@ before(
     if (skip) return;
     lab = await ClusterLab.start({ tag: 'spkl2', nodes: 3 });
     await createPool(lab.rest, BEACON_NS, 'l2', { addresses: L2_POOL });
-    await lab.rest.create(`/apis/beacon.dev/v1alpha1/namespaces/${BEACON_NS}/l2advertisements`, {
-      apiVersion: 'beacon.dev/v1alpha1',
-      kind: 'L2Advertisement',
-      metadata: { name: 'all' },
-      spec: { ipAddressPools: ['l2'] },
-    });
+    await createBeaconObject(lab.rest, BEACON_NS, 'L2Advertisement', 'all', { ipAddressPools: ['l2'] });
     controller = await startController(lab.api, { namespace: BEACON_NS, loadBalancerClass: 'beacon.dev/lb' });
     await ensureNamespace(lab.rest, APP);
     for (const s of SERVICES) {

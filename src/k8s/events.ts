@@ -20,6 +20,24 @@ interface Recorded {
 /** Don't rewrite an aggregated Event's count more often than this; the count is still exact on the next write. */
 const MIN_REWRITE_MS = 10_000;
 
+/** The longest message an Event carries (events.k8s.io/v1 caps its `note` at 1 kB too). */
+export const MAX_EVENT_MESSAGE = 1024;
+
+/**
+ * Messages quote what users wrote (an annotation, a pool name), which may be 60 KB long. Cut the middle,
+ * where a long quoted value sits, and keep both ends: the start names the object and the problem, the end
+ * often says what to do. Counts code points, so no character is split.
+ */
+export function boundedMessage(message: string, max = MAX_EVENT_MESSAGE): string {
+  const chars = [...message];
+  if (chars.length <= max) return message;
+  const marker = (n: number) => ` … (${n} characters left out) … `;
+  const keep = max - marker(chars.length).length;
+  const head = Math.ceil(keep * 0.6);
+  const tail = keep - head;
+  return `${chars.slice(0, head).join('')}${marker(chars.length - keep)}${chars.slice(chars.length - tail).join('')}`;
+}
+
 export class EventRecorder {
   private readonly rest: KubeRest;
   private readonly component: string;
@@ -36,7 +54,8 @@ export class EventRecorder {
 
   /** Fire and forget: a failed Event write is logged, never allowed to fail the caller's work. */
   record(obj: KubeObject, type: EventType, reason: string, message: string): void {
-    void this.write(obj, type, reason, message).catch((err: Error) =>
+    // Bounded before it becomes an aggregation key as well: 10,000 keys of 60 KB would hold 600 MB.
+    void this.write(obj, type, reason, boundedMessage(message)).catch((err: Error) =>
       this.log.warn({ err: err.message, reason, object: obj.metadata?.name }, 'could not record event'),
     );
   }

@@ -12,7 +12,13 @@ import {
 } from './heartbeat.ts';
 
 const key = Buffer.from('0123456789abcdef0123456789abcdef');
-const hb: Heartbeat = { type: HEARTBEAT_ALIVE, epoch: 1700000000000n, seq: 42n, node: 'node-a' };
+const hb: Heartbeat = {
+  type: HEARTBEAT_ALIVE,
+  epoch: 1700000000000n,
+  seq: 42n,
+  node: 'node-a',
+  hears: ['node-b', 'node-c'],
+};
 
 test('a heartbeat round-trips, and a wrong key, a flipped bit or a truncation is refused', () => {
   const wire = encodeHeartbeat(hb, key);
@@ -50,7 +56,8 @@ test('two meshes on loopback hear each other, and the leaving notice arrives', {
     bindAddress: '127.0.0.2',
     intervalMs: 20,
     log,
-    onHeartbeat: (h) => heard.push(`${h.node}:${h.type}`),
+    hears: () => ['b'],
+    onHeartbeat: (h) => heard.push(`${h.node}:${h.type}:${h.hears.join()}`),
   });
   const b = new HeartbeatMesh({
     self: 'b',
@@ -59,13 +66,14 @@ test('two meshes on loopback hear each other, and the leaving notice arrives', {
     bindAddress: '127.0.0.3',
     intervalMs: 20,
     log,
+    hears: () => ['a'],
     onHeartbeat: () => {},
   });
   await a.start();
   await b.start();
   b.setPeers(['127.0.0.2']);
-  while (!heard.includes(`b:${HEARTBEAT_ALIVE}`)) await new Promise((r) => setTimeout(r, 10));
+  while (!heard.includes(`b:${HEARTBEAT_ALIVE}:a`)) await new Promise((r) => setTimeout(r, 10));
   await b.stop();
-  while (!heard.includes(`b:${HEARTBEAT_LEAVING}`)) await new Promise((r) => setTimeout(r, 10));
+  while (!heard.includes(`b:${HEARTBEAT_LEAVING}:a`)) await new Promise((r) => setTimeout(r, 10));
   await a.stop();
 });

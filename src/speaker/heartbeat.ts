@@ -3,8 +3,12 @@
  * node address every interval, authenticated with HMAC-SHA256 under a key shared through a Secret.
  * Replays are refused by (epoch, sequence): epoch is the sender's start time, sequence counts up.
  *
+ * Each heartbeat also lists the peers its sender currently hears, so a speaker knows when its peers have
+ * heard it (see Membership: a returning speaker claims addresses only once acknowledged).
+ *
  * Wire format: "BCN1" | type (1: alive, 2: leaving) | epoch (u64 ms) | seq (u64) | name length (u8) |
- * name (UTF-8) | HMAC-SHA256 over everything before it (32 bytes).
+ * name (UTF-8) | heard count (u16) | per heard peer: name length (u8), name | HMAC-SHA256 over everything
+ * before it (32 bytes).
  */
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { createSocket, type Socket } from 'node:dgram';
@@ -21,38 +25,67 @@ export interface Heartbeat {
   epoch: bigint;
   seq: bigint;
   node: string;
+  /** The peers the sender hears right now. */
+  hears: string[];
+}
+
+/** Keeps a heartbeat inside one UDP datagram (64 KiB) however many peers there are. */
+const MAX_LISTED_BYTES = 60_000;
+
+function nameBytes(name: string): Buffer {
+  const b = Buffer.from(name, 'utf8');
+  if (b.length > 255) throw new Error(`node name longer than 255 bytes: ${name}`);
+  return b;
 }
 
 export function encodeHeartbeat(h: Heartbeat, key: Buffer): Buffer {
-  const name = Buffer.from(h.node, 'utf8');
-  if (name.length > 255) throw new Error(`node name longer than 255 bytes: ${h.node}`);
-  const body = Buffer.alloc(4 + 1 + 8 + 8 + 1 + name.length);
-  MAGIC.copy(body, 0);
-  body.writeUInt8(h.type, 4);
-  body.writeBigUInt64BE(h.epoch, 5);
-  body.writeBigUInt64BE(h.seq, 13);
-  body.writeUInt8(name.length, 21);
-  name.copy(body, 22);
+  const name = nameBytes(h.node);
+  const heard: Buffer[] = [];
+  let size = 0;
+  for (const n of h.hears) {
+    const b = nameBytes(n);
+    size += b.length + 1;
+    if (size > MAX_LISTED_BYTES || heard.length === 0xffff) break;
+    heard.push(b);
+  }
+  const head = Buffer.alloc(22);
+  MAGIC.copy(head, 0);
+  head.writeUInt8(h.type, 4);
+  head.writeBigUInt64BE(h.epoch, 5);
+  head.writeBigUInt64BE(h.seq, 13);
+  head.writeUInt8(name.length, 21);
+  const count = Buffer.alloc(2);
+  count.writeUInt16BE(Math.min(heard.length, 0xffff));
+  const parts = [head, name, count];
+  for (const n of heard) parts.push(Buffer.from([n.length]), n);
+  const body = Buffer.concat(parts);
   return Buffer.concat([body, createHmac('sha256', key).update(body).digest()]);
 }
 
 /** The heartbeat, or why the datagram is refused (never throws). */
 export function decodeHeartbeat(buf: Buffer, key: Buffer): Heartbeat | { error: string } {
-  if (buf.length < 22 + MAC_LENGTH || !buf.subarray(0, 4).equals(MAGIC)) return { error: 'not a heartbeat' };
+  if (buf.length < 24 + MAC_LENGTH || !buf.subarray(0, 4).equals(MAGIC)) return { error: 'not a heartbeat' };
   const body = buf.subarray(0, buf.length - MAC_LENGTH);
   const mac = buf.subarray(buf.length - MAC_LENGTH);
   if (!timingSafeEqual(mac, createHmac('sha256', key).update(body).digest()))
     return { error: 'bad authentication' };
   const type = body.readUInt8(4);
-  const nameLength = body.readUInt8(21);
-  if (body.length !== 22 + nameLength) return { error: 'bad length' };
   if (type !== HEARTBEAT_ALIVE && type !== HEARTBEAT_LEAVING) return { error: `unknown type ${type}` };
-  return {
-    type,
-    epoch: body.readBigUInt64BE(5),
-    seq: body.readBigUInt64BE(13),
-    node: body.subarray(22).toString('utf8'),
-  };
+  let at = 22 + body.readUInt8(21);
+  if (at + 2 > body.length) return { error: 'bad length' };
+  const node = body.subarray(22, at).toString('utf8');
+  const count = body.readUInt16BE(at);
+  at += 2;
+  const hears: string[] = [];
+  for (let i = 0; i < count; i++) {
+    if (at + 1 > body.length) return { error: 'bad length' };
+    const len = body.readUInt8(at++);
+    if (at + len > body.length) return { error: 'bad length' };
+    hears.push(body.subarray(at, at + len).toString('utf8'));
+    at += len;
+  }
+  if (at !== body.length) return { error: 'bad length' };
+  return { type, epoch: body.readBigUInt64BE(5), seq: body.readBigUInt64BE(13), node, hears };
 }
 
 /** Accepts each sender's heartbeats only in increasing (epoch, seq) order. */
@@ -74,6 +107,8 @@ export interface HeartbeatMeshOptions {
   /** The local address to send from and listen on; its family decides the socket's. */
   bindAddress: string;
   intervalMs: number;
+  /** The peers this speaker hears, listed in every heartbeat it sends. */
+  hears(): string[];
   onHeartbeat(h: Heartbeat, from: string): void;
   log: Logger;
 }
@@ -122,7 +157,7 @@ export class HeartbeatMesh {
 
   private send(type: Heartbeat['type']): void {
     const msg = encodeHeartbeat(
-      { type, epoch: this.epoch, seq: ++this.seq, node: this.opts.self },
+      { type, epoch: this.epoch, seq: ++this.seq, node: this.opts.self, hears: this.opts.hears() },
       this.opts.key,
     );
     for (const addr of this.peers) {

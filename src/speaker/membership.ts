@@ -21,6 +21,11 @@ export interface MembershipOptions {
   deadAfterMs: number;
   /** Our own Lease counts as held while its last renewal is younger than this. */
   leaseValidMs: number;
+  /**
+   * A speaker that has heard no peer since it started stays out of L2 this long: it may have started
+   * inside a partition, and must not answer for addresses its peers hold when the partition heals.
+   */
+  startupQuietMs?: number;
 }
 
 export interface MembershipView {
@@ -43,19 +48,30 @@ export class Membership {
   private leased = new Set<string>();
   private ownLeaseRenewedAt: number;
   private readonly left = new Set<string>();
+  /** Whether each peer's last heartbeat listed this speaker among those it hears. */
+  private readonly acknowledged = new Map<string, boolean>();
+  private readonly startedAt: number;
 
   constructor(opts: MembershipOptions, now: () => number = Date.now) {
     this.opts = opts;
     this.now = now;
     // Start as if just renewed: the speaker renews before it announces anything.
     this.ownLeaseRenewedAt = now();
+    this.startedAt = now();
   }
 
-  /** An authenticated heartbeat arrived from `node`. */
-  heard(node: string): void {
+  /** An authenticated heartbeat arrived from `node`, which hears the speakers in `hears`. */
+  heard(node: string, hears: readonly string[]): void {
     if (node === this.opts.self) return;
     this.lastHeard.set(node, this.now());
+    this.acknowledged.set(node, hears.includes(this.opts.self));
     this.left.delete(node);
+  }
+
+  /** The peers heard within the dead interval, for the list each heartbeat carries. */
+  hearing(): string[] {
+    const t = this.now();
+    return [...this.lastHeard].filter(([, at]) => t - at <= this.opts.deadAfterMs).map(([n]) => n);
   }
 
   /** `node` announced it is shutting down: dead now, without waiting for silence. */
@@ -106,6 +122,25 @@ export class Membership {
         mayAnnounce: false,
         mayAnnounceL2: false,
         reason: 'cut off from the API server and every peer',
+      };
+    }
+    // A peer we hear that does not hear us yet still counts us dead and answers for our addresses; wait
+    // until it does, so that the hand-back after a heal never has two answerers.
+    const unacknowledged = [...peers].filter((n) => heardRecently(n) && this.acknowledged.get(n) === false);
+    if (unacknowledged.length > 0) {
+      return {
+        alive,
+        mayAnnounce: true,
+        mayAnnounceL2: false,
+        reason: `not yet heard by ${unacknowledged.sort().join(', ')}: leaving L2 addresses to them until it is`,
+      };
+    }
+    if (peers.size > 0 && this.lastHeard.size === 0 && t - this.startedAt < (this.opts.startupQuietMs ?? 0)) {
+      return {
+        alive,
+        mayAnnounce: true,
+        mayAnnounceL2: false,
+        reason: 'just started: waiting to hear a peer before answering ARP/NDP',
       };
     }
     if (lost > 0 && alive.size * 2 === total && leaseOk) {

@@ -55,6 +55,8 @@ export interface SpeakerOptions {
 }
 
 const BEACON = { group: 'beacon.dev', version: 'v1alpha1' };
+/** A speaker that hears no peer after starting keeps out of L2 this long (it may be inside a partition). */
+const STARTUP_QUIET_MS = 3000;
 /** How long cluster changes are gathered before the plan is recomputed. */
 const PLAN_COALESCE_MS = 25;
 
@@ -148,6 +150,7 @@ export class Speaker {
       self: opts.node,
       deadAfterMs: opts.deadAfterMs,
       leaseValidMs: opts.leaseDurationSec * 1000,
+      startupQuietMs: STARTUP_QUIET_MS,
     });
     this.leaseWriter = new NodeLeaseWriter(rest, opts.namespace, opts.node, opts.leaseDurationSec, this.log);
     const events = new EventRecorder(rest, 'beacon-speaker', opts.node, this.log);
@@ -295,9 +298,10 @@ export class Speaker {
           bindAddress: self,
           intervalMs: this.opts.meshIntervalMs,
           log: this.log,
+          hears: () => this.membership.hearing(),
           onHeartbeat: (h) => {
             if (h.type === HEARTBEAT_LEAVING) this.membership.leaving(h.node);
-            else this.membership.heard(h.node);
+            else this.membership.heard(h.node, h.hears);
             this.checkMembership();
           },
         });

@@ -45,10 +45,15 @@ interface WatchEvent<T> {
   object: T & { code?: number; message?: string };
 }
 
-export interface InformerOptions {
+export interface InformerOptions<T = KubeObject> {
   namespace?: string;
   labelSelector?: string;
   fieldSelector?: string;
+  /**
+   * Keeps only what the component reads of each object (name, namespace and resourceVersion must stay):
+   * thousands of cached Services and EndpointSlices otherwise dominate a process's memory.
+   */
+  slim?: (obj: T) => T;
 }
 
 /**
@@ -70,11 +75,11 @@ export class Informer<T extends KubeObject> {
   private readonly rest: KubeRest;
   private readonly resource: ResourceType;
   private readonly log: Logger;
-  private readonly opts: InformerOptions;
+  private readonly opts: InformerOptions<T>;
   private resourceVersion = '';
   private syncedFlag = false;
 
-  constructor(rest: KubeRest, resource: ResourceType, log: Logger, opts: InformerOptions = {}) {
+  constructor(rest: KubeRest, resource: ResourceType, log: Logger, opts: InformerOptions<T> = {}) {
     this.rest = rest;
     this.resource = resource;
     this.log = log.child({ resource: resource.plural });
@@ -144,7 +149,7 @@ export class Informer<T extends KubeObject> {
   }
 
   private apply(type: 'ADDED' | 'MODIFIED' | 'DELETED', received: T): void {
-    const obj = trim(received);
+    const obj = this.opts.slim ? this.opts.slim(received) : trim(received);
     const key = objectKey(obj);
     const old = this.store.get(key);
     if (type === 'DELETED') {

@@ -34,6 +34,7 @@ import {
   type SpeakerLease,
 } from './node-lease.ts';
 import { computePlan, type Plan } from './plan.ts';
+import { slimEndpointSlice, slimNode, slimService } from './slim.ts';
 import { type ServiceAnnouncement, StatusWriter } from './status-writer.ts';
 
 export const SPEAKER_SECRET = 'beacon-speaker-secrets';
@@ -119,13 +120,14 @@ export class Speaker {
     const core = (plural: string) => ({ group: '', version: 'v1', plural });
     const beacon = (plural: string) => ({ ...BEACON, plural });
     const inNs = { namespace: opts.namespace };
-    this.services = new Informer(rest, core('services'), this.log);
+    this.services = new Informer(rest, core('services'), this.log, { slim: slimService });
     this.slices = new Informer(
       rest,
       { group: 'discovery.k8s.io', version: 'v1', plural: 'endpointslices' },
       this.log,
+      { slim: slimEndpointSlice },
     );
-    this.nodes = new Informer(rest, core('nodes'), this.log);
+    this.nodes = new Informer(rest, core('nodes'), this.log, { slim: slimNode });
     this.pools = new Informer(rest, beacon('ipaddresspools'), this.log, inNs);
     this.l2Ads = new Informer(rest, beacon('l2advertisements'), this.log, inNs);
     this.bgpAds = new Informer(rest, beacon('bgpadvertisements'), this.log, inNs);

@@ -144,7 +144,23 @@ export const benches: Bench[] = [
           }),
         );
         await waitFor('all assigned', () => allAssigned(lab, 'scale', total), 600_000, 1000);
-        await waitFor('all announced', async () => (await statusCount(lab)) >= total, 900_000, 2000);
+        // Done when every Service has a status object and their number has not moved for 15 s (dual-stack
+        // Services may have one per node announcing them, so the count alone can pass too early).
+        let last = -1;
+        let stableSince = Date.now();
+        await waitFor(
+          'all announced and settled',
+          async () => {
+            const n = await statusCount(lab);
+            if (n !== last) {
+              last = n;
+              stableSince = Date.now();
+            }
+            return n >= total && Date.now() - stableSince > 15_000;
+          },
+          900_000,
+          2000,
+        );
         const converge = (Date.now() - t0) / 1000;
         ctx.log(`all ${total} assigned and announced ${converge.toFixed(0)} s after the first create`);
         figures.push({

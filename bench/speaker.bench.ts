@@ -223,7 +223,14 @@ export const benches: Bench[] = [
           2000,
         );
         await new Promise((r) => setTimeout(r, 5000));
-        for (const node of lab.nodes) rss.push(rssMB(node.speaker!.child.pid!));
+        for (const node of lab.nodes) {
+          // A speaker that ran out of memory is a result, not a crash of the benchmark.
+          if (node.speaker!.hasExited())
+            throw new Error(
+              `${node.name}'s speaker died at ${rssAddresses} addresses:\n${node.speaker!.tail()}`,
+            );
+          rss.push(rssMB(node.speaker!.child.pid!));
+        }
       } finally {
         await controller.stop();
         await lab.stop();

@@ -162,7 +162,7 @@ export class ClusterLab {
       join(REPO_ROOT, 'node_modules', '.bin', 'node'),
       [
         // Compiled means "as in production": the heap caps deploy/speaker.yaml sets through NODE_OPTIONS.
-        ...(compiled ? ['--max-semi-space-size=1', '--max-old-space-size=128'] : []),
+        ...(compiled ? ['--max-semi-space-size=1', '--max-old-space-size=256'] : []),
         compiled ? join(REPO_ROOT, 'dist', 'cli', 'main.js') : join(REPO_ROOT, 'src', 'cli', 'main.ts'),
         'speaker',
         `--node=${node.name}`,

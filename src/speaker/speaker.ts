@@ -218,8 +218,11 @@ export class Speaker {
       if (await this.leaseWriter.renew()) this.membership.ownLeaseRenewed();
     }, this.opts.leaseRenewMs);
     // Membership changes come from the clock as much as from events (a silent peer dies by timing out).
+    // Judged from setImmediate, after the event loop's poll phase: when the loop was busy (a large plan),
+    // heartbeats that arrived meanwhile are read first, instead of their senders being declared dead by a
+    // timer that happened to run before the socket was read.
     const tick = setInterval(
-      () => this.checkMembership(),
+      () => setImmediate(() => this.checkMembership()),
       Math.max(20, Math.floor(this.opts.meshIntervalMs / 2)),
     );
     this.schedulePlan();
@@ -426,21 +429,26 @@ export class Speaker {
       }
     }
     const next = new Set(desired.map((d) => d.address));
-    for (const a of next) {
-      if (!this.owned.has(a)) {
-        this.metrics.ownershipChanges.inc({ direction: 'acquired' });
-        this.log.info(
-          { address: a, interfaces: desired.filter((d) => d.address === a).map((d) => d.interface) },
-          'answering for address',
-        );
-      }
+    const acquired = [...next].filter((a) => !this.owned.has(a));
+    const released = [...this.owned].filter((a) => !next.has(a));
+    if (acquired.length) this.metrics.ownershipChanges.inc({ direction: 'acquired' }, acquired.length);
+    if (released.length) this.metrics.ownershipChanges.inc({ direction: 'released' }, released.length);
+    // One line per change, not per address: a node taking over thousands of addresses must not stall on
+    // its own logging (the L2 module logs each address and interface at debug level and on errors).
+    const sample = (list: string[]) =>
+      list.length > 20 ? [...list.slice(0, 20), `... ${list.length - 20} more`] : list;
+    if (acquired.length) {
+      const interfaces = [...new Set(desired.map((d) => d.interface))];
+      this.log.info(
+        { count: acquired.length, address: sample(acquired), interfaces },
+        'answering for addresses',
+      );
     }
-    for (const a of this.owned) {
-      if (!next.has(a)) {
-        this.metrics.ownershipChanges.inc({ direction: 'released' });
-        this.log.info({ address: a }, 'no longer answering for address');
-      }
-    }
+    if (released.length)
+      this.log.info(
+        { count: released.length, address: sample(released) },
+        'no longer answering for addresses',
+      );
     this.owned = next;
     this.l2.reconcile(desired, links);
     this.metrics.announcedAddresses.set({ protocol: 'l2' }, next.size);

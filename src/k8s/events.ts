@@ -19,6 +19,8 @@ interface Recorded {
 
 /** Don't rewrite an aggregated Event's count more often than this; the count is still exact on the next write. */
 const MIN_REWRITE_MS = 10_000;
+const MAX_IN_FLIGHT = 8;
+const MAX_PENDING = 2000;
 
 /** The longest message an Event carries (events.k8s.io/v1 caps its `note` at 1 kB too). */
 export const MAX_EVENT_MESSAGE = 1024;
@@ -44,6 +46,11 @@ export class EventRecorder {
   private readonly host: string;
   private readonly log: Logger;
   private readonly recorded = new Map<string, Recorded>();
+  /** Writes waiting for a slot; bounded, because a burst (a node taking over thousands of Services) must
+   * not turn into thousands of requests held in memory while the API server is slow. */
+  private readonly pending: (() => Promise<void>)[] = [];
+  private inFlight = 0;
+  private dropped = 0;
 
   constructor(rest: KubeRest, component: string, host: string, log: Logger) {
     this.rest = rest;
@@ -55,9 +62,30 @@ export class EventRecorder {
   /** Fire and forget: a failed Event write is logged, never allowed to fail the caller's work. */
   record(obj: KubeObject, type: EventType, reason: string, message: string): void {
     // Bounded before it becomes an aggregation key as well: 10,000 keys of 60 KB would hold 600 MB.
-    void this.write(obj, type, reason, boundedMessage(message)).catch((err: Error) =>
-      this.log.warn({ err: err.message, reason, object: obj.metadata?.name }, 'could not record event'),
+    const bounded = boundedMessage(message);
+    if (this.pending.length >= MAX_PENDING) {
+      // Events are advice to people, not state: under a flood, dropping some beats running out of memory.
+      if (this.dropped++ % 1000 === 0)
+        this.log.warn({ dropped: this.dropped, reason }, 'too many events pending; dropping some');
+      return;
+    }
+    this.pending.push(() =>
+      this.write(obj, type, reason, bounded).catch((err: Error) =>
+        this.log.warn({ err: err.message, reason, object: obj.metadata?.name }, 'could not record event'),
+      ),
     );
+    this.pump();
+  }
+
+  private pump(): void {
+    while (this.inFlight < MAX_IN_FLIGHT && this.pending.length > 0) {
+      const job = this.pending.shift()!;
+      this.inFlight++;
+      void job().finally(() => {
+        this.inFlight--;
+        this.pump();
+      });
+    }
   }
 
   private async write(obj: KubeObject, type: EventType, reason: string, message: string): Promise<void> {

@@ -84,7 +84,11 @@ export class StatusWriter {
     return name ? `${base}/${name}` : base;
   }
 
-  setL2(announcements: readonly ServiceAnnouncement[]): void {
+  /** One status object per Service this node announces, named after node and Service. */
+  private perService(
+    announcements: readonly ServiceAnnouncement[],
+    fields: (a: ServiceAnnouncement) => Record<string, unknown>,
+  ): Map<string, Record<string, unknown>> {
     const next = new Map<string, Record<string, unknown>>();
     for (const a of announcements) {
       const [ns, name] = a.service.split('/') as [string, string];
@@ -92,28 +96,24 @@ export class StatusWriter {
         node: this.node,
         serviceName: name,
         serviceNamespace: ns,
-        addresses: a.addresses,
-        interfaces: a.via,
+        ...fields(a),
       });
     }
-    this.announceChanges(this.desired.get('servicel2statuses')!, next, 'L2');
+    return next;
+  }
+
+  setL2(announcements: readonly ServiceAnnouncement[]): void {
+    const next = this.perService(announcements, (a) => ({ addresses: a.addresses, interfaces: a.via }));
+    this.announceChanges(this.desired.get('servicel2statuses')!, next);
     this.desired.set('servicel2statuses', next);
     this.flush();
   }
 
   setBGP(announcements: readonly ServiceAnnouncement[]): void {
-    const next = new Map<string, Record<string, unknown>>();
-    for (const a of announcements) {
-      const [ns, name] = a.service.split('/') as [string, string];
-      next.set(objectName(this.node, ns, name), {
-        node: this.node,
-        serviceName: name,
-        serviceNamespace: ns,
-        prefixes: a.prefixes ?? [],
-        peers: a.via,
-      });
-    }
-    this.desired.set('servicebgpstatuses', next);
+    this.desired.set(
+      'servicebgpstatuses',
+      this.perService(announcements, (a) => ({ prefixes: a.prefixes ?? [], peers: a.via })),
+    );
     this.flush();
   }
 
@@ -138,7 +138,6 @@ export class StatusWriter {
   private announceChanges(
     before: Map<string, Record<string, unknown>>,
     after: Map<string, Record<string, unknown>>,
-    protocol: string,
   ): void {
     const describe = (s: Record<string, unknown>) => ({
       apiVersion: 'v1',
@@ -152,7 +151,7 @@ export class StatusWriter {
         describe(s),
         'Normal',
         'NodeAnnouncing',
-        `node ${this.node} now answers ${protocol === 'L2' ? 'ARP/NDP' : 'BGP'} for ${(s.addresses as string[]).join(', ')}${via ? ` on ${via}` : ''}`,
+        `node ${this.node} now answers ARP/NDP for ${(s.addresses as string[]).join(', ')}${via ? ` on ${via}` : ''}`,
       );
     }
   }

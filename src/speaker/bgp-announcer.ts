@@ -145,7 +145,7 @@ export class BgpAnnouncer {
     };
     const managed: ManagedSession = {
       session,
-      configKey: JSON.stringify([p.spec, p.password]),
+      configKey: configKey(p),
       routes: new Map(),
       state,
     };

@@ -115,14 +115,24 @@ test('node selectors on the advertisement and the peer are honoured, and the spe
     30_000,
     ['ipv4'],
   );
-  const states = await lab.rest.get<{ items: { status: { node: string; sessionState: string } }[] }>(
-    beaconApi('bgpsessionstates'),
+  // Published by each speaker on its own schedule, so read until all three have caught up.
+  let published = '';
+  await waitFor(
+    'every speaker to publish an Established session',
+    async () => {
+      const states = await lab.rest.get<{ items: { status: { node: string; sessionState: string } }[] }>(
+        beaconApi('bgpsessionstates'),
+      );
+      published = states.items
+        .map((s) => `${s.status.node}:${s.status.sessionState}`)
+        .sort()
+        .join();
+      return published === 'node-1:Established,node-2:Established,node-3:Established';
+    },
+    15_000,
+    100,
+    () => `published: ${published}`,
   );
-  assert.deepEqual(states.items.map((s) => `${s.status.node}:${s.status.sessionState}`).sort(), [
-    'node-1:Established',
-    'node-2:Established',
-    'node-3:Established',
-  ]);
   await lab.rest.patch(`${beaconApi('bgpadvertisements')}/routed`, 'merge', {
     spec: { nodeSelectors: null },
   });

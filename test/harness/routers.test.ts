@@ -110,7 +110,8 @@ async function exchange(tag: string, kinds: [RouterKind, RouterKind]): Promise<v
   for (let i = 0; i < 2; i++) {
     const me = routers[i]!;
     const other = members[1 - i]!;
-    const status = await me.waitForSessionState(other.v4, 'established', 15_000);
+    // A bound, not a figure: on a loaded CI machine a collision or a slow daemon start costs retries.
+    const status = await me.waitForSessionState(other.v4, 'established', 40_000);
     assert.equal(status.asn, asns[1 - i]);
     assert.equal(status.holdTime, 9);
     const theirs = originated(1 - i, asns[1 - i]!)!;

@@ -64,10 +64,6 @@ export interface LinkPortOptions {
   onEvent(event: L2Event): void;
 }
 
-interface Owned {
-  log: Logger;
-}
-
 /** How often rate-limit drops are summarised (event and log line): a flood must not become a log flood. */
 const DROP_REPORT_INTERVAL_MS = 1_000;
 
@@ -80,8 +76,10 @@ export class LinkPort {
   private readonly announcer: Announcer;
   private readonly onEvent: (event: L2Event) => void;
   private readonly ownMacs: () => ReadonlySet<string>;
-  private readonly owned4 = new Map<string, Owned>();
-  private readonly owned6 = new Map<string, Owned>();
+  // Plain sets, no per-address child logger: with thousands of owned addresses the retained loggers cost
+  // megabytes, and each line below names its address anyway.
+  private readonly owned4 = new Set<string>();
+  private readonly owned6 = new Set<string>();
   private arpSocket: PacketSocket | undefined;
   private ndpSocket: PacketSocket | undefined;
   private memberships: MulticastMembership[] = [];
@@ -138,9 +136,8 @@ export class LinkPort {
     if (owned.has(key)) return;
     this.socketFor(family === 4 ? 'arp' : 'ndp');
     if (family === 6) this.joinGroup(key);
-    const log = this.log.child({ address: key });
-    owned.set(key, { log });
-    log.info({ mac: this.link.mac }, 'announcing address on interface');
+    owned.add(key);
+    this.log.info({ address: key, mac: this.link.mac }, 'announcing address on interface');
     this.announce(key);
   }
 
@@ -149,12 +146,10 @@ export class LinkPort {
     const key = canonicalAddress(address);
     const family = ipFamily(key);
     const owned = family === 4 ? this.owned4 : this.owned6;
-    const entry = owned.get(key);
-    if (!entry) return;
-    owned.delete(key);
+    if (!owned.delete(key)) return;
     this.announcer.stop(this.burstKey(key));
     if (family === 6) this.leaveGroup(key);
-    entry.log.info('stopped announcing address on interface');
+    this.log.info({ address: key }, 'stopped announcing address on interface');
     if (family === 4 && this.owned4.size === 0) this.closeSocket('arp');
     if (family === 6 && this.owned6.size === 0) this.closeSocket('ndp');
   }
@@ -203,7 +198,7 @@ export class LinkPort {
   }
 
   private announce(key: string): void {
-    const log = (this.owned4.get(key) ?? this.owned6.get(key))?.log ?? this.log;
+    const log = this.log.child({ address: key });
     this.announcer.start(this.burstKey(key), (r: AnnouncementRound) => {
       const socket = ipFamily(key) === 4 ? this.arpSocket : this.ndpSocket;
       if (!socket || !this.owns(key)) return;
@@ -248,9 +243,9 @@ export class LinkPort {
       isOwnMac: (m) => own.has(m),
     });
     if (!d) return;
-    const log = (this.owned4.get(d.address) ?? this.owned6.get(d.address))?.log ?? this.log;
+    const address = d.address;
     if (d.type === 'conflict') {
-      log.warn({ claimantMac: d.claimantMac }, 'another host announces this address');
+      this.log.warn({ address, claimantMac: d.claimantMac }, 'another host announces this address');
       this.onEvent({
         type: 'conflict',
         interface: this.ifname,
@@ -270,11 +265,14 @@ export class LinkPort {
     try {
       socket.send(d.reply);
     } catch (err) {
-      log.warn({ err, requester: d.requester }, 'could not send answer');
+      this.log.warn({ address, err, requester: d.requester }, 'could not send answer');
       this.onEvent({ type: 'error', interface: this.ifname, address: d.address, error: err as Error });
       return;
     }
-    log.debug({ kind: d.kind, requester: d.requester, requesterMac: d.requesterMac }, 'answered');
+    this.log.debug(
+      { address, kind: d.kind, requester: d.requester, requesterMac: d.requesterMac },
+      'answered',
+    );
     const { type: _type, reply: _reply, ...answered } = d;
     this.onEvent({ type: 'answered', interface: this.ifname, ...answered });
   }

@@ -56,8 +56,9 @@ function countWrites(dir: string, prefix: string, from: number, to: number): num
   return n;
 }
 
-function rssMB(pid: number): number {
-  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+/** A line of /proc/PID/status in MB: VmRSS (all resident pages) or RssAnon (the process's own). */
+function statusMB(pid: number, field: 'VmRSS' | 'RssAnon'): number {
+  const m = new RegExp(`${field}:\\s+(\\d+) kB`).exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
   return m ? Number(m[1]) / 1024 : Number.NaN;
 }
 
@@ -111,6 +112,7 @@ export const benches: Bench[] = [
       const failover: number[] = [];
       const writes: number[] = [];
       const rss: number[] = [];
+      const anon: number[] = [];
       let auditDir = '';
       ctx.log('compiling dist/ (speakers run the compiled JavaScript, as in production)');
       execFileSync(
@@ -229,7 +231,8 @@ export const benches: Bench[] = [
             throw new Error(
               `${node.name}'s speaker died at ${rssAddresses} addresses:\n${node.speaker!.tail()}`,
             );
-          rss.push(rssMB(node.speaker!.child.pid!));
+          rss.push(statusMB(node.speaker!.child.pid!, 'VmRSS'));
+          anon.push(statusMB(node.speaker!.child.pid!, 'RssAnon'));
         }
       } finally {
         await controller.stop();
@@ -257,6 +260,13 @@ export const benches: Bench[] = [
           samples: rss,
           description: `each speaker's resident memory with ${rssAddresses} announced addresses (one sample per node)`,
           aim: '< 80 MB',
+        },
+        {
+          name: `speaker.private_memory_${rssAddresses}_addresses`,
+          unit: 'MB',
+          samples: anon,
+          description:
+            "the anonymous part of that RSS, the speaker's own; the rest is the Node binary's file-backed pages, shared with every Node process on the host and reclaimable",
         },
       ];
       return out;

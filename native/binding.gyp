@@ -1,5 +1,6 @@
 # Beacon's native addon: link-layer sockets (AF_PACKET + classic BPF), multicast membership, interface
-# listing over netlink, and TCP sockets with TCP_MD5SIG / GTSM options. Linux only. Built by
+# listing over netlink, TCP sockets with TCP_MD5SIG / GTSM options, and a TTL filter for UDP
+# sockets (GTSM for BFD). Linux only. Built by
 # scripts/build-native.ts (npm install / npm run build:native) against the Node 24 headers that the `node`
 # dev dependency carries. Node-API keeps the built file valid across Node versions.
 {
@@ -12,6 +13,7 @@
         "src/links.cc",
         "src/multicast.cc",
         "src/packet_socket.cc",
+        "src/socket_filter.cc",
         "src/tcp.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],

@@ -5,6 +5,7 @@
 #include "links.h"
 #include "multicast.h"
 #include "packet_socket.h"
+#include "socket_filter.h"
 #include "tcp.h"
 
 namespace {
@@ -19,6 +20,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("tcpConnect", Napi::Function::New(env, beacon::TcpConnect, "tcpConnect"));
   exports.Set("tcpListen", Napi::Function::New(env, beacon::TcpListen, "tcpListen"));
   exports.Set("tcpSetMd5Key", Napi::Function::New(env, beacon::TcpSetMd5Key, "tcpSetMd5Key"));
+  exports.Set("udpMinTtlFilter", Napi::Function::New(env, beacon::UdpMinTtlFilter, "udpMinTtlFilter"));
   exports.Set("closeFd", Napi::Function::New(env, beacon::CloseFd, "closeFd"));
   return exports;
 }

@@ -4,6 +4,7 @@ import { once } from 'node:events';
 import { test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { pino } from 'pino';
+import { nativeUnavailable } from '../native/addon.ts';
 import type { BfdStateChange } from './fsm.ts';
 import { Diag, decodeControlPacket, encodeControlPacket } from './packet.ts';
 import { BfdSession } from './session.ts';
@@ -187,3 +188,50 @@ test('the transport drops malformed packets, strangers and low TTLs without thro
   transport.deliver(packet(42), '192.0.2.1', 255);
   assert.deepEqual(received, [9, 9]);
 });
+
+for (const family of ['udp4', 'udp6'] as const) {
+  const [local, peerAddress] = family === 'udp4' ? ['127.0.0.1', '127.0.0.1'] : ['::1', '::1'];
+  test(`${family}: the receive socket's filter discards datagrams below TTL 255 before they reach a session (GTSM)`, {
+    skip: nativeUnavailable(),
+  }, async (t) => {
+    const port = await freePort();
+    const transport = new UdpBfdTransport({
+      log,
+      port,
+      listenAddress: family === 'udp4' ? { ipv4: local } : { ipv6: local },
+    });
+    const received: number[] = [];
+    const link = await transport.open({ peerAddress }, 42, (p) => received.push(p.myDiscriminator));
+    const sender = createSocket(family);
+    sender.bind(0, local);
+    await once(sender, 'listening');
+    t.after(async () => {
+      sender.close();
+      await link.close();
+    });
+    const packet = (my: number) =>
+      encodeControlPacket({
+        diag: 0,
+        state: 'Up',
+        detectMult: 3,
+        myDiscriminator: my,
+        yourDiscriminator: 42,
+        desiredMinTxUs: 1_000_000,
+        requiredMinRxUs: 100_000,
+      });
+    const sendWithTtl = async (ttl: number, my: number) => {
+      sender.setTTL(ttl);
+      await new Promise<void>((resolve, reject) =>
+        sender.send(packet(my), port, peerAddress, (err) => (err ? reject(err) : resolve())),
+      );
+    };
+    // Loopback keeps the TTL as sent. The TTL-255 datagram goes last, so once it has arrived the earlier
+    // ones would have too, had the filter let them through.
+    await sendWithTtl(64, 1);
+    await sendWithTtl(254, 2);
+    await sendWithTtl(255, 3);
+    const until = Date.now() + 5000;
+    while (!received.includes(3) && Date.now() < until) await sleep(10);
+    assert.deepEqual(received, [3]);
+  });
+}

@@ -5,16 +5,16 @@
  * One receive socket per address family serves every session of the process; a packet finds its session by
  * Your Discriminator, or while that is still 0 (the peer has not heard from us yet) by its source address.
  *
- * GTSM on receive (RFC 5881 section 5: drop single-hop packets whose TTL is not 255) is NOT enforced:
- * node:dgram cannot ask for IP_RECVTTL / IPV6_RECVHOPLIMIT, and Linux applies IP_MINTTL to TCP only (a UDP
- * socket with IP_MINTTL 255 still receives TTL-64 datagrams, checked on Linux 6.18). Doing it needs
- * recvmsg() in the native addon. Until then a packet from an off-link sender that guessed the
- * discriminators could hold a session up or take it down; `deliver` takes the TTL so that such a receive
- * path only has to pass it in.
+ * GTSM on receive (RFC 5881 section 5: single-hop packets whose TTL is not 255 are discarded) is a classic
+ * BPF filter on each receive socket, attached through the native addon: node:dgram cannot report a
+ * datagram's TTL, and Linux applies IP_MINTTL to TCP only (a UDP socket with IP_MINTTL 255 still receives
+ * TTL-64 datagrams). The filter's threshold is the lowest `minTtl` of the family's sessions, 255 unless a
+ * profile asks for less. Without the addon the check is off, and the transport says so once.
  */
 import { createSocket, type Socket } from 'node:dgram';
 import { isIPv4, isIPv6 } from 'node:net';
 import type { Logger } from 'pino';
+import { requireMinTtl } from '../native/udp.ts';
 import { type ControlPacket, decodeControlPacket } from './packet.ts';
 
 export const BFD_CONTROL_PORT = 3784;
@@ -75,6 +75,8 @@ export class UdpBfdTransport implements BfdTransport {
   readonly #listen: { ipv4?: string; ipv6?: string };
   readonly #byDiscriminator = new Map<number, Registration>();
   readonly #receivers = new Map<FamilyName, Promise<Socket>>();
+  /** The TTL threshold each receive socket filters on; 0 when the filter could not be attached. */
+  readonly #ttlFilters = new Map<FamilyName, number>();
 
   constructor(options: UdpTransportOptions) {
     this.#log = options.log;
@@ -104,7 +106,7 @@ export class UdpBfdTransport implements BfdTransport {
     this.#byDiscriminator.set(discriminator, reg);
     let sender: Socket;
     try {
-      await this.#receiver(type);
+      this.#filterTtl(type, await this.#receiver(type));
       sender = await this.#bindSender(type, endpoint.localAddress);
     } catch (err) {
       this.#byDiscriminator.delete(discriminator);
@@ -162,6 +164,25 @@ export class UdpBfdTransport implements BfdTransport {
     reg.receive(p);
   }
 
+  /** Points the receive socket's TTL filter at the lowest minimum its family's sessions accept. */
+  #filterTtl(type: FamilyName, socket: Socket): void {
+    const family = type === 'udp4' ? isIPv4 : isIPv6;
+    let minTtl = SINGLE_HOP_TTL;
+    for (const r of this.#byDiscriminator.values()) if (family(r.key)) minTtl = Math.min(minTtl, r.minTtl);
+    const applied = this.#ttlFilters.get(type);
+    if (applied === minTtl || applied === 0) return;
+    try {
+      requireMinTtl(socket, minTtl);
+      this.#ttlFilters.set(type, minTtl);
+    } catch (err) {
+      this.#ttlFilters.set(type, 0);
+      this.#log.warn(
+        { err: (err as Error).message, family: type },
+        'BFD cannot check the TTL of received packets (GTSM is off): an off-link sender that guesses the discriminators could hold a session up',
+      );
+    }
+  }
+
   #receiver(type: FamilyName): Promise<Socket> {
     let pending = this.#receivers.get(type);
     if (pending) return pending;
@@ -189,6 +210,7 @@ export class UdpBfdTransport implements BfdTransport {
     const pending = this.#receivers.get(type);
     if (!pending) return;
     this.#receivers.delete(type);
+    this.#ttlFilters.delete(type);
     const s = await pending.catch(() => undefined);
     if (s) await new Promise<void>((resolve) => s.close(() => resolve()));
   }

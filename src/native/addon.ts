@@ -112,6 +112,8 @@ export interface NativeAddon {
   tcpConnect(fd: number, address: string, port: number): boolean;
   tcpListen(fd: number, backlog: number): void;
   tcpSetMd5Key(fd: number, address: string, key: Buffer | null, prefixLength?: number): void;
+  /** Drops datagrams with a TTL (hop limit) below `minTtl` on a UDP socket, through a BPF filter. */
+  udpMinTtlFilter(fd: number, minTtl: number): void;
   closeFd(fd: number): void;
 }
 
@@ -134,6 +136,7 @@ const EXPORTS: readonly (keyof NativeAddon)[] = [
   'tcpConnect',
   'tcpListen',
   'tcpSetMd5Key',
+  'udpMinTtlFilter',
   'closeFd',
 ];
 

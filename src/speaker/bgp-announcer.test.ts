@@ -10,6 +10,7 @@ import { type AddressInfo, createServer, type Server, type Socket } from 'node:n
 import { test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { pino } from 'pino';
+import { waitFor } from '../../test/harness/process.ts';
 import { BgpAnnouncer, type PeerConfig } from './bgp-announcer.ts';
 
 interface CountingPeer {
@@ -36,14 +37,6 @@ async function countingPeer(): Promise<CountingPeer> {
   return peer;
 }
 
-async function until(what: string, cond: () => boolean, ms = 5000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await sleep(10);
-  }
-}
-
 function config(port: number, over: Partial<PeerConfig['spec']> = {}): PeerConfig {
   return {
     name: 'router',
@@ -64,7 +57,7 @@ test('an unchanged peer keeps its session through repeated reconciles; a changed
   });
   try {
     announcer.setPeers([config(peer.port)]);
-    await until('the first connection', () => peer.sockets.length === 1);
+    await waitFor('the first connection', () => peer.sockets.length === 1, 5000, 10);
     // Fresh but equal objects each time, as the speaker builds them from its caches.
     for (let i = 0; i < 5; i++) {
       announcer.setPeers([config(peer.port)]);
@@ -75,8 +68,8 @@ test('an unchanged peer keeps its session through repeated reconciles; a changed
     assert.equal(announcer.states().length, 1);
 
     announcer.setPeers([config(peer.port, { holdTime: '30s' })]);
-    await until('a second connection for the changed settings', () => peer.sockets.length >= 2);
-    await until('the old connection to close', () => peer.closed === 1);
+    await waitFor('a second connection for the changed settings', () => peer.sockets.length >= 2, 5000, 10);
+    await waitFor('the old connection to close', () => peer.closed === 1, 5000, 10);
     assert.equal(peer.sockets.length, 2, 'equal settings must never have reconnected');
   } finally {
     await announcer.stop();

@@ -128,6 +128,9 @@ export class UdpBfdTransport implements BfdTransport {
         this.#byDiscriminator.delete(discriminator);
         await new Promise<void>((resolve) => sender.close(() => resolve()));
         await this.#releaseReceiverIfUnused(type);
+        // The session that asked for the lowest TTL may be this one: the threshold follows those left.
+        const receiver = this.#receivers.get(type);
+        if (receiver) this.#filterTtl(type, await receiver);
       },
     };
   }

@@ -36,7 +36,7 @@ export const speakerCommand: Command = {
   async run({ common, args, log, signal }) {
     // Most of a speaker's heap traffic is short-lived (watch events, status writes); V8's memory-saving
     // mode collects it sooner and hands freed pages back instead of pooling them. Measured with 10,000
-    // addresses: resident memory 129-147 MB instead of 172-185 MB (bench/speaker.bench.ts). It is set here
+    // addresses: resident memory 144 MB median instead of 183 MB (bench/speaker.bench.ts). It is set here
     // rather than on the command line because NODE_OPTIONS refuses V8 flags other than the heap caps.
     setFlagsFromString('--optimize-for-size');
     const values = parseStringFlags(args, [

@@ -22,7 +22,7 @@ go version
 (cd test/harness/helm && GOTOOLCHAIN=auto GOFLAGS=-mod=readonly go mod download)
 
 echo "==> npm dependencies (Node 24 comes with them)"
-# `npm install` rather than `npm ci`: npm 11 leaves other platforms' optional packages out of the lock
-# file and `npm ci` then refuses it; with the lock present `npm install` installs exactly the locked versions.
-npm install --no-audit --no-fund
+# `npm ci` installs exactly the lock file and never rewrites it, so a fresh clone stays clean. The lock lists
+# every platform's optional packages (Biome's binaries), as npm 11 writes it, so it installs on arm64 too.
+npm ci --no-audit --no-fund
 node_modules/.bin/node --version

@@ -30,7 +30,7 @@ export interface MembershipOptions {
 }
 
 const HEALTHY_RENEW_MS = 60_000;
-const HEALTHY_DURATION_S = 180;
+const HEALTHY_DURATION_S = 300;
 const LEASE_ONLY_RENEW_MS = 2_000;
 const LEASE_ONLY_DURATION_S = 6;
 /** A Lease-only node answers while its last successful renewal is younger than this (< the 6 s others allow). */
@@ -59,6 +59,8 @@ export class SpeakerMembership {
   private readonly echoes = new Map<string, number>();
   private ownEchoAt = Number.NEGATIVE_INFINITY;
   private leaseOnlyLive = new Set<string>();
+  /** Peers whose Lease is current: the roster the ring is built from. */
+  private rosterLive = new Set<string>();
   private tick: NodeJS.Timeout | undefined;
   private renew: NodeJS.Timeout | undefined;
   private inTrouble = false;
@@ -104,7 +106,7 @@ export class SpeakerMembership {
         },
       },
     );
-    this.refreshRoster();
+    this.refreshLiveness(true);
     await this.publish();
     if (selfAddress) await this.openSocket(selfAddress);
     this.tick = setInterval(() => {
@@ -113,7 +115,7 @@ export class SpeakerMembership {
       setImmediate(() => {
         this.mesh?.judge();
         this.checkMeshless();
-        this.refreshLeaseOnly();
+        this.refreshLiveness(false);
         // Losing (or regaining) every neighbour changes how often the API server must hear from us.
         const meshConnected = this.mesh?.connected() ?? false;
         if (meshConnected !== this.lastMeshConnected) {
@@ -224,18 +226,20 @@ export class SpeakerMembership {
       return;
     }
     this.mesh?.leaseChanged(node);
-    this.refreshRoster();
+    this.refreshLiveness(true);
   }
 
   forgetLease(lease: SpeakerLease): void {
-    if (this.leases.forget(lease)) this.refreshRoster();
+    if (this.leases.forget(lease)) this.refreshLiveness(true);
   }
 
   private refreshRoster(): void {
     if (!this.mesh) return;
     const members: MeshMember[] = [];
     for (const [node, { lease }] of this.leases.all()) {
-      if (node === this.opts.node || !lease.address) continue;
+      // Gone for good (left, or its Lease expired while our view of the API is current): off the ring.
+      if (node === this.opts.node || !lease.address || lease.status === 'leaving') continue;
+      if (!this.rosterLive.has(node)) continue;
       members.push({
         name: node,
         gen: lease.gen,
@@ -247,22 +251,31 @@ export class SpeakerMembership {
       });
     }
     this.mesh.setRoster(members);
-    this.refreshLeaseOnly();
   }
 
-  /** Lease-only peers alive: renewed within their duration, judged only while our own view is current. */
-  private refreshLeaseOnly(): void {
-    const viewFresh = this.now() - this.ownEchoAt < 2 * LEASE_ONLY_RENEW_MS + 1000;
-    const fresh = this.leases.fresh(viewFresh, this.leaseOnlyLive);
+  /**
+   * Liveness from Leases: renewed within their duration, judged only while our own view is current (an API
+   * outage expires nobody). Lease-only peers are candidates while theirs is fresh and says alive; a node
+   * in Lease-only mode judges every peer that way, since it hears no mesh.
+   */
+  private refreshLiveness(rosterTouched: boolean): void {
+    const fastRenewals = this.leaseOnly || this.hasLeaseOnlyPeers();
+    const viewFresh =
+      this.now() - this.ownEchoAt < 2 * (fastRenewals ? LEASE_ONLY_RENEW_MS : HEALTHY_RENEW_MS) + 1000;
+    const fresh = this.leases.fresh(viewFresh, this.rosterLive);
+    const rosterChanged =
+      fresh.size !== this.rosterLive.size || [...fresh].some((n) => !this.rosterLive.has(n));
+    this.rosterLive = fresh;
     const next = new Set<string>();
     for (const node of fresh) {
       const l = this.leases.get(node)!.lease;
-      if (node !== this.opts.node && !l.address && l.status === 'alive') next.add(node);
+      if (node !== this.opts.node && (this.leaseOnly || !l.address) && l.status === 'alive') next.add(node);
     }
     const changed =
       next.size !== this.leaseOnlyLive.size || [...next].some((n) => !this.leaseOnlyLive.has(n));
     this.leaseOnlyLive = next;
-    if (changed) this.opts.onChange();
+    if (rosterChanged || rosterTouched) this.refreshRoster();
+    else if (changed) this.opts.onChange();
   }
 
   private hasLeaseOnlyPeers(): boolean {
@@ -420,16 +433,25 @@ export class SpeakerMembership {
     this.log.info({ keyVersion: next.public.version }, 'mesh key rotation complete');
   }
 
-  /** Graceful exit: tell the peers, stop answering, remove the Lease. */
-  async leave(): Promise<void> {
+  /**
+   * Graceful exit, first half: tell the peers (they take over at once) and stop answering. The caller
+   * then releases its addresses and calls finishLeaving.
+   */
+  announceLeaving(): void {
     this.mesh?.leave();
-    this.stopped = true;
     if (this.tick) clearInterval(this.tick);
     if (this.renew) clearTimeout(this.renew);
-    // Let the leaving statements go out before the socket closes.
+  }
+
+  /**
+   * Second half: close the socket once the leaving statements are out, and mark the Lease leaving. It is
+   * kept, not deleted, so the next process on this node continues its generation count.
+   */
+  async finishLeaving(): Promise<void> {
     await new Promise((r) => setTimeout(r, 20));
     this.socket?.close();
-    await this.writer.remove();
+    await this.writer.write({ ...this.announcement(), status: 'leaving' }, LEASE_ONLY_DURATION_S);
+    this.stopped = true;
   }
 
   stop(): void {

@@ -36,6 +36,10 @@ const LEASE_ONLY_DURATION_S = 6;
 /** A Lease-only node answers while its last successful renewal is younger than this (< the 6 s others allow). */
 const LEASE_ONLY_FENCE_MS = 4_000;
 const SHORT_RENEW_MS = 1_000;
+/** How long after its Lease-only announcement came back a node waits before claiming addresses. */
+const LEASE_ONLY_SETTLE_MS = 2_000;
+/** How often a node on its Lease alone tries the mesh again. */
+const MESH_RETRY_MS = 5 * 60_000;
 
 export class SpeakerMembership {
   private readonly opts: MembershipOptions;
@@ -67,7 +71,13 @@ export class SpeakerMembership {
   private meshLostAt: number | undefined;
   private lastMeshConnected = true;
   private stopped = false;
-  private everAcked = false;
+  /** Since when this node has been out of the mesh without an acknowledgement (joining, suspended). */
+  private meshlessSince: number | undefined;
+  private leaseOnlySince = 0;
+  private leaseOnlyAnnouncedAt = 0;
+  /** Send time of the newest of our writes seen back in the watch. */
+  private echoedSentAt = Number.NEGATIVE_INFINITY;
+  private everLeaseOnly = false;
 
   constructor(rest: KubeRest, opts: MembershipOptions, log: Logger) {
     this.opts = opts;
@@ -190,24 +200,53 @@ export class SpeakerMembership {
     if (this.leaseOnly) return;
     this.leaseOnly = true;
     this.meshlessReason = reason;
+    this.leaseOnlySince = this.now();
+    this.leaseOnlyAnnouncedAt = this.now();
     this.log.warn(
       { reason },
       'membership through the Lease alone: failover takes seconds instead of under one',
     );
     void this.publish();
     this.scheduleRenewal();
+    this.refreshLiveness(false);
     this.opts.onChange();
+    // Claims its addresses once settled (leaseOnlySettled): look again then.
+    setTimeout(() => this.opts.onChange(), LEASE_ONLY_SETTLE_MS + 100).unref();
   }
 
-  /** No neighbour has ever acknowledged us long after start: heartbeats cannot get through. */
+  /**
+   * A node that no neighbour has acknowledged for a while (since it started, or since it lost its place)
+   * cannot get heartbeats through: it falls back to its Lease. Every few minutes it offers itself to the
+   * mesh again, and goes back to the Lease if nobody answers.
+   */
   private checkMeshless(): void {
-    if (this.leaseOnly || !this.mesh) return;
-    if (this.mesh.state().status === 'alive') this.everAcked = true;
-    if (this.everAcked || this.mesh.neighbourNames().length === 0) return;
-    if (this.now() - this.startedAt > (this.opts.meshlessAfterMs ?? 10_000))
+    if (!this.mesh || !this.selfAddress || !this.socket) return;
+    const now = this.now();
+    if (this.leaseOnly) {
+      if (now - this.leaseOnlySince < MESH_RETRY_MS) return;
+      this.leaseOnly = false;
+      this.meshlessSince = now;
+      this.log.info('offering this node to the mesh again');
+      void this.publish();
+      this.scheduleRenewal();
+      this.opts.onChange();
+      return;
+    }
+    if (this.mesh.state().status === 'alive' || this.mesh.neighbourNames().length === 0) {
+      if (this.meshlessSince !== undefined && this.everLeaseOnly)
+        this.log.info('back in the mesh: membership through heartbeats again');
+      this.meshlessSince = undefined;
+      this.everLeaseOnly = false;
+      return;
+    }
+    this.meshlessSince ??= now;
+    const limit = this.opts.meshlessAfterMs ?? 10_000;
+    if (now - this.meshlessSince > limit) {
+      this.everLeaseOnly = true;
       this.goLeaseOnly(
-        `no neighbour acknowledged a heartbeat in ${Math.round((this.now() - this.startedAt) / 1000)} s (UDP ${this.opts.meshPort} blocked?)`,
+        `no neighbour acknowledged a heartbeat for ${Math.round((now - this.meshlessSince) / 1000)} s (UDP ${this.opts.meshPort} blocked?)`,
       );
+    }
   }
 
   // ---- the roster, from Leases -----------------------------------------------------------------------
@@ -221,6 +260,7 @@ export class SpeakerMembership {
       const sentAt = this.echoes.get(renew);
       if (sentAt !== undefined) {
         this.ownEchoAt = Math.max(this.ownEchoAt, this.now());
+        this.echoedSentAt = Math.max(this.echoedSentAt, sentAt);
         this.mesh?.apiEcho(sentAt);
       }
       return;
@@ -354,13 +394,29 @@ export class SpeakerMembership {
   candidates(): Set<string> {
     const out = new Set<string>(this.leaseOnly ? [] : (this.mesh?.candidates() ?? []));
     for (const n of this.leaseOnlyLive) out.add(n);
-    if (this.leaseOnly) out.add(this.opts.node);
+    if (this.leaseOnly && this.leaseOnlySettled()) out.add(this.opts.node);
     return out;
   }
 
-  /** Whether this node may answer ARP/NDP now (checked per request). */
+  /**
+   * A node gone to its Lease alone claims addresses only once its peers can have seen that: its new
+   * announcement came back through the watch, and a moment more for the others' watches. Until then the
+   * nodes that took its addresses over keep them.
+   */
+  private leaseOnlySettled(): boolean {
+    const echoed = this.echoedSentAt >= this.leaseOnlyAnnouncedAt;
+    return echoed && this.now() - this.leaseOnlyAnnouncedAt >= LEASE_ONLY_SETTLE_MS;
+  }
+
+  /**
+   * Whether this node may answer ARP/NDP now (checked per request). Where peers judge this node by its
+   * Lease (it is on its Lease alone, or some peer is and cannot hear the mesh), its Lease writes must be
+   * succeeding too: those peers take its addresses once its Lease stops moving.
+   */
   mayAnswer(): boolean {
-    if (this.leaseOnly) return this.now() - this.lastWriteOk < LEASE_ONLY_FENCE_MS;
+    const leaseFresh = this.now() - this.lastWriteOk < LEASE_ONLY_FENCE_MS;
+    if (this.leaseOnly) return leaseFresh && this.leaseOnlySettled();
+    if (this.hasLeaseOnlyPeers() && !leaseFresh) return false;
     return this.mesh?.mayAnswer() ?? false;
   }
 

@@ -136,6 +136,7 @@ export class SimNode {
   answering = new Set<string>();
   held = new Set<string>();
   fenceOpen = false;
+  heldSince: number | undefined;
   fenceCheckAt = 0;
   counters: SimCounters = { datagramsSent: 0, bytesSent: 0, maxDatagram: 0 };
   leaseStatus: MemberStatus = 'joining';
@@ -252,6 +253,10 @@ export class MeshSim {
         round,
         events: {
           onChange: () => this.evaluateSoon(n),
+          onReleaseRequest: (name) => {
+            // As the speaker answers: confirm unless it still holds something the asker owns.
+            if (![...n.held].some((a) => n.ownership?.owner(a) === name)) n.mesh.sendReleased(name);
+          },
           onSelfState: (inc, status) => this.writeLease(n, inc, status),
           onTrouble: (t) => {
             n.inTrouble = t;
@@ -351,29 +356,33 @@ export class MeshSim {
     const started = performance.now();
     const live = n.mesh.candidates();
     const next = new Set<string>();
+    // As the speaker's L2 side: what was held counts only within one alive period.
+    const aliveAt = n.mesh.aliveAt();
+    if (aliveAt !== n.heldSince) n.held = new Set();
+    n.heldSince = aliveAt;
     if (n.ownership) {
       const changes = n.ownership.setLive(live);
       for (const c of changes) if (c.from === n.name && c.to !== undefined) n.mesh.sendReleased(c.to);
-      const aliveAt = n.mesh.aliveAt();
-      const joining = aliveAt !== undefined && this.now - aliveAt < n.mesh.joinTimeoutMs();
       const releases = n.mesh.releases();
+      const waitingOn = new Set<string>();
       for (const a of n.ownership.ownedBy(n.name)) {
-        if (joining && !n.held.has(a)) {
+        if (!n.held.has(a)) {
           const holder = n.ownership.ownerWithout(a, n.name);
-          if (holder !== undefined && live.has(holder) && !releases.has(holder)) continue;
+          if (holder !== undefined && live.has(holder) && !releases.has(holder)) {
+            waitingOn.add(holder);
+            continue;
+          }
         }
         next.add(a);
       }
+      for (const h of waitingOn) n.mesh.requestRelease(h);
+      if (waitingOn.size > 0) this.queue.push(this.now + 300, () => this.evaluate(n));
     }
     n.planWorkMs += performance.now() - started;
     // Held means announced just before (the speaker's L2 side keeps its sockets whatever the fence):
     // an address dropped for any reason goes through the handover again if taken back while joining.
     n.held = next;
     this.applyFence(n);
-    // A joining node waiting on releases re-checks when its join timeout passes.
-    const aliveAt = n.mesh.aliveAt();
-    if (aliveAt !== undefined && this.now - aliveAt < n.mesh.joinTimeoutMs())
-      this.queue.push(aliveAt + n.mesh.joinTimeoutMs(), () => this.evaluate(n));
   }
 
   /**

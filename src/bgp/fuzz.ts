@@ -4,6 +4,7 @@
  * must give a message or a WireError; an exception is a bug and is re-thrown with the input that caused it.
  */
 import { isDeepStrictEqual } from 'node:util';
+import { FakeClock } from '../time/clock.ts';
 import { decodeMessage } from './codec/decode.ts';
 import {
   encodeEndOfRib,
@@ -16,7 +17,6 @@ import {
 } from './codec/encode.ts';
 import type { BgpMessage, CodecContext, UpdateMessage } from './codec/messages.ts';
 import { type Prefix, parsePrefix } from './codec/prefix.ts';
-import { FakeClock } from './fsm/clock.ts';
 import { BgpFsm, type FsmHost } from './fsm/fsm.ts';
 
 /** mulberry32: small, fast, and the same sequence for the same seed on every machine. */

@@ -5,6 +5,8 @@
  *   rib/     Adj-RIB-Out: packing, withdrawals, flap coalescing
  *   session/ TCP (node:net or the native addon for MD5/TTL), collisions, the public BgpSession
  */
+
+export { type Clock, FakeClock, systemClock } from '../time/clock.ts';
 export {
   formatCommunity,
   formatLargeCommunity,
@@ -17,7 +19,6 @@ export { describeCapability, describeNotification, familyName } from './codec/de
 export type * from './codec/messages.ts';
 export { type Family, formatPrefix, type Prefix, parsePrefix } from './codec/prefix.ts';
 export type { WireError } from './codec/wire-error.ts';
-export { type Clock, FakeClock, systemClock } from './fsm/clock.ts';
 export type { BgpState } from './fsm/fsm.ts';
 export type { GracefulRestartConfig, Negotiated } from './fsm/negotiate.ts';
 export type { RouteAttributes } from './rib/adj-rib-out.ts';

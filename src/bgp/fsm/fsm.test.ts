@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import { FakeClock } from '../../time/clock.ts';
 import { decodeMessage } from '../codec/decode.ts';
 import { encodeKeepalive, encodeOpen, encodeRouteRefresh, encodeUpdate } from '../codec/encode.ts';
 import type { BgpMessage, Capability, OpenMessage } from '../codec/messages.ts';
-import { FakeClock } from './clock.ts';
 import { BgpFsm, type BgpState, type FsmHost, type FsmOptions } from './fsm.ts';
 import type { Negotiated, OpenConfig } from './negotiate.ts';
 

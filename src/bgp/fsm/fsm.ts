@@ -6,6 +6,8 @@
  * Collision detection (section 6.8) needs two connections at once; the session runs one FSM per
  * connection and asks, through `openReceived`, whether this one may go on.
  */
+
+import type { Clock, Timer } from '../../time/clock.ts';
 import { CeaseSubcode, ErrorCode, FsmSubcode } from '../codec/constants.ts';
 import { decodeMessage } from '../codec/decode.ts';
 import { encodeKeepalive, encodeNotification, encodeOpen } from '../codec/encode.ts';
@@ -18,7 +20,6 @@ import type {
   UpdateMessage,
 } from '../codec/messages.ts';
 import type { WireError } from '../codec/wire-error.ts';
-import type { Clock, Timer } from './clock.ts';
 import { buildOpen, isWireError, type Negotiated, negotiate, type OpenConfig } from './negotiate.ts';
 
 export type BgpState = 'Idle' | 'Connect' | 'Active' | 'OpenSent' | 'OpenConfirm' | 'Established';

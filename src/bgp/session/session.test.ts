@@ -8,13 +8,13 @@ import { type AddressInfo, connect, createServer, type Socket } from 'node:net';
 import { Writable } from 'node:stream';
 import { describe, test } from 'node:test';
 import { pino } from 'pino';
+import { FakeClock } from '../../time/clock.ts';
 import { decodeMessage } from '../codec/decode.ts';
 import { endOfRib } from '../codec/decode-update.ts';
 import { encodeKeepalive, encodeOpen } from '../codec/encode.ts';
 import { MessageFramer } from '../codec/framer.ts';
 import type { BgpMessage, UpdateMessage } from '../codec/messages.ts';
 import { formatPrefix } from '../codec/prefix.ts';
-import { FakeClock } from '../fsm/clock.ts';
 import { BgpListener } from './listener.ts';
 import { BgpSession, type SessionOptions } from './session.ts';
 

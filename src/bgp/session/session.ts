@@ -23,6 +23,7 @@ import type { BfdStateChange } from '../../bfd/fsm.ts';
 import { diagName } from '../../bfd/packet.ts';
 import { type BfdProfileOptions, BfdSession } from '../../bfd/session.ts';
 import type { BfdTransport } from '../../bfd/transport.ts';
+import { type Clock, systemClock, type Timer } from '../../time/clock.ts';
 import { Afi, CeaseSubcode, ErrorCode, type OriginValue, Safi } from '../codec/constants.ts';
 import { describeCapability, describeNotification } from '../codec/describe.ts';
 import { encodeNotification, encodeRouteRefresh, shutdownCommunication } from '../codec/encode.ts';
@@ -33,7 +34,6 @@ import type {
   UpdateMessage,
 } from '../codec/messages.ts';
 import { type Family, type Prefix, parseIp } from '../codec/prefix.ts';
-import { type Clock, systemClock, type Timer } from '../fsm/clock.ts';
 import { BgpFsm, type BgpState, type FsmHost } from '../fsm/fsm.ts';
 import { compareRouterIds, type GracefulRestartConfig, type Negotiated } from '../fsm/negotiate.ts';
 import { AdjRibOut, type ExportPolicy, endOfRibFor, type RouteAttributes } from '../rib/adj-rib-out.ts';

@@ -8,11 +8,11 @@ import { createSocket } from 'node:dgram';
 import { once } from 'node:events';
 import { test } from 'node:test';
 import { pino } from 'pino';
-import { BgpListener } from '../bgp/session/listener.ts';
-import { BgpSession, type NotificationEvent } from '../bgp/session/session.ts';
-import type { BfdStateChange } from './fsm.ts';
-import { Diag } from './packet.ts';
-import { type BfdTransport, UdpBfdTransport } from './transport.ts';
+import type { BfdStateChange } from '../../bfd/fsm.ts';
+import { Diag } from '../../bfd/packet.ts';
+import { type BfdTransport, UdpBfdTransport } from '../../bfd/transport.ts';
+import { BgpListener } from './listener.ts';
+import { BgpSession, type NotificationEvent } from './session.ts';
 
 const log = pino({ level: 'silent' });
 

@@ -52,3 +52,13 @@ test('src/bgp imports nothing Kubernetes', () => {
   for (const f of sources('bgp'))
     for (const i of imports(f)) assert.ok(!KUBERNETES.test(i), `${f} imports ${i}`);
 });
+
+test('src/bgp reaches src/bfd from one file, through its public entry', () => {
+  const users: string[] = [];
+  for (const f of sources('bgp'))
+    for (const i of imports(f).filter((i) => i.startsWith('bfd/'))) {
+      assert.equal(i, 'bfd/index.ts', `${f} imports ${i}`);
+      users.push(f);
+    }
+  assert.deepEqual([...new Set(users)], ['bgp/session/bfd-coupling.ts']);
+});

@@ -129,6 +129,16 @@ export class BgpFsm {
     this.#go('Idle', reason);
   }
 
+  /**
+   * Ends the connection with a NOTIFICATION the host chose (a Cease: BFD Down, Out of Resources), then starts
+   * again after the back-off, as after any other failure. Does nothing before the OPEN went out.
+   */
+  abort(code: number, subcode: number, reason: string): void {
+    if (this.#state !== 'OpenSent' && this.#state !== 'OpenConfirm' && this.#state !== 'Established') return;
+    this.#notify(code, subcode, reason, new Uint8Array(0));
+    this.tcpFailed(reason);
+  }
+
   /** Stop sending keepalives while staying up: lets tests prove the peer enforces its hold timer. */
   suspendKeepalives(on: boolean): void {
     this.#keepalivesSuspended = on;

@@ -19,14 +19,10 @@ import { EventEmitter } from 'node:events';
 import type { Socket } from 'node:net';
 import { networkInterfaces } from 'node:os';
 import type { Logger } from 'pino';
-import type { BfdStateChange } from '../../bfd/fsm.ts';
-import { diagName } from '../../bfd/packet.ts';
-import { type BfdProfileOptions, BfdSession } from '../../bfd/session.ts';
-import type { BfdTransport } from '../../bfd/transport.ts';
 import { type Clock, systemClock, type Timer } from '../../time/clock.ts';
 import { Afi, CeaseSubcode, ErrorCode, type OriginValue, Safi } from '../codec/constants.ts';
 import { describeCapability, describeNotification } from '../codec/describe.ts';
-import { encodeNotification, encodeRouteRefresh, shutdownCommunication } from '../codec/encode.ts';
+import { encodeRouteRefresh, shutdownCommunication } from '../codec/encode.ts';
 import type {
   NotificationMessage,
   OpenMessage,
@@ -37,6 +33,13 @@ import { type Family, type Prefix, parseIp } from '../codec/prefix.ts';
 import { BgpFsm, type BgpState, type FsmHost } from '../fsm/fsm.ts';
 import { compareRouterIds, type GracefulRestartConfig, type Negotiated } from '../fsm/negotiate.ts';
 import { AdjRibOut, type ExportPolicy, endOfRibFor, type RouteAttributes } from '../rib/adj-rib-out.ts';
+import {
+  type BfdProfileOptions,
+  type BfdSession,
+  type BfdStateChange,
+  type BfdTransport,
+  startBfdBeside,
+} from './bfd-coupling.ts';
 import { chooseNextHops, type InterfaceTable, type NextHops } from './next-hop.ts';
 import { defaultSocketFactory, type SocketFactory, type TcpSecurity } from './socket-factory.ts';
 
@@ -129,9 +132,6 @@ export interface SessionEvents {
   /** A state change of the session's BFD session (only with the `bfd` option). */
   bfd: [BfdStateChange];
 }
-
-/** RFC 9384 Cease subcode: the BGP session went down because BFD said the path is down. */
-const CEASE_BFD_DOWN = 10;
 
 type Direction = 'outgoing' | 'incoming';
 
@@ -474,35 +474,29 @@ export class BgpSession extends EventEmitter<SessionEvents> {
 
   #startBfd(profile: BfdProfileOptions): void {
     const o = this.options;
-    const bfd = new BfdSession({
+    const bfd = startBfdBeside({
       peerAddress: o.peerAddress,
       profile,
       log: this.log,
       clock: this.#clock,
       ...(o.localAddress ? { localAddress: o.localAddress } : {}),
       ...(o.bfdTransport ? { transport: o.bfdTransport } : {}),
+      onChange: (c) => this.emit('bfd', c),
+      onPathDown: (reason, c) => {
+        if (this.#bfd === bfd) this.guard(undefined, () => this.#resetForBfd(reason, c));
+      },
     });
     this.#bfd = bfd;
-    bfd.on('state', (c) => {
-      this.emit('bfd', c);
-      if (c.failure && this.#bfd === bfd) this.guard(undefined, () => this.#resetForBfd(c));
-    });
-    bfd.start();
   }
 
-  /** The path is down: drop the connection now and let the FSM reconnect after its back-off. */
-  #resetForBfd(c: BfdStateChange): void {
+  /** The path is down: drop the connection now and let the FSM reconnect after its back-off (RFC 5882 4.3). */
+  #resetForBfd(reason: string, c: BfdStateChange): void {
     const conn = this.#primary;
     const state = conn?.fsm.state;
     if (!conn || (state !== 'OpenSent' && state !== 'OpenConfirm' && state !== 'Established')) return;
-    const reason = `BFD session down (${diagName(c.diag)})`;
     this.log.warn({ state, diag: c.diag }, 'BFD down: resetting the BGP session');
     // Likely lost on a dead path, but it tells a peer on a one-way failure why.
-    const n = { code: ErrorCode.CEASE, subcode: CEASE_BFD_DOWN, data: new Uint8Array(0) };
-    this.onNotification(conn, 'sent', n, reason);
-    conn.send(encodeNotification(n));
-    conn.disconnect();
-    conn.fsm.tcpFailed(reason);
+    conn.fsm.abort(ErrorCode.CEASE, CeaseSubcode.BFD_DOWN, reason);
   }
 
   // ---- used by Connection ----

@@ -373,9 +373,12 @@ describe('two Beacon sessions over loopback TCP', () => {
     assert.match(String(line.reason), /AS_PATH/);
   });
 
+  // B is 192.0.2.2 in AS 65002; the peer is in AS 65001. With equal identifiers, RFC 6286 2.1 keeps the
+  // connection of the larger AS: B's own.
   for (const [peerId, kept] of [
     ['192.0.2.9', 'incoming'],
     ['192.0.2.1', 'outgoing'],
+    ['192.0.2.2', 'outgoing'],
   ] as const) {
     test(`collision with a peer whose BGP identifier is ${peerId}: the ${kept} connection is kept, the other gets 6/7`, {
       timeout: 20_000,

@@ -31,7 +31,7 @@ import type {
 } from '../codec/messages.ts';
 import { type Family, type Prefix, parseIp } from '../codec/prefix.ts';
 import { BgpFsm, type BgpState, type FsmHost } from '../fsm/fsm.ts';
-import { compareRouterIds, type GracefulRestartConfig, type Negotiated } from '../fsm/negotiate.ts';
+import type { GracefulRestartConfig, Negotiated } from '../fsm/negotiate.ts';
 import { AdjRibOut, type ExportPolicy, endOfRibFor, type RouteAttributes } from '../rib/adj-rib-out.ts';
 import {
   type BfdProfileOptions,
@@ -40,6 +40,7 @@ import {
   type BfdTransport,
   startBfdBeside,
 } from './bfd-coupling.ts';
+import { type Direction, resolveCollision } from './collision.ts';
 import { chooseNextHops, type InterfaceTable, type NextHops } from './next-hop.ts';
 import { defaultSocketFactory, type SocketFactory, type TcpSecurity } from './socket-factory.ts';
 
@@ -132,8 +133,6 @@ export interface SessionEvents {
   /** A state change of the session's BFD session (only with the `bfd` option). */
   bfd: [BfdStateChange];
 }
-
-type Direction = 'outgoing' | 'incoming';
 
 function familyOf(afi: number, safi: number): Family | undefined {
   if (safi !== Safi.UNICAST) return undefined;
@@ -601,29 +600,32 @@ export class BgpSession extends EventEmitter<SessionEvents> {
 
   onOpen(conn: Connection, open: OpenMessage, negotiated: Negotiated): boolean {
     const other = conn === this.#primary ? this.#secondary : this.#primary;
-    if (other && (other.fsm.state === 'OpenConfirm' || other.fsm.state === 'Established')) {
-      // RFC 4271 6.8: keep the connection opened by the side with the higher BGP identifier.
-      const localWins = compareRouterIds(this.options.routerId, open.bgpId) > 0;
-      const keepDirection: Direction = localWins ? 'outgoing' : 'incoming';
-      const keepThis =
-        other.fsm.state !== 'Established' &&
-        conn.direction !== other.direction &&
-        conn.direction === keepDirection;
+    const verdict = resolveCollision({
+      localId: this.options.routerId,
+      peerId: open.bgpId,
+      localAs: this.options.localAs,
+      peerAs: negotiated.peerAs,
+      received: conn.direction,
+      ...(other ? { other: { direction: other.direction, state: other.fsm.state } } : {}),
+    });
+    if (verdict !== 'none') {
       this.log.info(
         {
           localId: this.options.routerId,
           peerId: open.bgpId,
-          kept: keepThis ? conn.direction : other.direction,
+          kept: verdict === 'close-other' ? conn.direction : other!.direction,
         },
         'connection collision resolved',
       );
-      if (!keepThis) return false;
+    }
+    if (verdict === 'close-received') return false;
+    if (verdict === 'close-other') {
       if (other === this.#primary) {
         this.#primary = conn;
         this.#secondary = undefined;
         conn.fsm.autoRestart = true;
       }
-      other.fsm.stop('connection collision resolved in favour of the other connection', {
+      other!.fsm.stop('connection collision resolved in favour of the other connection', {
         subcode: CeaseSubcode.CONNECTION_COLLISION_RESOLUTION,
       });
     }

@@ -2,7 +2,7 @@
 // (both AS sizes, plus an encode/decode round trip of everything valid) and an Established FSM's receive
 // path. Exits non-zero, printing the input, if any exception escapes. Prints counts and throughput.
 import { parseArgs } from 'node:util';
-import { FuzzFailure, type FuzzReport, fuzz } from '../src/bgp/fuzz.ts';
+import { FuzzFailure, type FuzzReport, fuzz } from '../test/bgp/fuzz.ts';
 
 const { values } = parseArgs({
   options: { count: { type: 'string', default: '1000000' }, seed: { type: 'string', default: '1' } },

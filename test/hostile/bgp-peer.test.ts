@@ -1,6 +1,6 @@
 /**
  * A hostile BGP peer over real TCP on loopback: a fake router accepts Beacon's BgpSession, completes
- * OPEN/KEEPALIVE, then sends one input of the fuzz corpus (src/bgp/fuzz.ts, as bench/bgp-fuzz.ts uses it).
+ * OPEN/KEEPALIVE, then sends one input of the fuzz corpus (test/bgp/fuzz.ts, as bench/bgp-fuzz.ts uses it).
  * Every malformed message must end the session with the NOTIFICATION the RFCs name for it, read off the
  * wire, and the session must come back for the next input; nothing may throw in this process.
  */
@@ -11,8 +11,8 @@ import { pino } from 'pino';
 import { decodeMessage } from '../../src/bgp/codec/decode.ts';
 import { encodeKeepalive, encodeOpen } from '../../src/bgp/codec/encode.ts';
 import { MessageFramer } from '../../src/bgp/codec/framer.ts';
-import { fuzzInputs } from '../../src/bgp/fuzz.ts';
 import { BgpSession } from '../../src/bgp/index.ts';
+import { fuzzInputs } from '../bgp/fuzz.ts';
 
 const INPUTS = 400;
 const CTX = { fourOctetAs: true };

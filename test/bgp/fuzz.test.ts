@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { decodeMessage } from './codec/decode.ts';
+import { decodeMessage } from '../../src/bgp/codec/decode.ts';
 import { corpus, fuzz } from './fuzz.ts';
 
 test('the fuzz corpus is valid to begin with', () => {

@@ -4,8 +4,7 @@
  * must give a message or a WireError; an exception is a bug and is re-thrown with the input that caused it.
  */
 import { isDeepStrictEqual } from 'node:util';
-import { FakeClock } from '../time/clock.ts';
-import { decodeMessage } from './codec/decode.ts';
+import { decodeMessage } from '../../src/bgp/codec/decode.ts';
 import {
   encodeEndOfRib,
   encodeKeepalive,
@@ -14,10 +13,11 @@ import {
   encodeOpen,
   encodeRouteRefresh,
   encodeUpdate,
-} from './codec/encode.ts';
-import type { BgpMessage, CodecContext, UpdateMessage } from './codec/messages.ts';
-import { type Prefix, parsePrefix } from './codec/prefix.ts';
-import { BgpFsm, type FsmHost } from './fsm/fsm.ts';
+} from '../../src/bgp/codec/encode.ts';
+import type { BgpMessage, CodecContext, UpdateMessage } from '../../src/bgp/codec/messages.ts';
+import { type Prefix, parsePrefix } from '../../src/bgp/codec/prefix.ts';
+import { BgpFsm, type FsmHost } from '../../src/bgp/fsm/fsm.ts';
+import { FakeClock } from '../../src/time/clock.ts';
 
 /** mulberry32: small, fast, and the same sequence for the same seed on every machine. */
 export function prng(seed: number): () => number {

@@ -214,6 +214,7 @@ class QuietHost implements FsmHost {
   routeRefresh(): void {}
   notificationSent(): void {}
   notificationReceived(): void {}
+  notificationMalformed(): void {}
 }
 
 function establishedFsm(clock: FakeClock, host: QuietHost): BgpFsm {
@@ -246,6 +247,8 @@ function establishedFsm(clock: FakeClock, host: QuietHost): BgpFsm {
 export interface FuzzReport {
   inputs: number;
   decoded: number;
+  /** Decoded UPDATEs that RFC 7606 turned into withdrawals. */
+  treatedAsWithdraw: number;
   errors: Record<string, number>;
   sessionInputs: number;
   sessionsDropped: number;
@@ -293,6 +296,7 @@ export function fuzz(seed: number, count: number): FuzzReport {
   const report: FuzzReport = {
     inputs: 0,
     decoded: 0,
+    treatedAsWithdraw: 0,
     errors: {},
     sessionInputs: 0,
     sessionsDropped: 0,
@@ -320,6 +324,7 @@ export function fuzz(seed: number, count: number): FuzzReport {
       }
       report.decoded++;
       const m = result.value;
+      if (m.type === 'update' && m.treatAsWithdraw) report.treatedAsWithdraw++;
       if (m.type === 'open' && m.capabilities.length > 40) continue;
       let again: ReturnType<typeof decodeMessage>;
       try {

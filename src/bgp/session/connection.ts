@@ -11,6 +11,7 @@ import type {
   RouteRefreshMessage,
   UpdateMessage,
 } from '../codec/messages.ts';
+import type { WireError } from '../codec/wire-error.ts';
 import type { BgpFsm, BgpState, FsmHost } from '../fsm/fsm.ts';
 import type { Negotiated } from '../fsm/negotiate.ts';
 import type { Direction } from './collision.ts';
@@ -31,9 +32,10 @@ export interface ConnectionOwner {
   /** The peer's OPEN passed validation; false closes this connection (collision lost). */
   openReceived(conn: Connection, open: OpenMessage, negotiated: Negotiated): boolean;
   established(conn: Connection, negotiated: Negotiated): void;
-  update(conn: Connection, message: UpdateMessage): void;
+  update(conn: Connection, message: UpdateMessage, raw: Uint8Array): void;
   routeRefresh(conn: Connection, message: RouteRefreshMessage): void;
   notification(conn: Connection, direction: 'sent' | 'received', n: NotificationSeen, reason?: string): void;
+  malformedNotification(conn: Connection, error: WireError, raw: Uint8Array): void;
 }
 
 /** How long a closing socket may take to flush its last NOTIFICATION before it is cut off. */
@@ -56,10 +58,11 @@ export class Connection {
       transition: (from, to, reason) => owner.transition(this, from, to, reason),
       openReceived: (open, negotiated) => owner.openReceived(this, open, negotiated),
       established: (negotiated) => owner.established(this, negotiated),
-      update: (message) => owner.update(this, message),
+      update: (message, raw) => owner.update(this, message, raw),
       routeRefresh: (message) => owner.routeRefresh(this, message),
       notificationSent: (n, reason) => owner.notification(this, 'sent', n, reason),
       notificationReceived: (n) => owner.notification(this, 'received', n),
+      notificationMalformed: (error, raw) => owner.malformedNotification(this, error, raw),
     };
     this.fsm = owner.createFsm(host, passive, autoRestart);
   }

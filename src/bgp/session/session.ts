@@ -22,10 +22,10 @@ import { networkInterfaces } from 'node:os';
 import type { Logger } from 'pino';
 import { type Clock, systemClock } from '../../time/clock.ts';
 import { Afi, CeaseSubcode, ErrorCode, type OriginValue, Safi } from '../codec/constants.ts';
-import { describeCapability, describeNotification } from '../codec/describe.ts';
+import { attributeName, describeCapability, describeNotification } from '../codec/describe.ts';
 import { encodeRouteRefresh, shutdownCommunication } from '../codec/encode.ts';
-import type { OpenMessage, RouteRefreshMessage, UpdateMessage } from '../codec/messages.ts';
-import { type Family, type Prefix, parseIp } from '../codec/prefix.ts';
+import type { OpenMessage, RouteRefreshMessage, UpdateMessage, UpdateProblem } from '../codec/messages.ts';
+import { type Family, formatPrefix, type Prefix, parseIp } from '../codec/prefix.ts';
 import { BgpFsm, type BgpState, type FsmHost } from '../fsm/fsm.ts';
 import type { GracefulRestartConfig, Negotiated } from '../fsm/negotiate.ts';
 import { AdjRibOut, type RouteAttributes } from '../rib/adj-rib-out.ts';
@@ -114,6 +114,10 @@ export interface SessionStats {
   prefixesReceived: number;
   updatesSent: number;
   established: number;
+  /** Malformed UPDATEs whose routes were treated as withdrawn (RFC 7606 2). */
+  updatesTreatedAsWithdraw: number;
+  /** Attributes dropped from received UPDATEs (RFC 7606 2 "attribute discard", repeats, RFC 6793). */
+  attributesDiscarded: number;
 }
 
 export interface SessionEvents {
@@ -154,6 +158,8 @@ export class BgpSession extends EventEmitter<SessionEvents> {
     prefixesReceived: 0,
     updatesSent: 0,
     established: 0,
+    updatesTreatedAsWithdraw: 0,
+    attributesDiscarded: 0,
   };
   readonly #rib = new AdjRibOut();
   readonly #clock: Clock;
@@ -167,6 +173,8 @@ export class BgpSession extends EventEmitter<SessionEvents> {
   #keepalivesSuspended = false;
   #bfd: BfdSession | undefined;
   readonly #closing = new Set<Socket>();
+  /** How often each kind of malformed UPDATE came during this Established session. */
+  readonly #updateErrors = new Map<string, number>();
 
   constructor(options: SessionOptions) {
     super();
@@ -206,9 +214,20 @@ export class BgpSession extends EventEmitter<SessionEvents> {
       transition: (conn, from, to, reason) => this.#onTransition(conn, from, to, reason),
       openReceived: (conn, open, negotiated) => this.#onOpen(conn, open, negotiated),
       established: (conn, negotiated) => this.#onEstablished(conn, negotiated),
-      update: (_conn, message) => this.#onUpdate(message),
+      update: (_conn, message, raw) => this.#onUpdate(message, raw),
       routeRefresh: (conn, message) => this.#onRouteRefresh(conn, message),
       notification: (conn, direction, n, reason) => this.#onNotification(conn, direction, n, reason),
+      malformedNotification: (conn, error, raw) => {
+        this.log.warn(
+          {
+            connection: conn.direction,
+            error: describeNotification(error.code, error.subcode),
+            reason: error.reason,
+            message: hex(raw),
+          },
+          'malformed NOTIFICATION received; closing without answering it (RFC 4271 6.4)',
+        );
+      },
     };
   }
 
@@ -487,11 +506,24 @@ export class BgpSession extends EventEmitter<SessionEvents> {
       if (to === 'Idle' && conn === this.#secondary) this.#secondary = undefined;
       return;
     }
-    if (from === 'Established') this.#sender.detach();
+    if (from === 'Established') {
+      this.#sender.detach();
+      this.#summarizeUpdateErrors();
+    }
     const line = { from, to, reason, connection: conn.direction };
     if (to === 'Established' || from === 'Established') this.log.info(line, `BGP state ${to}`);
     else this.log.debug(line, `BGP state ${to}`);
     this.emit('state', { from, to, reason });
+  }
+
+  #summarizeUpdateErrors(): void {
+    const repeated = [...this.#updateErrors].filter(([, n]) => n > 1);
+    if (repeated.length)
+      this.log.info(
+        { errors: Object.fromEntries(repeated) },
+        'malformed UPDATEs seen more than once during the session',
+      );
+    this.#updateErrors.clear();
   }
 
   #onOpen(conn: Connection, open: OpenMessage, negotiated: Negotiated): boolean {
@@ -571,16 +603,61 @@ export class BgpSession extends EventEmitter<SessionEvents> {
     this.#sender.sendTable(negotiated.families);
   }
 
-  #onUpdate(message: UpdateMessage): void {
+  #onUpdate(message: UpdateMessage, raw: Uint8Array): void {
     this.stats.updatesReceived++;
     const n = message.nlri.length + (message.attributes.mpReach?.nlri.length ?? 0);
     this.stats.prefixesReceived += n;
-    if (message.attributes.discarded?.length)
-      this.log.debug(
-        { discarded: message.attributes.discarded },
-        'attributes discarded from a received UPDATE',
-      );
+    if (message.treatAsWithdraw) this.#malformedUpdate(message, message.treatAsWithdraw, raw);
+    const discarded = message.attributes.discarded;
+    if (discarded?.length) {
+      this.stats.attributesDiscarded += discarded.length;
+      for (const d of discarded)
+        this.#updateError(
+          `discard ${d.type} ${d.rule}`,
+          {
+            treatment: 'attribute-discard',
+            attribute: attributeName(d.type),
+            reason: d.reason,
+            rule: d.rule,
+            update: hex(raw),
+          },
+          'attribute discarded from a received UPDATE; the UPDATE stands (RFC 7606)',
+        );
+    }
     this.emit('update', message);
+  }
+
+  /** RFC 7606 6: the error, the NLRI it took away and the whole UPDATE, logged for whoever must fix the peer. */
+  #malformedUpdate(message: UpdateMessage, problems: readonly UpdateProblem[], raw: Uint8Array): void {
+    this.stats.updatesTreatedAsWithdraw++;
+    const withdrawn = [...message.withdrawn, ...(message.attributes.mpUnreach?.withdrawn ?? [])];
+    this.#updateError(
+      `withdraw ${problems.map((p) => `${p.type}/${p.subcode}`).join(',')}`,
+      {
+        treatment: 'treat-as-withdraw',
+        problems: problems.map((p) => ({
+          attribute: p.type === 0 ? 'path attributes' : attributeName(p.type),
+          error: describeNotification(ErrorCode.UPDATE_MESSAGE, p.subcode),
+          reason: p.reason,
+          rule: p.rule,
+        })),
+        withdrawnCount: withdrawn.length,
+        withdrawn: withdrawn.slice(0, 16).map(formatPrefix),
+        update: hex(raw),
+      },
+      'malformed UPDATE: its routes are treated as withdrawn and the session stays up (RFC 7606)',
+    );
+  }
+
+  /**
+   * A kind of UPDATE error is logged at warn the first time in a session, at debug after that (a peer that
+   * keeps sending it must not flood the log), and counted in a summary when the session ends.
+   */
+  #updateError(kind: string, fields: Record<string, unknown>, message: string): void {
+    const seen = (this.#updateErrors.get(kind) ?? 0) + 1;
+    this.#updateErrors.set(kind, seen);
+    if (seen === 1) this.log.warn(fields, message);
+    else this.log.debug({ ...fields, occurrence: seen }, message);
   }
 
   #onRouteRefresh(conn: Connection, m: RouteRefreshMessage): void {

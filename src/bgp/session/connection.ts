@@ -36,6 +36,8 @@ export interface ConnectionOwner {
   routeRefresh(conn: Connection, message: RouteRefreshMessage): void;
   notification(conn: Connection, direction: 'sent' | 'received', n: NotificationSeen, reason?: string): void;
   malformedNotification(conn: Connection, error: WireError, raw: Uint8Array): void;
+  /** The socket took everything queued after asking the writer to wait. */
+  drained(conn: Connection): void;
 }
 
 /** How long a closing socket may take to flush its last NOTIFICATION before it is cut off. */
@@ -74,6 +76,16 @@ export class Connection {
 
   get localAddress(): string | undefined {
     return this.#socket?.localAddress;
+  }
+
+  /** Bytes written that the kernel has not taken yet: they wait in this process's memory. */
+  get queuedBytes(): number {
+    return this.#socket?.writableLength ?? 0;
+  }
+
+  /** The socket asked its writer to wait for 'drain' (the peer is not reading as fast as we write). */
+  get congested(): boolean {
+    return this.#socket?.writableNeedDrain ?? false;
   }
 
   /** Takes a socket the peer opened, and tells the FSM it is connected. */
@@ -151,6 +163,9 @@ export class Connection {
     socket.setNoDelay(true);
     socket.on('data', (chunk: Buffer) => {
       if (this.#socket === socket) this.run(() => this.fsm.receive(chunk));
+    });
+    socket.on('drain', () => {
+      if (this.#socket === socket) this.run(() => this.#owner.drained(this));
     });
     socket.on('error', (err) => this.#owner.log.debug({ err: err.message }, 'socket error'));
     socket.on('close', () => {

@@ -79,6 +79,12 @@ export interface SessionOptions {
   nextHop?: NextHops;
   /** Least time between two rounds of announcements (withdrawals never wait). Default 0: batch per tick. */
   minRouteAdvertisementIntervalMs?: number;
+  /**
+   * Most bytes that may wait in this process for a peer that does not read what it is sent. Above it the
+   * session is dropped with a Cease "Out of Resources" (RFC 4486 4). It must hold one whole table: an
+   * initial table or a ROUTE-REFRESH answer is written in one go. Default 32 MiB (about 6 million /32s).
+   */
+  maxQueuedBytes?: number;
   /** ORIGIN of Beacon's routes. Default IGP. */
   origin?: OriginValue;
   /** Run BFD (RFC 5880/5881 single hop) to the peer with these timers; a BFDProfile's spec fits as it is. */
@@ -118,7 +124,14 @@ export interface SessionStats {
   updatesTreatedAsWithdraw: number;
   /** Attributes dropped from received UPDATEs (RFC 7606 2 "attribute discard", repeats, RFC 6793). */
   attributesDiscarded: number;
+  /** ROUTE-REFRESH requests merged into one already waiting for the socket to drain. */
+  routeRefreshesCoalesced: number;
+  /** Sessions dropped because the peer did not read and the send queue passed `maxQueuedBytes`. */
+  sendQueueOverflows: number;
 }
+
+/** The default of `maxQueuedBytes`. */
+export const DEFAULT_MAX_QUEUED_BYTES = 32 * 1024 * 1024;
 
 export interface SessionEvents {
   state: [StateChange];
@@ -160,6 +173,8 @@ export class BgpSession extends EventEmitter<SessionEvents> {
     established: 0,
     updatesTreatedAsWithdraw: 0,
     attributesDiscarded: 0,
+    routeRefreshesCoalesced: 0,
+    sendQueueOverflows: 0,
   };
   readonly #rib = new AdjRibOut();
   readonly #clock: Clock;
@@ -217,6 +232,9 @@ export class BgpSession extends EventEmitter<SessionEvents> {
       update: (_conn, message, raw) => this.#onUpdate(message, raw),
       routeRefresh: (conn, message) => this.#onRouteRefresh(conn, message),
       notification: (conn, direction, n, reason) => this.#onNotification(conn, direction, n, reason),
+      drained: (conn) => {
+        if (conn === this.#primary) this.#sender.drained();
+      },
       malformedNotification: (conn, error, raw) => {
         this.log.warn(
           {
@@ -244,6 +262,10 @@ export class BgpSession extends EventEmitter<SessionEvents> {
   }
   get localAddress(): string | undefined {
     return this.#primary?.localAddress;
+  }
+  /** Bytes written to the peer that wait in this process because the kernel has not taken them yet. */
+  get queuedBytes(): number {
+    return this.#primary?.queuedBytes ?? 0;
   }
   get routes(): Map<string, RouteAttributes> {
     return this.#rib.routes();
@@ -588,12 +610,17 @@ export class BgpSession extends EventEmitter<SessionEvents> {
         { family, localAddress },
         'no local address of this family for the next hop; its routes wait',
       );
+    const maxQueued = this.options.maxQueuedBytes ?? DEFAULT_MAX_QUEUED_BYTES;
     this.#sender.attach(
       {
         write: (msgs) => {
           for (const m of msgs) conn.send(m);
           conn.fsm.sentUpdate();
           this.stats.updatesSent += msgs.length;
+          if (conn.queuedBytes > maxQueued) this.#overflow(conn, maxQueued);
+        },
+        get congested() {
+          return conn.congested;
         },
       },
       policy,
@@ -601,6 +628,30 @@ export class BgpSession extends EventEmitter<SessionEvents> {
     this.emit('established', negotiated);
     if (this.#primary !== conn || conn.fsm.state !== 'Established') return;
     this.#sender.sendTable(negotiated.families);
+  }
+
+  /**
+   * The peer does not read what it is sent and the queue for it passed the cap: drop the session rather than
+   * grow without bound (RFC 4486 4: Cease, "Out of Resources"). The NOTIFICATION queues behind the rest;
+   * the socket is cut off if the peer has not taken it all within the close grace.
+   */
+  #overflow(conn: Connection, maxQueued: number): void {
+    this.stats.sendQueueOverflows++;
+    const queuedBytes = conn.queuedBytes;
+    this.log.error(
+      {
+        queuedBytes,
+        maxQueuedBytes: maxQueued,
+        pendingChanges: this.#rib.pendingChanges,
+        refreshPending: this.#sender.refreshPending,
+      },
+      'the peer is not reading what Beacon sends: send queue above its cap; dropping the session with Cease/Out of Resources (RFC 4486)',
+    );
+    conn.fsm.abort(
+      ErrorCode.CEASE,
+      CeaseSubcode.OUT_OF_RESOURCES,
+      `send queue of ${queuedBytes} bytes above the cap of ${maxQueued}: the peer is not reading`,
+    );
   }
 
   #onUpdate(message: UpdateMessage, raw: Uint8Array): void {
@@ -663,13 +714,22 @@ export class BgpSession extends EventEmitter<SessionEvents> {
   #onRouteRefresh(conn: Connection, m: RouteRefreshMessage): void {
     const family = familyOf(m.afi, m.safi);
     // RFC 2918: a refresh for a family that was not negotiated is ignored.
-    const updates = conn === this.#primary && family ? this.#sender.refresh(family) : undefined;
-    if (updates === undefined) {
+    const outcome = conn === this.#primary && family ? this.#sender.refresh(family) : undefined;
+    if (!outcome || !family) {
       this.log.debug({ afi: m.afi, safi: m.safi }, 'ignoring ROUTE-REFRESH for a family not negotiated');
       return;
     }
-    this.log.info({ family, updates }, 'ROUTE-REFRESH received: Adj-RIB-Out sent again');
-    this.emit('route-refresh', { family: family! });
+    if ('sent' in outcome) {
+      this.log.info({ family, updates: outcome.sent }, 'ROUTE-REFRESH received: Adj-RIB-Out sent again');
+    } else if (outcome.coalesced) {
+      this.stats.routeRefreshesCoalesced++;
+    } else {
+      this.log.info(
+        { family, queuedBytes: conn.queuedBytes },
+        'ROUTE-REFRESH received while the peer is still reading the last one: answered when it has',
+      );
+    }
+    this.emit('route-refresh', { family });
   }
 
   #onNotification(

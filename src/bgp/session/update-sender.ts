@@ -2,7 +2,9 @@
  * The Adj-RIB-Out to the wire, for the one Established connection of a session: every change made in one
  * turn of the event loop goes out as one round of UPDATEs; announcements wait for the
  * MinRouteAdvertisementInterval (RFC 4271 9.2.1.1) while withdrawals never wait; a ROUTE-REFRESH (RFC 2918)
- * gets the family's table again.
+ * gets the family's table again. While the socket is congested, refresh requests are not answered but
+ * remembered, one per family, and answered once it drains: a peer asking in a loop gets one table at a
+ * time, not one queued per request.
  */
 import type { Clock, Timer } from '../../time/clock.ts';
 import type { Family } from '../codec/prefix.ts';
@@ -11,7 +13,15 @@ import { type AdjRibOut, type ExportPolicy, endOfRibFor } from '../rib/adj-rib-o
 /** Where UPDATEs go: the Established connection. */
 export interface UpdateSink {
   write(messages: readonly Uint8Array[]): void;
+  /** The socket asked to wait for 'drain'. */
+  readonly congested: boolean;
 }
+
+/** What became of a ROUTE-REFRESH. */
+export type RefreshOutcome =
+  | { sent: number }
+  /** Answered when the socket drains; `coalesced` when a refresh of the family was already waiting. */
+  | { deferred: true; coalesced: boolean };
 
 export interface SentEvent {
   /** UPDATEs carrying routes or withdrawals. */
@@ -37,6 +47,7 @@ export class UpdateSender {
   #timer: Timer | undefined;
   #due = Number.POSITIVE_INFINITY;
   #lastAnnounceAt = Number.NEGATIVE_INFINITY;
+  readonly #refreshPending = new Set<Family>();
 
   constructor(options: UpdateSenderOptions) {
     this.#o = options;
@@ -64,7 +75,20 @@ export class UpdateSender {
     this.#cancel();
     this.#sink = undefined;
     this.#policy = undefined;
+    this.#refreshPending.clear();
     this.#o.rib.reset();
+  }
+
+  /** Families whose ROUTE-REFRESH waits for the socket to drain. */
+  get refreshPending(): Family[] {
+    return [...this.#refreshPending];
+  }
+
+  /** The socket took what was queued: answer the refresh requests that waited. */
+  drained(): void {
+    const families = [...this.#refreshPending];
+    this.#refreshPending.clear();
+    for (const f of families) this.#answerRefresh(f);
   }
 
   /** Something changed in the Adj-RIB-Out: send it when due. */
@@ -106,13 +130,24 @@ export class UpdateSender {
     this.#o.onSent({ updates: msgs.length, endOfRib: [...endOfRib] });
   }
 
-  /** Everything the peer was told for `family`, again; the number of UPDATEs sent, or undefined if not up. */
-  refresh(family: Family): number | undefined {
-    const policy = this.#policy;
-    if (!this.#sink || !policy?.families.has(family)) return undefined;
+  /** Everything the peer was told for `family`, again; undefined when the family is not up. */
+  refresh(family: Family): RefreshOutcome | undefined {
+    if (!this.#sink || !this.#policy?.families.has(family)) return undefined;
+    if (this.#sink.congested) {
+      const coalesced = this.#refreshPending.has(family);
+      this.#refreshPending.add(family);
+      return { deferred: true, coalesced };
+    }
+    return { sent: this.#answerRefresh(family) };
+  }
+
+  #answerRefresh(family: Family): number {
     this.flush();
+    const sink = this.#sink;
+    const policy = this.#policy;
+    if (!sink || !policy) return 0;
     const msgs = this.#o.rib.fullTable(family, policy);
-    if (msgs.length) this.#sink?.write(msgs);
+    if (msgs.length) sink.write(msgs);
     return msgs.length;
   }
 

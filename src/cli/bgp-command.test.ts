@@ -91,6 +91,7 @@ test('beacon bgp peers with a session, prints greppable lines, announces, and wi
   assert.deepEqual(u.attributes.largeCommunities, [[4200000001, 1, 2]]);
   assert.equal(u.attributes.med, 20);
   assert.equal(u.attributes.nextHop, '127.0.0.1');
+  await until(() => stdout.includes('\nstate Established from=OpenConfirm'), 'the Established line');
   const lines = stdout.split('\n');
   assert.ok(lines.includes('capability four-octet-as(65000)'));
   assert.ok(lines.some((l) => l.startsWith('state Established from=OpenConfirm')));
@@ -99,7 +100,8 @@ test('beacon bgp peers with a session, prints greppable lines, announces, and wi
     router.peerOpen?.capabilities.some((c) => c.kind === 'graceful-restart' && c.restartTime === 120),
   );
   child.kill('SIGINT');
-  const [code] = await once(child, 'exit');
+  // 'close', not 'exit': only then has every line the command printed been read.
+  const [code] = await once(child, 'close');
   assert.equal(code, 0);
   assert.equal(routes.size, 0, 'withdrawn before the Cease');
   assert.ok(stdout.includes('notification sent 6/2 cease/administrative-shutdown'));
@@ -177,15 +179,15 @@ test('beacon bgp: generated prefixes, the R bit, and SIGUSR2 withdrawing and res
     router.peerOpen?.capabilities.some((c) => c.kind === 'graceful-restart' && c.restarting),
     'the R bit is set',
   );
-  assert.ok(stdout.includes('sent updates='), stdout);
-  assert.match(stdout, /^sent updates=\d+ prefixes=1001 end-of-rib=ipv4/m);
+  // The router can hold every route before the command's line about sending them has been read here.
+  await until(() => /^sent updates=\d+ prefixes=1001 end-of-rib=ipv4/m.test(stdout), 'the sent line');
 
   child.kill('SIGUSR2');
   await until(() => routes.size === 0, 'every route withdrawn');
   await until(() => stdout.includes('announcements withdrawn prefixes=1001'), 'the withdrawn line');
   child.kill('SIGUSR2');
   await until(() => routes.size === 1001, 'every route announced again');
-  assert.ok(stdout.includes('announcements restored prefixes=1001'));
+  await until(() => stdout.includes('announcements restored prefixes=1001'), 'the restored line');
   assert.equal(router.state, 'Established');
   assert.deepEqual(
     states.filter((s) => s === 'Established'),
@@ -193,7 +195,7 @@ test('beacon bgp: generated prefixes, the R bit, and SIGUSR2 withdrawing and res
     'one session throughout',
   );
   child.kill('SIGTERM');
-  const [code] = await once(child, 'exit');
+  const [code] = await once(child, 'close');
   assert.equal(code, 0);
   assert.equal(routes.size, 0);
 });
@@ -222,7 +224,7 @@ test('beacon bgp refuses --prefix-count without --prefix-base and --restarting w
     child.stderr.on('data', (c: Buffer) => {
       stderr += c.toString();
     });
-    const [code] = await once(child, 'exit');
+    const [code] = await once(child, 'close');
     assert.equal(code, 2, extra.join(' '));
     assert.match(stderr, why);
   }

@@ -1,18 +1,21 @@
 /**
  * BFD beside a BGP session (the `bfd` option of BgpSession): two Beacon sessions over loopback TCP and UDP
- * (127.0.0.1 <-> 127.0.0.2), real time. When one side's BFD falls silent, the other resets BGP at once
- * with a Cease "BFD Down" instead of waiting out the 9 s hold time.
+ * (127.0.0.1 <-> 127.0.0.2) on one fake clock (test/bfd/fake-time.ts delivers every packet between steps).
+ * When one side's BFD falls silent, the other resets BGP at that instant with a Cease "BFD Down", an hour
+ * before its hold timer could; an AdminDown resets nothing. Asserted on the protocols' clock, not the
+ * machine's.
  */
 import assert from 'node:assert/strict';
 import { createSocket } from 'node:dgram';
 import { once } from 'node:events';
 import { test } from 'node:test';
 import { pino } from 'pino';
-import type { BfdStateChange } from '../../bfd/fsm.ts';
+import { advanceUntil, CountingTransport, runFor } from '../../../test/bfd/fake-time.ts';
 import { Diag } from '../../bfd/packet.ts';
-import { type BfdTransport, UdpBfdTransport } from '../../bfd/transport.ts';
+import { UdpBfdTransport } from '../../bfd/transport.ts';
+import { FakeClock } from '../../time/clock.ts';
 import { BgpListener } from './listener.ts';
-import { BgpSession, type NotificationEvent } from './session.ts';
+import { BgpSession } from './session.ts';
 
 const log = pino({ level: 'silent' });
 
@@ -25,137 +28,123 @@ async function freeUdpPort(): Promise<number> {
   return port;
 }
 
-function next<T>(wait: (resolve: (v: T) => void) => void, ms: number, what: string): Promise<T> {
-  return new Promise((resolve, reject) => {
-    const t = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms);
-    wait((v) => {
-      clearTimeout(t);
-      resolve(v);
-    });
+/**
+ * Two BGP sessions with BFD (127.0.0.1 <-> 127.0.0.2), real TCP and UDP, one fake clock for both protocols.
+ * The hold time is an hour, so within these tests only BFD can take BGP down.
+ */
+async function bfdPair(t: { after(fn: () => Promise<void>): void }) {
+  const port = await freeUdpPort();
+  const clock = new FakeClock();
+  const bfd = { receiveInterval: 30, transmitInterval: 30, detectMultiplier: 3 };
+  const ta = new CountingTransport(
+    new UdpBfdTransport({ log, port, listenAddress: { ipv4: '127.0.0.1' } }),
+    clock,
+  );
+  const tb = new CountingTransport(
+    new UdpBfdTransport({ log, port, listenAddress: { ipv4: '127.0.0.2' } }),
+    clock,
+  );
+  CountingTransport.pair(ta, tb);
+  const pairs: [CountingTransport, CountingTransport][] = [[ta, tb]];
+  const listener = await BgpListener.listen({ host: '127.0.0.2', port: 0, log });
+  const common = { holdTimeSec: HOLD_TIME_SEC, clock, log, bfd };
+  const a = new BgpSession({
+    ...common,
+    localAs: 65001,
+    peerAs: 65002,
+    peerAddress: '127.0.0.2',
+    peerPort: listener.address.port,
+    localAddress: '127.0.0.1',
+    routerId: '192.0.2.1',
+    bfdTransport: ta,
   });
+  const b = new BgpSession({
+    ...common,
+    localAs: 65002,
+    peerAs: 65001,
+    peerAddress: '127.0.0.1',
+    localAddress: '127.0.0.2',
+    routerId: '192.0.2.2',
+    passive: true,
+    bfdTransport: tb,
+  });
+  listener.add(b);
+  const events: { at: number; what: string }[] = [];
+  a.on('bfd', (c) =>
+    events.push({ at: clock.now(), what: `bfd ${c.to} diag=${c.diag} failure=${c.failure}` }),
+  );
+  a.on('state', (c) => events.push({ at: clock.now(), what: `bgp ${c.to} ${c.reason}` }));
+  a.on('notification', (n) =>
+    events.push({ at: clock.now(), what: `notification ${n.direction} ${n.text}` }),
+  );
+  /** Fake time runs while `promise` settles (a BFD stop sends its AdminDown packets on BFD's clock). */
+  const during = async (promise: Promise<void>) => {
+    let done = false;
+    void promise.then(() => {
+      done = true;
+    });
+    await advanceUntil(clock, pairs, 'the stop', () => done, 10_000);
+  };
+  t.after(async () => {
+    await during(Promise.all([a.stop(), b.stop()]).then(() => {}));
+    await listener.close();
+  });
+  a.start();
+  b.start();
+  const signal = AbortSignal.timeout(20_000);
+  await Promise.all([a.waitForState('Established', signal), b.waitForState('Established', signal)]);
+  // Up at 30 ms x 3 once the poll sequence that follows Up is done (RFC 5880 6.8.3).
+  await advanceUntil(
+    clock,
+    pairs,
+    'BFD Up at 30 ms x 3',
+    () =>
+      a.bfd?.detectionTimeMs === 90 &&
+      b.bfd?.detectionTimeMs === 90 &&
+      a.bfd.state === 'Up' &&
+      b.bfd.state === 'Up',
+    15_000,
+  );
+  return { clock, ta, tb, pairs, a, b, events, during };
 }
 
-test('BFD down resets an Established BGP session at once with Cease/BFD Down', async (t) => {
-  const port = await freeUdpPort();
-  const bfd = { receiveInterval: 30, transmitInterval: 30, detectMultiplier: 3 };
-  const real = new UdpBfdTransport({ log, port, listenAddress: { ipv4: '127.0.0.2' } });
-  let mute = false;
-  // b's BFD goes silent on demand, the way a dead node's would, while its TCP stays up.
-  const muted: BfdTransport = {
-    allocateDiscriminator: () => real.allocateDiscriminator(),
-    async open(...args) {
-      const link = await real.open(...args);
-      return { send: (bytes) => mute || link.send(bytes), close: () => link.close() };
-    },
-  };
-  const listener = await BgpListener.listen({ host: '127.0.0.2', port: 0, log });
-  const a = new BgpSession({
-    localAs: 65001,
-    peerAs: 65002,
-    peerAddress: '127.0.0.2',
-    peerPort: listener.address.port,
-    localAddress: '127.0.0.1',
-    routerId: '192.0.2.1',
-    holdTimeSec: 9,
-    backoffInitialMs: 60_000,
-    log,
-    bfd,
-    bfdTransport: new UdpBfdTransport({ log, port, listenAddress: { ipv4: '127.0.0.1' } }),
-  });
-  const b = new BgpSession({
-    localAs: 65002,
-    peerAs: 65001,
-    peerAddress: '127.0.0.1',
-    localAddress: '127.0.0.2',
-    routerId: '192.0.2.2',
-    holdTimeSec: 9,
-    passive: true,
-    log,
-    bfd,
-    bfdTransport: muted,
-  });
-  listener.add(b);
-  t.after(async () => {
-    await Promise.all([a.stop(), b.stop()]);
-    await listener.close();
-  });
-  const aBfd: BfdStateChange[] = [];
-  a.on('bfd', (c) => aBfd.push(c));
-  const bfdUp = (s: BgpSession) =>
-    next<void>((done) => s.on('bfd', (c) => c.to === 'Up' && done()), 5_000, 'BFD Up');
-  const up = [bfdUp(a), bfdUp(b)];
-  a.start();
-  b.start();
-  await Promise.all([a.waitForState('Established'), b.waitForState('Established'), ...up]);
-  // Until b is Up too and the polls are answered, a's detection time still follows b's 1 s start-up rate.
-  await new Promise((r) => setTimeout(r, 300));
-  assert.equal(a.bfd?.detectionTimeMs, 90);
+const HOLD_TIME_SEC = 3600;
 
-  // b hears a's Down packets and resets too; which Cease crosses the wire first is a race, so check a's own.
-  const sent = next<NotificationEvent>(
-    (done) => a.on('notification', (n) => n.direction === 'sent' && done(n)),
-    2_000,
-    'the Cease from a',
+test('BFD down resets an Established BGP session at once with Cease/BFD Down, with an hour of hold time left', {
+  timeout: 60_000,
+}, async (t) => {
+  const p = await bfdPair(t);
+  const from = p.events.length;
+  // b's BFD goes silent the way a dead node's would, while its TCP connection stays up.
+  p.tb.muted = true;
+  await advanceUntil(p.clock, p.pairs, 'a leaving Established', () => p.a.state !== 'Established', 1_000, 1);
+  const after = p.events.slice(from);
+  const bfdDown = after.find((e) => e.what.startsWith('bfd Down'))!;
+  assert.equal(bfdDown.what, `bfd Down diag=${Diag.CONTROL_DETECTION_TIME_EXPIRED} failure=true`);
+  // RFC 5880 6.8.4: one detection time (3 x 30 ms) after the last packet heard.
+  assert.equal(bfdDown.at - p.ta.lastReceivedAt, 90);
+  // RFC 5882 4.3 and RFC 9384: the BGP session goes at that same instant, with Cease 6/10.
+  assert.deepEqual(
+    after.filter((e) => !e.what.startsWith('bfd')).map((e) => [e.at, e.what.split(' (')[0]]),
+    [
+      [bfdDown.at, 'notification sent 6/10 cease/bfd-down'],
+      [bfdDown.at, 'bgp Idle connection lost: BFD session down'],
+    ],
   );
-  const left = next<void>(
-    (done) => a.on('state', (c) => c.from === 'Established' && done()),
-    2_000,
-    'a reset',
-  );
-  const started = performance.now();
-  mute = true;
-  await left;
-  const took = performance.now() - started;
-  const n = await sent;
-  assert.equal(n.code, 6);
-  assert.equal(n.subcode, 10);
-  assert.match(n.text, /bfd-down/);
-  const down = aBfd.find((c) => c.from === 'Up' && c.to === 'Down')!;
-  assert.equal(down.diag, Diag.CONTROL_DETECTION_TIME_EXPIRED);
-  assert.ok(took < 1_000, `BGP reset ${took.toFixed(0)} ms after BFD fell silent (hold time is 9 s)`);
+  assert.ok(bfdDown.at - p.ta.lastReceivedAt < HOLD_TIME_SEC * 1000);
 });
 
-test('an AdminDown from the peer does not touch the BGP session (RFC 5882 3.2)', async (t) => {
-  const port = await freeUdpPort();
-  const bfd = { receiveInterval: 30, transmitInterval: 30, detectMultiplier: 3 };
-  const listener = await BgpListener.listen({ host: '127.0.0.2', port: 0, log });
-  const a = new BgpSession({
-    localAs: 65001,
-    peerAs: 65002,
-    peerAddress: '127.0.0.2',
-    peerPort: listener.address.port,
-    localAddress: '127.0.0.1',
-    routerId: '192.0.2.1',
-    holdTimeSec: 9,
-    log,
-    bfd,
-    bfdTransport: new UdpBfdTransport({ log, port, listenAddress: { ipv4: '127.0.0.1' } }),
-  });
-  const b = new BgpSession({
-    localAs: 65002,
-    peerAs: 65001,
-    peerAddress: '127.0.0.1',
-    localAddress: '127.0.0.2',
-    routerId: '192.0.2.2',
-    holdTimeSec: 9,
-    passive: true,
-    log,
-    bfd,
-    bfdTransport: new UdpBfdTransport({ log, port, listenAddress: { ipv4: '127.0.0.2' } }),
-  });
-  listener.add(b);
-  t.after(async () => {
-    await Promise.all([a.stop(), b.stop()]);
-    await listener.close();
-  });
-  const bfdUp = next<void>((done) => a.on('bfd', (c) => c.to === 'Up' && done()), 5_000, 'BFD Up');
-  a.start();
-  b.start();
-  await Promise.all([a.waitForState('Established'), b.waitForState('Established'), bfdUp]);
-  const down = next<BfdStateChange>((done) => a.on('bfd', (c) => c.to === 'Down' && done(c)), 2_000, 'Down');
-  await b.bfd!.stop();
-  const c = await down;
-  assert.equal(c.failure, false);
-  await new Promise((r) => setTimeout(r, 200));
-  assert.equal(a.state, 'Established');
+test('an AdminDown from the peer does not touch the BGP session (RFC 5882 3.2)', {
+  timeout: 60_000,
+}, async (t) => {
+  const p = await bfdPair(t);
+  const from = p.events.length;
+  await p.during(p.b.bfd!.stop());
+  // Ten detection times of BFD silence after the AdminDown: nothing may follow from it.
+  await runFor(p.clock, p.pairs, 900);
+  assert.deepEqual(
+    p.events.slice(from).map((e) => e.what),
+    [`bfd Down diag=${Diag.NEIGHBOR_SIGNALED_SESSION_DOWN} failure=false`],
+  );
+  assert.equal(p.a.state, 'Established');
 });

@@ -1,9 +1,14 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { type AddressInfo, createServer, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { pino } from 'pino';
+import { attr, updateMessage } from '../../test/bgp/update-errors.ts';
+import { decodeMessage } from '../bgp/codec/decode.ts';
+import { encodeKeepalive, encodeOpen } from '../bgp/codec/encode.ts';
+import { MessageFramer } from '../bgp/codec/framer.ts';
 import { BgpListener, BgpSession, formatPrefix, type UpdateMessage } from '../bgp/index.ts';
 import { hostRoutes, parseCommunities } from './bgp-command.ts';
 
@@ -228,4 +233,83 @@ test('beacon bgp refuses --prefix-count without --prefix-base and --restarting w
     assert.equal(code, 2, extra.join(' '));
     assert.match(stderr, why);
   }
+});
+
+test('beacon bgp says why a malformed UPDATE withdrew its routes, and keeps the session (RFC 7606)', {
+  timeout: 30_000,
+}, async (t) => {
+  // A router on a raw socket: OPEN, KEEPALIVE, then 203.0.113.0/24 with an ORIGIN of length 2 (RFC 7606 7.1).
+  const server = createServer();
+  server.listen(0, '127.0.0.2');
+  await once(server, 'listening');
+  let peer: Socket | undefined;
+  server.on('connection', (socket: Socket) => {
+    peer = socket;
+    socket.on('error', () => {});
+    const framer = new MessageFramer();
+    socket.on('data', (chunk: Buffer) => {
+      framer.push(chunk);
+      for (let f = framer.next(); f?.ok; f = framer.next()) {
+        const d = decodeMessage(f.bytes, { fourOctetAs: true });
+        if (d.ok && d.value.type === 'open') {
+          socket.write(
+            encodeOpen({
+              myAs: 65000,
+              holdTime: 90,
+              bgpId: '192.0.2.254',
+              capabilities: [{ kind: 'four-octet-as', asn: 65000 }],
+            }),
+          );
+          socket.write(encodeKeepalive());
+          socket.write(
+            updateMessage(
+              '',
+              attr(0x40, 1, '0000') + attr(0x40, 2, '02 01 0000fde8') + attr(0x40, 3, 'c00002fe'),
+              '18 cb0071',
+            ),
+          );
+        }
+      }
+    });
+  });
+  const child = spawn(
+    process.execPath,
+    [
+      join(import.meta.dirname, 'main.ts'),
+      ...['--log-level', 'silent', 'bgp', '--local-as', '65001', '--peer-as', '65000'],
+      ...['--peer', '127.0.0.2', '--port', String((server.address() as AddressInfo).port)],
+      ...['--local-address', '127.0.0.1'],
+    ],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  t.after(async () => {
+    if (child.exitCode === null) child.kill('SIGKILL');
+    peer?.destroy();
+    await new Promise<void>((r) => server.close(() => r()));
+  });
+  let stdout = '';
+  child.stdout.on('data', (c: Buffer) => {
+    stdout += c.toString();
+  });
+  const signal = AbortSignal.timeout(20_000);
+  while (!stdout.includes('received malformed update')) {
+    if (signal.aborted) throw new Error(`no malformed-update line; output:\n${stdout}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  child.kill('SIGTERM');
+  const [code] = await once(child, 'close');
+  assert.equal(code, 0);
+  const lines = stdout.split('\n');
+  assert.ok(lines.includes('received update announced=0 withdrawn=1'), stdout);
+  assert.ok(
+    lines.includes(
+      'received malformed update treat-as-withdraw error="3/5 update-message-error/attribute-length-error" reason="ORIGIN: length 2" rule="RFC 7606 7.1"',
+    ),
+    stdout,
+  );
+  assert.ok(!stdout.includes('notification sent 3/'), 'no NOTIFICATION for it');
+  assert.ok(
+    stdout.includes('notification sent 6/2 cease/administrative-shutdown'),
+    'the session was up until the stop',
+  );
 });

@@ -4,7 +4,13 @@ import { once } from 'node:events';
 import { test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { pino } from 'pino';
-import { advanceUntil, CountingTransport, runFor } from '../../test/bfd/fake-time.ts';
+import {
+  advanceUntil,
+  type CountingTransport,
+  freeUdpPort,
+  loopbackTransports,
+  runFor,
+} from '../../test/bfd/fake-time.ts';
 import { nativeUnavailable } from '../native/addon.ts';
 import { FakeClock } from '../time/clock.ts';
 import type { BfdStateChange } from './fsm.ts';
@@ -14,34 +20,14 @@ import { SOURCE_PORT_MAX, SOURCE_PORT_MIN, UdpBfdTransport } from './transport.t
 
 const log = pino({ level: 'silent' });
 
-/** A UDP port free on 127.0.0.1 and 127.0.0.2 right now. */
-async function freePort(): Promise<number> {
-  const s = createSocket('udp4');
-  s.bind(0, '127.0.0.1');
-  await once(s, 'listening');
-  const port = s.address().port;
-  s.close();
-  return port;
-}
-
 /** Two sessions, 127.0.0.1 and 127.0.0.2, over real UDP with counting transports on one fake clock. */
 async function loopbackPair(profile: BfdProfileOptions) {
-  const port = await freePort();
   const clock = new FakeClock();
-  const ta = new CountingTransport(
-    new UdpBfdTransport({ log, port, listenAddress: { ipv4: '127.0.0.1' } }),
-    clock,
-  );
-  const tb = new CountingTransport(
-    new UdpBfdTransport({ log, port, listenAddress: { ipv4: '127.0.0.2' } }),
-    clock,
-  );
-  CountingTransport.pair(ta, tb);
+  const { ta, tb, pairs } = await loopbackTransports(clock, log);
   const session = (local: string, peer: string, transport: CountingTransport) =>
     new BfdSession({ localAddress: local, peerAddress: peer, profile, log, clock, transport });
   const a = session('127.0.0.1', '127.0.0.2', ta);
   const b = session('127.0.0.2', '127.0.0.1', tb);
-  const pairs: [CountingTransport, CountingTransport][] = [[ta, tb]];
   const changes: { at: number; session: 'a' | 'b'; change: BfdStateChange }[] = [];
   a.on('state', (change) => changes.push({ at: clock.now(), session: 'a', change }));
   b.on('state', (change) => changes.push({ at: clock.now(), session: 'b', change }));
@@ -122,7 +108,7 @@ test('a session whose peer goes silent goes Down one detection time after the la
 });
 
 test('packets leave from a port in 49152-65535 and the local address, to the control port', async (t) => {
-  const port = await freePort();
+  const port = await freeUdpPort();
   const peer = createSocket('udp4');
   peer.bind(port, '127.0.0.3');
   await once(peer, 'listening');
@@ -150,7 +136,7 @@ test('packets leave from a port in 49152-65535 and the local address, to the con
 });
 
 test('the transport drops malformed packets, strangers and low TTLs without throwing', async (t) => {
-  const port = await freePort();
+  const port = await freeUdpPort();
   const transport = new UdpBfdTransport({ log, port, listenAddress: { ipv4: '127.0.0.1' } });
   const received: number[] = [];
   const link = await transport.open({ peerAddress: '192.0.2.1' }, 42, (p) =>
@@ -183,7 +169,7 @@ for (const family of ['udp4', 'udp6'] as const) {
   test(`${family}: the receive socket's filter discards datagrams below TTL 255 before they reach a session (GTSM)`, {
     skip: nativeUnavailable(),
   }, async (t) => {
-    const port = await freePort();
+    const port = await freeUdpPort();
     const transport = new UdpBfdTransport({
       log,
       port,

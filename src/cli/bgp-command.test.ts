@@ -5,10 +5,8 @@ import { type AddressInfo, createServer, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { pino } from 'pino';
+import { answerOpen, onMessages } from '../../test/bgp/raw-peer.ts';
 import { attr, updateMessage } from '../../test/bgp/update-errors.ts';
-import { decodeMessage } from '../bgp/codec/decode.ts';
-import { encodeKeepalive, encodeOpen } from '../bgp/codec/encode.ts';
-import { MessageFramer } from '../bgp/codec/framer.ts';
 import { BgpListener, BgpSession, formatPrefix, type UpdateMessage } from '../bgp/index.ts';
 import { hostRoutes, parseCommunities } from './bgp-command.ts';
 
@@ -245,31 +243,17 @@ test('beacon bgp says why a malformed UPDATE withdrew its routes, and keeps the 
   let peer: Socket | undefined;
   server.on('connection', (socket: Socket) => {
     peer = socket;
-    socket.on('error', () => {});
-    const framer = new MessageFramer();
-    socket.on('data', (chunk: Buffer) => {
-      framer.push(chunk);
-      for (let f = framer.next(); f?.ok; f = framer.next()) {
-        const d = decodeMessage(f.bytes, { fourOctetAs: true });
-        if (d.ok && d.value.type === 'open') {
-          socket.write(
-            encodeOpen({
-              myAs: 65000,
-              holdTime: 90,
-              bgpId: '192.0.2.254',
-              capabilities: [{ kind: 'four-octet-as', asn: 65000 }],
-            }),
-          );
-          socket.write(encodeKeepalive());
-          socket.write(
-            updateMessage(
-              '',
-              attr(0x40, 1, '0000') + attr(0x40, 2, '02 01 0000fde8') + attr(0x40, 3, 'c00002fe'),
-              '18 cb0071',
-            ),
-          );
-        }
-      }
+    onMessages(socket, (m) => {
+      if (m.type !== 'open') return true;
+      answerOpen(socket, 65000, '192.0.2.254');
+      socket.write(
+        updateMessage(
+          '',
+          attr(0x40, 1, '0000') + attr(0x40, 2, '02 01 0000fde8') + attr(0x40, 3, 'c00002fe'),
+          '18 cb0071',
+        ),
+      );
+      return true;
     });
   });
   const child = spawn(

@@ -5,8 +5,21 @@
  * expire because a loaded machine was slow to deliver a packet: what the tests assert is behaviour on the
  * protocol's own clock (RFC 5880), never elapsed milliseconds.
  */
-import type { BfdLink, BfdTransport } from '../../src/bfd/transport.ts';
+import { createSocket } from 'node:dgram';
+import { once } from 'node:events';
+import type { Logger } from 'pino';
+import { type BfdLink, type BfdTransport, UdpBfdTransport } from '../../src/bfd/transport.ts';
 import type { FakeClock } from '../../src/time/clock.ts';
+
+/** A UDP port free on 127.0.0.1 (and so, on Linux, on the rest of 127/8) right now. */
+export async function freeUdpPort(): Promise<number> {
+  const s = createSocket('udp4');
+  s.bind(0, '127.0.0.1');
+  await once(s, 'listening');
+  const port = s.address().port;
+  s.close();
+  return port;
+}
 
 export class CountingTransport implements BfdTransport {
   readonly #inner: BfdTransport;
@@ -114,4 +127,16 @@ export function runFor(
 ): Promise<void> {
   const end = clock.now() + ms;
   return advanceUntil(clock, pairs, 'running', () => clock.now() >= end, ms + stepMs, stepMs);
+}
+
+/** BFD transports for 127.0.0.1 and 127.0.0.2 on one free port, counting, paired. */
+export async function loopbackTransports(clock: FakeClock, log: Logger) {
+  const port = await freeUdpPort();
+  const counting = (ipv4: string) =>
+    new CountingTransport(new UdpBfdTransport({ log, port, listenAddress: { ipv4 } }), clock);
+  const ta = counting('127.0.0.1');
+  const tb = counting('127.0.0.2');
+  CountingTransport.pair(ta, tb);
+  const pairs: [CountingTransport, CountingTransport][] = [[ta, tb]];
+  return { ta, tb, pairs };
 }

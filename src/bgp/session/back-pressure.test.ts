@@ -8,9 +8,8 @@ import { once } from 'node:events';
 import { type AddressInfo, createServer, type Server, type Socket } from 'node:net';
 import { test } from 'node:test';
 import { pino } from 'pino';
-import { decodeMessage } from '../codec/decode.ts';
-import { encodeKeepalive, encodeOpen, encodeRouteRefresh } from '../codec/encode.ts';
-import { MessageFramer } from '../codec/framer.ts';
+import { answerOpen, onMessages } from '../../../test/bgp/raw-peer.ts';
+import { encodeKeepalive, encodeRouteRefresh } from '../codec/encode.ts';
 import { BgpSession, type NotificationEvent } from './session.ts';
 
 const log = pino({ level: 'silent' });
@@ -33,35 +32,18 @@ class DeafPeer {
         return;
       }
       this.socket = socket;
-      socket.on('error', () => {});
-      const framer = new MessageFramer();
-      socket.on('data', (chunk: Buffer) => {
-        framer.push(chunk);
-        for (let f = framer.next(); f?.ok; f = framer.next()) {
-          const d = decodeMessage(f.bytes, { fourOctetAs: true });
-          if (d.ok && d.value.type === 'open') {
-            socket.write(
-              encodeOpen({
-                myAs: 65001,
-                holdTime: 90,
-                bgpId: '192.0.2.1',
-                capabilities: [
-                  { kind: 'multiprotocol', afi: 1, safi: 1 },
-                  { kind: 'route-refresh' },
-                  { kind: 'four-octet-as', asn: 65001 },
-                ],
-              }),
-            );
-            socket.write(encodeKeepalive());
-          } else if (d.ok && d.value.type === 'keepalive') {
-            // Beacon is in OpenConfirm and about to send its table: from here on, nothing is read.
-            socket.pause();
-            socket.removeAllListeners('data');
-            this.#timers.push(setInterval(() => socket.write(encodeKeepalive()), 200));
-            deafened();
-            return;
-          }
-        }
+      onMessages(socket, (m) => {
+        if (m.type === 'open')
+          answerOpen(socket, 65001, '192.0.2.1', [
+            { kind: 'multiprotocol', afi: 1, safi: 1 },
+            { kind: 'route-refresh' },
+          ]);
+        if (m.type !== 'keepalive') return true;
+        // Beacon is in OpenConfirm and about to send its table: from here on, nothing is read.
+        socket.pause();
+        this.#timers.push(setInterval(() => socket.write(encodeKeepalive()), 200));
+        deafened();
+        return false;
       });
     });
   }

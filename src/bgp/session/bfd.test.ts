@@ -6,46 +6,24 @@
  * machine's.
  */
 import assert from 'node:assert/strict';
-import { createSocket } from 'node:dgram';
-import { once } from 'node:events';
 import { test } from 'node:test';
 import { pino } from 'pino';
-import { advanceUntil, CountingTransport, runFor } from '../../../test/bfd/fake-time.ts';
+import { advanceUntil, loopbackTransports, runFor } from '../../../test/bfd/fake-time.ts';
 import { Diag } from '../../bfd/packet.ts';
-import { UdpBfdTransport } from '../../bfd/transport.ts';
 import { FakeClock } from '../../time/clock.ts';
 import { BgpListener } from './listener.ts';
 import { BgpSession } from './session.ts';
 
 const log = pino({ level: 'silent' });
 
-async function freeUdpPort(): Promise<number> {
-  const s = createSocket('udp4');
-  s.bind(0, '127.0.0.1');
-  await once(s, 'listening');
-  const port = s.address().port;
-  s.close();
-  return port;
-}
-
 /**
  * Two BGP sessions with BFD (127.0.0.1 <-> 127.0.0.2), real TCP and UDP, one fake clock for both protocols.
  * The hold time is an hour, so within these tests only BFD can take BGP down.
  */
 async function bfdPair(t: { after(fn: () => Promise<void>): void }) {
-  const port = await freeUdpPort();
   const clock = new FakeClock();
   const bfd = { receiveInterval: 30, transmitInterval: 30, detectMultiplier: 3 };
-  const ta = new CountingTransport(
-    new UdpBfdTransport({ log, port, listenAddress: { ipv4: '127.0.0.1' } }),
-    clock,
-  );
-  const tb = new CountingTransport(
-    new UdpBfdTransport({ log, port, listenAddress: { ipv4: '127.0.0.2' } }),
-    clock,
-  );
-  CountingTransport.pair(ta, tb);
-  const pairs: [CountingTransport, CountingTransport][] = [[ta, tb]];
+  const { ta, tb, pairs } = await loopbackTransports(clock, log);
   const listener = await BgpListener.listen({ host: '127.0.0.2', port: 0, log });
   const common = { holdTimeSec: HOLD_TIME_SEC, clock, log, bfd };
   const a = new BgpSession({

@@ -22,10 +22,10 @@ import { networkInterfaces } from 'node:os';
 import type { Logger } from 'pino';
 import { type Clock, systemClock } from '../../time/clock.ts';
 import { Afi, CeaseSubcode, ErrorCode, type OriginValue, Safi } from '../codec/constants.ts';
-import { attributeName, describeCapability, describeNotification } from '../codec/describe.ts';
+import { describeCapability, describeNotification } from '../codec/describe.ts';
 import { encodeRouteRefresh, shutdownCommunication } from '../codec/encode.ts';
-import type { OpenMessage, RouteRefreshMessage, UpdateMessage, UpdateProblem } from '../codec/messages.ts';
-import { type Family, formatPrefix, type Prefix, parseIp } from '../codec/prefix.ts';
+import type { OpenMessage, RouteRefreshMessage, UpdateMessage } from '../codec/messages.ts';
+import { type Family, type Prefix, parseIp } from '../codec/prefix.ts';
 import { BgpFsm, type BgpState, type FsmHost } from '../fsm/fsm.ts';
 import type { GracefulRestartConfig, Negotiated } from '../fsm/negotiate.ts';
 import { AdjRibOut, type RouteAttributes } from '../rib/adj-rib-out.ts';
@@ -39,6 +39,7 @@ import {
 import { resolveCollision } from './collision.ts';
 import { Connection, type ConnectionOwner, type NotificationSeen } from './connection.ts';
 import { exportFor } from './export-policy.ts';
+import { hex, MalformedLog } from './malformed-log.ts';
 import type { InterfaceTable, NextHops } from './next-hop.ts';
 import { defaultSocketFactory, type SocketFactory, type TcpSecurity } from './socket-factory.ts';
 import { type SentEvent, UpdateSender } from './update-sender.ts';
@@ -150,10 +151,6 @@ function familyOf(afi: number, safi: number): Family | undefined {
   return afi === Afi.IPV4 ? 'ipv4' : afi === Afi.IPV6 ? 'ipv6' : undefined;
 }
 
-function hex(b: Uint8Array): string {
-  return Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('hex');
-}
-
 /** `::ffff:192.0.2.1` and `192.0.2.1` are the same peer. */
 export function normalizeAddress(address: string): string {
   const bare = address.startsWith('::ffff:') && address.includes('.') ? address.slice(7) : address;
@@ -188,8 +185,7 @@ export class BgpSession extends EventEmitter<SessionEvents> {
   #keepalivesSuspended = false;
   #bfd: BfdSession | undefined;
   readonly #closing = new Set<Socket>();
-  /** How often each kind of malformed UPDATE came during this Established session. */
-  readonly #updateErrors = new Map<string, number>();
+  readonly #malformed: MalformedLog;
 
   constructor(options: SessionOptions) {
     super();
@@ -213,6 +209,7 @@ export class BgpSession extends EventEmitter<SessionEvents> {
     for (const asn of [options.localAs, options.peerAs])
       if (!Number.isInteger(asn) || asn < 1 || asn > 0xffffffff)
         throw new RangeError(`ASN out of range: ${asn}`);
+    this.#malformed = new MalformedLog(this.log);
     this.#sender = new UpdateSender({
       rib: this.#rib,
       clock: this.#clock,
@@ -235,17 +232,7 @@ export class BgpSession extends EventEmitter<SessionEvents> {
       drained: (conn) => {
         if (conn === this.#primary) this.#sender.drained();
       },
-      malformedNotification: (conn, error, raw) => {
-        this.log.warn(
-          {
-            connection: conn.direction,
-            error: describeNotification(error.code, error.subcode),
-            reason: error.reason,
-            message: hex(raw),
-          },
-          'malformed NOTIFICATION received; closing without answering it (RFC 4271 6.4)',
-        );
-      },
+      malformedNotification: (conn, error, raw) => this.#malformed.notification(error, raw, conn.direction),
     };
   }
 
@@ -530,22 +517,12 @@ export class BgpSession extends EventEmitter<SessionEvents> {
     }
     if (from === 'Established') {
       this.#sender.detach();
-      this.#summarizeUpdateErrors();
+      this.#malformed.sessionEnded();
     }
     const line = { from, to, reason, connection: conn.direction };
     if (to === 'Established' || from === 'Established') this.log.info(line, `BGP state ${to}`);
     else this.log.debug(line, `BGP state ${to}`);
     this.emit('state', { from, to, reason });
-  }
-
-  #summarizeUpdateErrors(): void {
-    const repeated = [...this.#updateErrors].filter(([, n]) => n > 1);
-    if (repeated.length)
-      this.log.info(
-        { errors: Object.fromEntries(repeated) },
-        'malformed UPDATEs seen more than once during the session',
-      );
-    this.#updateErrors.clear();
   }
 
   #onOpen(conn: Connection, open: OpenMessage, negotiated: Negotiated): boolean {
@@ -658,57 +635,10 @@ export class BgpSession extends EventEmitter<SessionEvents> {
     this.stats.updatesReceived++;
     const n = message.nlri.length + (message.attributes.mpReach?.nlri.length ?? 0);
     this.stats.prefixesReceived += n;
-    if (message.treatAsWithdraw) this.#malformedUpdate(message, message.treatAsWithdraw, raw);
-    const discarded = message.attributes.discarded;
-    if (discarded?.length) {
-      this.stats.attributesDiscarded += discarded.length;
-      for (const d of discarded)
-        this.#updateError(
-          `discard ${d.type} ${d.rule}`,
-          {
-            treatment: 'attribute-discard',
-            attribute: attributeName(d.type),
-            reason: d.reason,
-            rule: d.rule,
-            update: hex(raw),
-          },
-          'attribute discarded from a received UPDATE; the UPDATE stands (RFC 7606)',
-        );
-    }
+    if (message.treatAsWithdraw) this.stats.updatesTreatedAsWithdraw++;
+    this.stats.attributesDiscarded += message.attributes.discarded?.length ?? 0;
+    if (message.treatAsWithdraw || message.attributes.discarded) this.#malformed.update(message, raw);
     this.emit('update', message);
-  }
-
-  /** RFC 7606 6: the error, the NLRI it took away and the whole UPDATE, logged for whoever must fix the peer. */
-  #malformedUpdate(message: UpdateMessage, problems: readonly UpdateProblem[], raw: Uint8Array): void {
-    this.stats.updatesTreatedAsWithdraw++;
-    const withdrawn = [...message.withdrawn, ...(message.attributes.mpUnreach?.withdrawn ?? [])];
-    this.#updateError(
-      `withdraw ${problems.map((p) => `${p.type}/${p.subcode}`).join(',')}`,
-      {
-        treatment: 'treat-as-withdraw',
-        problems: problems.map((p) => ({
-          attribute: p.type === 0 ? 'path attributes' : attributeName(p.type),
-          error: describeNotification(ErrorCode.UPDATE_MESSAGE, p.subcode),
-          reason: p.reason,
-          rule: p.rule,
-        })),
-        withdrawnCount: withdrawn.length,
-        withdrawn: withdrawn.slice(0, 16).map(formatPrefix),
-        update: hex(raw),
-      },
-      'malformed UPDATE: its routes are treated as withdrawn and the session stays up (RFC 7606)',
-    );
-  }
-
-  /**
-   * A kind of UPDATE error is logged at warn the first time in a session, at debug after that (a peer that
-   * keeps sending it must not flood the log), and counted in a summary when the session ends.
-   */
-  #updateError(kind: string, fields: Record<string, unknown>, message: string): void {
-    const seen = (this.#updateErrors.get(kind) ?? 0) + 1;
-    this.#updateErrors.set(kind, seen);
-    if (seen === 1) this.log.warn(fields, message);
-    else this.log.debug({ ...fields, occurrence: seen }, message);
   }
 
   #onRouteRefresh(conn: Connection, m: RouteRefreshMessage): void {

@@ -149,6 +149,14 @@ export class MemberTable {
     this.own = next;
   }
 
+  /** Whether a statement would change the belief: checked before its signatures cost anything. */
+  wouldChange(s: Statement): boolean {
+    const status = statusOf(s);
+    if (!status || s.subject === this.selfId) return false;
+    const before = this.get(s.subject);
+    return !!before && outranks({ inc: s.inc, status }, before);
+  }
+
   /** Takes in a verified statement about a roster member; true when it changed the belief. */
   apply(s: Statement, now: number): boolean {
     const status = statusOf(s);

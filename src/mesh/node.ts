@@ -735,12 +735,19 @@ export class MeshNode {
     if (gen === undefined || s.inc.gen !== gen) return;
     switch (s.type) {
       case STATEMENT.suspect: {
+        // Cheap checks first: a suspicion of an incarnation we do not hold alive, or one we already
+        // have, costs no signature check.
+        const b = this.members.get(s.subject);
+        if (!b || b.status !== 'alive' || compareIncarnation(b.inc, s.inc) !== 0) return;
+        if (this.suspicions.get(incKey(s.subject, s.inc))?.has(s.signature.by)) return;
         if (!this.verifySuspicion(s.subject, s.inc, s.signature)) return;
         this.remember(key);
         this.addSuspicion(s);
         return;
       }
       case STATEMENT.dead: {
+        if (s.subject !== this.id && !this.members.wouldChange(s)) return;
+        if (s.subject === this.id && compareIncarnation(s.inc, this.inc) !== 0) return;
         const q = quorumsFor(this.ring.neighbours(s.subject).length);
         const signers = new Set<string>();
         for (const sig of s.signatures) {
@@ -764,7 +771,7 @@ export class MeshNode {
         return;
       }
       default: {
-        if (s.subject === this.id) return;
+        if (s.subject === this.id || !this.members.wouldChange(s)) return;
         if (!this.verifySelfStatement(s)) return;
         this.remember(key);
         if (this.members.apply(s, this.clock.now())) {

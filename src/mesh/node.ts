@@ -76,6 +76,8 @@ export interface MeshParams {
   releaseRequestMs: number;
   /** How long after a roster change the previous neighbours still count for the fence. */
   transitionMs: number;
+  /** A member dead, suspended or gone this long leaves the ring: its neighbours get live ones instead. */
+  evictAfterMs: number;
   /** Random members each new statement is pushed to. */
   gossipFanout: number;
   /** Heartbeat rounds that carry each new statement to the neighbours. */
@@ -98,6 +100,7 @@ export function defaultParams(intervalMs = 100, suspectAfterMs = 400): MeshParam
     suspendAfterMs: suspectAfterMs + 2 * intervalMs,
     releaseRequestMs: 250,
     transitionMs: 2000,
+    evictAfterMs: 10_000,
     gossipFanout: 3,
     piggybackRounds: 6,
   };
@@ -149,6 +152,8 @@ interface PeerState {
   theirDigest: bigint | undefined;
   mismatches: number;
   lastSyncAt: number;
+  /** When this node last answered a heartbeat from it although it is not a neighbour. */
+  repliedAt: number;
   /** Token bucket against floods, refilled per second. */
   tokens: number;
   tokensAt: number;
@@ -162,6 +167,18 @@ const PAIR_KEY_CACHE = 512;
 
 function incKey(id: string, inc: Incarnation): string {
   return `${id}/${inc.gen}/${inc.round}`;
+}
+
+const keyTexts = new WeakMap<PublicKeys, string>();
+
+/** A public key's bytes as text, computed once per key object (it is looked up for every datagram). */
+function keyText(k: PublicKeys): string {
+  let t = keyTexts.get(k);
+  if (t === undefined) {
+    t = k.dh.toString('base64');
+    keyTexts.set(k, t);
+  }
+  return t;
 }
 
 /** Node accepts IPv4 peers on an IPv6 socket as ::ffff:a.b.c.d. */
@@ -189,6 +206,10 @@ export class MeshNode {
   private roster = new Roster([]);
   private ring: Ring = this.roster.ring;
   private neighbours: string[] = [];
+  /** Members long known dead, suspended or gone, by id, with when each was first seen so. */
+  private readonly downSince = new Map<string, number>();
+  private readonly evicted = new Set<string>();
+  private readonly offRing = (id: string): boolean => this.evicted.has(id);
   /** Earlier neighbour sets that still count for the fence, until the time given. */
   private transitional: { ids: string[]; until: number }[] = [];
 
@@ -424,18 +445,49 @@ export class MeshNode {
     const aliveBefore = new Set(this.neighbours.filter((id) => this.members.get(id)?.status === 'alive'));
     this.members.setRoster(next);
     this.ring = next.withSelf(this.id);
-    const neighbours = this.ring.neighbours(this.id);
-    const old = this.neighbours;
-    if (old.join() !== neighbours.join()) {
-      if (old.length > 0) this.transitional.push({ ids: old, until: now + this.params.transitionMs });
-      for (const id of neighbours) if (!old.includes(id)) this.peer(id)!.watchingSince = now;
-      this.neighbours = neighbours;
-    }
+    this.updateNeighbours(now);
     // A neighbour that became alive through its Lease is watched from now.
     for (const id of this.neighbours)
       if (!aliveBefore.has(id) && this.members.get(id)?.status === 'alive')
         this.peer(id)!.watchingSince = now;
     this.notifyIfChanged();
+  }
+
+  private updateNeighbours(now: number): void {
+    const neighbours = this.ring.neighbours(this.id, this.offRing);
+    const old = this.neighbours;
+    if (old.join() === neighbours.join()) return;
+    if (old.length > 0) this.transitional.push({ ids: old, until: now + this.params.transitionMs });
+    for (const id of neighbours) if (!old.includes(id)) this.peer(id)!.watchingSince = now;
+    this.neighbours = neighbours;
+  }
+
+  /**
+   * Members dead, suspended or gone for evictAfterMs leave the ring (in every node's view at about the
+   * same time: the clock starts when each learns it), so their neighbours get live ones instead of
+   * waiting for their Leases to expire. They come back as soon as they are alive or joining again.
+   */
+  private judgeEvictions(now: number): void {
+    const isDown = (id: string) => {
+      const st = this.members.get(id)?.status;
+      return st === 'dead' || st === 'suspended' || st === 'leaving';
+    };
+    let changed = false;
+    for (const id of this.members.exceptions()) {
+      if (!isDown(id)) continue;
+      const since = this.downSince.get(id);
+      if (since === undefined) this.downSince.set(id, now);
+      else if (!this.evicted.has(id) && now - since >= this.params.evictAfterMs) {
+        this.evicted.add(id);
+        changed = true;
+      }
+    }
+    for (const id of [...this.downSince.keys()]) {
+      if (isDown(id)) continue;
+      this.downSince.delete(id);
+      if (this.evicted.delete(id)) changed = true;
+    }
+    if (changed) this.updateNeighbours(now);
   }
 
   /** The state kept for a member this node talks to, made on first use. */
@@ -458,6 +510,7 @@ export class MeshNode {
       theirDigest: undefined,
       mismatches: 0,
       lastSyncAt: Number.NEGATIVE_INFINITY,
+      repliedAt: Number.NEGATIVE_INFINITY,
       tokens: RATE_BURST,
       tokensAt: now,
     };
@@ -525,21 +578,28 @@ export class MeshNode {
     const digest = this.members.digest();
     for (const id of targets) {
       const p = this.peers.get(id);
-      if (!p) continue;
-      const b = this.members.get(id);
-      const refuted =
-        !!b &&
-        !!p.heardInc &&
-        compareIncarnation(p.heardInc, b.inc) <= 0 &&
-        b.status !== 'alive' &&
-        b.status !== 'joining';
-      const acking = p.heardInc && !this.ownSuspicions.has(incKey(id, p.heardInc)) && !refuted;
-      this.send(p, {
-        kind: KIND.heartbeat,
-        header: this.header(KIND.heartbeat, p),
-        body: { ack: acking ? p.replay.latest : 0n, refuted, digest, statements },
-      });
+      if (p) this.sendHeartbeat(p, statements, digest);
     }
+  }
+
+  /**
+   * A heartbeat: the acknowledgement of the peer's latest datagram (withheld when we suspected that
+   * incarnation or hold it dead or gone, which we then say), our digest, and piggybacked statements.
+   */
+  private sendHeartbeat(p: PeerState, statements: Statement[], digest: bigint): void {
+    const b = this.members.get(p.id);
+    const refuted =
+      !!b &&
+      !!p.heardInc &&
+      compareIncarnation(p.heardInc, b.inc) <= 0 &&
+      b.status !== 'alive' &&
+      b.status !== 'joining';
+    const acking = p.heardInc && !this.ownSuspicions.has(incKey(p.id, p.heardInc)) && !refuted;
+    this.send(p, {
+      kind: KIND.heartbeat,
+      header: this.header(KIND.heartbeat, p),
+      body: { ack: acking ? p.replay.latest : 0n, refuted, digest, statements },
+    });
   }
 
   /** Judges silence, quorums and this node's own standing; call after pending datagrams were read. */
@@ -573,6 +633,7 @@ export class MeshNode {
       const b = this.members.get(entry.subject);
       if (!b || incKey(entry.subject, b.inc) !== key || b.status !== 'alive') this.apiAssisted.delete(key);
     }
+    this.judgeEvictions(now);
     this.judgeSelf(now);
     this.requestSyncs(now);
     this.notifyIfChanged();
@@ -685,6 +746,16 @@ export class MeshNode {
   }
 
   private onHeartbeat(p: PeerState, body: HeartbeatBody): void {
+    // A member that counts this node among its neighbours while this node does not count it (it was
+    // off the ring, or the two views of the ring differ for a moment) still gets an acknowledgement,
+    // at most once an interval, so that it can come back.
+    if (!this.neighbours.includes(p.id) && !this.transitional.some((t) => t.ids.includes(p.id))) {
+      const now = this.clock.now();
+      if (now - p.repliedAt >= this.params.intervalMs) {
+        p.repliedAt = now;
+        this.sendHeartbeat(p, [], this.members.digest());
+      }
+    }
     if (body.ack > 0n && body.ack <= BigInt(Number.MAX_SAFE_INTEGER)) {
       const ack = Number(body.ack);
       const slot = ack % SEND_TIME_SLOTS;
@@ -719,7 +790,7 @@ export class MeshNode {
 
   /** A suspicion counts only from a current neighbour of its subject, signed with that neighbour's key. */
   private verifySuspicion(subject: string, inc: Incarnation, sig: Signature): boolean {
-    if (!this.ring.watches(sig.by, subject)) return false;
+    if (!this.ring.watches(sig.by, subject, this.offRing)) return false;
     const key = this.keysOf(sig.by, sig.keyVersion);
     return !!key && verifyStatement(key, signedBytes(STATEMENT.suspect, subject, inc, sig.by), sig.signature);
   }
@@ -748,7 +819,7 @@ export class MeshNode {
       case STATEMENT.dead: {
         if (s.subject !== this.id && !this.members.wouldChange(s)) return;
         if (s.subject === this.id && compareIncarnation(s.inc, this.inc) !== 0) return;
-        const q = quorumsFor(this.ring.neighbours(s.subject).length);
+        const q = quorumsFor(this.ring.neighbours(s.subject, this.offRing).length);
         const signers = new Set<string>();
         for (const sig of s.signatures) {
           if (signers.has(sig.by) || !this.verifySuspicion(s.subject, s.inc, sig)) continue;
@@ -811,7 +882,7 @@ export class MeshNode {
     const key = incKey(subject, inc);
     const set = this.suspicions.get(key);
     if (!set) return;
-    const watchers = this.ring.neighbours(subject);
+    const watchers = this.ring.neighbours(subject, this.offRing);
     const q = quorumsFor(watchers.length);
     const valid = [...set.values()].filter((s) => watchers.includes(s.signature.by));
     if (valid.length >= q.suspect) {
@@ -860,7 +931,7 @@ export class MeshNode {
   private spreadSuspicion(stmt: SuspectStatement): void {
     const entry = this.ownSuspicions.get(incKey(stmt.subject, stmt.inc));
     if (entry) entry.sentAt = this.clock.now();
-    const targets = new Set([stmt.subject, ...this.ring.neighbours(stmt.subject)]);
+    const targets = new Set([stmt.subject, ...this.ring.neighbours(stmt.subject, this.offRing)]);
     targets.delete(this.id);
     for (const id of targets) {
       const p = this.peer(id);
@@ -1166,7 +1237,7 @@ export class MeshNode {
     const mine = this.self.keys.find((k) => k.public.version === myVersion);
     if (!theirs || !mine) return undefined;
     // Keyed by the keys themselves: a restarted peer may reuse a generation number or a key version.
-    const cacheKey = `${theirs.dh.toString('base64')}/${mine.public.dh.toString('base64')}`;
+    const cacheKey = `${keyText(theirs)}/${keyText(mine.public)}`;
     let mac = this.pairMacs.get(cacheKey);
     if (mac) return mac;
     mac = new Mac(pairKey(mine, theirs));

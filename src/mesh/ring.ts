@@ -49,22 +49,30 @@ export class Ring {
     return this.ids;
   }
 
-  /** The ids at distance 1 and 2 on either side, without repeats and without `id` itself. */
-  neighbours(id: string): string[] {
+  /**
+   * The ids at distance 1 and 2 on either side, without repeats and without `id` itself, skipping the ids
+   * `skip` says are off the ring (members long known dead: their places go to the next live ones).
+   */
+  neighbours(id: string, skip?: (id: string) => boolean): string[] {
     const i = this.index.get(id);
     if (i === undefined) return [];
     const n = this.ids.length;
     const out: string[] = [];
-    for (const d of [1, -1, 2, -2]) {
-      const j = (((i + d) % n) + n) % n;
-      const other = this.ids[j]!;
-      if (other !== id && !out.includes(other)) out.push(other);
+    for (const dir of [1, -1]) {
+      let found = 0;
+      for (let d = 1; d < n && found < 2; d++) {
+        const other = this.ids[(((i + dir * d) % n) + n) % n]!;
+        if (other === id || skip?.(other)) continue;
+        found++;
+        if (!out.includes(other)) out.push(other);
+      }
     }
+    // Order: nearest first on each side, as the fixed-distance version had it.
     return out;
   }
 
   /** Whether `watcher` is one of `subject`'s neighbours. */
-  watches(watcher: string, subject: string): boolean {
-    return this.neighbours(subject).includes(watcher);
+  watches(watcher: string, subject: string, skip?: (id: string) => boolean): boolean {
+    return this.neighbours(subject, skip).includes(watcher);
   }
 }

@@ -31,6 +31,7 @@ export class Ownership {
   /** Addresses each node is runner-up for. */
   private readonly seconds = new Map<string, Set<string>>();
   private live: ReadonlySet<string> = new Set();
+  private liveGiven: ReadonlySet<string> | undefined;
   /** Score computations, for the benchmark's CPU accounting and the tests' proof of incrementality. */
   scoresComputed = 0;
 
@@ -148,6 +149,9 @@ export class Ownership {
 
   /** Takes in the live nodes; only the addresses that the difference concerns are looked at. */
   setLive(next: ReadonlySet<string>): OwnerChange[] {
+    // The membership hands out the same set object until something changes.
+    if (next === this.liveGiven) return [];
+    this.liveGiven = next;
     const changes: OwnerChange[] = [];
     const gone = [...this.live].filter((n) => !next.has(n));
     const added = [...next].filter((n) => !this.live.has(n));

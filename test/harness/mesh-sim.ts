@@ -376,7 +376,6 @@ export class MeshSim {
     this.queue.push(this.now, () => {
       if (!n.alive || n.gen !== gen) return;
       n.mesh.judge();
-      this.evaluate(n);
     });
     this.scheduleTick(n, this.params.intervalMs);
   }

@@ -4,10 +4,11 @@
  * previous holder is still alive (this node just joined or came back, or an endpoint moved) is answered
  * only once that holder confirmed it let go, however long that takes: a hand-back never has two answerers,
  * and until the confirmation the holder still answers. A holder that dies meanwhile stops being live and
- * the wait ends. The membership's fence is applied per answer, inside the L2 side (L2Speaker's mayAnswer).
+ * the wait ends. The membership's fence is applied per answer, inside the L2 side (L2Answerer's mayAnswer).
  */
+
+import type { Announcement, L2Answerer } from '../l2/answerer.ts';
 import { selectInterfaces } from '../l2/interfaces.ts';
-import type { Announcement, L2Speaker } from '../l2/speaker.ts';
 import type { Logger } from '../log.ts';
 import { listLinks } from '../native/links.ts';
 import type { AddressCatalog } from './catalog.ts';
@@ -28,7 +29,7 @@ export interface L2ApplierOptions {
   node: string;
   log: Logger;
   metrics: SpeakerMetrics;
-  l2: L2Speaker;
+  l2: L2Answerer;
   status: StatusWriter;
   membership: L2Membership;
   excludeInterfaces?: readonly string[];

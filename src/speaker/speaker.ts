@@ -20,7 +20,7 @@ import type {
 import { EventRecorder } from '../k8s/events.ts';
 import { Informer, type KubeObject, objectKey } from '../k8s/informer.ts';
 import type { KubeRest } from '../k8s/rest.ts';
-import { L2Speaker } from '../l2/speaker.ts';
+import { L2Answerer } from '../l2/answerer.ts';
 import type { Logger } from '../log.ts';
 import { BgpApplier, nodeAddress } from './bgp-applier.ts';
 import { AddressCatalog } from './catalog.ts';
@@ -67,7 +67,7 @@ export class Speaker {
   private readonly catalog: AddressCatalog;
   private readonly membership: SpeakerMembership;
   private readonly status: StatusWriter;
-  private readonly l2: L2Speaker;
+  private readonly l2: L2Answerer;
   private readonly l2Applier: L2Applier;
   private readonly bgp: BgpApplier;
   private synced = false;
@@ -124,7 +124,7 @@ export class Speaker {
     );
     const events = new EventRecorder(rest, 'beacon-speaker', opts.node, this.log);
     this.status = new StatusWriter(rest, opts.namespace, opts.node, events, this.log);
-    this.l2 = new L2Speaker({
+    this.l2 = new L2Answerer({
       log: this.log,
       node: opts.node,
       mayAnswer: () => this.membership.mayAnswer(),

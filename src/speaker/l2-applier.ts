@@ -13,6 +13,7 @@ import type { Logger } from '../log.ts';
 import { listLinks } from '../native/links.ts';
 import type { AddressCatalog } from './catalog.ts';
 import type { SpeakerMetrics } from './metrics.ts';
+import { Handover } from './handover.ts';
 import { Ownership } from './ownership.ts';
 import type { ServiceAnnouncement, StatusWriter } from './status-writer.ts';
 
@@ -45,16 +46,14 @@ export class L2Applier {
   private readonly opts: L2ApplierOptions;
   private readonly ownership = new Ownership();
   private readonly now: () => number;
-  /** Addresses answered at the last apply: taking one back after a pause needs the handover again. */
-  private held = new Set<string>();
-  private heldSince: number | undefined;
+  private readonly handover: Handover;
   /** Interfaces that could not be selected, by address, so each problem is logged once. */
   private readonly noInterface = new Map<string, string>();
-  private live: Set<string> = new Set();
 
   constructor(opts: L2ApplierOptions) {
     this.opts = opts;
     this.now = opts.now ?? (() => performance.now());
+    this.handover = new Handover(this.ownership, opts.node);
   }
 
   /** Takes in catalog changes for these addresses (only they are re-scored). */
@@ -72,36 +71,12 @@ export class L2Applier {
 
   apply(catalog: AddressCatalog): void {
     const m = this.opts.membership;
-    const self = this.opts.node;
-    this.live = m.candidates();
-    const changes = this.ownership.setLive(this.live);
-    const releasedTo = new Set<string>();
-    for (const c of changes) if (c.from === self && c.to !== undefined) releasedTo.add(c.to);
-    // Held addresses count only within one alive period: a node that stepped back and came again (even
-    // between two applies) takes nothing back without its holders' confirmation.
-    const aliveAt = m.aliveAt();
-    if (aliveAt !== this.heldSince) this.held = new Set();
-    this.heldSince = aliveAt;
-    const releases = m.releases();
-    const mine: string[] = [];
-    const waitingOn = new Set<string>();
-    let waiting = 0;
-    for (const a of this.ownership.ownedBy(self)) {
-      if (!this.held.has(a)) {
-        const holder = this.ownership.ownerWithout(a, self);
-        if (holder !== undefined && this.live.has(holder) && !releases.has(holder)) {
-          waitingOn.add(holder);
-          waiting++;
-          continue;
-        }
-      }
-      mine.push(a);
-    }
-    for (const h of waitingOn) m.requestRelease(h);
-    if (waitingOn.size > 0) this.opts.recheckAt(this.now() + RELEASE_RECHECK_MS);
-    this.reconcile(catalog, mine, waiting);
+    const d = this.handover.decide(m);
+    for (const h of d.waitingOn) m.requestRelease(h);
+    if (d.waitingOn.size > 0) this.opts.recheckAt(this.now() + RELEASE_RECHECK_MS);
+    this.reconcile(catalog, d.mine, d.waiting);
     // Tell the nodes that took addresses from us that we stopped: they may answer now.
-    for (const n of releasedTo) m.sendReleased(n);
+    for (const n of d.releasedTo) m.sendReleased(n);
   }
 
   private reconcile(catalog: AddressCatalog, mine: string[], waiting: number): void {
@@ -139,8 +114,9 @@ export class L2Applier {
     const mineSet = new Set(mine);
     for (const a of this.noInterface.keys()) if (!mineSet.has(a)) this.noInterface.delete(a);
     const next = new Set(desired.map((d) => d.address));
-    const acquired = [...next].filter((a) => !this.held.has(a));
-    const released = [...this.held].filter((a) => !next.has(a));
+    const held = this.handover.heldAddresses();
+    const acquired = [...next].filter((a) => !held.has(a));
+    const released = [...held].filter((a) => !next.has(a));
     const { metrics, log } = this.opts;
     if (acquired.length) metrics.ownershipChanges.inc({ direction: 'acquired' }, acquired.length);
     if (released.length) metrics.ownershipChanges.inc({ direction: 'released' }, released.length);
@@ -161,7 +137,7 @@ export class L2Applier {
       log.info({ count: released.length, address: sample(released) }, 'no longer answering for addresses');
     if (waiting > 0 && acquired.length + released.length > 0)
       log.info({ waiting }, 'waiting for the current holders to release addresses');
-    this.held = next;
+    this.handover.setHeld(next);
     this.opts.l2.reconcile(desired, links);
     metrics.announcedAddresses.set({ protocol: 'l2' }, next.size);
     this.opts.status.setL2([...byService.values()]);
@@ -173,13 +149,12 @@ export class L2Applier {
    * confirms.
    */
   answerReleaseRequest(node: string): void {
-    for (const a of this.held) if (this.ownership.owner(a) === node) return;
-    this.opts.membership.sendReleased(node);
+    if (this.handover.mayConfirm(node)) this.opts.membership.sendReleased(node);
   }
 
   /** Stops answering everything at once (leaving). */
   clear(): void {
-    this.held = new Set();
+    this.handover.setHeld(new Set());
     this.opts.l2.reconcile([]);
   }
 }

@@ -10,6 +10,7 @@ import type { MemberStatus } from '../../src/mesh/members.ts';
 import { defaultParams, type MeshMember, MeshNode, type MeshParams } from '../../src/mesh/node.ts';
 import { Roster } from '../../src/mesh/roster.ts';
 import type { Incarnation } from '../../src/mesh/wire.ts';
+import { Handover } from '../../src/speaker/handover.ts';
 import { Ownership } from '../../src/speaker/ownership.ts';
 
 /** Binary heap of timed events; equal times run in scheduling order. */
@@ -145,8 +146,8 @@ export class SimNode {
   /** Addresses this node answers right now (after the fence and the handover). */
   answering = new Set<string>();
   held = new Set<string>();
+  handover: Handover | undefined;
   fenceOpen = false;
-  heldSince: number | undefined;
   fenceCheckAt = 0;
   counters: SimCounters = {
     datagramsSent: 0,
@@ -283,8 +284,7 @@ export class MeshSim {
       this.boot(n, roster, 0);
       if (template) {
         n.ownership = (this.fullTable.has(n.index) ? full : template)!.clone();
-        // Converged: each node already holds what it owns, so its first answers need no handover.
-        n.held = new Set(n.ownership.ownedBy(n.name));
+        n.handover = new Handover(n.ownership, n.name);
       }
     }
     for (const n of this.nodes) this.scheduleTick(n, this.random() * this.params.intervalMs);
@@ -303,7 +303,7 @@ export class MeshSim {
           onChange: () => this.evaluateSoon(n),
           onReleaseRequest: (name) => {
             // As the speaker answers: confirm unless it still holds something the asker owns.
-            if (![...n.held].some((a) => n.ownership?.owner(a) === name)) n.mesh.sendReleased(name);
+            if (n.handover?.mayConfirm(name)) n.mesh.sendReleased(name);
           },
           onSelfState: (inc, status) => this.writeLease(n, inc, status),
           onTrouble: (t) => {
@@ -403,33 +403,17 @@ export class MeshSim {
       return;
     }
     const started = performance.now();
-    const live = n.mesh.candidates();
-    const next = new Set<string>();
-    // As the speaker's L2 side: what was held counts only within one alive period.
-    const aliveAt = n.mesh.aliveAt();
-    if (aliveAt !== n.heldSince) n.held = new Set();
-    n.heldSince = aliveAt;
-    if (n.ownership) {
-      const changes = n.ownership.setLive(live);
-      for (const c of changes) if (c.from === n.name && c.to !== undefined) n.mesh.sendReleased(c.to);
-      const releases = n.mesh.releases();
-      const waitingOn = new Set<string>();
-      for (const a of n.ownership.ownedBy(n.name)) {
-        if (!n.held.has(a)) {
-          const holder = n.ownership.ownerWithout(a, n.name);
-          if (holder !== undefined && live.has(holder) && !releases.has(holder)) {
-            waitingOn.add(holder);
-            continue;
-          }
-        }
-        next.add(a);
-      }
-      for (const h of waitingOn) n.mesh.requestRelease(h);
-      if (waitingOn.size > 0) this.queue.push(this.now + 300, () => this.evaluate(n));
+    let next = new Set<string>();
+    if (n.handover) {
+      // The speaker's own hand-over rule (src/speaker/handover.ts).
+      const d = n.handover.decide(n.mesh);
+      for (const h of d.waitingOn) n.mesh.requestRelease(h);
+      if (d.waitingOn.size > 0) this.queue.push(this.now + 300, () => this.evaluate(n));
+      next = new Set(d.mine);
+      n.handover.setHeld(next);
+      for (const to of d.releasedTo) n.mesh.sendReleased(to);
     }
     n.planWorkMs += performance.now() - started;
-    // Held means announced just before (the speaker's L2 side keeps its sockets whatever the fence):
-    // an address dropped for any reason goes through the handover again if taken back while joining.
     n.held = next;
     this.applyFence(n);
   }
@@ -583,6 +567,7 @@ export class MeshSim {
         n.ownership = new Ownership();
         for (const a of this.fullTable.has(n.index) ? this.addressList : this.trackedAddresses)
           n.ownership.setAddress(a, this.eligible);
+        n.handover = new Handover(n.ownership, n.name);
       }
       this.scheduleTick(n, 0);
     });

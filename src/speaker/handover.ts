@@ -41,7 +41,8 @@ export class Handover {
   decide(m: HandoverMembership): HandoverDecision {
     const live = m.candidates();
     const releasedTo = new Set<string>();
-    for (const c of this.ownership.setLive(live)) if (c.from === this.self && c.to !== undefined) releasedTo.add(c.to);
+    for (const c of this.ownership.setLive(live))
+      if (c.from === this.self && c.to !== undefined) releasedTo.add(c.to);
     // Held addresses count only within one alive period: a node that stepped back and came again (even
     // between two decisions) takes nothing back without its holders' confirmation.
     const aliveAt = m.aliveAt();

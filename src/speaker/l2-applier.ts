@@ -12,8 +12,8 @@ import { selectInterfaces } from '../l2/interfaces.ts';
 import type { Logger } from '../log.ts';
 import { listLinks } from '../native/links.ts';
 import type { AddressCatalog } from './catalog.ts';
-import type { SpeakerMetrics } from './metrics.ts';
 import { Handover } from './handover.ts';
+import type { SpeakerMetrics } from './metrics.ts';
 import { Ownership } from './ownership.ts';
 import type { ServiceAnnouncement, StatusWriter } from './status-writer.ts';
 

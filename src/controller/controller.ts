@@ -29,6 +29,8 @@ export interface ControllerOptions {
   /** Namespace of Beacon's configuration (pools, advertisements) and of the leader Lease. */
   namespace: string;
   loadBalancerClass: string;
+  /** Serve only Services of loadBalancerClass, none without a class (beside another provider). */
+  classOnly?: boolean;
   /** This replica's name in the Lease, e.g. the Pod name. */
   identity: string;
   /** Concurrent Service writes. */
@@ -193,7 +195,7 @@ export class Controller {
     let restored = 0;
     for (const svc of this.services.list()) {
       const held = ingressAddresses(svc);
-      if (!isServedByBeacon(svc, this.opts.loadBalancerClass) || held.length === 0) continue;
+      if (!isServedByBeacon(svc, this.opts) || held.length === 0) continue;
       const result = allocator.restore(
         requestAtAssignment(svc, this.namespaceLabels(svc.metadata?.namespace ?? '')),
         held,
@@ -297,7 +299,7 @@ export class Controller {
     const allocator = this.allocator;
     if (!allocator) return;
     const svc = this.services.get(key);
-    if (!svc || !isServedByBeacon(svc, this.opts.loadBalancerClass)) {
+    if (!svc || !isServedByBeacon(svc, this.opts)) {
       const held = allocator.assignmentOf(key);
       if (!held) return;
       allocator.release(key);

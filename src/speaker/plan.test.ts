@@ -191,3 +191,20 @@ test("Services of another load-balancer class are not Beacon's to announce", () 
   );
   assert.equal(plan.l2.length, 0);
 });
+
+test('class-only: class-less Services (another provider, e.g. MetalLB) are not announced, classed ones are', () => {
+  const services = [svc('metallb', ['192.0.2.1']), svc('moved', ['192.0.2.2'], 'Cluster', 'beacon.dev/lb')];
+  const base = {
+    services,
+    endpointSlices: [slice('metallb', ['n1']), slice('moved', ['n1'])],
+    l2Advertisements: [l2({})],
+  };
+  assert.deepEqual(
+    computePlan(inputs(base)).l2.map((a) => a.address),
+    ['192.0.2.1', '192.0.2.2'],
+  );
+  assert.deepEqual(
+    computePlan(inputs({ ...base, classOnly: true })).l2.map((a) => a.address),
+    ['192.0.2.2'],
+  );
+});

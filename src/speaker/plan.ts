@@ -4,6 +4,7 @@
  * address and on the set of BGP announcers. Pure: the caller gathers the inputs from its caches.
  */
 import type { V1EndpointSlice, V1Node, V1Service } from '@kubernetes/client-node';
+import { servedByBeacon } from '../api/load-balancer-class.ts';
 import type {
   BGPAdvertisement,
   BGPPeer,
@@ -30,8 +31,9 @@ export interface PlanInputs {
   communities: readonly Community[];
   /** Nodes whose speaker is alive (membership view). */
   liveSpeakers: ReadonlySet<string>;
-  /** Only Services of this class (or none) are Beacon's. */
+  /** Only Services of this class (or none, unless classOnly) are Beacon's. */
   loadBalancerClass: string;
+  classOnly?: boolean;
 }
 
 export interface L2Assignment {
@@ -73,12 +75,6 @@ function nodeLabels(n: V1Node): Labels {
 function nodeUsable(n: V1Node): boolean {
   if (EXCLUDE_LABEL in nodeLabels(n)) return false;
   return !(n.status?.conditions ?? []).some((c) => c.type === 'NetworkUnavailable' && c.status === 'True');
-}
-
-function servedByBeacon(svc: V1Service, cls: string): boolean {
-  if (svc.spec?.type !== 'LoadBalancer') return false;
-  const c = svc.spec.loadBalancerClass;
-  return !c || c === cls;
 }
 
 /** Nodes with a serving endpoint of each Service ("namespace/name"). */
@@ -123,7 +119,7 @@ interface AddressUse {
 function addressesInUse(inputs: PlanInputs): AddressUse[] {
   const byAddress = new Map<string, AddressUse>();
   for (const svc of inputs.services) {
-    if (!servedByBeacon(svc, inputs.loadBalancerClass)) continue;
+    if (!servedByBeacon(svc, inputs)) continue;
     for (const ing of svc.status?.loadBalancer?.ingress ?? []) {
       if (!ing.ip) continue;
       let use = byAddress.get(ing.ip);

@@ -44,6 +44,8 @@ export interface SpeakerOptions {
   node: string;
   namespace: string;
   loadBalancerClass: string;
+  /** Announce only Services of loadBalancerClass, none without a class. */
+  classOnly?: boolean;
   meshPort: number;
   meshIntervalMs: number;
   deadAfterMs: number;
@@ -170,6 +172,7 @@ export class Speaker {
       routerId: '0.0.0.0',
       restarted: true,
       log: this.log,
+      metrics: this.metrics,
       onStateChange: () => {
         this.metrics.bgpSessionsUp.set(this.bgp.established());
         this.status.setSessions(this.bgp.states());
@@ -392,6 +395,7 @@ export class Speaker {
       communities: this.communities.list(),
       liveSpeakers: view.alive,
       loadBalancerClass: this.opts.loadBalancerClass,
+      classOnly: this.opts.classOnly ?? false,
     });
     this.applyL2(plan, view);
     await this.applyBGP(plan, view);
@@ -452,6 +456,7 @@ export class Speaker {
     this.owned = next;
     this.l2.reconcile(desired, links);
     this.metrics.announcedAddresses.set({ protocol: 'l2' }, next.size);
+    this.metrics.setL2Owned(next);
     this.status.setL2(statuses);
   }
 
@@ -543,7 +548,6 @@ export class Speaker {
     }
     this.bgp.setRoutes(byPeer);
     this.metrics.announcedAddresses.set({ protocol: 'bgp' }, count);
-    this.metrics.bgpUpdatesSent.set(this.bgp.updatesSent());
     this.status.setBGP([...statuses.values()]);
   }
 }

@@ -1,9 +1,11 @@
 /**
  * Records core/v1 Events on objects, the way `kubectl describe` shows them. The same (object, type, reason,
  * message) is aggregated into one Event whose count grows, so a Service that cannot be served for an hour
- * produces one Event, not thousands of API writes.
+ * produces one Event, not thousands of API writes. The Event's name is derived from that key, so a new
+ * leader (or a restarted process) finds the Event its predecessor wrote and counts on, instead of
+ * repeating it.
  */
-import { randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import type { Logger } from '../log.ts';
 import type { KubeObject } from './informer.ts';
 import { ApiError, type KubeRest } from './rest.ts';
@@ -38,6 +40,13 @@ export function boundedMessage(message: string, max = MAX_EVENT_MESSAGE): string
   const head = Math.ceil(keep * 0.6);
   const tail = keep - head;
   return `${chars.slice(0, head).join('')}${marker(chars.length - keep)}${chars.slice(chars.length - tail).join('')}`;
+}
+
+/** A stable name for the Event of one aggregation key: the object's name and a hash of the key. */
+function eventName(objectName: string, key: string): string {
+  const hash = createHash('sha256').update(key).digest('hex').slice(0, 16);
+  // Event names are DNS subdomains of at most 253 characters.
+  return `${objectName.slice(0, 253 - hash.length - 1)}.${hash}`;
 }
 
 export class EventRecorder {
@@ -110,10 +119,12 @@ export class EventRecorder {
         this.recorded.delete(key);
       }
     }
-    const name = `${m.name}.${Date.now().toString(16)}${randomBytes(3).toString('hex')}`;
-    this.recorded.set(key, { name, namespace, count: 1, lastWrite: Date.now() });
+    const name = eventName(m.name ?? '', `${this.component}|${key}`);
+    const entry = { name, namespace, count: 1, lastWrite: Date.now() };
+    this.recorded.set(key, entry);
     if (this.recorded.size > 10_000) this.recorded.delete(this.recorded.keys().next().value!);
-    await this.rest.create(`/api/v1/namespaces/${namespace}/events`, {
+    const path = `/api/v1/namespaces/${namespace}/events`;
+    const event = {
       apiVersion: 'v1',
       kind: 'Event',
       metadata: { name, namespace },
@@ -134,6 +145,18 @@ export class EventRecorder {
       firstTimestamp: now.toISOString(),
       lastTimestamp: now.toISOString(),
       count: 1,
-    });
+    };
+    try {
+      await this.rest.create(path, event);
+    } catch (err) {
+      if (!(err instanceof ApiError && err.status === 409)) throw err;
+      // Written by an earlier leader or run: count on from its figure.
+      const existing = await this.rest.get<{ count?: number }>(`${path}/${name}`);
+      entry.count = (existing.count ?? 1) + 1;
+      await this.rest.patch(`${path}/${name}`, 'merge', {
+        count: entry.count,
+        lastTimestamp: now.toISOString(),
+      });
+    }
   }
 }

@@ -158,7 +158,14 @@ export class Speaker {
     });
     this.leaseWriter = new NodeLeaseWriter(rest, opts.namespace, opts.node, opts.leaseDurationSec, this.log);
     const events = new EventRecorder(rest, 'beacon-speaker', opts.node, this.log);
-    this.status = new StatusWriter(rest, opts.namespace, opts.node, events, this.log);
+    this.status = new StatusWriter(
+      rest,
+      opts.namespace,
+      opts.node,
+      events,
+      this.log,
+      (namespace, name) => this.services.get(`${namespace}/${name}`)?.metadata?.uid,
+    );
     this.l2 = new L2Speaker({
       log: this.log,
       node: opts.node,

@@ -194,7 +194,7 @@ test('a release in another namespace names its own ServiceAccounts in the admiss
     'no object is tied to beacon-system',
   );
   const policies = objects(r.stdout).filter((o) => o.kind === 'ValidatingAdmissionPolicy');
-  assert.equal(policies.length, 3);
+  assert.equal(policies.length, 5);
   for (const p of policies)
     assert.match(JSON.stringify(p), /system:serviceaccount:lb:beacon-(controller|speaker)/);
 });

@@ -3,6 +3,7 @@
  * routes the plan gives this node for that peer. A session is recreated only when its peer's settings
  * change; Service churn only adds and withdraws routes on established sessions, never flaps them.
  */
+import { durationSeconds } from '../api/duration.ts';
 import type { BGPPeer } from '../api/types.ts';
 import type { BfdProfileOptions } from '../bfd/session.ts';
 import { BgpSession, parseCommunity, parseLargeCommunity } from '../bgp/index.ts';
@@ -39,18 +40,6 @@ interface ManagedSession {
   configKey: string;
   routes: Map<string, string>;
   state: SessionState;
-}
-
-/** Go durations as BGPPeer fields carry them (90s, 1m30s, 500ms) in whole seconds. */
-export function durationSeconds(d: string | undefined): number | undefined {
-  if (!d) return undefined;
-  let total = 0;
-  for (const m of d.matchAll(/([0-9.]+)(ns|us|µs|ms|s|m|h)/g)) {
-    const v = Number(m[1]);
-    const unit = { ns: 1e-9, us: 1e-6, µs: 1e-6, ms: 1e-3, s: 1, m: 60, h: 3600 }[m[2] as 'ns'];
-    total += v * unit;
-  }
-  return Math.round(total);
 }
 
 /** Everything that, when it changes, needs a new session. */

@@ -62,13 +62,7 @@ test('the MetalLB examples of every kind convert, and the API server accepts the
 test('objects with unsupported fields convert to what the API server accepts, each loss named on stderr', async () => {
   const r = await beacon(['migrate', UNSUPPORTED]);
   assert.equal(r.code, 0, r.stderr);
-  for (const field of [
-    'spec.vrf',
-    'spec.localASN',
-    'spec.disableMP',
-    'spec.ebgpMultiHop',
-    'spec.serviceSelectors',
-  ]) {
+  for (const field of ['spec.vrf', 'spec.disableMP', 'spec.ebgpMultiHop', 'spec.serviceSelectors']) {
     assert.match(r.stderr, new RegExp(`^warning: \\S+ ${field.replace('.', '\\.')}: `, 'm'), field);
   }
   assert.match(r.stderr, /configmaptocrs/);
@@ -155,4 +149,79 @@ test('--from-cluster reads MetalLB objects from the API and converts them like t
   ]);
   const withLegacy = await beacon(['--kubeconfig', api.kubeconfigPath, 'migrate', '--from-cluster']);
   assert.match(withLegacy.stderr, /ConfigMap\/config: MetalLB's legacy ConfigMap/);
+});
+
+/** `kubectl get ... | beacon migrate` command lines in `text` (continuations joined), as kubectl arguments. */
+function documentedPipes(text: string): string[][] {
+  const joined = text.replace(/\\\n\s*/g, ' ');
+  return [...joined.matchAll(/^\s*kubectl (get [^|\n]*)\|\s*beacon migrate/gm)].map((m) =>
+    m[1]!.trim().split(/\s+/),
+  );
+}
+
+test("the documented kubectl pipe (docs/migrate.md, --help) reads MetalLB's objects with Beacon's CRDs installed", async () => {
+  // Runs after the --from-cluster test: MetalLB's (stand-in) CRDs, its objects in metallb-system, and
+  // Beacon's CRDs, whose plurals are the same words, are all installed.
+  const help = await beacon(['migrate', '--help']);
+  const sources = {
+    '--help': help.stdout,
+    'docs/migrate.md': readFileSync(join(REPO_ROOT, 'docs', 'migrate.md'), 'utf8'),
+  };
+  // What metallb-examples.yaml holds in MetalLB v0.14+ kinds (the deprecated AddressPool is gone there).
+  const expected = [
+    'BFDProfile/fast',
+    'BGPAdvertisement/upstream',
+    'BGPPeer/legacy-peer',
+    'BGPPeer/route-reflector',
+    'BGPPeer/tor-a',
+    'Community/aliases',
+    'IPAddressPool/production',
+    'IPAddressPool/reserved',
+    'L2Advertisement/lan',
+  ];
+  for (const [where, text] of Object.entries(sources)) {
+    const pipes = documentedPipes(text);
+    assert.ok(pipes.length > 0, `${where} shows the kubectl pipe`);
+    for (const args of pipes) {
+      const got = await api.kubectl(args);
+      assert.equal(got.code, 0, `${where}: kubectl ${args.join(' ')}\n${got.stderr}`);
+      const converted = await beacon(['migrate'], got.stdout);
+      assert.equal(
+        converted.code,
+        0,
+        `${where}: nothing converted from kubectl ${args.join(' ')}\n${converted.stderr}`,
+      );
+      assert.deepEqual(keys(converted.stdout).sort(), expected, where);
+    }
+  }
+});
+
+test("MetalLB's own samples convert to what the API server accepts, each change named on stderr", async () => {
+  const r = await beacon(['migrate', join(FIXTURES, 'metallb-samples.yaml')]);
+  assert.equal(r.code, 0, r.stderr);
+  const expectations: [string, RegExp][] = [
+    ['BGPPeer/peer-in-vrf spec.vrf', /cannot peer through VRF red; this BGPPeer is left out/],
+    ['BGPPeer/local-as spec.localASN', /carried over as myASN 65010/],
+    ['BGPPeer/keepalive-equals-hold spec.keepaliveTime', /set to 10s/],
+    ['BGPPeer/keepalive-above-default-hold spec.keepaliveTime', /set to 30s/],
+    ['BGPPeer/secret-elsewhere spec.passwordSecret', /copy the Secret tor-auth from netops to beacon-system/],
+    ['ConfigMap/config', /legacy ConfigMap/],
+    ['ConfigMap/config-communities', /legacy ConfigMap/],
+  ];
+  for (const [prefix, message] of expectations) {
+    const line = r.stderr.split('\n').find((l) => l.startsWith(`warning: ${prefix}: `));
+    assert.ok(line, `a warning for ${prefix}:\n${r.stderr}`);
+    assert.match(line, message, prefix);
+  }
+  const objects = objectsOf(r.stdout) as unknown as {
+    kind: string;
+    metadata: { name: string };
+    spec: Record<string, unknown>;
+  }[];
+  assert.ok(!objects.some((o) => o.metadata.name === 'peer-in-vrf'), 'no default-VRF session for a VRF peer');
+  assert.deepEqual(objects.find((o) => o.metadata.name === 'secret-elsewhere')?.spec.passwordSecret, {
+    name: 'tor-auth',
+  });
+  // Every converted object, the adjusted timers and the carried localASN included, is valid for Beacon.
+  await acceptedByServer(r.stdout);
 });

@@ -23,8 +23,8 @@ import {
   startController,
   waitForIngress,
 } from '../harness/kube.ts';
-import { netnsUnavailable } from '../harness/netns.ts';
 import { linesWithDuplicateKeys } from '../harness/log-lines.ts';
+import { netnsUnavailable } from '../harness/netns.ts';
 import { waitFor } from '../harness/process.ts';
 import type { BgpRoute } from '../harness/routers/router.ts';
 

@@ -15,6 +15,7 @@ import { installCrds } from './harness/crds.ts';
 import { adminRest, ensureNamespace } from './harness/kube.ts';
 import { linesWithDuplicateKeys } from './harness/log-lines.ts';
 import { waitFor } from './harness/process.ts';
+import { promtoolBinary, runPromtool } from './harness/promtool.ts';
 
 const NODE = join(REPO_ROOT, 'node_modules', '.bin', 'node');
 const MAIN = join(REPO_ROOT, 'src', 'cli', 'main.ts');
@@ -43,8 +44,9 @@ function beacon(args: string[], env: Record<string, string> = {}): Promise<Run> 
 }
 
 let api: ApiServer;
+let promtool: string;
 before(async () => {
-  api = await startApiServer();
+  [api, promtool] = await Promise.all([startApiServer(), promtoolBinary()]);
   await installCrds(api);
 });
 after(() => api?.stop());
@@ -178,6 +180,8 @@ test('the controller process: version in its first log line and in beacon_build_
       'm',
     ),
   );
+  const lint = await runPromtool(promtool, ['check', 'metrics'], metrics.body);
+  assert.equal(lint.code, 0, `promtool check metrics: ${lint.stdout}${lint.stderr}`);
   child.kill('SIGTERM');
   await new Promise((r) => child.once('exit', r));
   assert.deepEqual(linesWithDuplicateKeys(out), [], 'no JSON line names a key twice');

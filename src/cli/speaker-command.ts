@@ -3,7 +3,7 @@ import { DEFAULT_LOAD_BALANCER_CLASS } from '../api/load-balancer-class.ts';
 import { KubeRest } from '../k8s/rest.ts';
 import { runServingMetrics } from '../metrics/server.ts';
 import { speakerMetrics } from '../speaker/metrics.ts';
-import { SPEAKER_SECRET, Speaker } from '../speaker/speaker.ts';
+import { Speaker } from '../speaker/speaker.ts';
 import { BUILD } from '../version.ts';
 import { clusterAccess, parseStringFlags, positiveNumber, UsageError } from './args.ts';
 import type { Command } from './command.ts';
@@ -20,16 +20,16 @@ Flags:
   --load-balancer-class C    announce Services of this spec.loadBalancerClass (default: ${DEFAULT_LOAD_BALANCER_CLASS}),
                              and Services without a class unless --class-only is given
   --class-only               announce only Services of --load-balancer-class (as the controller's flag)
-  --mesh-port PORT           UDP port of the heartbeat mesh between speakers (default: 7946)
-  --mesh-interval MS         heartbeat interval (default: 100)
-  --dead-after MS            a silent peer is dead after this long (default: 400)
-  --lease-duration SECONDS   this speaker's Lease duration (default: 15; renewed every third of it)
-  --handover MS              on SIGTERM, keep answering this long after telling peers (default: 300)
+  --mesh-port PORT           UDP port of the membership mesh between speakers (default: 7946)
+  --mesh-interval MS         heartbeat interval to each ring neighbour (default: 100)
+  --dead-after MS            a neighbour silent this long is suspected; a quorum of suspicions declares
+                             it dead (default: 400, at least three intervals)
   --exclude-interfaces LIST  comma-separated name patterns never used for L2 unless an L2Advertisement
                              names them (default: veth*,cali*,flannel*,cni*,docker*,...)
   plus the common flags: --kubeconfig, --log-level, --metrics-addr
 
-The heartbeat key is read from the Secret ${SPEAKER_SECRET} (key heartbeat-key) in the namespace.`;
+Each speaker makes its own keys at start and publishes them in its Lease beacon-speaker-<node>; no shared
+secret is needed. SIGUSR2 rotates this speaker's keys (docs/membership.md).`;
 
 function port(flag: string, value: string | undefined, fallback: number): number {
   const n = positiveNumber(flag, value, fallback);
@@ -57,8 +57,6 @@ export const speakerCommand: Command = {
         'mesh-port',
         'mesh-interval',
         'dead-after',
-        'lease-duration',
-        'handover',
         'exclude-interfaces',
       ],
       ['class-only'],
@@ -66,11 +64,11 @@ export const speakerCommand: Command = {
     const node = values.node ?? process.env.NODE_NAME;
     if (!node) throw new UsageError('--node (or $NODE_NAME) is required');
     const namespace = values.namespace ?? process.env.POD_NAMESPACE ?? 'beacon-system';
-    const leaseDuration = positiveNumber('--lease-duration', values['lease-duration'], 15);
     const exclude = values['exclude-interfaces']
       ?.split(',')
       .map((s) => s.trim())
       .filter(Boolean);
+    // Every flag is checked before the cluster is contacted, so a mistake is one line, not a crash.
     const options = {
       node,
       namespace,
@@ -79,9 +77,6 @@ export const speakerCommand: Command = {
       meshPort: port('--mesh-port', values['mesh-port'], 7946),
       meshIntervalMs: positiveNumber('--mesh-interval', values['mesh-interval'], 100),
       deadAfterMs: positiveNumber('--dead-after', values['dead-after'], 400),
-      leaseDurationSec: leaseDuration,
-      leaseRenewMs: (leaseDuration * 1000) / 3,
-      handoverMs: positiveNumber('--handover', values.handover, 300),
       ...(exclude ? { excludeInterfaces: exclude } : {}),
     };
     const access = clusterAccess(common);

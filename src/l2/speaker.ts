@@ -26,6 +26,11 @@ export interface L2SpeakerOptions {
   schedule?: readonly number[];
   limits?: Partial<ResponderLimits>;
   onEvent?(event: L2Event): void;
+  /**
+   * Asked before every answer and every gratuitous round: false keeps this node silent for all its
+   * addresses (the membership's fence: too few peers hear it for it to be sure nobody took over).
+   */
+  mayAnswer?(): boolean;
 }
 
 export interface Announcement {
@@ -39,6 +44,7 @@ export class L2Speaker {
   private readonly log: Logger;
   private readonly limits: ResponderLimits;
   private readonly onEvent: (event: L2Event) => void;
+  private readonly mayAnswer: () => boolean;
   private ownMacs: ReadonlySet<string> = new Set();
 
   constructor(opts: L2SpeakerOptions) {
@@ -46,6 +52,7 @@ export class L2Speaker {
     this.announcer = new Announcer(opts.schedule ?? GRATUITOUS_SCHEDULE_MS);
     this.limits = { ...DEFAULT_LIMITS, ...opts.limits };
     this.onEvent = opts.onEvent ?? (() => {});
+    this.mayAnswer = opts.mayAnswer ?? (() => true);
   }
 
   /**
@@ -65,6 +72,7 @@ export class L2Speaker {
         limits: this.limits,
         ownMacs: () => this.ownMacs,
         onEvent: this.onEvent,
+        mayAnswer: this.mayAnswer,
       });
       this.ports.set(ifname, port);
     }

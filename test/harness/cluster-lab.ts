@@ -201,7 +201,9 @@ export class ClusterLab {
     await this.net.cleanup();
     await this.apiBridge.close();
     await this.api.stop();
-    rmSync(this.dir, { recursive: true, force: true });
+    // BEACON_KEEP_LAB_LOGS=1 keeps the speakers' logs for a look after a failure.
+    if (process.env.BEACON_KEEP_LAB_LOGS) process.stderr.write(`# lab logs kept in ${this.dir}\n`);
+    else rmSync(this.dir, { recursive: true, force: true });
   }
 }
 

@@ -1,0 +1,165 @@
+/**
+ * L2 mode for this node: from the catalog's eligible nodes and the membership's live ones, the ownership
+ * table says which addresses are this node's; this turns that into answers on the wire. An address taken
+ * over from a node that is still alive (this node just joined, or came back) is answered only once that
+ * node confirmed it let go, or after the join timeout, so a hand-back never has two answerers. The
+ * membership's fence is applied per answer, inside the L2 side (L2Speaker's mayAnswer).
+ */
+import { selectInterfaces } from '../l2/interfaces.ts';
+import type { Announcement, L2Speaker } from '../l2/speaker.ts';
+import type { Logger } from '../log.ts';
+import { listLinks } from '../native/links.ts';
+import type { AddressCatalog } from './catalog.ts';
+import type { SpeakerMetrics } from './metrics.ts';
+import { Ownership } from './ownership.ts';
+import type { ServiceAnnouncement, StatusWriter } from './status-writer.ts';
+
+export interface L2Membership {
+  candidates(): Set<string>;
+  releases(): ReadonlySet<string>;
+  aliveAt(): number | undefined;
+  joinTimeoutMs(): number;
+  sendReleased(node: string): void;
+}
+
+export interface L2ApplierOptions {
+  node: string;
+  log: Logger;
+  metrics: SpeakerMetrics;
+  l2: L2Speaker;
+  status: StatusWriter;
+  membership: L2Membership;
+  excludeInterfaces?: readonly string[];
+  /** Asks for another apply at a later time (a join timeout running out). */
+  recheckAt(time: number): void;
+  now?: () => number;
+}
+
+const EMPTY: ReadonlySet<string> = new Set();
+
+export class L2Applier {
+  private readonly opts: L2ApplierOptions;
+  private readonly ownership = new Ownership();
+  private readonly now: () => number;
+  /** Addresses answered at the last apply: taking one back after a pause needs the handover again. */
+  private held = new Set<string>();
+  /** Interfaces that could not be selected, by address, so each problem is logged once. */
+  private readonly noInterface = new Map<string, string>();
+  private live: Set<string> = new Set();
+
+  constructor(opts: L2ApplierOptions) {
+    this.opts = opts;
+    this.now = opts.now ?? (() => performance.now());
+  }
+
+  /** Takes in catalog changes for these addresses (only they are re-scored). */
+  addressesChanged(catalog: AddressCatalog, addresses: Iterable<string>): void {
+    for (const a of addresses) {
+      const e = catalog.get(a);
+      if (e?.l2) this.ownership.setAddress(a, e.l2.eligible);
+      else this.ownership.removeAddress(a);
+    }
+  }
+
+  owner(address: string): string | undefined {
+    return this.ownership.owner(address);
+  }
+
+  apply(catalog: AddressCatalog): void {
+    const m = this.opts.membership;
+    const self = this.opts.node;
+    this.live = m.candidates();
+    const changes = this.ownership.setLive(this.live);
+    const releasedTo = new Set<string>();
+    for (const c of changes) if (c.from === self && c.to !== undefined) releasedTo.add(c.to);
+    const aliveAt = m.aliveAt();
+    const joining = aliveAt !== undefined && this.now() - aliveAt < m.joinTimeoutMs();
+    const releases = joining ? m.releases() : EMPTY;
+    const mine: string[] = [];
+    let waiting = 0;
+    for (const a of this.ownership.ownedBy(self)) {
+      if (joining && !this.held.has(a)) {
+        const holder = this.ownership.ownerWithout(a, self);
+        if (holder !== undefined && this.live.has(holder) && !releases.has(holder)) {
+          waiting++;
+          continue;
+        }
+      }
+      mine.push(a);
+    }
+    if (waiting > 0 && aliveAt !== undefined) this.opts.recheckAt(aliveAt + m.joinTimeoutMs());
+    this.reconcile(catalog, mine, waiting);
+    // Tell the nodes that took addresses from us that we stopped: they may answer now.
+    for (const n of releasedTo) m.sendReleased(n);
+  }
+
+  private reconcile(catalog: AddressCatalog, mine: string[], waiting: number): void {
+    const links = mine.length ? listLinks() : [];
+    const desired: Announcement[] = [];
+    const byService = new Map<string, ServiceAnnouncement>();
+    for (const address of mine) {
+      const entry = catalog.get(address);
+      if (!entry?.l2) continue;
+      const { selected, skipped } = selectInterfaces(links, {
+        names: entry.l2.interfaces,
+        ...(this.opts.excludeInterfaces ? { exclude: this.opts.excludeInterfaces } : {}),
+      });
+      if (selected.length === 0) {
+        const why = JSON.stringify(skipped);
+        if (this.noInterface.get(address) !== why) {
+          this.noInterface.set(address, why);
+          this.opts.log.warn({ address, skipped }, 'owner of the address, but no interface to answer on');
+        }
+        continue;
+      }
+      if (this.noInterface.delete(address))
+        this.opts.log.info({ address }, 'an interface to answer on again');
+      for (const link of selected) desired.push({ address, interface: link.name });
+      for (const svc of entry.services) {
+        let s = byService.get(svc);
+        if (!s) {
+          s = { service: svc, addresses: [], via: [] };
+          byService.set(svc, s);
+        }
+        s.addresses.push(address);
+        for (const l of selected) if (!s.via.includes(l.name)) s.via.push(l.name);
+      }
+    }
+    const mineSet = new Set(mine);
+    for (const a of this.noInterface.keys()) if (!mineSet.has(a)) this.noInterface.delete(a);
+    const next = new Set(desired.map((d) => d.address));
+    const acquired = [...next].filter((a) => !this.held.has(a));
+    const released = [...this.held].filter((a) => !next.has(a));
+    const { metrics, log } = this.opts;
+    if (acquired.length) metrics.ownershipChanges.inc({ direction: 'acquired' }, acquired.length);
+    if (released.length) metrics.ownershipChanges.inc({ direction: 'released' }, released.length);
+    // One line per change, not per address: a node taking over thousands of addresses must not stall on
+    // its own logging.
+    const sample = (list: string[]) =>
+      list.length > 20 ? [...list.slice(0, 20), `... ${list.length - 20} more`] : list;
+    if (acquired.length)
+      log.info(
+        {
+          count: acquired.length,
+          address: sample(acquired),
+          interfaces: [...new Set(desired.map((d) => d.interface))],
+        },
+        'answering for addresses',
+      );
+    if (released.length)
+      log.info({ count: released.length, address: sample(released) }, 'no longer answering for addresses');
+    if (waiting > 0 && acquired.length + released.length > 0)
+      log.info({ waiting }, 'waiting for the current holders to release addresses');
+    this.held = next;
+    this.opts.l2.reconcile(desired, links);
+    metrics.announcedAddresses.set({ protocol: 'l2' }, next.size);
+    metrics.setL2Owned(next);
+    this.opts.status.setL2([...byService.values()]);
+  }
+
+  /** Stops answering everything at once (leaving). */
+  clear(): void {
+    this.held = new Set();
+    this.opts.l2.reconcile([]);
+  }
+}

@@ -11,6 +11,7 @@ import { after, before, test } from 'node:test';
 import { parseAllDocuments } from 'yaml';
 import { type ApiServer, startApiServer } from '../harness/apiserver.ts';
 import { REPO_ROOT } from '../harness/binaries.ts';
+import { installStandInCrds } from '../harness/crds.ts';
 import { type HelmBinary, helmBinary, runHelm } from '../harness/helm.ts';
 import { CHART_DIR, DEPLOY_DIR, mustKubectl, NAMESPACE } from './cluster.ts';
 
@@ -398,38 +399,11 @@ test('the operator values land where Kubernetes reads them, and the objects are 
 test('metrics Services, ServiceMonitors, PodMonitors and the PrometheusRule render when asked, and are accepted', async () => {
   // The Prometheus Operator's kinds, as schema-less stand-ins: what matters here is that the chart's
   // objects are well-formed and land in the right namespace (promtool checks the rules' content).
-  const crd = (kind: string, plural: string) => ({
-    apiVersion: 'apiextensions.k8s.io/v1',
-    kind: 'CustomResourceDefinition',
-    metadata: { name: `${plural}.monitoring.coreos.com` },
-    spec: {
-      group: 'monitoring.coreos.com',
-      scope: 'Namespaced',
-      names: { kind, plural, singular: kind.toLowerCase(), listKind: `${kind}List` },
-      versions: [
-        {
-          name: 'v1',
-          served: true,
-          storage: true,
-          schema: { openAPIV3Schema: { type: 'object', 'x-kubernetes-preserve-unknown-fields': true } },
-        },
-      ],
-    },
-  });
-  await mustKubectl(
-    api,
-    ['apply', '-f', '-'],
-    JSON.stringify({
-      apiVersion: 'v1',
-      kind: 'List',
-      items: [
-        crd('ServiceMonitor', 'servicemonitors'),
-        crd('PodMonitor', 'podmonitors'),
-        crd('PrometheusRule', 'prometheusrules'),
-      ],
-    }),
-  );
-  await mustKubectl(api, ['wait', '--for=condition=Established', '--timeout=60s', 'crd', '--all']);
+  await installStandInCrds(api, 'monitoring.coreos.com', [
+    ['ServiceMonitor', 'servicemonitors', 'v1'],
+    ['PodMonitor', 'podmonitors', 'v1'],
+    ['PrometheusRule', 'prometheusrules', 'v1'],
+  ]);
   const none = objects(await helmTemplate());
   assert.ok(
     !none.some((o) => ['ServiceMonitor', 'PodMonitor', 'PrometheusRule', 'Service'].includes(o.kind)),

@@ -10,7 +10,7 @@ import { after, before, test } from 'node:test';
 import { parseAllDocuments } from 'yaml';
 import { type ApiServer, startApiServer } from '../harness/apiserver.ts';
 import { REPO_ROOT } from '../harness/binaries.ts';
-import { installCrds } from '../harness/crds.ts';
+import { installCrds, installStandInCrds } from '../harness/crds.ts';
 import { mustKubectl, NAMESPACE } from './cluster.ts';
 
 const FIXTURES = join(REPO_ROOT, 'src', 'migrate', 'fixtures');
@@ -94,37 +94,15 @@ test('nothing to convert exits 1; bad YAML names the file; unknown flags are a u
 test('--from-cluster reads MetalLB objects from the API and converts them like the files', async () => {
   // MetalLB's own CRDs are not vendored here: schema-less CRDs with its group, kinds and versions stand
   // in for them, which is all reading needs (objects come back as they were stored).
-  const crd = (kind: string, plural: string, versions: string[]) => ({
-    apiVersion: 'apiextensions.k8s.io/v1',
-    kind: 'CustomResourceDefinition',
-    metadata: { name: `${plural}.metallb.io` },
-    spec: {
-      group: 'metallb.io',
-      scope: 'Namespaced',
-      names: { kind, plural, singular: kind.toLowerCase(), listKind: `${kind}List` },
-      versions: versions.map((name, i) => ({
-        name,
-        served: true,
-        storage: i === versions.length - 1,
-        schema: { openAPIV3Schema: { type: 'object', 'x-kubernetes-preserve-unknown-fields': true } },
-      })),
-    },
-  });
-  const crds = [
-    crd('IPAddressPool', 'ipaddresspools', ['v1beta1']),
-    crd('L2Advertisement', 'l2advertisements', ['v1beta1']),
-    crd('BGPAdvertisement', 'bgpadvertisements', ['v1beta1']),
-    crd('BGPPeer', 'bgppeers', ['v1beta1', 'v1beta2']),
-    crd('BFDProfile', 'bfdprofiles', ['v1beta1']),
-    crd('Community', 'communities', ['v1beta1']),
-    crd('AddressPool', 'addresspools', ['v1beta1']),
-  ];
-  await mustKubectl(
-    api,
-    ['apply', '-f', '-'],
-    JSON.stringify({ apiVersion: 'v1', kind: 'List', items: crds }),
-  );
-  await mustKubectl(api, ['wait', '--for=condition=Established', '--timeout=60s', 'crd', '-l', '', '--all']);
+  await installStandInCrds(api, 'metallb.io', [
+    ['IPAddressPool', 'ipaddresspools', 'v1beta1'],
+    ['L2Advertisement', 'l2advertisements', 'v1beta1'],
+    ['BGPAdvertisement', 'bgpadvertisements', 'v1beta1'],
+    ['BGPPeer', 'bgppeers', 'v1beta1', 'v1beta2'],
+    ['BFDProfile', 'bfdprofiles', 'v1beta1'],
+    ['Community', 'communities', 'v1beta1'],
+    ['AddressPool', 'addresspools', 'v1beta1'],
+  ]);
   await mustKubectl(api, ['create', 'namespace', 'metallb-system']);
   await mustKubectl(api, ['apply', '-f', EXAMPLES]);
 

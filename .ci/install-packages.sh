@@ -3,7 +3,7 @@
 # GoBGP), the tools that look at the wire (arping, ndisc6, tcpdump, iproute2), and what node-gyp needs to
 # build the native addon during npm install (python3, make, g++).
 set -euo pipefail
-packages=(frr bird2 gobgpd iproute2 arping ndisc6 tcpdump iputils-ping curl python3 make g++)
+packages=(frr bird2 gobgpd iproute2 iptables arping ndisc6 tcpdump iputils-ping curl faketime python3 make g++)
 missing=()
 for p in "${packages[@]}"; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then

@@ -67,7 +67,12 @@ function printViolation(v: Violation): void {
   say(`VIOLATION [${v.invariant}] ${iso(v.at)}: ${v.message}\n  evidence: ${v.evidence}`);
 }
 
-const tracker = new AssignmentTracker({ lagMs: 2000, report: printViolation });
+/**
+ * How long a Service whose new request breaks the terms of a shared address may keep it: a controller
+ * failover (2 s Lease, a standby polling every 333 ms, a fresh list) plus a reconcile, with room to spare.
+ */
+const SHARING_REACT_MS = 8000;
+const tracker = new AssignmentTracker({ lagMs: 2000, reactMs: SHARING_REACT_MS, report: printViolation });
 const dir = mkdtempSync(join(tmpdir(), 'beacon-chaos-'));
 const abort = new AbortController();
 let interrupted = false;
@@ -219,7 +224,7 @@ try {
   const longest = detector.stats.longest;
   say(
     `faults: controller kills=${f.controllerKills} speaker kills=${f.speakerKills} link cuts=${f.partitions}; ` +
-      `churn: create=${c.create} delete=${c.delete} type=${c.type} ip=${c.ip} key=${c.key} refused-by-api=${c.refused}`,
+      `churn: create=${c.create} delete=${c.delete} type=${c.type} ip=${c.ip} key=${c.key} ports=${c.ports} refused-by-api=${c.refused}`,
   );
   say(
     `l2: probe rounds=${detector.stats.rounds} two-answerer episodes=${detector.stats.episodes} ` +

@@ -40,6 +40,7 @@ async function exported(): Promise<{ controller: string; speaker: string }> {
   c.addressesAvailable.set({ pool: 'default', family: 'ipv4' }, 13);
   c.allocationFailures.inc({ reason: 'PoolExhausted' });
   c.reconcileDuration.observe(0.004);
+  c.writeFailures.inc({ code: '409' });
   c.isLeader.set(1);
   const s = speakerMetrics();
   s.announcedAddresses.set({ protocol: 'l2' }, 1);

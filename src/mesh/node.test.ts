@@ -8,7 +8,9 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { MeshSim, type SimNode } from '../../test/harness/mesh-sim.ts';
+import { Mac, nodeId, pairKey, signStatement } from './identity.ts';
 import { defaultParams } from './node.ts';
+import { encodeDatagram, KIND, STATEMENT, type Statement, signedBytes } from './wire.ts';
 
 const P = defaultParams(100, 400);
 /** Detection takes the suspicion time after the last heartbeat; dissemination and handover add a little. */
@@ -245,4 +247,136 @@ test('a starved machine: every node stalls at random for up to 500 ms, again and
     sim.run(40_000);
     assertOneAnswerEach(sim, `${nodes} nodes, after the storm`);
   }
+});
+
+// ---- hostile members and strangers (issue 11 items 5-7) ---------------------------------------------
+
+let forgedSeq = 10n ** 12n;
+
+/** A gossip datagram from `from` to `to`, MAC'd with their real pair key: a member sending lies. */
+function gossipFrom(from: SimNode, to: SimNode, statements: Statement[]): Buffer {
+  const body = encodeDatagram({
+    kind: KIND.gossip,
+    header: {
+      kind: KIND.gossip,
+      senderKeyVersion: 1,
+      receiverKeyVersion: 1,
+      sender: nodeId(from.name),
+      receiver: nodeId(to.name),
+      inc: { gen: from.gen, round: 0 },
+      seq: forgedSeq++,
+    },
+    body: { statements },
+  });
+  return Buffer.concat([body, new Mac(pairKey(from.keys, to.keys.public)).tag(body)]);
+}
+
+test('a member cannot speak for another: a leaving or a death signed by the wrong node changes nothing', () => {
+  const sim = converged(5, 100);
+  const [liar, victim] = sim.nodes as [SimNode, SimNode];
+  const movesBefore = sim.moves.length;
+  const forged = (gen: number): Statement[] => [
+    // "victim is leaving", in the liar's own signature, at the newest and at an absurd generation.
+    {
+      type: STATEMENT.leaving,
+      subject: nodeId(victim.name),
+      inc: { gen, round: 0 },
+      signature: {
+        by: nodeId(victim.name),
+        keyVersion: 1,
+        signature: signStatement(
+          liar.keys,
+          signedBytes(STATEMENT.leaving, nodeId(victim.name), { gen, round: 0 }),
+        ),
+      },
+    },
+    // "victim is dead", three suspicions all made by the liar under other names.
+    {
+      type: STATEMENT.dead,
+      subject: nodeId(victim.name),
+      inc: { gen, round: 0 },
+      signatures: sim.nodes.slice(2).map((n) => ({
+        by: nodeId(n.name),
+        keyVersion: 1,
+        signature: signStatement(
+          liar.keys,
+          signedBytes(STATEMENT.suspect, nodeId(victim.name), { gen, round: 0 }, nodeId(n.name)),
+        ),
+      })),
+    },
+  ];
+  sim.at(2500, () => {
+    for (const to of sim.nodes.slice(1)) {
+      sim.inject(to, gossipFrom(liar, to, forged(1)), liar.address);
+      sim.inject(to, gossipFrom(liar, to, forged(0xffffffff)), liar.address);
+    }
+  });
+  sim.run(8000);
+  // (The liar's own forged sequence numbers may cost it its standing; the victim must lose nothing.)
+  const victimMoves = sim.moves.slice(movesBefore).filter((m) => m.from === victim.index);
+  assert.deepEqual(victimMoves, [], "forged statements moved the victim's addresses");
+  for (const n of sim.nodes) assert.ok(n.mesh.candidates().has(victim.name), `${n.name} lost ${victim.name}`);
+  sim.closeWindows();
+  assert.deepEqual(windowsAfter(sim.doubles, 0), []);
+});
+
+test("a datagram is believed only from its sender's own address and key; a stranger's flood costs no MAC", () => {
+  const sim = converged(4, 60);
+  const [a, b] = sim.nodes as [SimNode, SimNode];
+  const refusals = new Map<string, number>();
+  const mesh = b.mesh as unknown as { events: { onNotice?: (n: { kind: string; reason?: string }) => void } };
+  mesh.events.onNotice = (n) => {
+    if (n.kind === 'refused') refusals.set(n.reason!, (refusals.get(n.reason!) ?? 0) + 1);
+  };
+  const movesBefore = sim.moves.length;
+  sim.at(2500, () => {
+    // a's datagram, but from another address: refused before its MAC is looked at.
+    sim.inject(b, gossipFrom(a, b, []), '10.99.0.1');
+    // 65,000 bytes starting with the magic, without any key: refused by size.
+    const junk = Buffer.alloc(65_000, 0x41);
+    junk.write('BCN2');
+    for (let i = 0; i < 5000; i++) sim.inject(b, junk, '10.99.0.2');
+  });
+  sim.run(6000);
+  assert.equal(refusals.get(`not ${a.name}'s address`), 1);
+  // Reported the first time and then once per thousand: a flood must not become a log flood.
+  assert.ok((refusals.get('too large') ?? 0) <= 6, `${refusals.get('too large')} reports for 5,000 refusals`);
+  assert.equal(sim.moves.length, movesBefore);
+});
+
+test('a replayed leaving statement from an earlier process of the node changes nothing', () => {
+  const sim = converged(5, 100);
+  const node = sim.nodes[3]!;
+  const captured: { to: string; data: Buffer }[] = [];
+  sim.tap = (from, to, data) => {
+    if (from === node && data[4] === KIND.gossip) captured.push({ to, data: Buffer.from(data) });
+  };
+  sim.at(2500, () => sim.shutdown(node));
+  sim.at(3000, () => {
+    sim.tap = undefined;
+    sim.restart(node);
+  });
+  const owned: string[] = [];
+  sim.at(6000, () => {
+    owned.push(...node.answering);
+    for (const c of captured) {
+      const to = sim.nodes.find((n) => n.address === c.to);
+      if (to) sim.inject(to, c.data, node.address);
+    }
+  });
+  sim.run(9000);
+  assert.ok(captured.length > 0 && owned.length > 0);
+  for (const a of owned) assert.equal(sim.answerer(a), node, `${a} moved after the replay`);
+});
+
+test('a key rotation (new keys published, used, the old ones dropped) moves nothing and doubles nothing', () => {
+  const sim = converged(5, 100);
+  const node = sim.nodes[2]!;
+  const movesBefore = sim.moves.length;
+  sim.at(2500, () => sim.rotateKeys(node));
+  sim.run(15_000);
+  sim.closeWindows();
+  assert.equal(sim.moves.length, movesBefore);
+  assert.deepEqual(windowsAfter(sim.doubles, 0), []);
+  assert.deepEqual(windowsAfter(sim.gaps, 2500), []);
 });

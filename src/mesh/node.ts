@@ -385,6 +385,10 @@ export class MeshNode {
         this.peers.set(id, p);
         this.byName.set(m.name, id);
       } else {
+        if (m.gen < p.member.gen) {
+          // Its Lease was deleted and made again: a new member, whatever we believed of the old one.
+          this.members.remove(id);
+        }
         if (m.gen !== p.member.gen) {
           p.replay.reset();
           p.heardInc = undefined;
@@ -429,7 +433,7 @@ export class MeshNode {
   dropKeys(version: number): void {
     if (version === this.sendingVersion) return;
     this.self.keys = this.self.keys.filter((k) => k.public.version !== version);
-    for (const k of [...this.pairMacs.keys()]) if (k.endsWith(`/${version}`)) this.pairMacs.delete(k);
+    this.pairMacs.clear();
   }
 
   /** This node's Lease write, sent at `sentAt`, was accepted by the API server. */
@@ -1091,12 +1095,13 @@ export class MeshNode {
   }
 
   private macFor(p: PeerState, theirVersion: number, myVersion: number): Mac | undefined {
-    const cacheKey = `${p.id}/${p.member.gen}/${theirVersion}/${myVersion}`;
-    let mac = this.pairMacs.get(cacheKey);
-    if (mac) return mac;
     const theirs = p.member.keys.find((k) => k.version === theirVersion);
     const mine = this.self.keys.find((k) => k.public.version === myVersion);
     if (!theirs || !mine) return undefined;
+    // Keyed by the keys themselves: a restarted peer may reuse a generation number or a key version.
+    const cacheKey = `${theirs.dh.toString('base64')}/${mine.public.dh.toString('base64')}`;
+    let mac = this.pairMacs.get(cacheKey);
+    if (mac) return mac;
     mac = new Mac(pairKey(mine, theirs));
     if (this.pairMacs.size >= PAIR_KEY_CACHE) this.pairMacs.delete(this.pairMacs.keys().next().value!);
     this.pairMacs.set(cacheKey, mac);

@@ -30,12 +30,16 @@ export interface MembershipOptions {
 }
 
 const HEALTHY_RENEW_MS = 60_000;
-const HEALTHY_DURATION_S = 180;
+const HEALTHY_DURATION_S = 300;
 const LEASE_ONLY_RENEW_MS = 2_000;
 const LEASE_ONLY_DURATION_S = 6;
 /** A Lease-only node answers while its last successful renewal is younger than this (< the 6 s others allow). */
 const LEASE_ONLY_FENCE_MS = 4_000;
 const SHORT_RENEW_MS = 1_000;
+/** How long after its Lease-only announcement came back a node waits before claiming addresses. */
+const LEASE_ONLY_SETTLE_MS = 2_000;
+/** How often a node on its Lease alone tries the mesh again. */
+const MESH_RETRY_MS = 5 * 60_000;
 
 export class SpeakerMembership {
   private readonly opts: MembershipOptions;
@@ -59,13 +63,21 @@ export class SpeakerMembership {
   private readonly echoes = new Map<string, number>();
   private ownEchoAt = Number.NEGATIVE_INFINITY;
   private leaseOnlyLive = new Set<string>();
+  /** Peers whose Lease is current: the roster the ring is built from. */
+  private rosterLive = new Set<string>();
   private tick: NodeJS.Timeout | undefined;
   private renew: NodeJS.Timeout | undefined;
   private inTrouble = false;
   private meshLostAt: number | undefined;
   private lastMeshConnected = true;
   private stopped = false;
-  private everAcked = false;
+  /** Since when this node has been out of the mesh without an acknowledgement (joining, suspended). */
+  private meshlessSince: number | undefined;
+  private leaseOnlySince = 0;
+  private leaseOnlyAnnouncedAt = 0;
+  /** Send time of the newest of our writes seen back in the watch. */
+  private echoedSentAt = Number.NEGATIVE_INFINITY;
+  private everLeaseOnly = false;
 
   constructor(rest: KubeRest, opts: MembershipOptions, log: Logger) {
     this.opts = opts;
@@ -104,7 +116,7 @@ export class SpeakerMembership {
         },
       },
     );
-    this.refreshRoster();
+    this.refreshLiveness(true);
     await this.publish();
     if (selfAddress) await this.openSocket(selfAddress);
     this.tick = setInterval(() => {
@@ -113,7 +125,7 @@ export class SpeakerMembership {
       setImmediate(() => {
         this.mesh?.judge();
         this.checkMeshless();
-        this.refreshLeaseOnly();
+        this.refreshLiveness(false);
         // Losing (or regaining) every neighbour changes how often the API server must hear from us.
         const meshConnected = this.mesh?.connected() ?? false;
         if (meshConnected !== this.lastMeshConnected) {
@@ -188,24 +200,53 @@ export class SpeakerMembership {
     if (this.leaseOnly) return;
     this.leaseOnly = true;
     this.meshlessReason = reason;
+    this.leaseOnlySince = this.now();
+    this.leaseOnlyAnnouncedAt = this.now();
     this.log.warn(
       { reason },
       'membership through the Lease alone: failover takes seconds instead of under one',
     );
     void this.publish();
     this.scheduleRenewal();
+    this.refreshLiveness(false);
     this.opts.onChange();
+    // Claims its addresses once settled (leaseOnlySettled): look again then.
+    setTimeout(() => this.opts.onChange(), LEASE_ONLY_SETTLE_MS + 100).unref();
   }
 
-  /** No neighbour has ever acknowledged us long after start: heartbeats cannot get through. */
+  /**
+   * A node that no neighbour has acknowledged for a while (since it started, or since it lost its place)
+   * cannot get heartbeats through: it falls back to its Lease. Every few minutes it offers itself to the
+   * mesh again, and goes back to the Lease if nobody answers.
+   */
   private checkMeshless(): void {
-    if (this.leaseOnly || !this.mesh) return;
-    if (this.mesh.state().status === 'alive') this.everAcked = true;
-    if (this.everAcked || this.mesh.neighbourNames().length === 0) return;
-    if (this.now() - this.startedAt > (this.opts.meshlessAfterMs ?? 10_000))
+    if (!this.mesh || !this.selfAddress || !this.socket) return;
+    const now = this.now();
+    if (this.leaseOnly) {
+      if (now - this.leaseOnlySince < MESH_RETRY_MS) return;
+      this.leaseOnly = false;
+      this.meshlessSince = now;
+      this.log.info('offering this node to the mesh again');
+      void this.publish();
+      this.scheduleRenewal();
+      this.opts.onChange();
+      return;
+    }
+    if (this.mesh.state().status === 'alive' || this.mesh.neighbourNames().length === 0) {
+      if (this.meshlessSince !== undefined && this.everLeaseOnly)
+        this.log.info('back in the mesh: membership through heartbeats again');
+      this.meshlessSince = undefined;
+      this.everLeaseOnly = false;
+      return;
+    }
+    this.meshlessSince ??= now;
+    const limit = this.opts.meshlessAfterMs ?? 10_000;
+    if (now - this.meshlessSince > limit) {
+      this.everLeaseOnly = true;
       this.goLeaseOnly(
-        `no neighbour acknowledged a heartbeat in ${Math.round((this.now() - this.startedAt) / 1000)} s (UDP ${this.opts.meshPort} blocked?)`,
+        `no neighbour acknowledged a heartbeat for ${Math.round((now - this.meshlessSince) / 1000)} s (UDP ${this.opts.meshPort} blocked?)`,
       );
+    }
   }
 
   // ---- the roster, from Leases -----------------------------------------------------------------------
@@ -219,23 +260,26 @@ export class SpeakerMembership {
       const sentAt = this.echoes.get(renew);
       if (sentAt !== undefined) {
         this.ownEchoAt = Math.max(this.ownEchoAt, this.now());
+        this.echoedSentAt = Math.max(this.echoedSentAt, sentAt);
         this.mesh?.apiEcho(sentAt);
       }
       return;
     }
     this.mesh?.leaseChanged(node);
-    this.refreshRoster();
+    this.refreshLiveness(true);
   }
 
   forgetLease(lease: SpeakerLease): void {
-    if (this.leases.forget(lease)) this.refreshRoster();
+    if (this.leases.forget(lease)) this.refreshLiveness(true);
   }
 
   private refreshRoster(): void {
     if (!this.mesh) return;
     const members: MeshMember[] = [];
     for (const [node, { lease }] of this.leases.all()) {
-      if (node === this.opts.node || !lease.address) continue;
+      // Gone for good (left, or its Lease expired while our view of the API is current): off the ring.
+      if (node === this.opts.node || !lease.address || lease.status === 'leaving') continue;
+      if (!this.rosterLive.has(node)) continue;
       members.push({
         name: node,
         gen: lease.gen,
@@ -247,22 +291,31 @@ export class SpeakerMembership {
       });
     }
     this.mesh.setRoster(members);
-    this.refreshLeaseOnly();
   }
 
-  /** Lease-only peers alive: renewed within their duration, judged only while our own view is current. */
-  private refreshLeaseOnly(): void {
-    const viewFresh = this.now() - this.ownEchoAt < 2 * LEASE_ONLY_RENEW_MS + 1000;
-    const fresh = this.leases.fresh(viewFresh, this.leaseOnlyLive);
+  /**
+   * Liveness from Leases: renewed within their duration, judged only while our own view is current (an API
+   * outage expires nobody). Lease-only peers are candidates while theirs is fresh and says alive; a node
+   * in Lease-only mode judges every peer that way, since it hears no mesh.
+   */
+  private refreshLiveness(rosterTouched: boolean): void {
+    const fastRenewals = this.leaseOnly || this.hasLeaseOnlyPeers();
+    const viewFresh =
+      this.now() - this.ownEchoAt < 2 * (fastRenewals ? LEASE_ONLY_RENEW_MS : HEALTHY_RENEW_MS) + 1000;
+    const fresh = this.leases.fresh(viewFresh, this.rosterLive);
+    const rosterChanged =
+      fresh.size !== this.rosterLive.size || [...fresh].some((n) => !this.rosterLive.has(n));
+    this.rosterLive = fresh;
     const next = new Set<string>();
     for (const node of fresh) {
       const l = this.leases.get(node)!.lease;
-      if (node !== this.opts.node && !l.address && l.status === 'alive') next.add(node);
+      if (node !== this.opts.node && (this.leaseOnly || !l.address) && l.status === 'alive') next.add(node);
     }
     const changed =
       next.size !== this.leaseOnlyLive.size || [...next].some((n) => !this.leaseOnlyLive.has(n));
     this.leaseOnlyLive = next;
-    if (changed) this.opts.onChange();
+    if (rosterChanged || rosterTouched) this.refreshRoster();
+    else if (changed) this.opts.onChange();
   }
 
   private hasLeaseOnlyPeers(): boolean {
@@ -341,13 +394,29 @@ export class SpeakerMembership {
   candidates(): Set<string> {
     const out = new Set<string>(this.leaseOnly ? [] : (this.mesh?.candidates() ?? []));
     for (const n of this.leaseOnlyLive) out.add(n);
-    if (this.leaseOnly) out.add(this.opts.node);
+    if (this.leaseOnly && this.leaseOnlySettled()) out.add(this.opts.node);
     return out;
   }
 
-  /** Whether this node may answer ARP/NDP now (checked per request). */
+  /**
+   * A node gone to its Lease alone claims addresses only once its peers can have seen that: its new
+   * announcement came back through the watch, and a moment more for the others' watches. Until then the
+   * nodes that took its addresses over keep them.
+   */
+  private leaseOnlySettled(): boolean {
+    const echoed = this.echoedSentAt >= this.leaseOnlyAnnouncedAt;
+    return echoed && this.now() - this.leaseOnlyAnnouncedAt >= LEASE_ONLY_SETTLE_MS;
+  }
+
+  /**
+   * Whether this node may answer ARP/NDP now (checked per request). Where peers judge this node by its
+   * Lease (it is on its Lease alone, or some peer is and cannot hear the mesh), its Lease writes must be
+   * succeeding too: those peers take its addresses once its Lease stops moving.
+   */
   mayAnswer(): boolean {
-    if (this.leaseOnly) return this.now() - this.lastWriteOk < LEASE_ONLY_FENCE_MS;
+    const leaseFresh = this.now() - this.lastWriteOk < LEASE_ONLY_FENCE_MS;
+    if (this.leaseOnly) return leaseFresh && this.leaseOnlySettled();
+    if (this.hasLeaseOnlyPeers() && !leaseFresh) return false;
     return this.mesh?.mayAnswer() ?? false;
   }
 
@@ -420,16 +489,25 @@ export class SpeakerMembership {
     this.log.info({ keyVersion: next.public.version }, 'mesh key rotation complete');
   }
 
-  /** Graceful exit: tell the peers, stop answering, remove the Lease. */
-  async leave(): Promise<void> {
+  /**
+   * Graceful exit, first half: tell the peers (they take over at once) and stop answering. The caller
+   * then releases its addresses and calls finishLeaving.
+   */
+  announceLeaving(): void {
     this.mesh?.leave();
-    this.stopped = true;
     if (this.tick) clearInterval(this.tick);
     if (this.renew) clearTimeout(this.renew);
-    // Let the leaving statements go out before the socket closes.
+  }
+
+  /**
+   * Second half: close the socket once the leaving statements are out, and mark the Lease leaving. It is
+   * kept, not deleted, so the next process on this node continues its generation count.
+   */
+  async finishLeaving(): Promise<void> {
     await new Promise((r) => setTimeout(r, 20));
     this.socket?.close();
-    await this.writer.remove();
+    await this.writer.write({ ...this.announcement(), status: 'leaving' }, LEASE_ONLY_DURATION_S);
+    this.stopped = true;
   }
 
   stop(): void {

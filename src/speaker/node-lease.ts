@@ -302,18 +302,15 @@ export class PeerLeases {
   }
 
   /**
-   * Nodes whose Lease was renewed within its duration, judged only while this process's own view of the
-   * API server is current (`viewFresh`): during an API outage nobody's Lease is taken to have expired.
+   * Nodes whose Lease was seen renewed within its duration. Only while this process's own view of the API
+   * server is current (`viewFresh`) does a Lease expire: during an API outage, or before our first write
+   * came back through the watch, the nodes in `previous` stay.
    */
   fresh(viewFresh: boolean, previous: ReadonlySet<string>): Set<string> {
     const t = this.now();
     const out = new Set<string>();
     for (const [node, s] of this.seen) {
-      if (!viewFresh) {
-        if (previous.has(node)) out.add(node);
-        continue;
-      }
-      if (t - s.changedAt <= s.lease.durationMs) out.add(node);
+      if (t - s.changedAt <= s.lease.durationMs || (!viewFresh && previous.has(node))) out.add(node);
     }
     return out;
   }

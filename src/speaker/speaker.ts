@@ -316,8 +316,9 @@ export class Speaker {
     this.stopping = true;
     if (this.recheckTimer) clearTimeout(this.recheckTimer);
     this.log.info('leaving: handing addresses over');
-    await this.membership.leave();
+    this.membership.announceLeaving();
     this.l2Applier.clear();
+    await this.membership.finishLeaving();
     this.l2.close();
     await this.bgp.stop();
     await this.status.clear();

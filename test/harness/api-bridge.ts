@@ -20,6 +20,11 @@ export interface ApiBridge {
   kubeconfigPath: string;
   /** Starts the forwarder in `ns`; it is stopped with the namespace's lab. */
   openInto(ns: Netns): Promise<void>;
+  /**
+   * An API server outage as the namespaces see it: while down, every connection through the bridge is
+   * cut and new ones are refused at once; back up, connections work again.
+   */
+  setDown(down: boolean): void;
   close(): Promise<void>;
 }
 
@@ -27,15 +32,24 @@ export async function bridgeApiServer(api: ApiServer, dir: string): Promise<ApiB
   const socketPath = join(dir, `api-${process.pid}.sock`);
   rmSync(socketPath, { force: true });
   const port = Number(new URL(api.url).port);
+  let down = false;
+  const open = new Set<() => void>();
   const server: Server = createServer((client) => {
+    if (down) {
+      client.destroy();
+      return;
+    }
     const upstream = connect(port, '127.0.0.1');
     client.pipe(upstream).pipe(client);
     const close = () => {
       client.destroy();
       upstream.destroy();
+      open.delete(close);
     };
+    open.add(close);
     client.on('error', close);
     upstream.on('error', close);
+    client.on('close', close);
   });
   await new Promise<void>((resolve) => server.listen(socketPath, resolve));
   const kubeconfigPath = join(dir, 'kubeconfig-in-namespace');
@@ -46,6 +60,10 @@ export async function bridgeApiServer(api: ApiServer, dir: string): Promise<ApiB
   );
   return {
     kubeconfigPath,
+    setDown(d: boolean) {
+      down = d;
+      if (d) for (const close of [...open]) close();
+    },
     async openInto(ns: Netns) {
       const p = ns.spawn('api-bridge', join(REPO_ROOT, 'node_modules', '.bin', 'node'), [
         join(REPO_ROOT, 'test', 'harness', 'tcp-to-unix.ts'),

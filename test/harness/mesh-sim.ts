@@ -5,7 +5,7 @@
  * event queue. It records, per address, every moment two nodes answered it or none did, and how long
  * after a fault the new owner answered. Used by the mesh unit tests and by bench/mesh-sim.bench.ts.
  */
-import { generateKeyPairs, type KeyPairs } from '../../src/mesh/identity.ts';
+import { generateKeyPairs, type KeyPairs, type PublicKeys } from '../../src/mesh/identity.ts';
 import type { MemberStatus } from '../../src/mesh/members.ts';
 import { defaultParams, type MeshMember, MeshNode, type MeshParams } from '../../src/mesh/node.ts';
 import type { Incarnation } from '../../src/mesh/wire.ts';
@@ -125,6 +125,8 @@ export class SimNode {
   readonly name: string;
   readonly address: string;
   readonly keys: KeyPairs;
+  /** Public keys in its Lease: during a rotation, both. */
+  publishedKeys: PublicKeys[];
   gen = 1;
   mesh!: MeshNode;
   ownership: Ownership | undefined;
@@ -147,6 +149,7 @@ export class SimNode {
     this.name = name;
     this.address = address;
     this.keys = keys;
+    this.publishedKeys = [keys.public];
   }
 }
 
@@ -205,7 +208,7 @@ export class MeshSim {
         status: n.leaseStatus,
         address: n.address,
         port: 7946,
-        keys: [n.keys.public],
+        keys: n.publishedKeys,
       }));
   }
 
@@ -267,7 +270,16 @@ export class MeshSim {
     return this.byAddress.get(address);
   }
 
+  /** Sees every datagram sent (a capture on the wire), before loss and cuts. */
+  tap: ((from: SimNode, to: string, data: Buffer) => void) | undefined;
+
+  /** Puts a datagram on the wire to `to` as if sent from `fromAddress` (a forger's or a replayer's). */
+  inject(to: SimNode, data: Buffer, fromAddress: string): void {
+    this.queue.push(this.now + this.opts.delayMs, () => this.deliver(to, data, fromAddress));
+  }
+
   private transmit(from: SimNode, to: string, data: Buffer): void {
+    this.tap?.(from, to, data);
     from.counters.datagramsSent++;
     from.counters.bytesSent += data.length;
     from.counters.maxDatagram = Math.max(from.counters.maxDatagram, data.length);
@@ -494,6 +506,7 @@ export class MeshSim {
     n.alive = true;
     n.gen++;
     (n as { keys: KeyPairs }).keys = generateKeyPairs(1);
+    n.publishedKeys = [n.keys.public];
     n.leaseStatus = 'joining';
     n.leaseInc = { gen: n.gen, round: 0 };
     n.held = new Set();
@@ -505,6 +518,29 @@ export class MeshSim {
         for (const a of this.addressList) n.ownership.setAddress(a, this.eligible);
       }
       this.scheduleTick(n, 0);
+    });
+  }
+
+  /**
+   * A key rotation as the speaker does it: the new pair published in the Lease beside the old one, used
+   * for sending two seconds later, the old one dropped ten seconds after that.
+   */
+  rotateKeys(n: SimNode): void {
+    const old = n.keys;
+    const next = generateKeyPairs((old.public.version % 255) + 1);
+    n.mesh.addKeys(next);
+    this.leaseWrite(n, () => {
+      n.publishedKeys = [old.public, next.public];
+    });
+    this.queue.push(this.now + 2000, () => {
+      n.mesh.useKeys(next.public.version);
+      (n as { keys: KeyPairs }).keys = next;
+      this.queue.push(this.now + 10_000, () => {
+        n.mesh.dropKeys(old.public.version);
+        this.leaseWrite(n, () => {
+          n.publishedKeys = [next.public];
+        });
+      });
     });
   }
 

@@ -114,7 +114,13 @@ test('every address is answered by exactly one node, and the addresses spread ov
     },
     15_000,
   );
-  // And the owner says so on the Service, where an operator looks first.
+});
+
+test('the answering node says so on the Service: NodeAnnouncing in kubectl describe svc', {
+  skip,
+  timeout: 60_000,
+}, async () => {
+  const o = await owners();
   const s = SERVICES[0]!;
   let described = '';
   await waitFor(

@@ -1,9 +1,19 @@
 #!/usr/bin/env bash
 # Debian packages the network tests and the lab need: the routers Beacon is proven against (FRR, BIRD 2,
 # GoBGP), the tools that look at the wire (arping, ndisc6, tcpdump, iproute2), and what node-gyp needs to
-# build the native addon during npm install (python3, make, g++).
+# build the native addon during npm install (python3, make, g++). The container images (scripts/build-image.sh)
+# need mmdebstrap for their Debian bases, buildah to build and podman (with runc: crun refuses hybrid cgroups)
+# to import and run them, qemu-user-static for the other architecture, and that architecture's C compiler
+# for the test Pods' pause binary.
 set -euo pipefail
-packages=(frr bird2 gobgpd iproute2 iptables arping ndisc6 tcpdump iputils-ping curl faketime python3 make g++)
+case "$(dpkg --print-architecture)" in
+  amd64) cross=gcc-aarch64-linux-gnu ;;
+  arm64) cross=gcc-x86-64-linux-gnu ;;
+  *) cross= ;;
+esac
+# iptables and faketime: the speaker fault tests (UDP blocked, a clock 30 minutes behind).
+packages=(frr bird2 gobgpd iproute2 iptables arping ndisc6 tcpdump iputils-ping curl faketime python3 make g++
+  mmdebstrap arch-test buildah podman runc qemu-user-static ${cross})
 missing=()
 for p in "${packages[@]}"; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then

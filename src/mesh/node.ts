@@ -23,7 +23,8 @@ import {
 } from './identity.ts';
 import { type MemberBelief, type MemberStatus, MemberTable } from './members.ts';
 import { ReplayWindow } from './replay.ts';
-import { quorumsFor, Ring } from './ring.ts';
+import { quorumsFor, type Ring } from './ring.ts';
+import { type MeshMember, Roster } from './roster.ts';
 import {
   compareIncarnation,
   type Datagram,
@@ -54,17 +55,7 @@ export interface MeshTransport {
   send(address: string, port: number, data: Buffer): void;
 }
 
-/** A roster entry, from the member's Lease. */
-export interface MeshMember {
-  name: string;
-  gen: number;
-  round: number;
-  status: MemberStatus;
-  address: string;
-  port: number;
-  /** Public keys, newest first; an older one stays listed while a rotation settles. */
-  keys: PublicKeys[];
-}
+export type { MeshMember } from './roster.ts';
 
 export interface MeshParams {
   /** Heartbeat interval. */
@@ -81,8 +72,8 @@ export interface MeshParams {
   apiStaleMs: number;
   /** Fenced this long while alive: step back (suspended) so that others take the addresses. */
   suspendAfterMs: number;
-  /** A joining node waits at most this long for a holder's release before answering anyway. */
-  joinTimeoutMs: number;
+  /** How often a node asks a holder that has not confirmed its release (it repeats its alive statement). */
+  releaseRequestMs: number;
   /** How long after a roster change the previous neighbours still count for the fence. */
   transitionMs: number;
   /** Random members each new statement is pushed to. */
@@ -105,7 +96,7 @@ export function defaultParams(intervalMs = 100, suspectAfterMs = 400): MeshParam
     apiAckValidMs: 4 * intervalMs,
     apiStaleMs: 6 * intervalMs,
     suspendAfterMs: suspectAfterMs + 2 * intervalMs,
-    joinTimeoutMs: 1000,
+    releaseRequestMs: 250,
     transitionMs: 2000,
     gossipFanout: 3,
     piggybackRounds: 6,
@@ -124,6 +115,8 @@ export interface MeshEvents {
   onChange(): void;
   /** This node's own state changed: write it to its Lease (anti-entropy, and for the next start). */
   onSelfState?(inc: Incarnation, status: MemberStatus): void;
+  /** A node that owns addresses this one may hold asks for confirmation that it let them go. */
+  onReleaseRequest?(name: string): void;
   /** Whether the API server should hear from this node more often (it is short of mesh acknowledgements). */
   onTrouble?(inTrouble: boolean): void;
   /** Something worth a log line, already rate-limited (once per condition start and end). */
@@ -161,7 +154,8 @@ interface PeerState {
   tokensAt: number;
 }
 
-const SEND_TIME_SLOTS = 4096;
+/** Send times of the last heartbeats, by sequence: acknowledgements come back within a second. */
+const SEND_TIME_SLOTS = 1024;
 const RATE_PER_SECOND = 400;
 const RATE_BURST = 800;
 const PAIR_KEY_CACHE = 512;
@@ -189,17 +183,18 @@ export class MeshNode {
   private status: MemberStatus = 'joining';
   private statusSince: number;
   private readonly startedAt: number;
-  private readonly members = new MemberTable();
+  private readonly members: MemberTable;
+  /** State kept only for the members this node talks to (neighbours, gossip partners). */
   private readonly peers = new Map<string, PeerState>();
-  private readonly byName = new Map<string, string>();
-  private ring = new Ring([]);
+  private roster = new Roster([]);
+  private ring: Ring = this.roster.ring;
   private neighbours: string[] = [];
   /** Earlier neighbour sets that still count for the fence, until the time given. */
   private transitional: { ids: string[]; until: number }[] = [];
 
-  private seq = 0n;
+  private seq = 0;
   private readonly sentAt = new Float64Array(SEND_TIME_SLOTS);
-  private readonly sentSeq = new Array<bigint>(SEND_TIME_SLOTS).fill(-1n);
+  private readonly sentSeq = new Float64Array(SEND_TIME_SLOTS).fill(-1);
   private readonly sentRound = new Int32Array(SEND_TIME_SLOTS);
   private readonly pairMacs = new Map<string, Mac>();
 
@@ -219,6 +214,7 @@ export class MeshNode {
 
   private aliveSince: number | undefined;
   private readonly releasedBy = new Set<string>();
+  private readonly releaseAskedAt = new Map<string, number>();
   private lastTickAt: number | undefined;
   private unhealthyUntil = Number.NEGATIVE_INFINITY;
   private synced = false;
@@ -227,7 +223,8 @@ export class MeshNode {
   private lastSyncAsk = Number.NEGATIVE_INFINITY;
   private lastFenced: boolean | undefined;
   private trouble = false;
-  private lastCandidates = '';
+  private candidateCache: { version: string; names: Set<string> } | undefined;
+  private lastCandidatesVersion = '';
   private refused = 0;
   private left = false;
 
@@ -255,7 +252,8 @@ export class MeshNode {
     this.inc = { gen: self.gen, round: opts.round ?? 0 };
     this.startedAt = this.clock.now();
     this.statusSince = this.startedAt;
-    this.members.setOwn(this.id, this.inc, 'joining', undefined, this.startedAt);
+    this.members = new MemberTable(this.id);
+    this.members.setOwn(this.inc, 'joining', undefined, this.startedAt);
   }
 
   // ---- what the speaker asks ---------------------------------------------------------------------------
@@ -272,7 +270,19 @@ export class MeshNode {
    */
   mayAnswer(): boolean {
     if (this.status !== 'alive' || this.left) return false;
+    if (this.waking()) return false;
     return this.fenceCheck().ok;
+  }
+
+  /**
+   * Just out of a stall (its ticks came late, or are late now): what it believes may be stale, and the
+   * statements that would correct it may still be waiting in its socket. It answers nothing until it has
+   * run on time for a suspicion period, by which time those statements are read.
+   */
+  private waking(): boolean {
+    const now = this.clock.now();
+    if (now < this.unhealthyUntil) return true;
+    return this.lastTickAt !== undefined && now - this.lastTickAt > 2 * this.params.intervalMs;
   }
 
   /**
@@ -280,7 +290,7 @@ export class MeshNode {
    * voters lapses. -Infinity when it is false now, Infinity for a node with no neighbours.
    */
   answerableUntil(): number {
-    if (this.status !== 'alive' || this.left) return Number.NEGATIVE_INFINITY;
+    if (this.status !== 'alive' || this.left || this.waking()) return Number.NEGATIVE_INFINITY;
     const now = this.clock.now();
     let until = Number.POSITIVE_INFINITY;
     for (const ids of [
@@ -312,18 +322,31 @@ export class MeshNode {
     );
   }
 
-  /** Names of the nodes that may own addresses: alive in this node's view, this node included if it is. */
+  /**
+   * Names of the nodes that may own addresses: alive in this node's view, this node included if it is.
+   * Kept as exceptions to the roster, and rebuilt only when they change.
+   */
   candidates(): Set<string> {
+    const version = this.candidatesVersion();
+    if (this.candidateCache?.version === version) return this.candidateCache.names;
     const out = new Set<string>();
     if (this.status === 'alive' && !this.left) out.add(this.self.name);
-    for (const [id, b] of this.members.entries()) {
-      if (b.status !== 'alive') continue;
-      const p = this.peers.get(id);
-      if (!p) continue;
-      if (this.apiAssisted.has(incKey(id, b.inc)) && this.apiVotesDead(id)) continue;
-      out.add(p.member.name);
+    const except = this.members.exceptions();
+    for (const [id, e] of this.roster.entries) {
+      if (id === this.id || except.has(id)) continue;
+      const b = this.members.get(id);
+      if (b && this.apiAssisted.has(incKey(id, b.inc)) && this.apiVotesDead(id)) continue;
+      out.add(e.member.name);
     }
+    this.candidateCache = { version, names: out };
     return out;
+  }
+
+  /** Changes whenever candidates() may: own state, beliefs, the roster, and the API server's votes. */
+  private candidatesVersion(): string {
+    let api = '';
+    for (const [key, a] of this.apiAssisted) if (this.apiVotesDead(a.subject)) api += `${key};`;
+    return `${this.status}/${this.left}/${this.members.version}/${api}`;
   }
 
   /** Nodes that confirmed they released this node's addresses in its current incarnation. */
@@ -336,87 +359,110 @@ export class MeshNode {
     return this.aliveSince;
   }
 
-  joinTimeoutMs(): number {
-    return this.params.joinTimeoutMs;
+  /**
+   * Asks `name`, which holds addresses this node now owns, to confirm it let go: a release request with
+   * this node's alive statement (in case it missed it), at most every releaseRequestMs per holder.
+   */
+  requestRelease(name: string): void {
+    if (this.status !== 'alive' || this.left || this.releasedBy.has(name)) return;
+    const id = this.roster.idOf(name);
+    const p = id ? this.peer(id) : undefined;
+    if (!p) return;
+    const now = this.clock.now();
+    if (now - (this.releaseAskedAt.get(name) ?? Number.NEGATIVE_INFINITY) < this.params.releaseRequestMs)
+      return;
+    this.releaseAskedAt.set(name, now);
+    const alive = this.members.ownProof();
+    if (alive)
+      this.send(p, { kind: KIND.gossip, header: this.header(KIND.gossip, p), body: { statements: [alive] } });
+    this.send(p, {
+      kind: KIND.releaseRequest,
+      header: this.header(KIND.releaseRequest, p),
+      body: { inc: this.inc },
+    });
   }
 
-  /** Beliefs about other members, for status and diagnostics. */
-  beliefs(): Map<string, MemberBelief & { name: string }> {
-    const out = new Map<string, MemberBelief & { name: string }>();
-    for (const [id, b] of this.members.entries()) {
-      const p = this.peers.get(id);
-      if (p) out.set(p.member.name, { ...b, name: p.member.name });
+  /** Beliefs that differ from what the Leases say, for status and diagnostics. */
+  beliefs(): Map<string, MemberBelief> {
+    const out = new Map<string, MemberBelief>();
+    for (const [id, b] of this.members.overrides()) {
+      const m = this.roster.get(id);
+      if (m) out.set(m.name, b);
     }
     return out;
   }
 
   neighbourNames(): string[] {
-    return this.neighbours.map((id) => this.peers.get(id)?.member.name ?? id);
+    return this.neighbours.map((id) => this.roster.get(id)?.name ?? id);
   }
 
   // ---- inputs from the speaker -------------------------------------------------------------------------
 
-  /** The mesh members from the Leases (this node's own entry may be among them and is ignored). */
-  setRoster(members: readonly MeshMember[]): void {
+  /**
+   * The mesh members from the Leases (this node's own entry may be among them and is ignored). A Roster
+   * can be shared between nodes; a member list is indexed first.
+   */
+  setRoster(roster: Roster | readonly MeshMember[]): void {
+    const next = roster instanceof Roster ? roster : new Roster(roster);
+    if (next === this.roster) return;
     const now = this.clock.now();
-    const seen = new Set<string>();
-    for (const m of members) {
-      if (m.name === this.self.name) continue;
-      const id = nodeId(m.name);
-      seen.add(id);
-      let p = this.peers.get(id);
-      if (!p) {
-        p = {
-          member: m,
-          id,
-          replay: new ReplayWindow(),
-          heardInc: undefined,
-          lastHeardAt: undefined,
-          watchingSince: now,
-          ackedSendAt: Number.NEGATIVE_INFINITY,
-          ackedRound: -1,
-          refutesUs: false,
-          theirDigest: undefined,
-          mismatches: 0,
-          lastSyncAt: Number.NEGATIVE_INFINITY,
-          tokens: RATE_BURST,
-          tokensAt: now,
-        };
-        this.peers.set(id, p);
-        this.byName.set(m.name, id);
-      } else {
-        if (m.gen < p.member.gen) {
-          // Its Lease was deleted and made again: a new member, whatever we believed of the old one.
-          this.members.remove(id);
-        }
-        if (m.gen !== p.member.gen) {
-          p.replay.reset();
-          p.heardInc = undefined;
-          p.lastHeardAt = undefined;
-          p.watchingSince = now;
-        }
-        p.member = m;
+    this.roster = next;
+    for (const [id, p] of this.peers) {
+      const m = next.get(id);
+      if (!m) {
+        this.peers.delete(id);
+        continue;
       }
-      if (this.members.fromLease(id, { gen: m.gen, round: m.round }, m.status, now)) {
+      if (m.gen !== p.member.gen) {
+        p.replay.reset();
+        p.heardInc = undefined;
+        p.lastHeardAt = undefined;
         p.watchingSince = now;
       }
+      p.member = m;
     }
-    for (const [id, p] of this.peers) {
-      if (seen.has(id)) continue;
-      this.peers.delete(id);
-      this.byName.delete(p.member.name);
-      this.members.remove(id);
-    }
-    const ring = new Ring([this.id, ...seen]);
-    const next = ring.neighbours(this.id);
+    const aliveBefore = new Set(this.neighbours.filter((id) => this.members.get(id)?.status === 'alive'));
+    this.members.setRoster(next);
+    this.ring = next.withSelf(this.id);
+    const neighbours = this.ring.neighbours(this.id);
     const old = this.neighbours;
-    this.ring = ring;
-    if (old.join() !== next.join()) {
+    if (old.join() !== neighbours.join()) {
       if (old.length > 0) this.transitional.push({ ids: old, until: now + this.params.transitionMs });
-      for (const id of next) if (!old.includes(id)) this.peers.get(id)!.watchingSince = now;
-      this.neighbours = next;
+      for (const id of neighbours) if (!old.includes(id)) this.peer(id)!.watchingSince = now;
+      this.neighbours = neighbours;
     }
+    // A neighbour that became alive through its Lease is watched from now.
+    for (const id of this.neighbours)
+      if (!aliveBefore.has(id) && this.members.get(id)?.status === 'alive')
+        this.peer(id)!.watchingSince = now;
     this.notifyIfChanged();
+  }
+
+  /** The state kept for a member this node talks to, made on first use. */
+  private peer(id: string): PeerState | undefined {
+    let p = this.peers.get(id);
+    if (p) return p;
+    const member = this.roster.get(id);
+    if (!member || id === this.id) return undefined;
+    const now = this.clock.now();
+    p = {
+      member,
+      id,
+      replay: new ReplayWindow(),
+      heardInc: undefined,
+      lastHeardAt: undefined,
+      watchingSince: now,
+      ackedSendAt: Number.NEGATIVE_INFINITY,
+      ackedRound: -1,
+      refutesUs: false,
+      theirDigest: undefined,
+      mismatches: 0,
+      lastSyncAt: Number.NEGATIVE_INFINITY,
+      tokens: RATE_BURST,
+      tokensAt: now,
+    };
+    this.peers.set(id, p);
+    return p;
   }
 
   /** A new key pair that peers may already use towards this node (it is published in the Lease). */
@@ -448,14 +494,13 @@ export class MeshNode {
 
   /** Another member's Lease changed (its renewal was seen). */
   leaseChanged(name: string): void {
-    const id = this.byName.get(name) ?? nodeId(name);
-    this.leaseChangedAt.set(id, this.clock.now());
+    this.leaseChangedAt.set(this.roster.idOf(name) ?? nodeId(name), this.clock.now());
   }
 
   /** Tell a joining node that this node no longer answers for the addresses it now owns. */
   sendReleased(name: string): void {
-    const id = this.byName.get(name);
-    const p = id ? this.peers.get(id) : undefined;
+    const id = this.roster.idOf(name);
+    const p = id ? this.peer(id) : undefined;
     const b = id ? this.members.get(id) : undefined;
     if (!p || !b) return;
     this.send(p, { kind: KIND.released, header: this.header(KIND.released, p), body: { inc: b.inc } });
@@ -540,11 +585,11 @@ export class MeshNode {
     this.setStatus('leaving', 'shutting down', stmt);
     this.left = true;
     const targets =
-      this.peers.size <= 64
-        ? [...this.peers.keys()]
+      this.roster.size <= 64
+        ? [...this.roster.entries.keys()]
         : [...this.neighbours, ...this.randomMembers(2 * this.params.gossipFanout)];
     for (const id of new Set(targets)) {
-      const p = this.peers.get(id);
+      const p = this.peer(id);
       if (p)
         this.send(p, {
           kind: KIND.gossip,
@@ -568,15 +613,16 @@ export class MeshNode {
       this.refuse(fromAddress, 'addressed to another node');
       return;
     }
-    const p = this.peers.get(h.sender);
-    if (!p) {
+    const member = this.roster.get(h.sender);
+    if (!member || h.sender === this.id) {
       this.refuse(fromAddress, 'sender not in the roster');
       return;
     }
-    if (plainAddress(fromAddress) !== p.member.address) {
-      this.refuse(fromAddress, `not ${p.member.name}'s address`);
+    if (plainAddress(fromAddress) !== member.address) {
+      this.refuse(fromAddress, `not ${member.name}'s address`);
       return;
     }
+    const p = this.peer(h.sender)!;
     const now = this.clock.now();
     p.tokens = Math.min(RATE_BURST, p.tokens + ((now - p.tokensAt) * RATE_PER_SECOND) / 1000);
     p.tokensAt = now;
@@ -628,13 +674,21 @@ export class MeshNode {
           this.events.onChange();
         }
         break;
+      case KIND.releaseRequest: {
+        // Answered by the speaker, which knows what it holds; only for the incarnation we hold alive.
+        const b = this.members.get(p.id);
+        if (b?.status === 'alive' && compareIncarnation(b.inc, d.body.inc) === 0)
+          this.events.onReleaseRequest?.(p.member.name);
+        break;
+      }
     }
   }
 
   private onHeartbeat(p: PeerState, body: HeartbeatBody): void {
-    if (body.ack > 0n) {
-      const slot = Number(body.ack % BigInt(SEND_TIME_SLOTS));
-      if (this.sentSeq[slot] === body.ack && this.sentRound[slot] === this.inc.round) {
+    if (body.ack > 0n && body.ack <= BigInt(Number.MAX_SAFE_INTEGER)) {
+      const ack = Number(body.ack);
+      const slot = ack % SEND_TIME_SLOTS;
+      if (this.sentSeq[slot] === ack && this.sentRound[slot] === this.inc.round) {
         const at = this.sentAt[slot]!;
         if (at > p.ackedSendAt || p.ackedRound !== this.inc.round) {
           p.ackedSendAt = at;
@@ -653,12 +707,12 @@ export class MeshNode {
 
   private keysOf(id: string, version: number): PublicKeys | undefined {
     if (id === this.id) return this.self.keys.find((k) => k.public.version === version)?.public;
-    return this.peers.get(id)?.member.keys.find((k) => k.version === version);
+    return this.roster.get(id)?.keys.find((k) => k.version === version);
   }
 
   private verifySelfStatement(s: SelfStatement): boolean {
-    const p = this.peers.get(s.subject);
-    if (!p || s.signature.by !== s.subject || s.inc.gen !== p.member.gen) return false;
+    const m = this.roster.get(s.subject);
+    if (!m || s.signature.by !== s.subject || s.inc.gen !== m.gen) return false;
     const key = this.keysOf(s.subject, s.signature.keyVersion);
     return !!key && verifyStatement(key, signedBytes(s.type, s.subject, s.inc), s.signature.signature);
   }
@@ -671,7 +725,7 @@ export class MeshNode {
   }
 
   private subjectGen(subject: string): number | undefined {
-    return subject === this.id ? this.inc.gen : this.peers.get(subject)?.member.gen;
+    return subject === this.id ? this.inc.gen : this.roster.get(subject)?.gen;
   }
 
   private takeStatement(s: Statement, from: string | undefined): void {
@@ -681,12 +735,19 @@ export class MeshNode {
     if (gen === undefined || s.inc.gen !== gen) return;
     switch (s.type) {
       case STATEMENT.suspect: {
+        // Cheap checks first: a suspicion of an incarnation we do not hold alive, or one we already
+        // have, costs no signature check.
+        const b = this.members.get(s.subject);
+        if (!b || b.status !== 'alive' || compareIncarnation(b.inc, s.inc) !== 0) return;
+        if (this.suspicions.get(incKey(s.subject, s.inc))?.has(s.signature.by)) return;
         if (!this.verifySuspicion(s.subject, s.inc, s.signature)) return;
         this.remember(key);
         this.addSuspicion(s);
         return;
       }
       case STATEMENT.dead: {
+        if (s.subject !== this.id && !this.members.wouldChange(s)) return;
+        if (s.subject === this.id && compareIncarnation(s.inc, this.inc) !== 0) return;
         const q = quorumsFor(this.ring.neighbours(s.subject).length);
         const signers = new Set<string>();
         for (const sig of s.signatures) {
@@ -710,11 +771,12 @@ export class MeshNode {
         return;
       }
       default: {
-        if (s.subject === this.id) return;
+        if (s.subject === this.id || !this.members.wouldChange(s)) return;
         if (!this.verifySelfStatement(s)) return;
         this.remember(key);
         if (this.members.apply(s, this.clock.now())) {
-          if (s.type === STATEMENT.alive) this.peers.get(s.subject)!.watchingSince = this.clock.now();
+          const p = this.peers.get(s.subject);
+          if (s.type === STATEMENT.alive && p) p.watchingSince = this.clock.now();
           this.spread(s, from);
         }
       }
@@ -763,10 +825,8 @@ export class MeshNode {
       if (this.members.apply(dead, this.clock.now())) {
         this.events.onNotice?.({
           kind: 'declared-dead',
-          subject: this.peers.get(subject)?.member.name ?? subject,
-          by: dead.signatures.map(
-            (s) => this.peers.get(s.by)?.member.name ?? (s.by === this.id ? this.self.name : s.by),
-          ),
+          subject: this.nameOf(subject),
+          by: dead.signatures.map((s) => this.nameOf(s.by)),
         });
         this.spread(dead, undefined);
       }
@@ -791,7 +851,7 @@ export class MeshNode {
       signature: this.sign(signedBytes(STATEMENT.suspect, subject, inc, this.id)),
     };
     this.ownSuspicions.set(incKey(subject, inc), { stmt, sentAt: this.clock.now() });
-    this.events.onNotice?.({ kind: 'suspect', subject: this.peers.get(subject)?.member.name ?? subject });
+    this.events.onNotice?.({ kind: 'suspect', subject: this.nameOf(subject) });
     this.addSuspicion(stmt);
     this.spreadSuspicion(stmt);
   }
@@ -803,7 +863,7 @@ export class MeshNode {
     const targets = new Set([stmt.subject, ...this.ring.neighbours(stmt.subject)]);
     targets.delete(this.id);
     for (const id of targets) {
-      const p = this.peers.get(id);
+      const p = this.peer(id);
       if (p)
         this.send(p, {
           kind: KIND.gossip,
@@ -817,23 +877,29 @@ export class MeshNode {
   private spread(s: Statement, from: string | undefined): void {
     this.piggyback.push({ stmt: s, left: this.params.piggybackRounds });
     for (const id of this.randomMembers(this.params.gossipFanout, from)) {
-      const p = this.peers.get(id);
+      const p = this.peer(id);
       if (p)
         this.send(p, { kind: KIND.gossip, header: this.header(KIND.gossip, p), body: { statements: [s] } });
     }
     this.events.onChange();
   }
 
+  /** Up to `n` distinct random members other than this node and `except`, without copying the ring. */
   private randomMembers(n: number, except?: string): string[] {
-    const all = this.ring.members().filter((id) => id !== this.id && id !== except);
-    const out: string[] = [];
-    for (let i = 0; i < n && all.length > 0; i++) {
-      const j = Math.floor(this.random() * all.length);
-      out.push(all[j]!);
-      all[j] = all[all.length - 1]!;
-      all.pop();
+    const all = this.ring.members();
+    const eligible =
+      all.length - (this.ring.has(this.id) ? 1 : 0) - (except && this.ring.has(except) ? 1 : 0);
+    const want = Math.min(n, eligible);
+    const out = new Set<string>();
+    while (out.size < want) {
+      const id = all[Math.floor(this.random() * all.length)]!;
+      if (id !== this.id && id !== except) out.add(id);
     }
-    return out;
+    return [...out];
+  }
+
+  private nameOf(id: string): string {
+    return id === this.id ? this.self.name : (this.roster.get(id)?.name ?? id);
   }
 
   private takePiggyback(): Statement[] {
@@ -975,6 +1041,7 @@ export class MeshNode {
       const stmt = this.selfStatement(STATEMENT.alive);
       this.aliveSince = now;
       this.releasedBy.clear();
+      this.releaseAskedAt.clear();
       for (const id of this.neighbours) this.peers.get(id)!.watchingSince = now;
       this.setStatus('alive', 'heard by enough neighbours', stmt);
       this.lastFenced = false;
@@ -1048,7 +1115,7 @@ export class MeshNode {
   private setStatus(status: MemberStatus, reason: string, proof?: SelfStatement): void {
     this.status = status;
     this.statusSince = this.clock.now();
-    this.members.setOwn(this.id, this.inc, status, proof, this.statusSince);
+    this.members.setOwn(this.inc, status, proof, this.statusSince);
     this.events.onNotice?.({ kind: 'self', status, inc: { ...this.inc }, reason });
     this.events.onSelfState?.({ ...this.inc }, status);
     this.events.onChange();
@@ -1073,9 +1140,9 @@ export class MeshNode {
   }
 
   private notifyIfChanged(): void {
-    const c = [...this.candidates()].sort().join(',');
-    if (c !== this.lastCandidates) {
-      this.lastCandidates = c;
+    const v = this.candidatesVersion();
+    if (v !== this.lastCandidatesVersion) {
+      this.lastCandidatesVersion = v;
       this.events.onChange();
     }
   }
@@ -1112,8 +1179,8 @@ export class MeshNode {
     const mac = this.macFor(p, d.header.receiverKeyVersion, d.header.senderKeyVersion);
     if (!mac) return;
     const seq = ++this.seq;
-    d.header.seq = seq;
-    const slot = Number(seq % BigInt(SEND_TIME_SLOTS));
+    d.header.seq = BigInt(seq);
+    const slot = seq % SEND_TIME_SLOTS;
     this.sentSeq[slot] = seq;
     this.sentAt[slot] = this.clock.now();
     this.sentRound[slot] = this.inc.round;

@@ -22,6 +22,7 @@ export const KIND = {
   syncRequest: 3,
   syncReply: 4,
   released: 5,
+  releaseRequest: 6,
 } as const;
 export type Kind = (typeof KIND)[keyof typeof KIND];
 
@@ -101,7 +102,7 @@ export type Datagram =
   | { kind: typeof KIND.heartbeat; header: Header; body: HeartbeatBody }
   | { kind: typeof KIND.gossip | typeof KIND.syncReply; header: Header; body: { statements: Statement[] } }
   | { kind: typeof KIND.syncRequest; header: Header; body: { digest: bigint } }
-  | { kind: typeof KIND.released; header: Header; body: { inc: Incarnation } };
+  | { kind: typeof KIND.released | typeof KIND.releaseRequest; header: Header; body: { inc: Incarnation } };
 
 /** The bytes a statement's signature covers. */
 export function signedBytes(type: StatementType, subject: string, inc: Incarnation, by?: string): Buffer {
@@ -165,6 +166,7 @@ export function encodeDatagram(d: Datagram): Buffer {
       bodySize = 8;
       break;
     case KIND.released:
+    case KIND.releaseRequest:
       bodySize = 6;
       break;
   }
@@ -201,7 +203,8 @@ export function encodeDatagram(d: Datagram): Buffer {
     case KIND.syncRequest:
       buf.writeBigUInt64BE(d.body.digest, p);
       break;
-    case KIND.released: {
+    case KIND.released:
+    case KIND.releaseRequest: {
       const inc = d.body.inc;
       buf.writeUInt32BE(inc.gen, p);
       buf.writeUInt16BE(inc.round, p + 4);
@@ -222,7 +225,7 @@ export function peekHeader(buf: Buffer): Header | { error: string } {
   if (buf[0] !== MAGIC[0] || buf[1] !== MAGIC[1] || buf[2] !== MAGIC[2] || buf[3] !== MAGIC[3])
     return { error: 'not a Beacon mesh datagram' };
   const kind = buf.readUInt8(4);
-  if (kind < KIND.heartbeat || kind > KIND.released) return { error: `unknown kind ${kind}` };
+  if (kind < KIND.heartbeat || kind > KIND.releaseRequest) return { error: `unknown kind ${kind}` };
   return {
     kind: kind as Kind,
     senderKeyVersion: buf.readUInt8(5),
@@ -314,9 +317,10 @@ export function decodeBody(buf: Buffer, header: Header): Datagram | { error: str
       if (r.end - r.at !== 8) return bad;
       return { kind: KIND.syncRequest, header, body: { digest: buf.readBigUInt64BE(r.at) } };
     case KIND.released:
+    case KIND.releaseRequest:
       if (r.end - r.at !== 6) return bad;
       return {
-        kind: KIND.released,
+        kind: header.kind,
         header,
         body: { inc: { gen: buf.readUInt32BE(r.at), round: buf.readUInt16BE(r.at + 4) } },
       };

@@ -1,9 +1,10 @@
 /**
  * L2 mode for this node: from the catalog's eligible nodes and the membership's live ones, the ownership
- * table says which addresses are this node's; this turns that into answers on the wire. An address taken
- * over from a node that is still alive (this node just joined, or came back) is answered only once that
- * node confirmed it let go, or after the join timeout, so a hand-back never has two answerers. The
- * membership's fence is applied per answer, inside the L2 side (L2Speaker's mayAnswer).
+ * table says which addresses are this node's; this turns that into answers on the wire. An address whose
+ * previous holder is still alive (this node just joined or came back, or an endpoint moved) is answered
+ * only once that holder confirmed it let go, however long that takes: a hand-back never has two answerers,
+ * and until the confirmation the holder still answers. A holder that dies meanwhile stops being live and
+ * the wait ends. The membership's fence is applied per answer, inside the L2 side (L2Speaker's mayAnswer).
  */
 import { selectInterfaces } from '../l2/interfaces.ts';
 import type { Announcement, L2Speaker } from '../l2/speaker.ts';
@@ -16,9 +17,10 @@ import type { ServiceAnnouncement, StatusWriter } from './status-writer.ts';
 
 export interface L2Membership {
   candidates(): Set<string>;
-  releases(): ReadonlySet<string>;
+  /** When this node became alive in its current incarnation; undefined while it is not. */
   aliveAt(): number | undefined;
-  joinTimeoutMs(): number;
+  releases(): ReadonlySet<string>;
+  requestRelease(node: string): void;
   sendReleased(node: string): void;
 }
 
@@ -30,12 +32,13 @@ export interface L2ApplierOptions {
   status: StatusWriter;
   membership: L2Membership;
   excludeInterfaces?: readonly string[];
-  /** Asks for another apply at a later time (a join timeout running out). */
+  /** Asks for another apply later (to ask holders again that have not confirmed a release). */
   recheckAt(time: number): void;
   now?: () => number;
 }
 
-const EMPTY: ReadonlySet<string> = new Set();
+/** How soon to ask again a holder that has not confirmed a release. */
+const RELEASE_RECHECK_MS = 300;
 
 export class L2Applier {
   private readonly opts: L2ApplierOptions;
@@ -43,6 +46,7 @@ export class L2Applier {
   private readonly now: () => number;
   /** Addresses answered at the last apply: taking one back after a pause needs the handover again. */
   private held = new Set<string>();
+  private heldSince: number | undefined;
   /** Interfaces that could not be selected, by address, so each problem is logged once. */
   private readonly noInterface = new Map<string, string>();
   private live: Set<string> = new Set();
@@ -72,22 +76,28 @@ export class L2Applier {
     const changes = this.ownership.setLive(this.live);
     const releasedTo = new Set<string>();
     for (const c of changes) if (c.from === self && c.to !== undefined) releasedTo.add(c.to);
+    // Held addresses count only within one alive period: a node that stepped back and came again (even
+    // between two applies) takes nothing back without its holders' confirmation.
     const aliveAt = m.aliveAt();
-    const joining = aliveAt !== undefined && this.now() - aliveAt < m.joinTimeoutMs();
-    const releases = joining ? m.releases() : EMPTY;
+    if (aliveAt !== this.heldSince) this.held = new Set();
+    this.heldSince = aliveAt;
+    const releases = m.releases();
     const mine: string[] = [];
+    const waitingOn = new Set<string>();
     let waiting = 0;
     for (const a of this.ownership.ownedBy(self)) {
-      if (joining && !this.held.has(a)) {
+      if (!this.held.has(a)) {
         const holder = this.ownership.ownerWithout(a, self);
         if (holder !== undefined && this.live.has(holder) && !releases.has(holder)) {
+          waitingOn.add(holder);
           waiting++;
           continue;
         }
       }
       mine.push(a);
     }
-    if (waiting > 0 && aliveAt !== undefined) this.opts.recheckAt(aliveAt + m.joinTimeoutMs());
+    for (const h of waitingOn) m.requestRelease(h);
+    if (waitingOn.size > 0) this.opts.recheckAt(this.now() + RELEASE_RECHECK_MS);
     this.reconcile(catalog, mine, waiting);
     // Tell the nodes that took addresses from us that we stopped: they may answer now.
     for (const n of releasedTo) m.sendReleased(n);
@@ -155,6 +165,16 @@ export class L2Applier {
     metrics.announcedAddresses.set({ protocol: 'l2' }, next.size);
     metrics.setL2Owned(next);
     this.opts.status.setL2([...byService.values()]);
+  }
+
+  /**
+   * A node asks whether this one still holds addresses it owns now: confirm at once if none is held (the
+   * release already happened, or this node never held them); otherwise the apply that lets them go
+   * confirms.
+   */
+  answerReleaseRequest(node: string): void {
+    for (const a of this.held) if (this.ownership.owner(a) === node) return;
+    this.opts.membership.sendReleased(node);
   }
 
   /** Stops answering everything at once (leaving). */

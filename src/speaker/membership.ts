@@ -27,6 +27,8 @@ export interface MembershipOptions {
   /** How long after start a node that no peer has acknowledged falls back to its Lease alone. */
   meshlessAfterMs?: number;
   onChange(): void;
+  /** A node asks whether this one still holds addresses it now owns (answered by the L2 side). */
+  onReleaseRequest?(node: string): void;
 }
 
 const HEALTHY_RENEW_MS = 60_000;
@@ -108,6 +110,7 @@ export class SpeakerMembership {
         events: {
           onChange: () => this.opts.onChange(),
           onSelfState: () => this.publish(),
+          onReleaseRequest: (node) => this.opts.onReleaseRequest?.(node),
           onTrouble: (t) => {
             this.inTrouble = t;
             this.scheduleRenewal();
@@ -441,11 +444,11 @@ export class SpeakerMembership {
   }
 
   aliveAt(): number | undefined {
-    return this.leaseOnly ? undefined : this.mesh?.aliveAt();
+    return this.leaseOnly ? this.leaseOnlyAnnouncedAt : this.mesh?.aliveAt();
   }
 
-  joinTimeoutMs(): number {
-    return this.mesh?.joinTimeoutMs() ?? 1000;
+  requestRelease(node: string): void {
+    this.mesh?.requestRelease(node);
   }
 
   sendReleased(node: string): void {

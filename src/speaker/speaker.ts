@@ -115,6 +115,7 @@ export class Speaker {
         intervalMs: opts.meshIntervalMs,
         deadAfterMs: opts.deadAfterMs,
         onChange: () => this.schedule(),
+        onReleaseRequest: (node) => this.l2Applier.answerReleaseRequest(node),
       },
       this.log,
     );

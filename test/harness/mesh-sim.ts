@@ -8,6 +8,7 @@
 import { generateKeyPairs, type KeyPairs, type PublicKeys } from '../../src/mesh/identity.ts';
 import type { MemberStatus } from '../../src/mesh/members.ts';
 import { defaultParams, type MeshMember, MeshNode, type MeshParams } from '../../src/mesh/node.ts';
+import { Roster } from '../../src/mesh/roster.ts';
 import type { Incarnation } from '../../src/mesh/wire.ts';
 import { Ownership } from '../../src/speaker/ownership.ts';
 
@@ -100,6 +101,13 @@ export interface SimOptions {
   seed?: number;
   /** Skip the ownership table (membership-only runs at sizes where N tables would not fit). */
   ownership?: boolean;
+  /**
+   * How many of the addresses every node tracks (answering, handover): at thousands of nodes, N copies of
+   * a 10,000-address table would not fit in one process. Nodes listed in `fullTableNodes` keep them all,
+   * which is where the plan's cost is measured.
+   */
+  tracked?: number;
+  fullTableNodes?: number[];
 }
 
 export interface WindowStat {
@@ -111,6 +119,8 @@ export interface WindowStat {
 export interface SimCounters {
   datagramsSent: number;
   bytesSent: number;
+  datagramsReceived: number;
+  bytesReceived: number;
   maxDatagram: number;
 }
 
@@ -136,8 +146,15 @@ export class SimNode {
   answering = new Set<string>();
   held = new Set<string>();
   fenceOpen = false;
+  heldSince: number | undefined;
   fenceCheckAt = 0;
-  counters: SimCounters = { datagramsSent: 0, bytesSent: 0, maxDatagram: 0 };
+  counters: SimCounters = {
+    datagramsSent: 0,
+    bytesSent: 0,
+    datagramsReceived: 0,
+    bytesReceived: 0,
+    maxDatagram: 0,
+  };
   leaseStatus: MemberStatus = 'joining';
   leaseInc: Incarnation = { gen: 1, round: 0 };
   inTrouble = false;
@@ -159,7 +176,10 @@ export class MeshSim {
   readonly random: () => number;
   now = 0;
   private readonly queue = new EventQueue();
-  private readonly opts: Required<Omit<SimOptions, 'params' | 'seed'>>;
+  private readonly opts: Required<Omit<SimOptions, 'params' | 'seed' | 'tracked' | 'fullTableNodes'>>;
+  /** The addresses every node tracks, and the nodes that hold all of them. */
+  readonly trackedAddresses: string[];
+  private readonly fullTable: Set<number>;
   /** "from>to" address pairs whose datagrams are dropped. */
   readonly cuts = new Set<string>();
   apiDown = false;
@@ -188,6 +208,8 @@ export class MeshSim {
       { length: opts.addresses },
       (_, i) => `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`,
     );
+    this.trackedAddresses = this.addressList.slice(0, opts.tracked ?? opts.addresses);
+    this.fullTable = new Set(opts.fullTableNodes ?? []);
     const names: string[] = [];
     for (let i = 0; i < opts.nodes; i++) {
       const name = `node-${String(i + 1).padStart(4, '0')}`;
@@ -197,19 +219,39 @@ export class MeshSim {
     this.eligible = new Set(names);
   }
 
-  /** The roster as every speaker's Lease informer would show it. */
-  roster(): MeshMember[] {
-    return this.nodes
-      .filter((n) => n.leaseStatus !== 'leaving')
-      .map((n) => ({
-        name: n.name,
-        gen: n.gen,
-        round: n.leaseInc.round,
-        status: n.leaseStatus,
-        address: n.address,
-        port: 7946,
-        keys: n.publishedKeys,
-      }));
+  private rosterCache: Roster | undefined;
+  private readonly memberCache = new Map<string, { key: string; member: MeshMember }>();
+
+  /**
+   * The roster as every speaker's Lease informer would show it: one shared Roster, rebuilt only when a
+   * Lease changes what the mesh reads (a renewal alone does not), with unchanged members reused.
+   */
+  roster(): Roster {
+    if (this.rosterCache) return this.rosterCache;
+    const members: MeshMember[] = [];
+    for (const n of this.nodes) {
+      if (n.leaseStatus === 'leaving') continue;
+      const key = `${n.gen}/${n.leaseInc.round}/${n.leaseStatus}/${n.publishedKeys.map((k) => k.version).join(',')}/${n.keys.public.dh.toString('base64')}`;
+      let cached = this.memberCache.get(n.name);
+      if (cached?.key !== key) {
+        cached = {
+          key,
+          member: {
+            name: n.name,
+            gen: n.gen,
+            round: n.leaseInc.round,
+            status: n.leaseStatus,
+            address: n.address,
+            port: 7946,
+            keys: n.publishedKeys,
+          },
+        };
+        this.memberCache.set(n.name, cached);
+      }
+      members.push(cached.member);
+    }
+    this.rosterCache = new Roster(members);
+    return this.rosterCache;
   }
 
   /**
@@ -223,17 +265,24 @@ export class MeshSim {
       n.leaseStatus = 'alive';
       n.leaseInc = { gen: 1, round: 0 };
     }
+    this.rosterCache = undefined;
     const roster = this.roster();
     let template: Ownership | undefined;
+    let full: Ownership | undefined;
     if (this.opts.ownership) {
       template = new Ownership();
-      for (const a of this.addressList) template.setAddress(a, this.eligible);
+      for (const a of this.trackedAddresses) template.setAddress(a, this.eligible);
       template.setLive(this.eligible);
+      if (this.fullTable.size) {
+        full = new Ownership();
+        for (const a of this.addressList) full.setAddress(a, this.eligible);
+        full.setLive(this.eligible);
+      }
     }
     for (const n of this.nodes) {
       this.boot(n, roster, 0);
       if (template) {
-        n.ownership = template.clone();
+        n.ownership = (this.fullTable.has(n.index) ? full : template)!.clone();
         // Converged: each node already holds what it owns, so its first answers need no handover.
         n.held = new Set(n.ownership.ownedBy(n.name));
       }
@@ -241,7 +290,7 @@ export class MeshSim {
     for (const n of this.nodes) this.scheduleTick(n, this.random() * this.params.intervalMs);
   }
 
-  private boot(n: SimNode, roster: MeshMember[], round: number): void {
+  private boot(n: SimNode, roster: Roster, round: number): void {
     n.mesh = new MeshNode(
       { name: n.name, gen: n.gen, keys: [n.keys] },
       {
@@ -252,6 +301,10 @@ export class MeshSim {
         round,
         events: {
           onChange: () => this.evaluateSoon(n),
+          onReleaseRequest: (name) => {
+            // As the speaker answers: confirm unless it still holds something the asker owns.
+            if (![...n.held].some((a) => n.ownership?.owner(a) === name)) n.mesh.sendReleased(name);
+          },
           onSelfState: (inc, status) => this.writeLease(n, inc, status),
           onTrouble: (t) => {
             n.inTrouble = t;
@@ -298,6 +351,8 @@ export class MeshSim {
       this.queue.push(n.stalledUntil, () => this.deliver(n, data, from));
       return;
     }
+    n.counters.datagramsReceived++;
+    n.counters.bytesReceived += data.length;
     n.mesh.receive(data, from);
     if (n.mesh.mayAnswer() !== n.fenceOpen) this.applyFence(n);
   }
@@ -351,29 +406,33 @@ export class MeshSim {
     const started = performance.now();
     const live = n.mesh.candidates();
     const next = new Set<string>();
+    // As the speaker's L2 side: what was held counts only within one alive period.
+    const aliveAt = n.mesh.aliveAt();
+    if (aliveAt !== n.heldSince) n.held = new Set();
+    n.heldSince = aliveAt;
     if (n.ownership) {
       const changes = n.ownership.setLive(live);
       for (const c of changes) if (c.from === n.name && c.to !== undefined) n.mesh.sendReleased(c.to);
-      const aliveAt = n.mesh.aliveAt();
-      const joining = aliveAt !== undefined && this.now - aliveAt < n.mesh.joinTimeoutMs();
       const releases = n.mesh.releases();
+      const waitingOn = new Set<string>();
       for (const a of n.ownership.ownedBy(n.name)) {
-        if (joining && !n.held.has(a)) {
+        if (!n.held.has(a)) {
           const holder = n.ownership.ownerWithout(a, n.name);
-          if (holder !== undefined && live.has(holder) && !releases.has(holder)) continue;
+          if (holder !== undefined && live.has(holder) && !releases.has(holder)) {
+            waitingOn.add(holder);
+            continue;
+          }
         }
         next.add(a);
       }
+      for (const h of waitingOn) n.mesh.requestRelease(h);
+      if (waitingOn.size > 0) this.queue.push(this.now + 300, () => this.evaluate(n));
     }
     n.planWorkMs += performance.now() - started;
     // Held means announced just before (the speaker's L2 side keeps its sockets whatever the fence):
     // an address dropped for any reason goes through the handover again if taken back while joining.
     n.held = next;
     this.applyFence(n);
-    // A joining node waiting on releases re-checks when its join timeout passes.
-    const aliveAt = n.mesh.aliveAt();
-    if (aliveAt !== undefined && this.now - aliveAt < n.mesh.joinTimeoutMs())
-      this.queue.push(aliveAt + n.mesh.joinTimeoutMs(), () => this.evaluate(n));
   }
 
   /**
@@ -449,14 +508,19 @@ export class MeshSim {
   // ---- the simulated API server: Lease writes and the watch -----------------------------------------
 
   private writeLease(n: SimNode, inc: Incarnation, status: MemberStatus): void {
-    this.leaseWrite(n, () => {
-      n.leaseInc = inc;
-      n.leaseStatus = status;
-    });
+    const same = n.leaseStatus === status && n.leaseInc.gen === inc.gen && n.leaseInc.round === inc.round;
+    this.leaseWrite(
+      n,
+      () => {
+        n.leaseInc = inc;
+        n.leaseStatus = status;
+      },
+      !same,
+    );
   }
 
   private renewLease(n: SimNode): void {
-    this.leaseWrite(n, () => {});
+    this.leaseWrite(n, () => {}, false);
     // Renewed as the speaker does while short of acknowledgements (clusters where the API server votes).
     const gen = n.gen;
     this.queue.push(this.now + 2 * this.params.intervalMs, () => {
@@ -464,7 +528,8 @@ export class MeshSim {
     });
   }
 
-  private leaseWrite(n: SimNode, change: () => void): void {
+  /** A Lease write: `change` edits what the Lease says (nothing, for a renewal). */
+  private leaseWrite(n: SimNode, change: () => void, rosterChanges = true): void {
     if (this.apiDown) return;
     const sentAt = this.now;
     const gen = n.gen;
@@ -472,13 +537,14 @@ export class MeshSim {
     this.queue.push(this.now + this.opts.apiWriteMs, () => {
       if (this.apiDown) return;
       change();
+      if (rosterChanges) this.rosterCache = undefined;
       if (n.alive && n.gen === gen) this.later(n, () => n.mesh.apiAcknowledged(sentAt));
       this.queue.push(this.now + this.opts.apiWatchMs, () => {
         const roster = this.roster();
         for (const m of this.nodes) {
           if (!m.alive) continue;
           this.later(m, () => {
-            m.mesh.setRoster(roster);
+            if (rosterChanges) m.mesh.setRoster(roster);
             if (m === n) m.mesh.apiEcho(sentAt);
             else m.mesh.leaseChanged(n.name);
           });
@@ -510,12 +576,14 @@ export class MeshSim {
     n.leaseStatus = 'joining';
     n.leaseInc = { gen: n.gen, round: 0 };
     n.held = new Set();
+    this.rosterCache = undefined;
     this.leaseWrite(n, () => {});
     this.queue.push(this.now + this.opts.apiWriteMs + this.opts.apiWatchMs + 1, () => {
       this.boot(n, this.roster(), 0);
       if (this.opts.ownership) {
         n.ownership = new Ownership();
-        for (const a of this.addressList) n.ownership.setAddress(a, this.eligible);
+        for (const a of this.fullTable.has(n.index) ? this.addressList : this.trackedAddresses)
+          n.ownership.setAddress(a, this.eligible);
       }
       this.scheduleTick(n, 0);
     });
@@ -561,6 +629,7 @@ export class MeshSim {
     this.queue.push(this.now + 5, () => {
       n.alive = false;
       n.leaseStatus = 'leaving';
+      this.rosterCache = undefined;
       const roster = this.roster();
       this.queue.push(this.now + this.opts.apiWatchMs, () => {
         for (const m of this.nodes) if (m.alive) this.later(m, () => m.mesh.setRoster(roster));

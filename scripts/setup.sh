@@ -20,6 +20,8 @@ go version
 (cd test/harness/go && GOTOOLCHAIN=auto GOFLAGS=-mod=readonly go mod download)
 # Helm (helm template / helm lint in the deploy tests), a module of its own so it cannot move Kubernetes' versions.
 (cd test/harness/helm && GOTOOLCHAIN=auto GOFLAGS=-mod=readonly go mod download)
+# promtool (promtool check metrics / check rules in the metrics tests), likewise a module of its own.
+(cd test/harness/promtool && GOTOOLCHAIN=auto GOFLAGS=-mod=readonly go mod download)
 
 echo "==> npm dependencies (Node 24 comes with them)"
 # `npm ci` installs exactly the lock file and never rewrites it, so a fresh clone stays clean. The lock lists

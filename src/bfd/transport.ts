@@ -119,7 +119,7 @@ export class UdpBfdTransport implements BfdTransport {
       send: (bytes) => {
         if (closed) return;
         sender.send(bytes, port, peer, (err) => {
-          if (err) this.#log.debug({ err: err.message, peer }, 'BFD send failed');
+          if (err) this.#log.debug({ err: err.message, to: peer }, 'BFD send failed');
         });
       },
       close: async () => {

@@ -1,7 +1,30 @@
 import { parseArgs } from 'node:util';
+import { type ClusterAccess, loadClusterAccess } from '../k8s/kubeconfig.ts';
+import { parseListenAddress } from '../metrics/server.ts';
 import type { CommonOptions } from './command.ts';
 
+/** A mistake in how Beacon was invoked: reported as one line on stderr with exit status 2. */
 export class UsageError extends Error {}
+
+/** The cluster to talk to; a missing or unreadable kubeconfig is the invocation's fault, not a crash. */
+export function clusterAccess(common: CommonOptions): ClusterAccess {
+  try {
+    return loadClusterAccess(common.kubeconfig);
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+}
+
+/** Checks the common flags' values before any command starts work. */
+export function checkCommonOptions(common: CommonOptions): void {
+  if (common.metricsAddr !== undefined) {
+    try {
+      parseListenAddress(common.metricsAddr);
+    } catch (err) {
+      throw new UsageError((err as Error).message);
+    }
+  }
+}
 
 const COMMON_FLAGS = new Set(['--kubeconfig', '--log-level', '--metrics-addr']);
 
@@ -14,6 +37,7 @@ export function splitArgs(argv: readonly string[]): {
   command: string | undefined;
   rest: string[];
   help: boolean;
+  version: boolean;
 } {
   const common: CommonOptions = {
     kubeconfig: process.env.KUBECONFIG || undefined,
@@ -22,6 +46,7 @@ export function splitArgs(argv: readonly string[]): {
   };
   let command: string | undefined;
   let help = false;
+  let version = false;
   const rest: string[] = [];
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
@@ -39,27 +64,38 @@ export function splitArgs(argv: readonly string[]): {
       else common.metricsAddr = value;
     } else if (command === undefined && (arg === '--help' || arg === '-h' || arg === 'help')) {
       help = true;
+    } else if (command === undefined && arg === '--version') {
+      version = true;
     } else if (command === undefined && !arg.startsWith('-')) {
       command = arg;
     } else {
       rest.push(arg);
     }
   }
-  return { common, command, rest, help };
+  return { common, command, rest, help, version };
 }
 
-/** A subcommand's own `--name VALUE` flags, all strings; unknown flags are a UsageError. */
-export function parseStringFlags(
+/**
+ * A subcommand's own `--name VALUE` flags, and `--name` switches (true when given); unknown flags are a
+ * UsageError.
+ */
+export function parseStringFlags<S extends string = never>(
   args: string[],
   names: readonly string[],
-): Record<string, string | undefined> {
+  switches: readonly S[] = [],
+): Record<string, string | undefined> & Record<S, boolean> {
   try {
     const { values } = parseArgs({
       args,
-      options: Object.fromEntries(names.map((k) => [k, { type: 'string' as const }])),
+      options: Object.fromEntries([
+        ...names.map((k) => [k, { type: 'string' as const }]),
+        ...switches.map((k) => [k, { type: 'boolean' as const }]),
+      ]),
       strict: true,
     });
-    return values as Record<string, string | undefined>;
+    const out = values as Record<string, string | boolean | undefined>;
+    for (const s of switches) out[s] ??= false;
+    return out as Record<string, string | undefined> & Record<S, boolean>;
   } catch (err) {
     throw new UsageError((err as Error).message);
   }

@@ -1,5 +1,6 @@
 import { createLogger, isLogLevel } from '../log.ts';
-import { splitArgs, UsageError } from './args.ts';
+import { VERSION } from '../version.ts';
+import { checkCommonOptions, splitArgs, UsageError } from './args.ts';
 import type { Command } from './command.ts';
 import { commands } from './commands.ts';
 
@@ -9,6 +10,8 @@ function helpText(list: readonly Command[]): string {
     'beacon: bare-metal LoadBalancer provider for Kubernetes',
     '',
     'Usage: beacon [common flags] <command> [command flags]',
+    '       beacon help <command>      a command and its flags',
+    '       beacon --version',
     '',
     'Commands:',
     ...list.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`),
@@ -17,36 +20,56 @@ function helpText(list: readonly Command[]): string {
     '  --kubeconfig PATH      kubeconfig to use (default: $KUBECONFIG, then in-cluster config, then ~/.kube/config)',
     '  --log-level LEVEL      fatal|error|warn|info|debug|trace|silent (default: info)',
     '  --metrics-addr H:P     serve Prometheus metrics, /healthz and /readyz on this address',
+    '                         (:PORT listens on IPv6 and IPv4, or IPv4 alone where IPv6 is off)',
     '',
-    "Run 'beacon <command> --help' for a command's own flags.",
+    "Run 'beacon help <command>' (or 'beacon <command> --help') for a command's own flags.",
   ].join('\n');
 }
+
+/**
+ * A usage error is one line on stderr that says where to read more, with exit status 2: never a stack
+ * trace or a JSON log line, which a person at a terminal (or reading a crash-looping Pod's `kubectl logs`)
+ * cannot use. Node's parseArgs messages span several lines; they are joined.
+ */
+function usageError(where: string, message: string, hint: string): number {
+  process.stderr.write(`${where}: ${message.replace(/\s*\n\s*/g, ' ').trim()} (${hint})\n`);
+  return 2;
+}
+
+const TOP_HINT = "see 'beacon --help'";
 
 export async function main(argv: readonly string[]): Promise<number> {
   let parsed: ReturnType<typeof splitArgs>;
   try {
     parsed = splitArgs(argv);
   } catch (err) {
-    process.stderr.write(`beacon: ${(err as Error).message}\n`);
-    return 2;
+    return usageError('beacon', (err as Error).message, TOP_HINT);
   }
-  const { common, command, rest, help } = parsed;
-  if (help || command === undefined) {
+  const { common, command, rest, help, version } = parsed;
+  if (version) {
+    process.stdout.write(`beacon ${VERSION} (Node.js ${process.version})\n`);
+    return 0;
+  }
+  if (command === undefined) {
     (help ? process.stdout : process.stderr).write(`${helpText(commands)}\n`);
     return help ? 0 : 2;
   }
   const cmd = commands.find((c) => c.name === command);
-  if (!cmd) {
-    process.stderr.write(`beacon: unknown command '${command}'\n\n${helpText(commands)}\n`);
-    return 2;
-  }
-  if (rest.includes('--help') || rest.includes('-h')) {
+  if (!cmd) return usageError('beacon', `unknown command '${command}'`, TOP_HINT);
+  if (help || rest.includes('--help') || rest.includes('-h')) {
     process.stdout.write(`${cmd.usage}\n`);
     return 0;
   }
-  if (!isLogLevel(common.logLevel)) {
-    process.stderr.write(`beacon: --log-level must be one of fatal|error|warn|info|debug|trace|silent\n`);
-    return 2;
+  if (!isLogLevel(common.logLevel))
+    return usageError(
+      'beacon',
+      `--log-level must be one of fatal|error|warn|info|debug|trace|silent, got "${common.logLevel}"`,
+      TOP_HINT,
+    );
+  try {
+    checkCommonOptions(common);
+  } catch (err) {
+    return usageError('beacon', (err as Error).message, TOP_HINT);
   }
   const log = createLogger(cmd.name, common.logLevel);
   const abort = new AbortController();
@@ -60,10 +83,8 @@ export async function main(argv: readonly string[]): Promise<number> {
   try {
     return await cmd.run({ common, args: rest, log, signal: abort.signal });
   } catch (err) {
-    if (err instanceof UsageError) {
-      process.stderr.write(`beacon ${cmd.name}: ${err.message}\n\n${cmd.usage}\n`);
-      return 2;
-    }
+    if (err instanceof UsageError)
+      return usageError(`beacon ${cmd.name}`, err.message, `see 'beacon help ${cmd.name}'`);
     log.fatal({ err }, 'command failed');
     return 1;
   } finally {

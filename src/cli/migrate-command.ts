@@ -8,14 +8,32 @@ import { formatWarning, InputError, parseDocuments, toYaml } from '../migrate/ya
 import { UsageError } from './args.ts';
 import type { Command } from './command.ts';
 
+/**
+ * MetalLB's configuration resources with their group, for `kubectl get`: once Beacon's CRDs are installed,
+ * the bare plurals resolve to beacon.dev.
+ */
+export const METALLB_RESOURCES = [
+  'ipaddresspools',
+  'l2advertisements',
+  'bgpadvertisements',
+  'bgppeers',
+  'bfdprofiles',
+  'communities',
+]
+  .map((plural) => `${plural}.${METALLB_GROUP}`)
+  .join(',');
+
 const USAGE = `Usage: beacon migrate [flags] [FILE...]
 
 Reads MetalLB configuration (metallb.io/v1beta1 and v1beta2 objects, multi-document YAML or kubectl's
 List output) from the files, or from stdin when none is given or FILE is -, and prints the equivalent
 beacon.dev/v1alpha1 objects. Every field that cannot be carried over is named in a warning on stderr.
 
-  kubectl get -n metallb-system ipaddresspools,l2advertisements,bgpadvertisements,bgppeers,bfdprofiles,communities -o yaml \\
+  kubectl get -n metallb-system -o yaml ${METALLB_RESOURCES} \\
     | beacon migrate | kubectl apply -f -
+
+Name MetalLB's resources with their group, as above: once Beacon's CRDs are installed, the short plurals
+(ipaddresspools, bgppeers, ...) resolve to beacon.dev and kubectl would print Beacon's objects instead.
 
 Flags:
   --namespace NS         namespace of the Beacon objects (default: beacon-system)

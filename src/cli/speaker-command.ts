@@ -1,11 +1,11 @@
 import { setFlagsFromString } from 'node:v8';
-import { DEFAULT_LOAD_BALANCER_CLASS } from '../controller/service-request.ts';
-import { loadClusterAccess } from '../k8s/kubeconfig.ts';
+import { DEFAULT_LOAD_BALANCER_CLASS } from '../api/load-balancer-class.ts';
 import { KubeRest } from '../k8s/rest.ts';
 import { runServingMetrics } from '../metrics/server.ts';
 import { speakerMetrics } from '../speaker/metrics.ts';
 import { Speaker } from '../speaker/speaker.ts';
-import { parseStringFlags, positiveNumber, UsageError } from './args.ts';
+import { BUILD } from '../version.ts';
+import { clusterAccess, parseStringFlags, positiveNumber, UsageError } from './args.ts';
 import type { Command } from './command.ts';
 
 const USAGE = `Usage: beacon speaker --node NAME [flags]
@@ -17,7 +17,9 @@ Flags:
   --node NAME                this node's name (default: $NODE_NAME)
   --namespace NS             namespace of Beacon's configuration and the speakers' Leases
                              (default: $POD_NAMESPACE, else beacon-system)
-  --load-balancer-class C    also announce Services of this class (default: ${DEFAULT_LOAD_BALANCER_CLASS})
+  --load-balancer-class C    announce Services of this spec.loadBalancerClass (default: ${DEFAULT_LOAD_BALANCER_CLASS}),
+                             and Services without a class unless --class-only is given
+  --class-only               announce only Services of --load-balancer-class (as the controller's flag)
   --mesh-port PORT           UDP port of the membership mesh between speakers (default: 7946)
   --mesh-interval MS         heartbeat interval to each ring neighbour (default: 100)
   --dead-after MS            a neighbour silent this long is suspected; a quorum of suspicions declares
@@ -29,6 +31,13 @@ Flags:
 Each speaker makes its own keys at start and publishes them in its Lease beacon-speaker-<node>; no shared
 secret is needed. SIGUSR2 rotates this speaker's keys (docs/membership.md).`;
 
+function port(flag: string, value: string | undefined, fallback: number): number {
+  const n = positiveNumber(flag, value, fallback);
+  if (!Number.isInteger(n) || n > 65535)
+    throw new UsageError(`${flag} must be a port, 1..65535, got "${value}"`);
+  return n;
+}
+
 export const speakerCommand: Command = {
   name: 'speaker',
   summary: "announce this node's share of the addresses over L2 (ARP/NDP) and BGP",
@@ -39,40 +48,52 @@ export const speakerCommand: Command = {
     // addresses: resident memory 144 MB median instead of 183 MB (bench/speaker.bench.ts). It is set here
     // rather than on the command line because NODE_OPTIONS refuses V8 flags other than the heap caps.
     setFlagsFromString('--optimize-for-size');
-    const values = parseStringFlags(args, [
-      'node',
-      'namespace',
-      'load-balancer-class',
-      'mesh-port',
-      'mesh-interval',
-      'dead-after',
-      'exclude-interfaces',
-    ]);
+    const values = parseStringFlags(
+      args,
+      [
+        'node',
+        'namespace',
+        'load-balancer-class',
+        'mesh-port',
+        'mesh-interval',
+        'dead-after',
+        'exclude-interfaces',
+      ],
+      ['class-only'],
+    );
     const node = values.node ?? process.env.NODE_NAME;
     if (!node) throw new UsageError('--node (or $NODE_NAME) is required');
     const namespace = values.namespace ?? process.env.POD_NAMESPACE ?? 'beacon-system';
-    const access = loadClusterAccess(common.kubeconfig);
-    const rest = new KubeRest(access, { userAgent: `beacon-speaker/${node}` });
-    const metrics = speakerMetrics();
     const exclude = values['exclude-interfaces']
       ?.split(',')
       .map((s) => s.trim())
       .filter(Boolean);
-    const speaker = new Speaker(
-      rest,
+    // Every flag is checked before the cluster is contacted, so a mistake is one line, not a crash.
+    const options = {
+      node,
+      namespace,
+      loadBalancerClass: values['load-balancer-class'] ?? DEFAULT_LOAD_BALANCER_CLASS,
+      classOnly: values['class-only'],
+      meshPort: port('--mesh-port', values['mesh-port'], 7946),
+      meshIntervalMs: positiveNumber('--mesh-interval', values['mesh-interval'], 100),
+      deadAfterMs: positiveNumber('--dead-after', values['dead-after'], 400),
+      ...(exclude ? { excludeInterfaces: exclude } : {}),
+    };
+    const access = clusterAccess(common);
+    log.info(
       {
-        node,
+        ...BUILD,
+        kubeconfig: access.source,
         namespace,
-        loadBalancerClass: values['load-balancer-class'] ?? DEFAULT_LOAD_BALANCER_CLASS,
-        meshPort: positiveNumber('--mesh-port', values['mesh-port'], 7946),
-        meshIntervalMs: positiveNumber('--mesh-interval', values['mesh-interval'], 100),
-        deadAfterMs: positiveNumber('--dead-after', values['dead-after'], 400),
-        ...(exclude ? { excludeInterfaces: exclude } : {}),
+        node,
+        loadBalancerClass: options.loadBalancerClass,
+        classOnly: options.classOnly,
       },
-      log,
-      metrics,
+      'starting speaker',
     );
-    log.info({ kubeconfig: access.source, namespace, node }, 'starting speaker');
+    const rest = new KubeRest(access, { userAgent: `beacon-speaker/${node}` });
+    const metrics = speakerMetrics();
+    const speaker = new Speaker(rest, options, log, metrics);
     await runServingMetrics(common.metricsAddr, metrics.registry, speaker, signal, log);
     return 0;
   },

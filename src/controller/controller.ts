@@ -37,6 +37,8 @@ export interface ControllerOptions {
   /** Namespace of Beacon's configuration (pools, advertisements) and of the leader Lease. */
   namespace: string;
   loadBalancerClass: string;
+  /** Serve only Services of loadBalancerClass, none without a class (beside another provider). */
+  classOnly?: boolean;
   /** This replica's name in the Lease, e.g. the Pod name. */
   identity: string;
   /** Concurrent Service writes. */
@@ -315,7 +317,7 @@ export class Controller {
   /** A Service from the fresh list, reduced to what the rebuild reads; undefined when it holds nothing of ours. */
   private restoreEntry(svc: V1Service): RestoreEntry | undefined {
     const addresses = ingressAddresses(svc);
-    if (!isServedByBeacon(svc, this.opts.loadBalancerClass) || addresses.length === 0) return undefined;
+    if (!isServedByBeacon(svc, this.opts) || addresses.length === 0) return undefined;
     const recorded = svc.metadata?.annotations?.[ANNOTATION.allocatedSharing];
     const current = termsRecord(requestFor(svc, {}).sharing) ?? '';
     const rank = recorded === undefined ? 1 : recorded === current ? 0 : 2;
@@ -456,7 +458,7 @@ export class Controller {
     const term = this.term;
     if (!allocator || !term) return;
     const svc = this.services.get(key);
-    if (!svc || !isServedByBeacon(svc, this.opts.loadBalancerClass)) {
+    if (!svc || !isServedByBeacon(svc, this.opts)) {
       const held = allocator.assignmentOf(key);
       if (held) {
         allocator.release(key);

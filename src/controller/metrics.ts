@@ -1,9 +1,9 @@
-import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import { Counter, Gauge, Histogram } from 'prom-client';
+import { componentRegistry } from '../metrics/registry.ts';
 
 /** The controller's Prometheus metrics, on a registry of its own so tests can run several controllers. */
 export function controllerMetrics() {
-  const registry = new Registry();
-  collectDefaultMetrics({ register: registry, prefix: 'beacon_controller_' });
+  const registry = componentRegistry('controller');
   return {
     registry,
     addressesInUse: new Gauge({

@@ -8,16 +8,20 @@ function svc(spec: V1Service['spec'], annotations: Record<string, string> = {}):
 }
 
 test('Beacon serves LoadBalancer Services with no class or its own class only', () => {
-  assert.equal(isServedByBeacon(svc({ type: 'LoadBalancer' }), 'beacon.dev/lb'), true);
+  assert.equal(isServedByBeacon(svc({ type: 'LoadBalancer' }), { loadBalancerClass: 'beacon.dev/lb' }), true);
   assert.equal(
-    isServedByBeacon(svc({ type: 'LoadBalancer', loadBalancerClass: 'beacon.dev/lb' }), 'beacon.dev/lb'),
+    isServedByBeacon(svc({ type: 'LoadBalancer', loadBalancerClass: 'beacon.dev/lb' }), {
+      loadBalancerClass: 'beacon.dev/lb',
+    }),
     true,
   );
   assert.equal(
-    isServedByBeacon(svc({ type: 'LoadBalancer', loadBalancerClass: 'other' }), 'beacon.dev/lb'),
+    isServedByBeacon(svc({ type: 'LoadBalancer', loadBalancerClass: 'other' }), {
+      loadBalancerClass: 'beacon.dev/lb',
+    }),
     false,
   );
-  assert.equal(isServedByBeacon(svc({ type: 'ClusterIP' }), 'beacon.dev/lb'), false);
+  assert.equal(isServedByBeacon(svc({ type: 'ClusterIP' }), { loadBalancerClass: 'beacon.dev/lb' }), false);
 });
 
 test("Beacon's annotations win over MetalLB's, which win over spec.loadBalancerIP", () => {

@@ -33,18 +33,14 @@ const ALIASES: Record<'loadBalancerIPs' | 'addressPool' | 'allowSharedIP', reado
   ],
 };
 
-export const DEFAULT_LOAD_BALANCER_CLASS = 'beacon.dev/lb';
-
 export function serviceKey(svc: V1Service): string {
   return `${svc.metadata?.namespace}/${svc.metadata?.name}`;
 }
 
-/** Beacon serves LoadBalancer Services with no class or with its own class. */
-export function isServedByBeacon(svc: V1Service, loadBalancerClass: string): boolean {
-  if (svc.spec?.type !== 'LoadBalancer') return false;
-  const cls = svc.spec.loadBalancerClass;
-  return cls === undefined || cls === null || cls === '' || cls === loadBalancerClass;
-}
+export {
+  DEFAULT_LOAD_BALANCER_CLASS,
+  servedByBeacon as isServedByBeacon,
+} from '../api/load-balancer-class.ts';
 
 function annotation(svc: V1Service, setting: keyof typeof ALIASES): string | undefined {
   const a = svc.metadata?.annotations ?? {};

@@ -3,9 +3,11 @@
  * message) is aggregated into one Event whose count grows, so a Service that cannot be served for an hour
  * produces one Event, not thousands of API writes. An Event's count is rewritten at most every
  * `minRewriteMs`, and always once more after the last repetition, so the count it ends with is exact. One
- * aggregated Event has at most one write in flight, so repetitions never create it twice.
+ * aggregated Event has at most one write in flight, so repetitions never create it twice. The Event's name
+ * is derived from its aggregation key, so a new leader (or a restarted process) finds the Event its
+ * predecessor wrote and counts on from it instead of repeating it.
  */
-import { randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import type { Logger } from '../log.ts';
 import type { KubeObject } from './informer.ts';
 import { ApiError, type KubeRest } from './rest.ts';
@@ -61,6 +63,13 @@ export function boundedMessage(message: string, max = MAX_EVENT_MESSAGE): string
   return `${chars.slice(0, head).join('')}${marker(chars.length - keep)}${chars.slice(chars.length - tail).join('')}`;
 }
 
+/** A stable name for the Event of one aggregation key: the object's name and a hash of the key. */
+function eventName(objectName: string | undefined, key: string): string {
+  const hash = createHash('sha256').update(key).digest('hex').slice(0, 16);
+  // Event names are DNS subdomains of at most 253 characters.
+  return `${(objectName ?? '').slice(0, 253 - hash.length - 1)}.${hash}`;
+}
+
 export class EventRecorder {
   private readonly rest: KubeRest;
   private readonly component: string;
@@ -103,7 +112,7 @@ export class EventRecorder {
       type,
       reason,
       message: bounded,
-      name: `${m.name}.${Date.now().toString(16)}${randomBytes(3).toString('hex')}`,
+      name: eventName(m.name, `${this.component}|${key}`),
       namespace: m.namespace ?? 'default',
       count: 1,
       exists: false,
@@ -200,7 +209,6 @@ export class EventRecorder {
         if (!(err instanceof ApiError && err.status === 404)) throw err;
         entry.exists = false;
         entry.written = 0;
-        entry.name = `${entry.obj.metadata?.name}.${Date.now().toString(16)}${randomBytes(3).toString('hex')}`;
       }
     }
     const m = entry.obj.metadata ?? {};
@@ -228,12 +236,27 @@ export class EventRecorder {
         count,
       });
     } catch (err) {
-      // Created by an earlier attempt whose answer was lost: the count goes in by the next rewrite.
       if (!(err instanceof ApiError && err.status === 409)) throw err;
-      entry.exists = true;
+      await this.countOn(entry, count, now);
       return;
     }
     entry.exists = true;
     entry.written = count;
+  }
+
+  /**
+   * The Event exists already: written by a previous leader or run (another reporting instance, or this one
+   * before a restart), whose count this one's repetitions add to, or by this recorder's own create whose
+   * answer was lost, which already holds them.
+   */
+  private async countOn(entry: Recorded, count: number, now: string): Promise<void> {
+    const path = `/api/v1/namespaces/${entry.namespace}/events/${entry.name}`;
+    const existing = await this.rest.get<{ count?: number; reportingInstance?: string }>(path);
+    const theirs = existing.count ?? 1;
+    const total = existing.reportingInstance === this.host ? Math.max(theirs, count) : theirs + count;
+    entry.count += total - count;
+    await this.rest.patch(path, 'merge', { count: total, lastTimestamp: now });
+    entry.exists = true;
+    entry.written = total;
   }
 }

@@ -11,7 +11,7 @@
  * Needs CAP_NET_RAW; acquire() throws a SystemError (EPERM, ENODEV) when the interface's socket cannot be
  * opened, and then owns nothing new.
  */
-import type { Logger } from '../log.ts';
+import { childLogger, type Logger } from '../log.ts';
 import { getLink, type Link, listLinks } from '../native/links.ts';
 import { canonicalAddress } from './addresses.ts';
 import { Announcer, GRATUITOUS_SCHEDULE_MS } from './announcer.ts';
@@ -49,7 +49,7 @@ export class L2Answerer {
   private ownMacs: ReadonlySet<string> = new Set();
 
   constructor(opts: L2AnswererOptions) {
-    this.log = opts.log.child({ node: opts.node });
+    this.log = childLogger(opts.log, { node: opts.node });
     this.announcer = new Announcer(opts.schedule ?? GRATUITOUS_SCHEDULE_MS);
     this.limits = { ...DEFAULT_LIMITS, ...opts.limits };
     this.onEvent = opts.onEvent ?? (() => {});

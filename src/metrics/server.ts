@@ -14,12 +14,18 @@ export interface HealthSource {
   unhealthyReason?(): string | undefined;
 }
 
-export function parseListenAddress(addr: string): { host: string; port: number } {
+/**
+ * HOST:PORT, [IPv6]:PORT or :PORT. For :PORT the host is undefined, which Node's listen() takes as the
+ * unspecified IPv6 address `::` with IPV6_V6ONLY off (both families on one socket), or `0.0.0.0` on a
+ * host where IPv6 is disabled: kubelet probes then reach the endpoint on IPv4-only, IPv6-only and
+ * dual-stack clusters alike. An explicit host binds that address only.
+ */
+export function parseListenAddress(addr: string): { host: string | undefined; port: number } {
   const m = /^(?:\[([^\]]+)\]|([^:]*)):(\d+)$/.exec(addr);
-  if (!m) throw new Error(`--metrics-addr must be HOST:PORT or :PORT, got "${addr}"`);
+  if (!m) throw new Error(`--metrics-addr must be HOST:PORT, [IPv6]:PORT or :PORT, got "${addr}"`);
   const port = Number(m[3]);
   if (port > 65535) throw new Error(`--metrics-addr port ${port} is out of range`);
-  return { host: m[1] ?? (m[2] || '0.0.0.0'), port };
+  return { host: m[1] ?? (m[2] || undefined), port };
 }
 
 export async function serveMetrics(
@@ -61,11 +67,12 @@ export async function serveMetrics(
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(port, host, () => resolve());
+    if (host === undefined) server.listen(port, () => resolve());
+    else server.listen(port, host, () => resolve());
   });
   const a = server.address();
   log.info(
-    { address: typeof a === 'object' && a ? `${a.address}:${a.port}` : addr },
+    { listen: typeof a === 'object' && a ? `[${a.address}]:${a.port}` : addr },
     'serving metrics, /healthz and /readyz',
   );
   return server;

@@ -128,26 +128,19 @@ test('--namespace puts every object in the namespace asked for', () => {
 });
 
 test('each field Beacon lacks is named in a warning and left out of the output', () => {
-  const peer = find(unsupported.objects, 'BGPPeer', 'vrf-peer');
+  const peer = find(unsupported.objects, 'BGPPeer', 'odd-peer');
   assert.deepEqual(peer.spec, { myASN: 64500, peerASN: 64500, peerAddress: '10.1.0.1' });
-  const fields = warningsFor(unsupported.warnings, 'BGPPeer/vrf-peer').map((w) => w.field);
-  assert.deepEqual(fields.sort(), [
-    'spec.disableMP',
-    'spec.ebgpMultiHop',
-    'spec.localASN',
-    'spec.someFutureField',
-    'spec.vrf',
-  ]);
+  const fields = warningsFor(unsupported.warnings, 'BGPPeer/odd-peer').map((w) => w.field);
+  assert.deepEqual(fields.sort(), ['spec.disableMP', 'spec.ebgpMultiHop', 'spec.someFutureField']);
   const message = (field: string) =>
-    warningsFor(unsupported.warnings, 'BGPPeer/vrf-peer').find((w) => w.field === field)!.message;
-  assert.match(message('spec.vrf'), /VRF red/);
+    warningsFor(unsupported.warnings, 'BGPPeer/odd-peer').find((w) => w.field === field)!.message;
   assert.match(message('spec.ebgpMultiHop'), /iBGP/);
   assert.match(message('spec.someFutureField'), /not a field this converter knows/);
 });
 
 test('server-set metadata and kubectl’s last-applied record are dropped; user annotations kept', () => {
-  assert.deepEqual(find(unsupported.objects, 'BGPPeer', 'vrf-peer').metadata, {
-    name: 'vrf-peer',
+  assert.deepEqual(find(unsupported.objects, 'BGPPeer', 'odd-peer').metadata, {
+    name: 'odd-peer',
     namespace: 'beacon-system',
     annotations: { owner: 'netops' },
   });
@@ -211,4 +204,86 @@ test('the YAML output parses back to the converted objects', () => {
 
 test('a YAML syntax error names the source and document', () => {
   assert.throws(() => parseDocuments('a: 1\n---\nb: [\n', 'in.yaml'), /in\.yaml: document 2/);
+});
+
+const samples = convertMetalLB(parseDocuments(fixture('metallb-samples.yaml'), 'samples'), {
+  namespace: 'beacon-system',
+});
+const sampleWarning = (object: string, field: string) =>
+  samples.warnings.find((w) => w.object === object && w.field === field)?.message;
+
+test("MetalLB's samples: a peer in a VRF is left out with a warning, not turned into a default-VRF session", () => {
+  assert.ok(!samples.objects.some((o) => o.metadata.name === 'peer-in-vrf'));
+  assert.match(sampleWarning('BGPPeer/peer-in-vrf', 'spec.vrf')!, /VRF red; this BGPPeer is left out/);
+  // And the VRF peer among the unsupported examples (kubectl's List output).
+  assert.ok(!unsupported.objects.some((o) => o.metadata.name === 'in-vrf'));
+  assert.match(warningsFor(unsupported.warnings, 'BGPPeer/in-vrf')[0]!.message, /default VRF only/);
+});
+
+test("MetalLB's samples: localASN is the AS the session presents, so it becomes myASN, with a warning", () => {
+  // local-as N no-prepend replace-as: the router sees N in the OPEN and alone in the AS_PATH.
+  assert.deepEqual(find(samples.objects, 'BGPPeer', 'local-as').spec, {
+    myASN: 65010,
+    peerASN: 64600,
+    peerAddress: '172.30.0.7',
+    ebgpMultiHop: true,
+  });
+  assert.match(sampleWarning('BGPPeer/local-as', 'spec.localASN')!, /myASN 65010 \(was 64512\)/);
+});
+
+test("MetalLB's samples: a keepalive not below the hold time becomes a third of it, with a warning", () => {
+  assert.equal(find(samples.objects, 'BGPPeer', 'keepalive-equals-hold').spec.keepaliveTime, '10s');
+  assert.equal(find(samples.objects, 'BGPPeer', 'keepalive-equals-hold').spec.holdTime, '30s');
+  assert.match(sampleWarning('BGPPeer/keepalive-equals-hold', 'spec.keepaliveTime')!, /was 30s.*set to 10s/);
+  // No holdTime: the default 90 s applies.
+  assert.equal(find(samples.objects, 'BGPPeer', 'keepalive-above-default-hold').spec.keepaliveTime, '30s');
+  // keepaliveTime 0s (the default) with a hold time in minutes is kept as it is.
+  const secret = find(samples.objects, 'BGPPeer', 'peer-with-secret').spec;
+  assert.equal(secret.holdTime, '9m0s');
+  assert.equal(secret.keepaliveTime, '0s');
+  assert.equal(sampleWarning('BGPPeer/peer-with-secret', 'spec.keepaliveTime'), undefined);
+});
+
+test("MetalLB's samples: a passwordSecret in another namespace is named without it, and the warning says to copy it", () => {
+  assert.deepEqual(find(samples.objects, 'BGPPeer', 'secret-elsewhere').spec.passwordSecret, {
+    name: 'tor-auth',
+  });
+  assert.match(
+    sampleWarning('BGPPeer/secret-elsewhere', 'spec.passwordSecret')!,
+    /copy the Secret tor-auth from netops to beacon-system/,
+  );
+});
+
+test('a legacy ConfigMap holding only bfd-profiles or only bgp-communities is recognised; another ConfigMap is not', () => {
+  for (const name of ['ConfigMap/config', 'ConfigMap/config-communities'])
+    assert.match(sampleWarning(name, '')!, /legacy ConfigMap/, name);
+  assert.doesNotMatch(sampleWarning('ConfigMap/app-settings', '')!, /legacy/);
+});
+
+test("MetalLB's samples: every other object converts with its fields as they were", () => {
+  assert.deepEqual(
+    samples.objects.map((o) => `${o.kind}/${o.metadata.name}`),
+    [
+      'IPAddressPool/ns-service-alloc',
+      'IPAddressPool/bgp-with-advertisement',
+      'BGPAdvertisement/communities-localpref',
+      'BGPAdvertisement/community-alias',
+      'Community/community1',
+      'BGPAdvertisement/node-selector',
+      'BGPPeer/session-options',
+      'BFDProfile/testbfdprofile',
+      'BGPPeer/with-bfd',
+      'BGPPeer/peer-with-secret',
+      'BGPPeer/local-as',
+      'BGPPeer/keepalive-equals-hold',
+      'BGPPeer/keepalive-above-default-hold',
+      'BGPPeer/secret-elsewhere',
+    ],
+  );
+  assert.deepEqual(find(samples.objects, 'BGPPeer', 'session-options').spec, {
+    myASN: 64512,
+    peerASN: 64512,
+    peerAddress: '172.30.0.3',
+    connectTime: '120s',
+  });
 });

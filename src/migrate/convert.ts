@@ -8,7 +8,9 @@
  * IPAddressPool, L2Advertisement, BGPAdvertisement, BFDProfile, Community, the deprecated AddressPool;
  * BGPPeer in v1beta1 and v1beta2).
  */
+import { parse as parseYaml } from 'yaml';
 import { API_VERSION } from '../api/crds.ts';
+import { durationMs } from '../api/duration.ts';
 
 export const METALLB_GROUP = 'metallb.io';
 export const METALLB_NAMESPACE = 'metallb-system';
@@ -135,6 +137,40 @@ interface Context {
   warn: Warn;
 }
 
+/** Seconds as a Go duration, the form the CRDs take. */
+const seconds = (n: number) => `${n}s`;
+
+/**
+ * keepaliveTime must stay below holdTime (RFC 4271 4.4: one third of it is the suggested value), and 0 when
+ * holdTime is 0; MetalLB accepts keepaliveTime == holdTime, Beacon's CRD refuses it. Adjusts the copied
+ * fields on `out` and says so.
+ */
+function fixKeepalive(out: Json, warn: Warn): void {
+  const keepalive = durationMs(out.keepaliveTime as string | undefined);
+  if (keepalive === undefined || keepalive === 0) return;
+  const holdText = out.holdTime as string | undefined;
+  const hold = holdText === undefined ? 90_000 : durationMs(holdText);
+  if (hold === undefined || keepalive < hold) return;
+  if (hold === 0) {
+    delete out.keepaliveTime;
+    warn(
+      'spec.keepaliveTime',
+      `left out: with holdTime ${holdText} no keepalives are sent (Beacon refuses a keepaliveTime with a zero holdTime)`,
+    );
+    return;
+  }
+  const adjusted = seconds(Math.max(1, Math.floor(hold / 3000)));
+  out.keepaliveTime = adjusted;
+  warn(
+    'spec.keepaliveTime',
+    `was ${formatDuration(keepalive)}, not below holdTime ${holdText ?? '90s (the default)'}, which Beacon refuses; set to ${adjusted}, a third of the hold time (RFC 4271 4.4)`,
+  );
+}
+
+function formatDuration(ms: number): string {
+  return ms % 1000 === 0 ? seconds(ms / 1000) : `${ms}ms`;
+}
+
 function convertPeer(spec: Json, ctx: Context): Json | undefined {
   const { warn } = ctx;
   if (!spec.peerAddress && spec.interface) {
@@ -144,8 +180,21 @@ function convertPeer(spec: Json, ctx: Context): Json | undefined {
     );
     return undefined;
   }
-  const ibgp = spec.dynamicASN === 'internal' || (spec.peerASN !== undefined && spec.peerASN === spec.myASN);
-  return mapSpec(
+  if (spec.vrf) {
+    // Opened from the default VRF, the session would reach another router or none: leaving the peer out is
+    // the honest conversion until Beacon's speaker can bind a session to a VRF device.
+    warn(
+      'spec.vrf',
+      `Beacon opens BGP sessions in the node's default VRF only and cannot peer through VRF ${String(spec.vrf)}; this BGPPeer is left out`,
+    );
+    return undefined;
+  }
+  // MetalLB's localASN is FRR's "local-as N no-prepend replace-as": the session presents N to this peer and
+  // routes carry N alone. Beacon's myASN is per BGPPeer already, so N becomes myASN.
+  const localAs = typeof spec.localASN === 'number' && spec.localASN > 0 ? spec.localASN : undefined;
+  const myAs = localAs ?? spec.myASN;
+  const ibgp = spec.dynamicASN === 'internal' || (spec.peerASN !== undefined && spec.peerASN === myAs);
+  const out = mapSpec(
     spec,
     PEER_FIELDS,
     {
@@ -172,36 +221,25 @@ function convertPeer(spec: Json, ctx: Context): Json | undefined {
       passwordSecret(value, out) {
         if (!isObject(value) || !value.name) return;
         const from = (value.namespace as string | undefined) || ctx.sourceNamespace || METALLB_NAMESPACE;
-        if (from === METALLB_NAMESPACE || from === ctx.sourceNamespace) {
-          out.passwordSecret = { name: value.name };
-          warn(
-            'spec.passwordSecret',
-            `copy the Secret ${String(value.name)} from ${from} to ${ctx.namespace}, and let the speaker read it (Helm: speaker.peerPasswordSecrets; kustomize: the resourceNames of the beacon-speaker Role)`,
-          );
-        } else {
-          out.passwordSecret = { name: value.name, namespace: from };
-          warn(
-            'spec.passwordSecret',
-            `the Secret is in namespace ${from}; Beacon's speaker reads Secrets only in ${ctx.namespace}: move it there`,
-          );
-        }
+        // Beacon's speaker reads Secrets in its own namespace only, so the reference never keeps another.
+        out.passwordSecret = { name: value.name };
+        warn(
+          'spec.passwordSecret',
+          `copy the Secret ${String(value.name)} from ${from} to ${ctx.namespace}, and let the speaker read it (Helm: speaker.peerPasswordSecrets; kustomize: the resourceNames of the beacon-speaker Role)`,
+        );
       },
-      vrf(value) {
-        if (value)
-          warn(
-            'spec.vrf',
-            `Beacon peers from the node's default VRF only; the session will not use VRF ${String(value)}`,
-          );
+      vrf() {
+        // Empty: a peer with a VRF was left out above.
       },
       interface(value) {
         if (value) warn('spec.interface', 'BGP unnumbered is not supported; peerAddress is used instead');
       },
       localASN(value) {
-        if (value)
-          warn(
-            'spec.localASN',
-            `Beacon has no local-as override; the session uses myASN, not ${String(value)}`,
-          );
+        if (localAs === undefined) return;
+        warn(
+          'spec.localASN',
+          `carried over as myASN ${String(value)} (was ${String(spec.myASN)}): Beacon sets its AS per BGPPeer, so the session presents ${String(value)} and routes carry it alone in the AS_PATH, as MetalLB's local-as no-prepend replace-as does`,
+        );
       },
       disableMP(value) {
         if (value === true)
@@ -216,6 +254,10 @@ function convertPeer(spec: Json, ctx: Context): Json | undefined {
     },
     warn,
   );
+  // myASN comes first in MetalLB's objects; a localASN later in the spec replaces it.
+  if (localAs !== undefined) out.myASN = localAs;
+  fixKeepalive(out, warn);
+  return out;
 }
 
 function convertAddressPool(source: Json, spec: Json, ctx: Context): BeaconObject[] {
@@ -329,11 +371,20 @@ function convertOne(doc: Json, ctx: Context): BeaconObject[] {
   return [];
 }
 
+/** The top-level keys of MetalLB's configuration file before v0.13 (the `config` key of its ConfigMap). */
+const LEGACY_KEYS = ['peers', 'address-pools', 'bgp-communities', 'bfd-profiles', 'peer-autodiscovery'];
+
 function isLegacyConfigMap(doc: Json): boolean {
   const data = isObject(doc.data) ? doc.data : {};
-  return (
-    doc.kind === 'ConfigMap' && typeof data.config === 'string' && /address-pools|peers:/.test(data.config)
-  );
+  if (doc.kind !== 'ConfigMap' || typeof data.config !== 'string') return false;
+  let parsed: unknown;
+  try {
+    parsed = parseYaml(data.config);
+  } catch {
+    // Not YAML after all: judge by the keys at the start of a line.
+    return LEGACY_KEYS.some((k) => new RegExp(`^${k}:`, 'm').test(data.config as string));
+  }
+  return isObject(parsed) && Object.keys(parsed).some((k) => LEGACY_KEYS.includes(k));
 }
 
 /** Lists (`kubectl get ... -o yaml`) become their items. */

@@ -3,11 +3,13 @@
  * routes the plan gives this node for that peer. A session is recreated only when its peer's settings
  * change; Service churn only adds and withdraws routes on established sessions, never flaps them.
  */
+import { durationSeconds } from '../api/duration.ts';
 import type { BGPPeer } from '../api/types.ts';
 import type { BfdProfileOptions } from '../bfd/session.ts';
 import { BgpSession, parseCommunity, parseLargeCommunity } from '../bgp/index.ts';
 import type { RouteAttributes } from '../bgp/rib/adj-rib-out.ts';
-import type { Logger } from '../log.ts';
+import { childLogger, type Logger } from '../log.ts';
+import type { BgpMetrics } from './metrics.ts';
 
 export interface PeerConfig {
   name: string;
@@ -38,18 +40,6 @@ interface ManagedSession {
   configKey: string;
   routes: Map<string, string>;
   state: SessionState;
-}
-
-/** Go durations as BGPPeer fields carry them (90s, 1m30s, 500ms) in whole seconds. */
-export function durationSeconds(d: string | undefined): number | undefined {
-  if (!d) return undefined;
-  let total = 0;
-  for (const m of d.matchAll(/([0-9.]+)(ns|us|µs|ms|s|m|h)/g)) {
-    const v = Number(m[1]);
-    const unit = { ns: 1e-9, us: 1e-6, µs: 1e-6, ms: 1e-3, s: 1, m: 60, h: 3600 }[m[2] as 'ns'];
-    total += v * unit;
-  }
-  return Math.round(total);
 }
 
 /** Everything that, when it changes, needs a new session. */
@@ -83,6 +73,8 @@ export interface BgpAnnouncerOptions {
   /** Advertise graceful restart with the R bit: this speaker process has just started. */
   restarted: boolean;
   onStateChange(state: SessionState): void;
+  /** Per-peer session, BFD, prefix and UPDATE metrics, labelled with the BGPPeer's name. */
+  metrics?: BgpMetrics;
 }
 
 export class BgpAnnouncer {
@@ -101,6 +93,7 @@ export class BgpAnnouncer {
       if (!p || configKey(p) !== m.configKey) {
         void m.session.stop({ withdraw: true, message: p ? 'peer settings changed' : 'peer removed' });
         this.sessions.delete(name);
+        if (!p) this.forgetMetrics(name);
       }
     }
     for (const p of peers) if (!this.sessions.has(p.name)) this.start(p);
@@ -108,7 +101,8 @@ export class BgpAnnouncer {
 
   private start(p: PeerConfig): void {
     const spec = p.spec;
-    const log = this.opts.log.child({ peer: p.name, peerAddress: spec.peerAddress, node: this.opts.node });
+    // The session's own logger adds `peer` (the router's address); `bgpPeer` names the BGPPeer object.
+    const log = childLogger(this.opts.log, { node: this.opts.node, bgpPeer: p.name });
     const hold = durationSeconds(spec.holdTime);
     const keepalive = durationSeconds(spec.keepaliveTime);
     const connect = durationSeconds(spec.connectTime);
@@ -149,14 +143,30 @@ export class BgpAnnouncer {
       routes: new Map(),
       state,
     };
+    const metrics = this.opts.metrics;
+    const peer = { peer: p.name };
+    metrics?.bgpSessionUp.set(peer, 0);
+    metrics?.bgpAnnouncedPrefixes.set(peer, 0);
+    metrics?.bgpUpdatesSent.inc(peer, 0);
+    if (p.bfd) metrics?.bfdSessionUp.set(peer, 0);
+    session.on('sent', (s) => metrics?.bgpUpdatesSent.inc(peer, s.updates + s.endOfRib.length));
     session.on('state', (change) => {
       state.state = change.to;
       state.since = new Date();
-      log.info({ from: change.from, to: change.to, reason: change.reason }, 'bgp session state');
+      // A replaced session's last transitions (its Cease) must not overwrite its successor's figures.
+      if (this.sessions.get(p.name) === managed) {
+        metrics?.bgpSessionUp.set(peer, change.to === 'Established' ? 1 : 0);
+        this.recordPrefixes(managed);
+      }
+      log.info(
+        { peer: spec.peerAddress, from: change.from, to: change.to, reason: change.reason },
+        'bgp session state',
+      );
       this.opts.onStateChange({ ...state });
     });
     session.on('bfd', (c) => {
-      log.info({ from: c.from, to: c.to, diag: c.diag }, 'bfd session state');
+      if (this.sessions.get(p.name) === managed) metrics?.bfdSessionUp.set(peer, c.to === 'Up' ? 1 : 0);
+      log.info({ peer: spec.peerAddress, from: c.from, to: c.to, diag: c.diag }, 'bfd session state');
     });
     session.on('notification', (n) => {
       state.lastError = `${n.direction} NOTIFICATION ${n.text}${n.reason ? `: ${n.reason}` : ''}`;
@@ -186,7 +196,20 @@ export class BgpAnnouncer {
         m.state.prefixes = m.routes.size;
         this.opts.onStateChange({ ...m.state });
       }
+      this.recordPrefixes(m);
     }
+  }
+
+  private recordPrefixes(m: ManagedSession): void {
+    const n = m.state.state === 'Established' ? m.routes.size : 0;
+    this.opts.metrics?.bgpAnnouncedPrefixes.set({ peer: m.state.peer }, n);
+  }
+
+  private forgetMetrics(peer: string): void {
+    const m = this.opts.metrics;
+    if (!m) return;
+    for (const metric of [m.bgpSessionUp, m.bgpAnnouncedPrefixes, m.bfdSessionUp, m.bgpUpdatesSent])
+      metric.remove({ peer });
   }
 
   states(): SessionState[] {
@@ -195,12 +218,6 @@ export class BgpAnnouncer {
 
   established(): number {
     return [...this.sessions.values()].filter((m) => m.state.state === 'Established').length;
-  }
-
-  updatesSent(): number {
-    let n = 0;
-    for (const m of this.sessions.values()) n += m.session.stats.updatesSent;
-    return n;
   }
 
   /** Withdraws every route and closes every session with a CEASE. */

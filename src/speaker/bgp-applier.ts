@@ -44,6 +44,7 @@ export class BgpApplier {
       routerId: '0.0.0.0',
       restarted: true,
       log: opts.log,
+      metrics: opts.metrics,
       onStateChange: () => {
         opts.metrics.bgpSessionsUp.set(this.announcer.established());
         opts.status.setSessions(this.announcer.states());
@@ -148,7 +149,6 @@ export class BgpApplier {
     }
     this.announcer.setRoutes(byPeer);
     this.opts.metrics.announcedAddresses.set({ protocol: 'bgp' }, count);
-    this.opts.metrics.bgpUpdatesSent.set(this.announcer.updatesSent());
     this.opts.status.setBGP([...statuses.values()]);
   }
 

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { V1EndpointSlice, V1Node, V1Service } from '@kubernetes/client-node';
+import { servedByBeacon } from '../api/load-balancer-class.ts';
 import type { BGPAdvertisement, BGPPeer, IPAddressPool, L2Advertisement } from '../api/types.ts';
 import { AddressCatalog, type CatalogConfig, POOL_ANNOTATION } from './catalog.ts';
 import { Ownership } from './ownership.ts';
@@ -55,6 +56,7 @@ interface Inputs extends CatalogConfig {
   endpointSlices: V1EndpointSlice[];
   liveSpeakers: Set<string>;
   loadBalancerClass: string;
+  classOnly?: boolean;
   self: string;
 }
 
@@ -75,12 +77,9 @@ function inputs(over: Partial<Inputs>): Inputs {
   };
 }
 
-const serves = (cls: string) => (s: V1Service) =>
-  s.spec?.type === 'LoadBalancer' && (!s.spec.loadBalancerClass || s.spec.loadBalancerClass === cls);
-
 /** The catalog filled from `i`, and the L2 owner of each address given the live speakers. */
 function build(i: Inputs) {
-  const c = new AddressCatalog(i.self, serves(i.loadBalancerClass));
+  const c = new AddressCatalog(i.self, (s) => servedByBeacon(s, i));
   c.setConfig(i);
   for (const s of i.services) c.setService(`ns/${s.metadata!.name}`, s);
   for (const e of i.endpointSlices) c.setSlice(`ns/${e.metadata!.name}`, e);
@@ -242,4 +241,19 @@ test('a Service change touches only its own addresses; a configuration change ke
   assert.equal(catalog.get('192.0.2.5')!.l2!.eligible, eligibleBefore);
   // A node leaving the L2Advertisement's selection changes every address.
   assert.equal(catalog.setConfig({ ...i, nodes: [node('n1'), node('n2')] }).length, 199);
+});
+
+test('class-only: class-less Services (another provider, e.g. MetalLB) are not announced, classed ones are', () => {
+  const base = {
+    services: [svc('metallb', ['192.0.2.1']), svc('moved', ['192.0.2.2'], 'Cluster', 'beacon.dev/lb')],
+    endpointSlices: [slice('metallb', ['n1']), slice('moved', ['n1'])],
+    l2Advertisements: [l2({})],
+  };
+  const addresses = (i: Inputs) =>
+    build(i)
+      .entries.filter((e) => e.l2)
+      .map((e) => e.address)
+      .sort();
+  assert.deepEqual(addresses(inputs(base)), ['192.0.2.1', '192.0.2.2']);
+  assert.deepEqual(addresses(inputs({ ...base, classOnly: true })), ['192.0.2.2']);
 });

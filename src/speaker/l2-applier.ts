@@ -140,6 +140,7 @@ export class L2Applier {
     this.handover.setHeld(next);
     this.opts.l2.reconcile(desired, links);
     metrics.announcedAddresses.set({ protocol: 'l2' }, next.size);
+    metrics.setL2Owned(next);
     this.opts.status.setL2([...byService.values()]);
   }
 

@@ -9,6 +9,8 @@ function meta(m: V1ObjectMeta | undefined, labels: Record<string, string> | unde
   return {
     name: m?.name,
     namespace: m?.namespace,
+    // Events on a Service must name its uid, or `kubectl describe svc` does not list them.
+    uid: m?.uid,
     resourceVersion: m?.resourceVersion,
     ...(labels ? { labels } : {}),
   };

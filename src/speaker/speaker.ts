@@ -9,6 +9,7 @@
  * together on the next turn of the event loop.
  */
 import type { V1EndpointSlice, V1Node, V1Service } from '@kubernetes/client-node';
+import { servedByBeacon } from '../api/load-balancer-class.ts';
 import type {
   BFDProfile,
   BGPAdvertisement,
@@ -35,6 +36,8 @@ export interface SpeakerOptions {
   node: string;
   namespace: string;
   loadBalancerClass: string;
+  /** Announce only Services of loadBalancerClass, none without a class. */
+  classOnly?: boolean;
   meshPort: number;
   meshIntervalMs: number;
   deadAfterMs: number;
@@ -43,12 +46,6 @@ export interface SpeakerOptions {
 }
 
 const BEACON = { group: 'beacon.dev', version: 'v1alpha1' };
-
-export function servedByBeacon(svc: V1Service, cls: string): boolean {
-  if (svc.spec?.type !== 'LoadBalancer') return false;
-  const c = svc.spec.loadBalancerClass;
-  return !c || c === cls;
-}
 
 export class Speaker {
   private readonly opts: SpeakerOptions;
@@ -108,7 +105,7 @@ export class Speaker {
       this.log,
       { ...inNs, labelSelector: `${SPEAKER_LEASE_LABEL}=${SPEAKER_LEASE_LABEL_VALUE}` },
     );
-    this.catalog = new AddressCatalog(opts.node, (svc) => servedByBeacon(svc, opts.loadBalancerClass));
+    this.catalog = new AddressCatalog(opts.node, (svc) => servedByBeacon(svc, opts));
     this.membership = new SpeakerMembership(
       rest,
       {
@@ -123,7 +120,14 @@ export class Speaker {
       this.log,
     );
     const events = new EventRecorder(rest, 'beacon-speaker', opts.node, this.log);
-    this.status = new StatusWriter(rest, opts.namespace, opts.node, events, this.log);
+    this.status = new StatusWriter(
+      rest,
+      opts.namespace,
+      opts.node,
+      events,
+      this.log,
+      (namespace, name) => this.services.get(`${namespace}/${name}`)?.metadata?.uid,
+    );
     this.l2 = new L2Answerer({
       log: this.log,
       node: opts.node,

@@ -49,16 +49,29 @@ export class StatusWriter {
   private queue: Promise<void> = Promise.resolve();
   private flushing = false;
   private again = false;
+  private readonly serviceUid: (namespace: string, name: string) => string | undefined;
   private retryTimer: NodeJS.Timeout | undefined;
   private retryMs = 1000;
   private closed = false;
 
-  constructor(rest: KubeRest, namespace: string, node: string, events: EventRecorder, log: Logger) {
+  /**
+   * `serviceUid` looks a Service's uid up (in the speaker's cache): `kubectl describe svc` lists only the
+   * Events whose involvedObject.uid is the Service's.
+   */
+  constructor(
+    rest: KubeRest,
+    namespace: string,
+    node: string,
+    events: EventRecorder,
+    log: Logger,
+    serviceUid: (namespace: string, name: string) => string | undefined = () => undefined,
+  ) {
     this.rest = rest;
     this.namespace = namespace;
     this.node = node;
     this.events = events;
     this.log = log;
+    this.serviceUid = serviceUid;
     for (const k of ['servicel2statuses', 'servicebgpstatuses', 'bgpsessionstates'] as const) {
       this.written.set(k, new Map());
       this.desired.set(k, new Map());
@@ -142,11 +155,12 @@ export class StatusWriter {
     before: Map<string, Record<string, unknown>>,
     after: Map<string, Record<string, unknown>>,
   ): void {
-    const describe = (s: Record<string, unknown>) => ({
-      apiVersion: 'v1',
-      kind: 'Service',
-      metadata: { name: s.serviceName as string, namespace: s.serviceNamespace as string },
-    });
+    const describe = (s: Record<string, unknown>) => {
+      const name = s.serviceName as string;
+      const namespace = s.serviceNamespace as string;
+      const uid = this.serviceUid(namespace, name);
+      return { apiVersion: 'v1', kind: 'Service', metadata: { name, namespace, ...(uid ? { uid } : {}) } };
+    };
     for (const [name, s] of after) {
       if (before.has(name)) continue;
       const via = (s.interfaces as string[]).join(', ');

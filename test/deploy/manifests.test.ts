@@ -11,6 +11,7 @@ import { after, before, test } from 'node:test';
 import { parseAllDocuments } from 'yaml';
 import { type ApiServer, startApiServer } from '../harness/apiserver.ts';
 import { REPO_ROOT } from '../harness/binaries.ts';
+import { installStandInCrds } from '../harness/crds.ts';
 import { type HelmBinary, helmBinary, runHelm } from '../harness/helm.ts';
 import { CHART_DIR, DEPLOY_DIR, mustKubectl, NAMESPACE } from './cluster.ts';
 
@@ -48,9 +49,13 @@ const key = (o: KubeObject) =>
   `${o.kind}/${o.metadata.namespace ? `${o.metadata.namespace}/` : ''}${o.metadata.name}`;
 
 async function helmTemplate(...extra: string[]): Promise<string> {
+  return helmTemplateIn(NAMESPACE, ...extra);
+}
+
+async function helmTemplateIn(namespace: string, ...extra: string[]): Promise<string> {
   const r = await runHelm(
     helm,
-    ['template', 'beacon', CHART_DIR, '--namespace', NAMESPACE, '--include-crds', ...extra],
+    ['template', 'beacon', CHART_DIR, '--namespace', namespace, '--include-crds', ...extra],
     helmHome,
   );
   assert.equal(r.code, 0, `helm template failed:\n${r.stderr}`);
@@ -194,7 +199,7 @@ test('a release in another namespace names its own ServiceAccounts in the admiss
     'no object is tied to beacon-system',
   );
   const policies = objects(r.stdout).filter((o) => o.kind === 'ValidatingAdmissionPolicy');
-  assert.equal(policies.length, 3);
+  assert.equal(policies.length, 5);
   for (const p of policies)
     assert.match(JSON.stringify(p), /system:serviceaccount:lb:beacon-(controller|speaker)/);
 });
@@ -222,4 +227,227 @@ test("docs/install.md's kustomize overlays work: registry image, and a peer pass
     role.rules.find((r) => r.resources.includes('secrets') && r.resourceNames)?.resourceNames,
     ['beacon-speaker-secrets', 'tor-a-password'],
   );
+});
+
+type PodTemplate = {
+  spec: {
+    template: {
+      metadata: { labels: Record<string, string>; annotations: Record<string, string> };
+      spec: Record<string, unknown> & { containers: (Record<string, unknown> & { args: string[] })[] };
+    };
+  } & Record<string, unknown>;
+};
+
+test('helm lint --strict passes with every optional feature on too', async () => {
+  const r = await runHelm(
+    helm,
+    [
+      'lint',
+      '--strict',
+      CHART_DIR,
+      '--namespace',
+      NAMESPACE,
+      '--set',
+      'metrics.serviceMonitor.enabled=true,metrics.podMonitor.enabled=true,metrics.prometheusRule.enabled=true',
+      '--set',
+      'classOnly=true,speaker.excludeInterfaces[0]=eth9',
+    ],
+    helmHome,
+  );
+  assert.equal(r.code, 0, `${r.stdout}\n${r.stderr}`);
+});
+
+test('values.schema.json: a misspelt key or a bad log level fails helm template and helm install, naming it', async () => {
+  const cases: [string, RegExp][] = [
+    ['controller.replica=3', /at '\/controller': additional properties 'replica' not allowed/],
+    [
+      'speaker.excludeInterface[0]=eth0',
+      /at '\/speaker': additional properties 'excludeInterface' not allowed/,
+    ],
+    ['logLevel=loud', /at '\/logLevel': value must be one of 'fatal'/],
+    ['speaker.logLevel=verbose', /at '\/speaker\/logLevel': value must be one of ''/],
+    ['metrics.prometheusRule.poolUsageThreshold=90', /poolUsageThreshold/],
+    ['metrics.serviceMonitr.enabled=true', /additional properties 'serviceMonitr' not allowed/],
+  ];
+  for (const [set, message] of cases) {
+    for (const command of [
+      ['template', 'beacon', CHART_DIR],
+      ['install', 'beacon', CHART_DIR, '--dry-run=client'],
+    ]) {
+      const r = await runHelm(helm, [...command, '--namespace', NAMESPACE, '--set', set], helmHome);
+      assert.notEqual(r.code, 0, `helm ${command[0]} --set ${set} was accepted`);
+      assert.match(r.stderr, message, `helm ${command[0]} --set ${set}`);
+    }
+  }
+  // Valid values still pass the schema.
+  const ok = await runHelm(
+    helm,
+    [
+      'template',
+      'beacon',
+      CHART_DIR,
+      '--namespace',
+      NAMESPACE,
+      '--set',
+      'controller.logLevel=debug,speaker.logLevel=warn',
+    ],
+    helmHome,
+  );
+  assert.equal(ok.code, 0, ok.stderr);
+});
+
+test('the operator values land where Kubernetes reads them, and the objects are accepted', async () => {
+  // A namespace of its own: a server-side dry run over the objects installed above would merge their
+  // container ports with the changed ones instead of replacing them.
+  const ns = 'lb-values';
+  await mustKubectl(api, ['create', 'namespace', ns]);
+  await mustKubectl(
+    api,
+    ['apply', '-f', '-'],
+    JSON.stringify({
+      apiVersion: 'scheduling.k8s.io/v1',
+      kind: 'PriorityClass',
+      metadata: { name: 'lb-critical' },
+      value: 1000000,
+    }),
+  );
+  const text = await helmTemplateIn(
+    ns,
+    '--set',
+    'imagePullSecrets[0].name=regcred,loadBalancerClass=example.com/edge,classOnly=true',
+    '--set',
+    'controller.priorityClassName=lb-critical,controller.runtimeClassName=gvisor,controller.logLevel=debug',
+    '--set',
+    'controller.podAnnotations.team=net,controller.podLabels.tier=lb,controller.metricsPort=9472',
+    '--set',
+    'controller.strategy.type=Recreate,controller.podDisruptionBudget.maxUnavailable=0',
+    '--set',
+    'controller.livenessProbe.periodSeconds=20,controller.securityContext.readOnlyRootFilesystem=false',
+    '--set',
+    'controller.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms[0].matchExpressions[0].key=lb',
+    '--set',
+    'controller.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms[0].matchExpressions[0].operator=Exists',
+    '--set',
+    'speaker.priorityClassName=lb-critical,speaker.logLevel=warn,speaker.meshPort=7950,speaker.metricsPort=9473',
+    '--set',
+    'speaker.excludeInterfaces[0]=eth9,speaker.excludeInterfaces[1]=ib*',
+    '--set',
+    'speaker.updateStrategy.rollingUpdate.maxUnavailable=10%,speaker.podSecurityContext.runAsUser=0',
+    '--set',
+    'speaker.readinessProbe.failureThreshold=6,speaker.terminationGracePeriodSeconds=20',
+  );
+  const rendered = new Map(objects(text).map((o) => [key(o), o]));
+  const ctl = rendered.get(`Deployment/${ns}/beacon-controller`) as unknown as PodTemplate;
+  const ds = rendered.get(`DaemonSet/${ns}/beacon-speaker`) as unknown as PodTemplate;
+  const cp = ctl.spec.template.spec;
+  const sp = ds.spec.template.spec;
+  assert.equal(cp.priorityClassName, 'lb-critical');
+  assert.equal(cp.runtimeClassName, 'gvisor');
+  assert.deepEqual(cp.imagePullSecrets, [{ name: 'regcred' }]);
+  assert.deepEqual(sp.imagePullSecrets, [{ name: 'regcred' }]);
+  // Helm merges maps: the node affinity joins the default anti-affinity (set it to null to drop that).
+  assert.deepEqual(Object.keys(cp.affinity as object).sort(), ['nodeAffinity', 'podAntiAffinity']);
+  assert.equal(ctl.spec.template.metadata.annotations.team, 'net');
+  assert.equal(ctl.spec.template.metadata.annotations['prometheus.io/port'], '9472');
+  assert.equal(ctl.spec.template.metadata.labels.tier, 'lb');
+  assert.equal(ctl.spec.template.metadata.labels['app.kubernetes.io/component'], 'controller');
+  assert.deepEqual(ctl.spec.strategy, { type: 'Recreate' });
+  const c = cp.containers[0]!;
+  assert.deepEqual(c.args, [
+    '--metrics-addr=:9472',
+    '--log-level=debug',
+    'controller',
+    '--namespace=$(POD_NAMESPACE)',
+    '--load-balancer-class=example.com/edge',
+    '--class-only',
+  ]);
+  assert.equal((c.livenessProbe as { periodSeconds: number }).periodSeconds, 20);
+  assert.equal((c.securityContext as { readOnlyRootFilesystem: boolean }).readOnlyRootFilesystem, false);
+  const s = sp.containers[0]!;
+  assert.deepEqual(s.args, [
+    '--metrics-addr=:9473',
+    '--log-level=warn',
+    'speaker',
+    '--node=$(NODE_NAME)',
+    '--load-balancer-class=example.com/edge',
+    '--class-only',
+    '--mesh-port=7950',
+    '--exclude-interfaces=eth9,ib*',
+  ]);
+  assert.deepEqual(s.ports, [
+    { name: 'monitoring', containerPort: 9473, protocol: 'TCP' },
+    { name: 'mesh', containerPort: 7950, protocol: 'UDP' },
+  ]);
+  assert.equal(sp.priorityClassName, 'lb-critical');
+  assert.equal(sp.terminationGracePeriodSeconds, 20);
+  assert.equal((s.readinessProbe as { failureThreshold: number }).failureThreshold, 6);
+  assert.deepEqual(ds.spec.updateStrategy, {
+    type: 'RollingUpdate',
+    rollingUpdate: { maxUnavailable: '10%' },
+  });
+  const pdb = rendered.get(`PodDisruptionBudget/${ns}/beacon-controller`) as unknown as {
+    spec: { maxUnavailable: number };
+  };
+  assert.equal(pdb.spec.maxUnavailable, 0);
+  // Without a PDB when asked.
+  const none = objects(await helmTemplate('--set', 'controller.podDisruptionBudget.enabled=false'));
+  assert.ok(!none.some((o) => o.kind === 'PodDisruptionBudget'));
+  const r = await dryRun(text);
+  assert.equal(r.code, 0, r.refused.join('\n'));
+});
+
+test('metrics Services, ServiceMonitors, PodMonitors and the PrometheusRule render when asked, and are accepted', async () => {
+  // The Prometheus Operator's kinds, as schema-less stand-ins: what matters here is that the chart's
+  // objects are well-formed and land in the right namespace (promtool checks the rules' content).
+  await installStandInCrds(api, 'monitoring.coreos.com', [
+    ['ServiceMonitor', 'servicemonitors', 'v1'],
+    ['PodMonitor', 'podmonitors', 'v1'],
+    ['PrometheusRule', 'prometheusrules', 'v1'],
+  ]);
+  const none = objects(await helmTemplate());
+  assert.ok(
+    !none.some((o) => ['ServiceMonitor', 'PodMonitor', 'PrometheusRule', 'Service'].includes(o.kind)),
+  );
+  const text = await helmTemplate(
+    '--set',
+    'metrics.serviceMonitor.enabled=true,metrics.serviceMonitor.labels.release=kps,metrics.podMonitor.enabled=true',
+    '--set',
+    'metrics.prometheusRule.enabled=true,metrics.prometheusRule.labels.release=kps',
+  );
+  const kinds = objects(text)
+    .filter((o) => ['ServiceMonitor', 'PodMonitor', 'PrometheusRule', 'Service'].includes(o.kind))
+    .map(key)
+    .sort();
+  assert.deepEqual(kinds, [
+    `PodMonitor/${NAMESPACE}/beacon-controller`,
+    `PodMonitor/${NAMESPACE}/beacon-speaker`,
+    `PrometheusRule/${NAMESPACE}/beacon`,
+    `Service/${NAMESPACE}/beacon-controller-metrics`,
+    `Service/${NAMESPACE}/beacon-speaker-metrics`,
+    `ServiceMonitor/${NAMESPACE}/beacon-controller`,
+    `ServiceMonitor/${NAMESPACE}/beacon-speaker`,
+  ]);
+  const sm = objects(text).find((o) => o.kind === 'ServiceMonitor') as unknown as {
+    metadata: { labels: Record<string, string> };
+    spec: { endpoints: { port: string }[] };
+  };
+  assert.equal(sm.metadata.labels.release, 'kps');
+  assert.equal(sm.spec.endpoints[0]!.port, 'monitoring');
+  const r = await dryRun(text);
+  assert.equal(r.code, 0, r.refused.join('\n'));
+});
+
+test('NOTES.txt tells what to do next, with the release namespace and the class', async () => {
+  const r = await runHelm(
+    helm,
+    ['install', 'beacon', CHART_DIR, '--namespace', 'lb', '--dry-run=client', '--set', 'classOnly=true'],
+    helmHome,
+  );
+  assert.equal(r.code, 0, r.stderr);
+  const notes = r.stdout.slice(r.stdout.indexOf('NOTES:'));
+  assert.match(notes, /kubectl -n lb get pods -o wide/);
+  assert.match(notes, /kind: IPAddressPool/);
+  assert.match(notes, /with spec\.loadBalancerClass: beacon\.dev\/lb \(class-only/);
+  assert.match(notes, /kubectl -n lb get servicel2statuses\.beacon\.dev/);
+  assert.match(notes, /docs\/troubleshooting\.md/);
 });

@@ -10,7 +10,7 @@ import { after, before, test } from 'node:test';
 import { parseAllDocuments } from 'yaml';
 import { type ApiServer, startApiServer } from '../harness/apiserver.ts';
 import { REPO_ROOT } from '../harness/binaries.ts';
-import { installCrds } from '../harness/crds.ts';
+import { installCrds, installStandInCrds } from '../harness/crds.ts';
 import { mustKubectl, NAMESPACE } from './cluster.ts';
 
 const FIXTURES = join(REPO_ROOT, 'src', 'migrate', 'fixtures');
@@ -62,13 +62,7 @@ test('the MetalLB examples of every kind convert, and the API server accepts the
 test('objects with unsupported fields convert to what the API server accepts, each loss named on stderr', async () => {
   const r = await beacon(['migrate', UNSUPPORTED]);
   assert.equal(r.code, 0, r.stderr);
-  for (const field of [
-    'spec.vrf',
-    'spec.localASN',
-    'spec.disableMP',
-    'spec.ebgpMultiHop',
-    'spec.serviceSelectors',
-  ]) {
+  for (const field of ['spec.vrf', 'spec.disableMP', 'spec.ebgpMultiHop', 'spec.serviceSelectors']) {
     assert.match(r.stderr, new RegExp(`^warning: \\S+ ${field.replace('.', '\\.')}: `, 'm'), field);
   }
   assert.match(r.stderr, /configmaptocrs/);
@@ -100,37 +94,15 @@ test('nothing to convert exits 1; bad YAML names the file; unknown flags are a u
 test('--from-cluster reads MetalLB objects from the API and converts them like the files', async () => {
   // MetalLB's own CRDs are not vendored here: schema-less CRDs with its group, kinds and versions stand
   // in for them, which is all reading needs (objects come back as they were stored).
-  const crd = (kind: string, plural: string, versions: string[]) => ({
-    apiVersion: 'apiextensions.k8s.io/v1',
-    kind: 'CustomResourceDefinition',
-    metadata: { name: `${plural}.metallb.io` },
-    spec: {
-      group: 'metallb.io',
-      scope: 'Namespaced',
-      names: { kind, plural, singular: kind.toLowerCase(), listKind: `${kind}List` },
-      versions: versions.map((name, i) => ({
-        name,
-        served: true,
-        storage: i === versions.length - 1,
-        schema: { openAPIV3Schema: { type: 'object', 'x-kubernetes-preserve-unknown-fields': true } },
-      })),
-    },
-  });
-  const crds = [
-    crd('IPAddressPool', 'ipaddresspools', ['v1beta1']),
-    crd('L2Advertisement', 'l2advertisements', ['v1beta1']),
-    crd('BGPAdvertisement', 'bgpadvertisements', ['v1beta1']),
-    crd('BGPPeer', 'bgppeers', ['v1beta1', 'v1beta2']),
-    crd('BFDProfile', 'bfdprofiles', ['v1beta1']),
-    crd('Community', 'communities', ['v1beta1']),
-    crd('AddressPool', 'addresspools', ['v1beta1']),
-  ];
-  await mustKubectl(
-    api,
-    ['apply', '-f', '-'],
-    JSON.stringify({ apiVersion: 'v1', kind: 'List', items: crds }),
-  );
-  await mustKubectl(api, ['wait', '--for=condition=Established', '--timeout=60s', 'crd', '-l', '', '--all']);
+  await installStandInCrds(api, 'metallb.io', [
+    ['IPAddressPool', 'ipaddresspools', 'v1beta1'],
+    ['L2Advertisement', 'l2advertisements', 'v1beta1'],
+    ['BGPAdvertisement', 'bgpadvertisements', 'v1beta1'],
+    ['BGPPeer', 'bgppeers', 'v1beta1', 'v1beta2'],
+    ['BFDProfile', 'bfdprofiles', 'v1beta1'],
+    ['Community', 'communities', 'v1beta1'],
+    ['AddressPool', 'addresspools', 'v1beta1'],
+  ]);
   await mustKubectl(api, ['create', 'namespace', 'metallb-system']);
   await mustKubectl(api, ['apply', '-f', EXAMPLES]);
 
@@ -155,4 +127,79 @@ test('--from-cluster reads MetalLB objects from the API and converts them like t
   ]);
   const withLegacy = await beacon(['--kubeconfig', api.kubeconfigPath, 'migrate', '--from-cluster']);
   assert.match(withLegacy.stderr, /ConfigMap\/config: MetalLB's legacy ConfigMap/);
+});
+
+/** `kubectl get ... | beacon migrate` command lines in `text` (continuations joined), as kubectl arguments. */
+function documentedPipes(text: string): string[][] {
+  const joined = text.replace(/\\\n\s*/g, ' ');
+  return [...joined.matchAll(/^\s*kubectl (get [^|\n]*)\|\s*beacon migrate/gm)].map((m) =>
+    m[1]!.trim().split(/\s+/),
+  );
+}
+
+test("the documented kubectl pipe (docs/migrate.md, --help) reads MetalLB's objects with Beacon's CRDs installed", async () => {
+  // Runs after the --from-cluster test: MetalLB's (stand-in) CRDs, its objects in metallb-system, and
+  // Beacon's CRDs, whose plurals are the same words, are all installed.
+  const help = await beacon(['migrate', '--help']);
+  const sources = {
+    '--help': help.stdout,
+    'docs/migrate.md': readFileSync(join(REPO_ROOT, 'docs', 'migrate.md'), 'utf8'),
+  };
+  // What metallb-examples.yaml holds in MetalLB v0.14+ kinds (the deprecated AddressPool is gone there).
+  const expected = [
+    'BFDProfile/fast',
+    'BGPAdvertisement/upstream',
+    'BGPPeer/legacy-peer',
+    'BGPPeer/route-reflector',
+    'BGPPeer/tor-a',
+    'Community/aliases',
+    'IPAddressPool/production',
+    'IPAddressPool/reserved',
+    'L2Advertisement/lan',
+  ];
+  for (const [where, text] of Object.entries(sources)) {
+    const pipes = documentedPipes(text);
+    assert.ok(pipes.length > 0, `${where} shows the kubectl pipe`);
+    for (const args of pipes) {
+      const got = await api.kubectl(args);
+      assert.equal(got.code, 0, `${where}: kubectl ${args.join(' ')}\n${got.stderr}`);
+      const converted = await beacon(['migrate'], got.stdout);
+      assert.equal(
+        converted.code,
+        0,
+        `${where}: nothing converted from kubectl ${args.join(' ')}\n${converted.stderr}`,
+      );
+      assert.deepEqual(keys(converted.stdout).sort(), expected, where);
+    }
+  }
+});
+
+test("MetalLB's own samples convert to what the API server accepts, each change named on stderr", async () => {
+  const r = await beacon(['migrate', join(FIXTURES, 'metallb-samples.yaml')]);
+  assert.equal(r.code, 0, r.stderr);
+  const expectations: [string, RegExp][] = [
+    ['BGPPeer/peer-in-vrf spec.vrf', /cannot peer through VRF red; this BGPPeer is left out/],
+    ['BGPPeer/local-as spec.localASN', /carried over as myASN 65010/],
+    ['BGPPeer/keepalive-equals-hold spec.keepaliveTime', /set to 10s/],
+    ['BGPPeer/keepalive-above-default-hold spec.keepaliveTime', /set to 30s/],
+    ['BGPPeer/secret-elsewhere spec.passwordSecret', /copy the Secret tor-auth from netops to beacon-system/],
+    ['ConfigMap/config', /legacy ConfigMap/],
+    ['ConfigMap/config-communities', /legacy ConfigMap/],
+  ];
+  for (const [prefix, message] of expectations) {
+    const line = r.stderr.split('\n').find((l) => l.startsWith(`warning: ${prefix}: `));
+    assert.ok(line, `a warning for ${prefix}:\n${r.stderr}`);
+    assert.match(line, message, prefix);
+  }
+  const objects = objectsOf(r.stdout) as unknown as {
+    kind: string;
+    metadata: { name: string };
+    spec: Record<string, unknown>;
+  }[];
+  assert.ok(!objects.some((o) => o.metadata.name === 'peer-in-vrf'), 'no default-VRF session for a VRF peer');
+  assert.deepEqual(objects.find((o) => o.metadata.name === 'secret-elsewhere')?.spec.passwordSecret, {
+    name: 'tor-auth',
+  });
+  // Every converted object, the adjusted timers and the carried localASN included, is valid for Beacon.
+  await acceptedByServer(r.stdout);
 });

@@ -52,8 +52,9 @@ function as(who: Who): As {
   const k = (args: string[], input?: string) => kubectlWith(api, kubeconfigs[who], args, input);
   return Object.assign(k, {
     async patch(path: string, body: unknown): Promise<Result> {
+      // The User-Agent's first word names the request's field manager, as beacon-controller/<identity> does.
       const rest = new KubeRest(parseKubeconfig(readFileSync(kubeconfigs[who], 'utf8'), kubeconfigs[who]), {
-        userAgent: 'rbac-test',
+        userAgent: who === 'controller' ? 'beacon-controller/rbac-test' : 'beacon-speaker/rbac-test',
       });
       try {
         await rest.patch(path, 'merge', body);
@@ -126,6 +127,19 @@ const fixtures = [
     spec: { addresses: ['198.51.100.0/28'] },
   },
   { apiVersion: 'v1', kind: 'Node', metadata: { name: 'node-a', labels: { rack: 'a' } } },
+  // What node-b's speaker published; node-a's speaker must leave it alone.
+  ...(
+    [
+      ['ServiceL2Status', { serviceName: 'web', serviceNamespace: APP, addresses: ['192.0.2.1'] }],
+      ['ServiceBGPStatus', { serviceName: 'web', serviceNamespace: APP }],
+      ['BGPSessionState', { peer: 'tor-a' }],
+    ] as const
+  ).map(([kind, status]) => ({
+    apiVersion: 'beacon.dev/v1alpha1',
+    kind,
+    metadata: { name: 'node-b-web', namespace: NAMESPACE, labels: { 'beacon.dev/node': 'node-b' } },
+    status: { node: 'node-b', ...status },
+  })),
   { apiVersion: 'v1', kind: 'Node', metadata: { name: 'node-b' } },
   {
     apiVersion: 'discovery.k8s.io/v1',
@@ -185,7 +199,7 @@ before(async () => {
     30_000,
     200,
   );
-  const probes: [Who, string[], string][] = [
+  const probes: [Who, string[], string, string?][] = [
     [
       'controller',
       [
@@ -201,23 +215,39 @@ before(async () => {
       ],
       'beacon-controller-service-metadata',
     ],
-    ['controller', ['create', '--dry-run=server', '-f', '-'], 'beacon-leases'],
+    [
+      'controller',
+      ['create', '--dry-run=server', '-f', '-'],
+      'beacon-leases',
+      json({
+        apiVersion: 'coordination.k8s.io/v1',
+        kind: 'Lease',
+        metadata: { name: 'probe', namespace: NAMESPACE },
+      }),
+    ],
     [
       'speaker',
       ['create', 'secret', 'generic', 'probe', '-n', NAMESPACE, '--dry-run=server'],
       'beacon-speaker-secret',
     ],
+    [
+      'speaker',
+      ['create', '--dry-run=server', '-f', '-'],
+      'beacon-speaker-status-objects',
+      statusObject('BGPSessionState', 'probe', { node: 'node-a' }),
+    ],
+    [
+      'controller',
+      ['create', '--dry-run=server', '-f', '-'],
+      'beacon-events',
+      event('probe', 'kubelet', 'node-a'),
+    ],
   ];
-  const leaseProbe = json({
-    apiVersion: 'coordination.k8s.io/v1',
-    kind: 'Lease',
-    metadata: { name: 'probe', namespace: NAMESPACE },
-  });
   await waitFor(
     'the admission policies to be enforced',
     async () => {
-      for (const [who, args, policy] of probes) {
-        const r = await as(who)(args, args.includes('-f') ? leaseProbe : undefined);
+      for (const [who, args, policy, input] of probes) {
+        const r = await as(who)(args, input);
         if (!r.stderr.includes(`ValidatingAdmissionPolicy '${policy}'`)) return false;
       }
       return true;
@@ -252,11 +282,17 @@ const watch = (path: string) => [
   '--raw',
   `${path}${path.includes('?') ? '&' : '?'}watch=1&timeoutSeconds=1`,
 ];
-const statusObject = (kind: string, name: string, status: Record<string, unknown>, ns = NAMESPACE) =>
+const statusObject = (
+  kind: string,
+  name: string,
+  status: Record<string, unknown>,
+  ns = NAMESPACE,
+  node = 'node-a',
+) =>
   json({
     apiVersion: 'beacon.dev/v1alpha1',
     kind,
-    metadata: { name, namespace: ns, labels: { 'beacon.dev/node': 'node-a' } },
+    metadata: { name, namespace: ns, labels: { 'beacon.dev/node': node } },
     status,
   });
 const lease = (name: string, holder: string) =>
@@ -270,16 +306,24 @@ const lease = (name: string, holder: string) =>
       renewTime: new Date().toISOString().replace('Z', '000Z'),
     },
   });
-const event = (name: string, component: string) =>
+/** An Event as Beacon's EventRecorder writes it; `over` changes fields to forge one. */
+const event = (
+  name: string,
+  component: string,
+  host: string,
+  over: { namespace?: string; involvedObject?: Record<string, string>; source?: Record<string, string> } = {},
+) =>
   json({
     apiVersion: 'v1',
     kind: 'Event',
-    metadata: { name, namespace: APP },
-    involvedObject: { apiVersion: 'v1', kind: 'Service', name: 'web', namespace: APP },
+    metadata: { name, namespace: over.namespace ?? APP },
+    involvedObject: over.involvedObject ?? { apiVersion: 'v1', kind: 'Service', name: 'web', namespace: APP },
     type: 'Normal',
     reason: 'Test',
     message: 'from the RBAC test',
-    source: { component },
+    source: over.source ?? { component, host },
+    reportingComponent: `beacon.dev/${component}`,
+    reportingInstance: host,
     count: 1,
   });
 const pool = (ns: string) =>
@@ -348,11 +392,31 @@ const controllerPermitted: Row[] = [
   },
   {
     what: 'create an Event',
-    run: (k) => k(['create', '-f', '-'], event('web.controller', 'beacon-controller')),
+    run: (k) => k(['create', '-f', '-'], event('web.controller', 'beacon-controller', 'rbac-test')),
   },
   {
     what: 'patch an Event (aggregation)',
     run: (k) => k.patch(core(APP, 'events', 'web.controller'), { count: 2 }),
+  },
+  {
+    what: 'get an Event (to count on after a leader change)',
+    run: (k) => k(['get', 'event', 'web.controller', '-n', APP]),
+  },
+  {
+    what: 'create an Event on a pool in beacon-system',
+    run: (k) =>
+      k(
+        ['create', '-f', '-'],
+        event('default.controller', 'beacon-controller', 'rbac-test', {
+          namespace: NAMESPACE,
+          involvedObject: {
+            apiVersion: 'beacon.dev/v1alpha1',
+            kind: 'IPAddressPool',
+            name: 'default',
+            namespace: NAMESPACE,
+          },
+        }),
+      ),
   },
   ...['ipaddresspools', 'l2advertisements', 'bgpadvertisements'].flatMap((r): Row[] => [
     { what: `list ${r} in beacon-system`, run: (k) => k(['get', r, '-n', NAMESPACE]) },
@@ -451,27 +515,6 @@ const speakerPermitted: Row[] = [
     'watch beacon-speaker-secrets (field selector)',
     `/api/v1/namespaces/${NAMESPACE}/secrets?fieldSelector=metadata.name%3Dbeacon-speaker-secrets`,
   ),
-  ...STATUS_KINDS.flatMap(([plural, kind, status]): Row[] => [
-    {
-      what: `create a ${kind}`,
-      run: (k) => k(['create', '-f', '-'], statusObject(kind, 'node-a-web', status)),
-    },
-    { what: `get a ${kind}`, run: (k) => k(['get', plural, 'node-a-web', '-n', NAMESPACE]) },
-    {
-      what: `list ${plural} by node label`,
-      run: (k) => k(['get', plural, '-n', NAMESPACE, '-l', 'beacon.dev/node=node-a']),
-    },
-    watchRow(`watch ${plural}`, `/apis/beacon.dev/v1alpha1/namespaces/${NAMESPACE}/${plural}`),
-    {
-      what: `patch a ${kind}`,
-      run: (k) => k.patch(beacon(plural, 'node-a-web'), { status: { node: 'node-a' } }),
-    },
-    {
-      what: `update a ${kind} (PUT)`,
-      run: async (k) => k(['replace', '-f', '-'], await current([plural, 'node-a-web', '-n', NAMESPACE])),
-    },
-    { what: `delete a ${kind}`, run: (k) => k(['delete', plural, 'node-a-web', '-n', NAMESPACE]) },
-  ]),
   {
     what: 'create a node Lease beacon-speaker-node-b',
     run: (k) => k(['create', '-f', '-'], lease('beacon-speaker-node-b', 'node-b')),
@@ -499,11 +542,36 @@ const speakerPermitted: Row[] = [
     what: "create node-b's Lease again (for the node-bound token below)",
     run: (k) => k(['create', '-f', '-'], lease('beacon-speaker-node-b', 'node-b')),
   },
-  { what: 'create an Event', run: (k) => k(['create', '-f', '-'], event('web.speaker', 'beacon-speaker')) },
-  { what: 'patch an Event', run: (k) => k.patch(core(APP, 'events', 'web.speaker'), { count: 2 }) },
 ];
 
 const speakerOnNodeAPermitted: Row[] = [
+  ...STATUS_KINDS.flatMap(([plural, kind, status]): Row[] => [
+    {
+      what: `create a ${kind}`,
+      run: (k) => k(['create', '-f', '-'], statusObject(kind, 'node-a-web', status)),
+    },
+    { what: `get a ${kind}`, run: (k) => k(['get', plural, 'node-a-web', '-n', NAMESPACE]) },
+    {
+      what: `list ${plural} by node label`,
+      run: (k) => k(['get', plural, '-n', NAMESPACE, '-l', 'beacon.dev/node=node-a']),
+    },
+    watchRow(`watch ${plural}`, `/apis/beacon.dev/v1alpha1/namespaces/${NAMESPACE}/${plural}`),
+    {
+      what: `patch a ${kind}`,
+      run: (k) => k.patch(beacon(plural, 'node-a-web'), { status: { node: 'node-a' } }),
+    },
+    {
+      what: `update a ${kind} (PUT)`,
+      run: async (k) => k(['replace', '-f', '-'], await current([plural, 'node-a-web', '-n', NAMESPACE])),
+    },
+    { what: `delete a ${kind}`, run: (k) => k(['delete', plural, 'node-a-web', '-n', NAMESPACE]) },
+  ]),
+  {
+    what: 'create an Event about a Service, from its node',
+    run: (k) => k(['create', '-f', '-'], event('web.speaker', 'beacon-speaker', 'node-a')),
+  },
+  { what: 'patch its Event', run: (k) => k.patch(core(APP, 'events', 'web.speaker'), { count: 2 }) },
+  { what: 'get its Event', run: (k) => k(['get', 'event', 'web.speaker', '-n', APP]) },
   {
     what: 'create its own node Lease beacon-speaker-node-a',
     run: (k) => k(['create', '-f', '-'], lease('beacon-speaker-node-a', 'node-a')),
@@ -515,6 +583,45 @@ const speakerOnNodeAPermitted: Row[] = [
 ];
 
 const controllerForbidden: Forbidden[] = [
+  {
+    what: "replace a Service's managedFields",
+    refusedBy: 'beacon-controller-service-metadata',
+    run: (k) =>
+      k.patch(core(APP, 'services', 'web'), {
+        metadata: {
+          managedFields: [
+            {
+              manager: 'beacon-controller',
+              operation: 'Update',
+              apiVersion: 'v1',
+              fieldsType: 'FieldsV1',
+              fieldsV1: { 'f:spec': { 'f:ports': {} } },
+            },
+          ],
+        },
+      }),
+  },
+  {
+    what: 'write an Event as another source (kubelet)',
+    refusedBy: 'beacon-events',
+    run: (k) => k(['create', '-f', '-'], event('web.forged', 'kubelet', 'node-a')),
+  },
+  {
+    what: 'write an Event about a Pod',
+    refusedBy: 'beacon-events',
+    run: (k) =>
+      k(
+        ['create', '-f', '-'],
+        event('pod.forged', 'beacon-controller', 'rbac-test', {
+          involvedObject: { apiVersion: 'v1', kind: 'Pod', name: 'web-0', namespace: APP },
+        }),
+      ),
+  },
+  {
+    what: "update the speaker's Event",
+    refusedBy: 'beacon-events',
+    run: (k) => k.patch(core(APP, 'events', 'web.speaker'), { count: 9 }),
+  },
   {
     what: 'create a Service',
     refusedBy: 'rbac create services',
@@ -635,6 +742,20 @@ const controllerForbidden: Forbidden[] = [
 ];
 
 const speakerForbidden: Forbidden[] = [
+  {
+    what: 'write a status object with a token bound to no node',
+    refusedBy: 'beacon-speaker-status-objects',
+    run: (k) =>
+      k(
+        ['create', '-f', '-'],
+        statusObject('BGPSessionState', 'node-a-x', { node: 'node-a', peer: 'tor-a' }),
+      ),
+  },
+  {
+    what: 'write an Event with a token bound to no node',
+    refusedBy: 'beacon-events',
+    run: (k) => k(['create', '-f', '-'], event('web.unbound', 'beacon-speaker', 'node-a')),
+  },
   {
     what: 'create a Service',
     refusedBy: 'rbac create services',
@@ -796,6 +917,86 @@ const speakerForbidden: Forbidden[] = [
 ];
 
 const speakerOnNodeAForbidden: Forbidden[] = [
+  ...STATUS_KINDS.flatMap(([plural, kind, status]): Forbidden[] => [
+    {
+      what: `create another node's ${kind}`,
+      refusedBy: 'beacon-speaker-status-objects',
+      run: (k) =>
+        k(
+          ['create', '-f', '-'],
+          statusObject(kind, 'node-b-db', { ...status, node: 'node-b' }, NAMESPACE, 'node-b'),
+        ),
+    },
+    {
+      what: `create a ${kind} labelled with its node that names another in status.node`,
+      refusedBy: 'beacon-speaker-status-objects',
+      run: (k) => k(['create', '-f', '-'], statusObject(kind, 'node-a-db', { ...status, node: 'node-b' })),
+    },
+    {
+      what: `patch another node's ${kind}`,
+      refusedBy: 'beacon-speaker-status-objects',
+      run: (k) => k.patch(beacon(plural, 'node-b-web'), { status: { node: 'node-b' } }),
+    },
+    {
+      what: `take over another node's ${kind} (relabel it to its own node)`,
+      refusedBy: 'beacon-speaker-status-objects',
+      run: (k) =>
+        k.patch(beacon(plural, 'node-b-web'), {
+          metadata: { labels: { 'beacon.dev/node': 'node-a' } },
+          status: { node: 'node-a' },
+        }),
+    },
+    {
+      what: `update another node's ${kind} (PUT)`,
+      refusedBy: 'beacon-speaker-status-objects',
+      run: async (k) => k(['replace', '-f', '-'], await current([plural, 'node-b-web', '-n', NAMESPACE])),
+    },
+    {
+      what: `delete another node's ${kind}`,
+      refusedBy: 'beacon-speaker-status-objects',
+      run: (k) => k(['delete', plural, 'node-b-web', '-n', NAMESPACE]),
+    },
+  ]),
+  {
+    what: "write an Event in kube-system as kube-system's scheduler",
+    refusedBy: 'beacon-events',
+    run: (k) =>
+      k(
+        ['create', '-f', '-'],
+        event('kube-dns.forged', 'beacon-speaker', 'node-a', {
+          namespace: 'kube-system',
+          involvedObject: { apiVersion: 'v1', kind: 'Service', name: 'kube-dns', namespace: 'kube-system' },
+          source: { component: 'default-scheduler' },
+        }),
+      ),
+  },
+  {
+    what: 'write an Event about a Pod in kube-system',
+    refusedBy: 'beacon-events',
+    run: (k) =>
+      k(
+        ['create', '-f', '-'],
+        event('etcd.forged', 'beacon-speaker', 'node-a', {
+          namespace: 'kube-system',
+          involvedObject: { apiVersion: 'v1', kind: 'Pod', name: 'etcd-node-a', namespace: 'kube-system' },
+        }),
+      ),
+  },
+  {
+    what: 'write an Event as another node',
+    refusedBy: 'beacon-events',
+    run: (k) => k(['create', '-f', '-'], event('web.node-b', 'beacon-speaker', 'node-b')),
+  },
+  {
+    what: "update the controller's Event",
+    refusedBy: 'beacon-events',
+    run: (k) => k.patch(core(APP, 'events', 'web.controller'), { count: 9 }),
+  },
+  {
+    what: 'change what its own Event says',
+    refusedBy: 'beacon-events',
+    run: (k) => k.patch(core(APP, 'events', 'web.speaker'), { message: 'node-b is down' }),
+  },
   {
     what: "renew another node's Lease",
     refusedBy: 'beacon-leases',

@@ -8,7 +8,7 @@
  * .11, .12, ..., client .100. L2 pool 192.0.2.200-192.0.2.250 and 2001:db8::200-2001:db8::2ff (on the
  * bridge); BGP pool 198.51.100.0/24 (behind the router).
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { KubeRest } from '../../src/k8s/rest.ts';
@@ -191,6 +191,14 @@ export class ClusterLab {
         () => n.speaker?.tail() ?? '',
       );
     }
+  }
+
+  /** Everything every speaker of this lab has logged so far (all runs, appended per node). */
+  speakerLogs(): string {
+    return readdirSync(this.dir)
+      .filter((f) => /^speaker-.*\.log$/.test(f))
+      .map((f) => readFileSync(join(this.dir, f), 'utf8'))
+      .join('\n');
   }
 
   async stop(): Promise<void> {

@@ -23,6 +23,7 @@ import {
   startController,
   waitForIngress,
 } from '../harness/kube.ts';
+import { linesWithDuplicateKeys } from '../harness/log-lines.ts';
 import { netnsUnavailable } from '../harness/netns.ts';
 import { waitFor } from '../harness/process.ts';
 import type { BgpRoute } from '../harness/routers/router.ts';
@@ -187,4 +188,8 @@ test("a killed speaker's routes leave FRR's table; the others' stay", {
     ['ipv4'],
   );
   process.stdout.write(`# FRR dropped the killed node's path ${Date.now() - killedAt} ms after SIGKILL\n`);
+});
+
+test('no line any speaker logged names a key twice', { skip }, () => {
+  assert.deepEqual(linesWithDuplicateKeys(lab.speakerLogs()), []);
 });

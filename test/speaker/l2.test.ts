@@ -15,6 +15,7 @@ import {
   startController,
   waitForIngress,
 } from '../harness/kube.ts';
+import { linesWithDuplicateKeys } from '../harness/log-lines.ts';
 import { netnsUnavailable } from '../harness/netns.ts';
 import { waitFor } from '../harness/process.ts';
 
@@ -112,6 +113,27 @@ test('every address is answered by exactly one node, and the addresses spread ov
       );
     },
     15_000,
+  );
+});
+
+test('the answering node says so on the Service: NodeAnnouncing in kubectl describe svc', {
+  skip,
+  timeout: 60_000,
+}, async () => {
+  const o = await owners();
+  const s = SERVICES[0]!;
+  let described = '';
+  await waitFor(
+    `NodeAnnouncing in kubectl describe svc ${s}`,
+    async () => {
+      described = (await lab.api.kubectl(['describe', 'service', s, '-n', APP])).stdout;
+      return new RegExp(
+        `NodeAnnouncing .*node ${o.get(s)!.name} now answers ARP/NDP for ${addressOf.get(s)}`,
+      ).test(described);
+    },
+    15_000,
+    200,
+    () => described,
   );
 });
 
@@ -281,4 +303,8 @@ test('a partitioned node steps back, and after the partition heals two nodes nev
   assert.ok(longest < 1, `two nodes answered one address for ${longest.toFixed(2)} s`);
   // And afterwards every address has exactly one answer again.
   await owners();
+});
+
+test('no line any speaker logged names a key twice', { skip }, () => {
+  assert.deepEqual(linesWithDuplicateKeys(lab.speakerLogs()), []);
 });

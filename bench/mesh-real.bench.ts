@@ -196,7 +196,10 @@ export const benches: Bench[] = [
           let owner: LabNode | undefined;
           await waitFor(
             'an owner for the probe',
-            async () => (owner = await arpOwner(lab, probe!)) !== undefined,
+            async () => {
+              owner = await arpOwner(lab, probe!);
+              return owner !== undefined;
+            },
             30_000,
             100,
           );

@@ -238,6 +238,7 @@ export class MeshNode {
   private readonly releaseAskedAt = new Map<string, number>();
   private lastTickAt: number | undefined;
   private unhealthyUntil = Number.NEGATIVE_INFINITY;
+  private wakingUntil = Number.NEGATIVE_INFINITY;
   private synced = false;
   private syncAnswered = false;
   private syncAskedAt: number | undefined;
@@ -297,12 +298,12 @@ export class MeshNode {
 
   /**
    * Just out of a stall (its ticks came late, or are late now): what it believes may be stale, and the
-   * statements that would correct it may still be waiting in its socket. It answers nothing until it has
-   * run on time for a suspicion period, by which time those statements are read.
+   * statements that would correct it may still be waiting in its socket. It answers nothing for two more
+   * intervals, by which time the event loop has read them.
    */
   private waking(): boolean {
     const now = this.clock.now();
-    if (now < this.unhealthyUntil) return true;
+    if (now < this.wakingUntil) return true;
     return this.lastTickAt !== undefined && now - this.lastTickAt > 2 * this.params.intervalMs;
   }
 
@@ -568,8 +569,10 @@ export class MeshNode {
     // Lifeguard's local health: a tick that comes late means this process was stalled or starved, and
     // its view of who is silent is not to be trusted for a while. It then neither accuses its neighbours
     // nor gives up on itself until it has run on time for a suspicion period again.
-    if (this.lastTickAt !== undefined && now - this.lastTickAt > 2 * this.params.intervalMs)
+    if (this.lastTickAt !== undefined && now - this.lastTickAt > 2 * this.params.intervalMs) {
       this.unhealthyUntil = now + this.params.suspectAfterMs;
+      this.wakingUntil = now + 2 * this.params.intervalMs;
+    }
     this.lastTickAt = now;
     this.transitional = this.transitional.filter((t) => t.until > now);
     const targets = new Set(this.neighbours);
@@ -809,7 +812,7 @@ export class MeshNode {
         // Cheap checks first: a suspicion of an incarnation we do not hold alive, or one we already
         // have, costs no signature check.
         const b = this.members.get(s.subject);
-        if (!b || b.status !== 'alive' || compareIncarnation(b.inc, s.inc) !== 0) return;
+        if (b?.status !== 'alive' || compareIncarnation(b.inc, s.inc) !== 0) return;
         if (this.suspicions.get(incKey(s.subject, s.inc))?.has(s.signature.by)) return;
         if (!this.verifySuspicion(s.subject, s.inc, s.signature)) return;
         this.remember(key);

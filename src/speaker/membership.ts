@@ -57,7 +57,6 @@ export class SpeakerMembership {
   private selfAddress: string | undefined;
   private leaseOnly = false;
   private meshlessReason = '';
-  private startedAt = 0;
   private pendingWrite = false;
   private writeAgain = false;
   private lastWriteOk = Number.NEGATIVE_INFINITY;
@@ -97,7 +96,6 @@ export class SpeakerMembership {
 
   /** Starts the mesh (or Lease-only mode) once caches are synced and this node's address is known. */
   async start(selfAddress: string | undefined): Promise<void> {
-    this.startedAt = this.now();
     this.selfAddress = selfAddress;
     if (!selfAddress) this.goLeaseOnly('this node has no InternalIP or ExternalIP in its status');
     const params = defaultParams(this.opts.intervalMs, this.opts.deadAfterMs);

@@ -181,6 +181,15 @@ export class ClusterLab {
     return node.speaker;
   }
 
+  /** Everything the node's speakers logged so far (all runs: the log file is appended to). */
+  speakerLog(node: LabNode): string {
+    try {
+      return readFileSync(join(this.dir, `speaker-${node.name}.log`), 'utf8');
+    } catch {
+      return '';
+    }
+  }
+
   async waitForSpeakersSynced(nodes: LabNode[] = this.nodes): Promise<void> {
     for (const n of nodes) {
       await waitFor(

@@ -53,7 +53,6 @@ export class Faults {
   private wake: (() => void)[] = [];
   private readonly cut = new Set<LabNode>();
   private loops: Promise<void>[] = [];
-  private readonly synced = new WeakSet<TetheredProcess>();
 
   constructor(lab: ClusterLab, dir: string, log: (line: string) => void) {
     this.lab = lab;
@@ -91,25 +90,12 @@ export class Faults {
         `--namespace=${BEACON_NS}`,
         '--log-level=info',
       ],
-      { logFile: join(this.dir, `speaker-${node.name}.log`) },
+      { logFile: join(this.dir, `speaker-${node.name}.log`), remember: ['caches synced'] },
     );
-    // The tail keeps only the last lines; remember the sync line before it scrolls out.
-    const p = node.speaker;
-    const onData = (chunk: Buffer) => {
-      if (!chunk.toString('utf8').includes('caches synced')) return;
-      this.synced.add(p);
-      p.child.stdout?.off('data', onData);
-    };
-    p.child.stdout?.on('data', onData);
   }
 
   async waitSynced(node: LabNode): Promise<void> {
-    await waitFor(
-      `${node.name}'s speaker to sync`,
-      () => !!node.speaker?.tail().includes('caches synced'),
-      30_000,
-      50,
-    );
+    await waitFor(`${node.name}'s speaker to sync`, () => !!node.speaker?.said('caches synced'), 30_000, 50);
   }
 
   /** Sleeps, but wakes at once when the faults stop. */

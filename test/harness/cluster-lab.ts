@@ -176,7 +176,11 @@ export class ClusterLab {
         '--log-level=info',
         ...extraArgs,
       ],
-      { logFile: join(this.dir, `speaker-${node.name}.log`), env: { ...process.env, ...env } },
+      {
+        logFile: join(this.dir, `speaker-${node.name}.log`),
+        env: { ...process.env, ...env },
+        remember: ['caches synced'],
+      },
     );
     return node.speaker;
   }
@@ -194,7 +198,7 @@ export class ClusterLab {
     for (const n of nodes) {
       await waitFor(
         `${n.name}'s speaker to sync`,
-        () => !!n.speaker?.tail().includes('caches synced'),
+        () => !!n.speaker?.said('caches synced'),
         30_000,
         50,
         () => n.speaker?.tail() ?? '',

@@ -15,6 +15,8 @@ export interface TetheredProcess {
   stop(graceMs?: number): Promise<void>;
   /** The last lines it wrote, for error messages. */
   tail(): string;
+  /** Whether it ever wrote `text`, one of the `remember` strings it was started with. */
+  said(text: string): boolean;
   hasExited(): boolean;
 }
 
@@ -25,6 +27,8 @@ export interface TetherOptions {
   logFile?: string;
   /** Run the command inside this network namespace (`ip netns exec`). */
   netns?: string;
+  /** Strings to watch the whole output for (the tail keeps only the last few kilobytes). */
+  remember?: string[];
 }
 
 const TAIL_BYTES = 8192;
@@ -45,15 +49,26 @@ export function spawnTethered(
   const log: WriteStream | undefined = opts.logFile
     ? createWriteStream(opts.logFile, { flags: 'a' })
     : undefined;
+  const remember = opts.remember ?? [];
+  const seen = new Set<string>();
+  const overlap = Math.max(0, ...remember.map((r) => r.length - 1));
+  let carry = '';
   const keep = (chunk: Buffer) => {
-    tail = (tail + chunk.toString('utf8')).slice(-TAIL_BYTES);
-    log?.write(chunk);
+    const text = chunk.toString('utf8');
+    tail = (tail + text).slice(-TAIL_BYTES);
+    if (remember.length) {
+      const window = carry + text;
+      for (const r of remember) if (!seen.has(r) && window.includes(r)) seen.add(r);
+      carry = window.slice(-overlap);
+    }
+    // Output can still arrive after 'exit' (until 'close'): the log is ended only then.
+    if (log && !log.writableEnded) log.write(chunk);
   };
   child.stdout!.on('data', keep);
   child.stderr!.on('data', keep);
+  child.once('close', () => log?.end());
   const exited = new Promise<number | string>((resolve) => {
     child.once('exit', (code, signal) => {
-      log?.end();
       resolve(code ?? signal ?? 'unknown');
     });
     child.once('error', (err) => {
@@ -70,6 +85,7 @@ export function spawnTethered(
     child,
     exited,
     tail: () => tail,
+    said: (text: string) => seen.has(text),
     hasExited: () => exitedYet,
     async stop(graceMs = 5000) {
       if (exitedYet) return;

@@ -98,12 +98,20 @@ test('every address is answered by exactly one node, and the addresses spread ov
   const used = new Set([...o.values()].map((n) => n.name));
   assert.equal(used.size, 3, `addresses only on ${[...used].join(', ')}`);
   // The speakers publish who answers: one ServiceL2Status per Service, naming the same node.
+  let seen = '';
   await waitFor(
     'ServiceL2Status objects',
     async () => {
       const list = await lab.rest.get<{ items: { status: { serviceName: string; node: string } }[] }>(
         `/apis/beacon.dev/v1alpha1/namespaces/${BEACON_NS}/servicel2statuses`,
       );
+      seen = SERVICES.map(
+        (s) =>
+          `${s}: ${list.items
+            .filter((i) => i.status.serviceName === s)
+            .map((i) => i.status.node)
+            .join()} (answered by ${o.get(s)!.name})`,
+      ).join('; ');
       return SERVICES.every(
         (s) =>
           list.items
@@ -113,6 +121,8 @@ test('every address is answered by exactly one node, and the addresses spread ov
       );
     },
     15_000,
+    100,
+    () => seen,
   );
 });
 

@@ -354,7 +354,7 @@ const controllerPermitted: Row[] = [
     what: 'patch an Event (aggregation)',
     run: (k) => k.patch(core(APP, 'events', 'web.controller'), { count: 2 }),
   },
-  ...['ipaddresspools', 'l2advertisements', 'bgpadvertisements'].flatMap((r): Row[] => [
+  ...['ipaddresspools', 'l2advertisements', 'bgpadvertisements', 'communities'].flatMap((r): Row[] => [
     { what: `list ${r} in beacon-system`, run: (k) => k(['get', r, '-n', NAMESPACE]) },
     watchRow(`watch ${r} in beacon-system`, `/apis/beacon.dev/v1alpha1/namespaces/${NAMESPACE}/${r}`),
   ]),
@@ -372,6 +372,23 @@ const controllerPermitted: Row[] = [
           o.status = { assignedIPv4: 2 };
         }),
       ),
+  },
+  {
+    what: "patch a BGPAdvertisement's status (CommunitiesResolved)",
+    run: (k) =>
+      k.patch(beacon('bgpadvertisements', 'production-bgp', 'status'), {
+        status: {
+          conditions: [
+            {
+              type: 'CommunitiesResolved',
+              status: 'True',
+              reason: 'Resolved',
+              message: 'Every community has a value',
+              lastTransitionTime: '2025-01-01T00:00:00Z',
+            },
+          ],
+        },
+      }),
   },
   {
     what: 'create the leader Lease beacon-controller',
@@ -749,6 +766,12 @@ const speakerForbidden: Forbidden[] = [
     what: "write a pool's status",
     refusedBy: 'rbac patch ipaddresspools/status',
     run: (k) => k.patch(beacon('ipaddresspools', 'default', 'status'), { status: { assignedIPv4: 9 } }),
+  },
+  {
+    what: "write a BGPAdvertisement's status (the controller's CommunitiesResolved)",
+    refusedBy: 'rbac patch bgpadvertisements/status',
+    run: (k) =>
+      k.patch(beacon('bgpadvertisements', 'production-bgp', 'status'), { status: { conditions: [] } }),
   },
   {
     what: 'change a BGPPeer',

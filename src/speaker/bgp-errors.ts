@@ -19,7 +19,7 @@ function connectError(where: string, message: string): string {
   const code = /\b(E[A-Z]{4,})\b/.exec(message)?.[1];
   switch (code) {
     case 'ECONNREFUSED':
-      return `${where}: connection refused (TCP reset): nothing listens for BGP there, or the router refuses connections from this node's address`;
+      return `${where}: connection refused (TCP reset): nothing listens for BGP there, the router refuses connections from this node's address, or it wants GTSM (ttl-security) and the BGPPeer has no ttlSecurity`;
     case 'EHOSTUNREACH':
       return `${where}: host unreachable (EHOSTUNREACH): no ARP/NDP answer from the router, or a router on the way says it cannot reach it`;
     case 'ENETUNREACH':

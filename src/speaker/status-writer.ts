@@ -57,6 +57,14 @@ export function nodeLabelValue(node: string): string {
   return `${node.slice(0, 50).replace(/[^a-z0-9]+$/, '')}-${digest([node])}`;
 }
 
+/**
+ * A JSON patch that replaces the whole status: a merge patch would keep a field the new status no longer
+ * has (a session's lastError once it is up), since it removes only what it sets to null.
+ */
+function replaceStatus(status: Record<string, unknown>): { op: 'add'; path: string; value: unknown }[] {
+  return [{ op: 'add', path: '/status', value: status }];
+}
+
 export class StatusWriter {
   private readonly rest: KubeRest;
   private readonly namespace: string;
@@ -277,7 +285,7 @@ export class StatusWriter {
     };
     if (exists) {
       try {
-        await this.rest.patch(this.path(kind, name), 'merge', { status });
+        await this.rest.patch(this.path(kind, name), 'json', replaceStatus(status));
         return;
       } catch (err) {
         if (!(err instanceof ApiError && err.status === 404)) throw err;
@@ -287,7 +295,7 @@ export class StatusWriter {
       await this.rest.create(this.path(kind), body);
     } catch (err) {
       if (!(err instanceof ApiError && err.status === 409)) throw err;
-      await this.rest.patch(this.path(kind, name), 'merge', { status });
+      await this.rest.patch(this.path(kind, name), 'json', replaceStatus(status));
     }
   }
 

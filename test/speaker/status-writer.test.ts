@@ -94,3 +94,20 @@ test('a node name of 253 characters: the objects are written, the label stays a 
   assert.equal((await list('servicebgpstatuses')).length, 1);
   await second.clear();
 });
+
+test('a field the new status no longer has is removed: lastError goes once the session is up', async () => {
+  const w = writer('n7');
+  const since = new Date('2025-01-01T00:00:00Z');
+  const session = { peer: 'tor', peerAddress: '192.0.2.1', since, prefixes: 0 };
+  const mine = async () => (await list('bgpsessionstates')).find((o) => o.status.node === 'n7');
+  w.setSessions([{ ...session, state: 'Active', lastError: '192.0.2.1:179: connection refused' }]);
+  await w.settle();
+  assert.equal((await mine())?.status.lastError, '192.0.2.1:179: connection refused');
+  w.setSessions([{ ...session, state: 'Established', prefixes: 3 }]);
+  await w.settle();
+  const row = await mine();
+  assert.equal(row?.status.sessionState, 'Established');
+  assert.equal(row?.status.prefixesAnnounced, 3);
+  assert.equal(row?.status.lastError, undefined, 'the old error is still there');
+  await w.clear();
+});

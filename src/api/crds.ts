@@ -481,8 +481,16 @@ export const bgpSessionState = obj({
     maxLength: 16,
   }),
   lastTransition: str({ description: 'When the state last changed.', format: 'date-time' }),
-  lastError: str({ description: 'The last NOTIFICATION or connection error, if any.', maxLength: 1024 }),
-  prefixesAnnounced: int({ format: 'int64', minimum: 0 }),
+  lastError: str({
+    description:
+      'Why the session is not up: a connection error, a NOTIFICATION either way with its meaning, or a configuration error (password Secret, router ID). Empty once the session is Established, unless the configuration has a problem the session survives.',
+    maxLength: 1024,
+  }),
+  prefixesAnnounced: int({
+    description: 'Prefixes the router was sent on this session and not since withdrawn; 0 while it is down.',
+    format: 'int64',
+    minimum: 0,
+  }),
 });
 
 export interface PrinterColumn {

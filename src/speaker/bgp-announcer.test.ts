@@ -205,7 +205,7 @@ test('lastError says why a session is not up (refused connect, NOTIFICATION) and
     );
     assert.equal(
       row('wrong-as')!.lastError,
-      'NOTIFICATION sent 2/2 open-message-error/bad-peer-as: peer AS 64500, expected 64501',
+      'sent NOTIFICATION 2/2 open-message-error/bad-peer-as: peer AS 64500, expected 64501',
     );
     assert.equal(row('wrong-as')!.prefixes, 0, 'nothing reached the router');
 

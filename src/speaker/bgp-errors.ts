@@ -55,5 +55,5 @@ export function transitionError(reason: string, where: string): string | undefin
 /** A NOTIFICATION either way, with its decoded meaning and the text that came with it. */
 export function notificationError(n: NotificationEvent): string {
   const detail = [n.reason, n.shutdownMessage ? `"${n.shutdownMessage}"` : undefined].filter(Boolean);
-  return `NOTIFICATION ${n.direction} ${n.text}${detail.length ? `: ${detail.join(' ')}` : ''}`;
+  return `${n.direction} NOTIFICATION ${n.text}${detail.length ? `: ${detail.join(' ')}` : ''}`;
 }

@@ -159,7 +159,8 @@ export class StatusWriter {
         sessionState: s.state,
         lastTransition: s.since.toISOString().replace(/\.\d+Z$/, 'Z'),
         prefixesAnnounced: s.prefixes,
-        ...(s.lastError ? { lastError: s.lastError } : {}),
+        // The CRD allows 1,024 characters; an API server's message quoted in it can be long.
+        ...(s.lastError ? { lastError: [...s.lastError].slice(0, 1024).join('') } : {}),
       });
     }
     this.desired.set('bgpsessionstates', next);

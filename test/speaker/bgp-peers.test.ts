@@ -440,6 +440,6 @@ test('dynamicASN: external establishes as eBGP with FRR, internal as iBGP with B
   // RFC 4271 6.2: OPEN Message Error, Bad Peer AS.
   assert.equal(
     wrong.lastError,
-    'NOTIFICATION sent 2/2 open-message-error/bad-peer-as: peer AS 64500, expected 64512',
+    'sent NOTIFICATION 2/2 open-message-error/bad-peer-as: peer AS 64500, expected 64512',
   );
 });

@@ -49,13 +49,7 @@ test('an unchanged peer keeps its session through repeated reconciles; a changed
   timeout: 20_000,
 }, async () => {
   const peer = await countingPeer();
-  const announcer = new BgpAnnouncer({
-    node: 'node-1',
-    routerId: '192.0.2.11',
-    log: pino({ level: 'silent' }),
-    restarted: false,
-    onStateChange: () => {},
-  });
+  const { announcer } = recordingAnnouncer();
   try {
     announcer.setPeers([config(peer.port)]);
     await waitFor('the first connection', () => peer.sockets.length === 1, 5000, 10);

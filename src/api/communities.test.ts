@@ -35,6 +35,9 @@ test('literals stay as written; Community names resolve; an unknown name is refu
   const r = new CommunityResolver([community('tags', [['edge', '64512:7']])]);
   assert.deepEqual(r.resolve('64512:100'), { ok: true, value: '64512:100' });
   assert.deepEqual(r.resolve('large:64512:1:2'), { ok: true, value: 'large:64512:1:2' });
+  // What the CRD refuses, should an older object still hold it, is refused here too.
+  assert.equal(r.resolve('65536:1').ok, false);
+  assert.equal(r.resolve('large:1:2').ok, false);
   assert.deepEqual(r.resolve('edge'), { ok: true, value: '64512:7' });
   const bad = r.resolve('NO_EXPRT');
   assert.equal(bad.ok, false);

@@ -4,6 +4,7 @@
  * reports an unresolvable name on the advertisement) and the speaker (which then announces nothing for it)
  * resolve with this one module, so they can never disagree.
  */
+import { parseCommunity, parseLargeCommunity } from '../bgp/codec/communities.ts';
 import type { Community } from './types.ts';
 
 /**
@@ -61,7 +62,13 @@ export class CommunityResolver {
 
   /** A literal as it is; a name to its value, or why it has none. */
   resolve(ref: string): Resolved {
-    if (ref.includes(':')) return { ok: true, value: ref };
+    if (ref.includes(':')) {
+      // The CRD checks literals; an object stored before a rule existed is checked here as well.
+      const valid = ref.startsWith('large:') ? parseLargeCommunity(ref) : parseCommunity(ref);
+      return valid === undefined
+        ? { ok: false, reason: `"${ref}" is not a community (AS:value or large:global:local1:local2)` }
+        : { ok: true, value: ref };
+    }
     const defined = this.aliases.get(ref);
     if (defined && defined.size > 1) {
       const how = [...defined].map(([value, owners]) => `${value} in ${owners.sort().join(', ')}`);

@@ -2,6 +2,10 @@
  * The speaker's BGP side: one session per BGPPeer that selects this node, and on each session exactly the
  * routes the plan gives this node for that peer. A session is recreated only when its peer's settings
  * change; Service churn only adds and withdraws routes on established sessions, never flaps them.
+ *
+ * Every peer has a state row, also one whose session could not be opened: its configuration was refused
+ * upstream, or the session refused it. The row's lastError follows what the session reports
+ * (bgp-errors.ts) and is cleared when it is Established; its prefix count is what the router was sent.
  */
 import type { BGPPeer } from '../api/types.ts';
 import type { BfdProfileOptions } from '../bfd/session.ts';

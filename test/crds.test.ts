@@ -118,6 +118,18 @@ test('valid edge cases are accepted', async () => {
       }),
     ],
     [
+      'GTSM for a router on the link',
+      variant('BGPPeer', (s) => {
+        s.ttlSecurity = 1;
+      }),
+    ],
+    [
+      'a well-known name defined with its registered value, as MetalLB documents it',
+      variant('Community', (s) => {
+        s.communities = [{ name: 'NO_ADVERTISE', value: '65535:65282' }];
+      }),
+    ],
+    [
       'dynamicASN instead of peerASN',
       variant('BGPPeer', (s) => {
         delete s.peerASN;
@@ -341,6 +353,30 @@ describe('invalid objects are refused with a message naming the field', () => {
       says: /must be an IPv4 address/,
     },
     {
+      why: 'router ID 0.0.0.0 (RFC 6286: the BGP identifier is non-zero)',
+      kind: 'BGPPeer',
+      change: set('routerID', '0.0.0.0'),
+      field: 'spec.routerID',
+      says: /router ID 0\.0\.0\.0 is not a BGP identifier/,
+    },
+    {
+      why: 'ttlSecurity 0',
+      kind: 'BGPPeer',
+      change: set('ttlSecurity', 0),
+      field: 'spec.ttlSecurity',
+      says: /greater than or equal to 1/,
+    },
+    {
+      why: 'ttlSecurity with ebgpMultiHop',
+      kind: 'BGPPeer',
+      change: (s) => {
+        s.ttlSecurity = 1;
+        s.ebgpMultiHop = true;
+      },
+      field: 'spec.ttlSecurity',
+      says: /ttlSecurity or ebgpMultiHop, not both/,
+    },
+    {
       why: 'port 0',
       kind: 'BGPPeer',
       change: set('peerPort', 0),
@@ -440,6 +476,13 @@ describe('invalid objects are refused with a message naming the field', () => {
       change: set('communities', [{ name: 'x', value: '1:70000' }]),
       field: 'spec.communities[0].value',
       says: /is not a community/,
+    },
+    {
+      why: 'a well-known community name given another value',
+      kind: 'Community',
+      change: set('communities', [{ name: 'no_export', value: '64512:1' }]),
+      field: 'spec.communities[0].value',
+      says: /"no_export" names the well-known community 65535:65281/,
     },
     {
       why: 'large community part above 2^32-1',

@@ -11,6 +11,7 @@ import {
   ipNotAfter,
   NAME_PATTERN,
 } from './cel.ts';
+import { WELL_KNOWN_COMMUNITIES } from './communities.ts';
 import {
   arr,
   bool,
@@ -239,6 +240,14 @@ export const bgpAdvertisementSpec = obj({
   peers: nameList('BGPPeer names to announce to; empty means every peer of the node.'),
 });
 
+export const bgpAdvertisementStatus = obj({
+  conditions: listMap(condition, ['type'], {
+    maxItems: 16,
+    description:
+      'Written by the controller. CommunitiesResolved: False while a community name has no value (no Community object defines it and it is not well-known); the routes of this advertisement are then not announced.',
+  }),
+});
+
 const asn = (description: string) => int({ description, format: 'int64', minimum: 1, maximum: MAX_UINT32 });
 const duration = (description: string, rules = [] as { rule: string; message: string }[]) =>
   str({ description, pattern: DURATION_PATTERN, maxLength: 32, rules });
@@ -267,6 +276,12 @@ export const bgpPeerSpec = obj(
         {
           rule: 'isIP(self) && ip(self).family() == 4',
           messageExpression: "'router ID \"' + self + '\" must be an IPv4 address'",
+        },
+        {
+          // RFC 6286 section 2.1: the BGP Identifier is a non-zero 32-bit number; a router refuses 0.0.0.0.
+          // isIP accepts no other spelling of it (no leading zeros), so a string comparison is enough.
+          rule: "self != '0.0.0.0'",
+          message: 'router ID 0.0.0.0 is not a BGP identifier (RFC 6286: it must be non-zero)',
         },
       ],
     }),
@@ -297,6 +312,13 @@ export const bgpPeerSpec = obj(
       { required: ['name'], mapType: 'atomic' },
     ),
     ebgpMultiHop: bool({ description: 'Allow the eBGP router to be more than one hop away (TTL 255).' }),
+    ttlSecurity: int({
+      description:
+        "GTSM (RFC 5082), as FRR's `neighbor X ttl-security hops N` and Calico's ttlSecurity: send with TTL 255 and accept only segments that crossed at most this many hops (1: a router on the node's link, which accepts TTL 255 only). The router must have it on too (FRR: ttl-security hops 1; BIRD: ttl security on).",
+      format: 'int32',
+      minimum: 1,
+      maximum: 254,
+    }),
     nodeSelectors: selectorList('Nodes that open this session; empty means every node.'),
     enableGracefulRestart: bool({
       description:
@@ -325,6 +347,12 @@ export const bgpPeerSpec = obj(
         rule: '!has(self.ebgpMultiHop) || !self.ebgpMultiHop || !has(self.peerASN) || self.peerASN != self.myASN',
         message: 'ebgpMultiHop applies only to eBGP sessions (peerASN different from myASN)',
         fieldPath: '.ebgpMultiHop',
+      },
+      {
+        rule: '!has(self.ttlSecurity) || !has(self.ebgpMultiHop) || !self.ebgpMultiHop',
+        message:
+          'set ttlSecurity or ebgpMultiHop, not both: GTSM sends TTL 255 and bounds the hops itself (ttlSecurity: N)',
+        fieldPath: '.ttlSecurity',
       },
       {
         rule: '!has(self.sourceAddress) || !isIP(self.sourceAddress) || !isIP(self.peerAddress) || ip(self.sourceAddress).family() == ip(self.peerAddress).family()',
@@ -367,6 +395,12 @@ export const bfdProfileSpec = obj({
   }),
 });
 
+/** CEL: a Community entry's name as a key of WELL_KNOWN_COMMUNITIES (see wellKnownKey). */
+const wellKnownName = "self.name.lowerAscii().replace('_', '-')";
+const wellKnownMap = `{${Object.entries(WELL_KNOWN_COMMUNITIES)
+  .map(([k, v]) => `'${k}': '${v}'`)
+  .join(', ')}}`;
+
 const communityAlias = obj(
   {
     name: str({
@@ -387,7 +421,17 @@ const communityAlias = obj(
       ],
     }),
   },
-  { required: ['name', 'value'] },
+  {
+    required: ['name', 'value'],
+    rules: [
+      {
+        rule: `!(${wellKnownName} in ${wellKnownMap}) || self.value == ${wellKnownMap}[${wellKnownName}]`,
+        messageExpression: `'"' + self.name + '" names the well-known community ' + ${wellKnownMap}[${wellKnownName}] + ', so its value must be that; choose another name for another value'`,
+        fieldPath: '.value',
+        reason: 'FieldValueInvalid',
+      },
+    ],
+  },
 );
 
 export const communitySpec = obj({
@@ -437,8 +481,16 @@ export const bgpSessionState = obj({
     maxLength: 16,
   }),
   lastTransition: str({ description: 'When the state last changed.', format: 'date-time' }),
-  lastError: str({ description: 'The last NOTIFICATION or connection error, if any.', maxLength: 1024 }),
-  prefixesAnnounced: int({ format: 'int64', minimum: 0 }),
+  lastError: str({
+    description:
+      'Why the session is not up: a connection error, a NOTIFICATION either way with its meaning, or a configuration error (password Secret, router ID). Empty once the session is Established, unless the configuration has a problem the session survives.',
+    maxLength: 1024,
+  }),
+  prefixesAnnounced: int({
+    description: 'Prefixes the router was sent on this session and not since withdrawn; 0 while it is down.',
+    format: 'int64',
+    minimum: 0,
+  }),
 });
 
 export interface PrinterColumn {
@@ -509,9 +561,16 @@ export const KINDS: readonly Kind[] = [
     description: 'Which pools are announced over BGP, to which peers, with which attributes.',
     spec: bgpAdvertisementSpec,
     specRequired: false,
+    status: bgpAdvertisementStatus,
+    statusSubresource: true,
     printerColumns: [
       { name: 'Pools', type: 'string', jsonPath: '.spec.ipAddressPools' },
       { name: 'Peers', type: 'string', jsonPath: '.spec.peers' },
+      {
+        name: 'Communities Resolved',
+        type: 'string',
+        jsonPath: '.status.conditions[?(@.type=="CommunitiesResolved")].status',
+      },
       { name: 'Communities', type: 'string', jsonPath: '.spec.communities', priority: 1 },
       age,
     ],

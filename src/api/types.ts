@@ -6,6 +6,7 @@ import type { V1ObjectMeta } from '@kubernetes/client-node';
 import type {
   bfdProfileSpec,
   bgpAdvertisementSpec,
+  bgpAdvertisementStatus,
   bgpPeerSpec,
   bgpSessionState,
   communitySpec,
@@ -25,6 +26,7 @@ export type IPAddressPoolSpec = Static<typeof ipAddressPoolSpec>;
 export type IPAddressPoolStatus = Static<typeof ipAddressPoolStatus>;
 export type L2AdvertisementSpec = Static<typeof l2AdvertisementSpec>;
 export type BGPAdvertisementSpec = Static<typeof bgpAdvertisementSpec>;
+export type BGPAdvertisementStatus = Static<typeof bgpAdvertisementStatus>;
 export type BGPPeerSpec = Static<typeof bgpPeerSpec>;
 export type BFDProfileSpec = Static<typeof bfdProfileSpec>;
 export type CommunitySpec = Static<typeof communitySpec>;
@@ -42,7 +44,7 @@ interface Resource<K extends string, Spec, Status = never> {
 
 export type IPAddressPool = Resource<'IPAddressPool', IPAddressPoolSpec, IPAddressPoolStatus>;
 export type L2Advertisement = Resource<'L2Advertisement', L2AdvertisementSpec>;
-export type BGPAdvertisement = Resource<'BGPAdvertisement', BGPAdvertisementSpec>;
+export type BGPAdvertisement = Resource<'BGPAdvertisement', BGPAdvertisementSpec, BGPAdvertisementStatus>;
 export type BGPPeer = Resource<'BGPPeer', BGPPeerSpec>;
 export type BFDProfile = Resource<'BFDProfile', BFDProfileSpec>;
 export type Community = Resource<'Community', CommunitySpec>;

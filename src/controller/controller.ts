@@ -11,7 +11,7 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { V1Namespace, V1Service } from '@kubernetes/client-node';
-import type { IPAddressPool } from '../api/types.ts';
+import type { BGPAdvertisement, Community, IPAddressPool } from '../api/types.ts';
 import { Allocator } from '../ipam/index.ts';
 import type { Assignment, PoolInput, Refusal } from '../ipam/types.ts';
 import { type BackoffPolicy, backoffDelay, jittered } from '../k8s/backoff.ts';
@@ -20,6 +20,7 @@ import { Informer, type KubeObject, listAll, objectKey } from '../k8s/informer.t
 import { DEFAULT_LEASE_TIMING, LeaderElector } from '../k8s/lease.ts';
 import { ApiError, type KubeRest } from '../k8s/rest.ts';
 import type { Logger } from '../log.ts';
+import { AdvertisementStatusWriter } from './advertisement-status.ts';
 import type { ControllerMetrics } from './metrics.ts';
 import { PoolStatusWriter } from './pool-status.ts';
 import {
@@ -114,6 +115,9 @@ export class Controller {
   readonly namespaces: Informer<V1Namespace>;
   readonly pools: Informer<IPAddressPool>;
   readonly advertisements: Informer<Advertisement>[];
+  private readonly bgpAdvertisements: Informer<BGPAdvertisement>;
+  /** Names for communities, to tell BGPAdvertisements whose communities have no value. */
+  readonly communities: Informer<Community>;
   private readonly rest: KubeRest;
   private readonly opts: ControllerOptions;
   private readonly log: Logger;
@@ -121,6 +125,7 @@ export class Controller {
   private readonly events: EventRecorder;
   private readonly queue: WorkQueue;
   private readonly poolStatus: PoolStatusWriter;
+  private readonly adStatus: AdvertisementStatusWriter;
   private allocator: Allocator | undefined;
   /** Aborts when the current leadership term ends; undefined while not leading. */
   private term: AbortSignal | undefined;
@@ -148,15 +153,21 @@ export class Controller {
     this.pools = new Informer<IPAddressPool>(rest, { ...BEACON, plural: 'ipaddresspools' }, log, {
       namespace: opts.namespace,
     });
-    this.advertisements = ['l2advertisements', 'bgpadvertisements'].map(
+    const [l2Ads, bgpAds] = ['l2advertisements', 'bgpadvertisements'].map(
       (plural) =>
         new Informer<Advertisement>(rest, { ...BEACON, plural }, log, { namespace: opts.namespace }),
-    );
+    ) as [Informer<Advertisement>, Informer<Advertisement>];
+    this.advertisements = [l2Ads, bgpAds];
+    this.bgpAdvertisements = bgpAds as unknown as Informer<BGPAdvertisement>;
+    this.communities = new Informer<Community>(rest, { ...BEACON, plural: 'communities' }, log, {
+      namespace: opts.namespace,
+    });
     this.queue = new WorkQueue((key) => this.reconcileTimed(key), opts.concurrency, {
       ...(opts.retryBackoff ? { backoff: opts.retryBackoff } : {}),
       ...(opts.queueTimers ? { timers: opts.queueTimers } : {}),
     });
     this.poolStatus = new PoolStatusWriter(rest, opts.namespace, log, metrics, this.events);
+    this.adStatus = new AdvertisementStatusWriter(rest, opts.namespace, log, this.events);
     this.leader = new LeaderElector(
       rest,
       {
@@ -202,7 +213,9 @@ export class Controller {
   async run(signal: AbortSignal): Promise<void> {
     const started = Date.now();
     await Promise.all(
-      [this.services, this.namespaces, this.pools, ...this.advertisements].map((i) => i.start(signal)),
+      [this.services, this.namespaces, this.pools, ...this.advertisements, this.communities].map((i) =>
+        i.start(signal),
+      ),
     );
     this.log.info(
       { services: this.services.list().length, pools: this.pools.list().length, ms: Date.now() - started },
@@ -213,6 +226,7 @@ export class Controller {
       onStopped: () => this.stepDown(),
     });
     this.poolStatus.stop();
+    this.adStatus.stop();
   }
 
   private wireHandlers(): void {
@@ -239,6 +253,11 @@ export class Controller {
     for (const inf of this.advertisements) {
       inf.on('add', (a) => this.checkAdvertisement(a));
       inf.on('update', (a) => this.checkAdvertisement(a));
+    }
+    const communitiesChanged = () => this.adStatus.markAll();
+    for (const ev of ['add', 'update', 'delete'] as const) {
+      this.bgpAdvertisements.on(ev, communitiesChanged);
+      this.communities.on(ev, communitiesChanged);
     }
   }
 
@@ -308,6 +327,11 @@ export class Controller {
     this.term = term;
     this.log.info({ restored, ms: Date.now() - started }, 'allocation table rebuilt from Service status');
     this.poolStatus.start(allocator, () => this.pools.list(), term);
+    this.adStatus.start(
+      () => this.bgpAdvertisements.list(),
+      () => this.communities.list(),
+      term,
+    );
     for (const a of this.advertisements.flatMap((i) => i.list())) this.checkAdvertisement(a);
     for (const svc of this.services.list()) this.queue.add(serviceKey(svc));
     for (const { svc } of entries) this.queue.add(serviceKey(svc));
@@ -350,6 +374,7 @@ export class Controller {
     this.term = undefined;
     this.metrics.isLeader.set(0);
     this.poolStatus.stop();
+    this.adStatus.stop();
   }
 
   private onPoolsChanged(): void {

@@ -4,12 +4,13 @@
  * many Services change, each pool's status is written at most once per flush interval, and only when it
  * differs from what was last written.
  */
-import type { Condition, IPAddressPool, IPAddressPoolStatus } from '../api/types.ts';
+import type { IPAddressPool, IPAddressPoolStatus } from '../api/types.ts';
 import type { Allocator } from '../ipam/index.ts';
 import type { PoolError, PoolOverlap } from '../ipam/types.ts';
 import type { EventRecorder } from '../k8s/events.ts';
 import { ApiError, type KubeRest } from '../k8s/rest.ts';
 import type { Logger } from '../log.ts';
+import { condition } from './conditions.ts';
 import type { ControllerMetrics } from './metrics.ts';
 
 const FLUSH_INTERVAL_MS = 500;
@@ -17,28 +18,6 @@ const FLUSH_INTERVAL_MS = 500;
 /** Counts beyond 2^53 cannot travel as JSON numbers exactly; a /64 pool shows this ceiling. */
 function toCount(n: bigint): number {
   return n > BigInt(Number.MAX_SAFE_INTEGER) ? Number.MAX_SAFE_INTEGER : Number(n);
-}
-
-function condition(
-  type: string,
-  status: boolean,
-  reason: string,
-  message: string,
-  previous: Condition[] | undefined,
-  generation: number | undefined,
-): Condition {
-  const s = status ? 'True' : 'False';
-  const old = previous?.find((c) => c.type === type);
-  const lastTransitionTime =
-    old && old.status === s ? old.lastTransitionTime : new Date().toISOString().replace(/\.\d+Z$/, 'Z');
-  return {
-    type,
-    status: s,
-    reason,
-    message,
-    lastTransitionTime,
-    ...(generation ? { observedGeneration: generation } : {}),
-  };
 }
 
 export class PoolStatusWriter {

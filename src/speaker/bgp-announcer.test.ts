@@ -51,13 +51,7 @@ test('an unchanged peer keeps its session through repeated reconciles; a changed
   timeout: 20_000,
 }, async () => {
   const peer = await countingPeer();
-  const announcer = new BgpAnnouncer({
-    node: 'node-1',
-    routerId: '192.0.2.11',
-    log: pino({ level: 'silent' }),
-    restarted: false,
-    onStateChange: () => {},
-  });
+  const { announcer } = recordingAnnouncer();
   try {
     announcer.setPeers([config(peer.port)]);
     await waitFor('the first connection', () => peer.sockets.length === 1, 5000, 10);
@@ -78,6 +72,178 @@ test('an unchanged peer keeps its session through repeated reconciles; a changed
     await announcer.stop();
     for (const s of peer.sockets) s.destroy();
     peer.server.close();
+  }
+});
+
+/** A passive BGP router on 127.0.0.2 that accepts the announcer's sessions from the given source addresses. */
+async function loopbackRouter(asn: number, peers: { from: string; asn: number }[]) {
+  const quiet = pino({ level: 'silent' });
+  const listener = await BgpListener.listen({ host: '127.0.0.2', port: 0, log: quiet });
+  const received = new Map<string, Set<string>>();
+  const sessions = peers.map((p) => {
+    const s = new BgpSession({
+      localAs: asn,
+      peerAs: p.asn,
+      peerAddress: p.from,
+      routerId: '192.0.2.254',
+      passive: true,
+      log: quiet,
+    });
+    const got = new Set<string>();
+    received.set(p.from, got);
+    s.on('update', (u) => {
+      for (const x of u.nlri) got.add(formatPrefix(x));
+      for (const x of u.withdrawn) got.delete(formatPrefix(x));
+    });
+    listener.add(s);
+    s.start();
+    return s;
+  });
+  return {
+    port: listener.address.port,
+    received,
+    async close() {
+      await Promise.all(sessions.map((s) => s.stop()));
+      await listener.close();
+    },
+  };
+}
+
+function recordingAnnouncer() {
+  const announcer = new BgpAnnouncer({
+    node: 'node-1',
+    routerId: '192.0.2.11',
+    log: pino({ level: 'silent' }),
+    restarted: false,
+    onStateChange: () => {},
+  });
+  const row = (peer: string) => announcer.states().find((s) => s.peer === peer);
+  return { announcer, row };
+}
+
+test('one peer whose session cannot be created does not stop the others: it gets a row with the reason', {
+  timeout: 20_000,
+}, async () => {
+  const router = await loopbackRouter(64500, [{ from: '127.0.0.1', asn: 64512 }]);
+  const { announcer, row } = recordingAnnouncer();
+  const good: PeerConfig = {
+    name: 'good',
+    spec: {
+      myASN: 64512,
+      peerASN: 64500,
+      peerAddress: '127.0.0.2',
+      peerPort: router.port,
+      sourceAddress: '127.0.0.1',
+    },
+  };
+  // What a CRD from before the routerID rule let through; the session refuses it in its constructor.
+  const bad: PeerConfig = {
+    name: 'bad',
+    spec: { myASN: 64512, peerASN: 64500, peerAddress: '127.0.0.2', routerID: '0.0.0.0' },
+  };
+  try {
+    announcer.setPeers([bad, good]);
+    announcer.setRoutes(new Map([['good', [{ prefix: '198.51.100.1/32', communities: [] }]]]));
+    await waitFor(
+      'the good peer to deliver its route',
+      () => !!router.received.get('127.0.0.1')?.has('198.51.100.1/32'),
+      10_000,
+      10,
+    );
+    assert.equal(row('good')?.state, 'Established');
+    assert.equal(row('good')?.lastError, undefined);
+    assert.equal(row('bad')?.state, 'Idle');
+    assert.match(row('bad')?.lastError ?? '', /^cannot start the session: router id must be a non-zero/);
+    assert.equal(row('bad')?.prefixes, 0);
+  } finally {
+    await announcer.stop();
+    await router.close();
+  }
+});
+
+test('lastError says why a session is not up (refused connect, NOTIFICATION) and is cleared once it is; PREFIXES counts what the router was sent', {
+  timeout: 30_000,
+}, async () => {
+  // A port nobody listens on: the kernel answers the SYN with a reset.
+  const probe = createServer().listen(0, '127.0.0.1');
+  await once(probe, 'listening');
+  const closedPort = (probe.address() as AddressInfo).port;
+  await new Promise<void>((r) => probe.close(() => r()));
+  const router = await loopbackRouter(64500, [
+    { from: '127.0.0.1', asn: 64512 },
+    { from: '127.0.0.3', asn: 64512 },
+  ]);
+  const { announcer, row } = recordingAnnouncer();
+  const peer = (name: string, over: Partial<PeerConfig['spec']>): PeerConfig => ({
+    name,
+    spec: { myASN: 64512, peerASN: 64500, peerAddress: '127.0.0.2', peerPort: router.port, ...over },
+  });
+  const routes = [
+    { prefix: '198.51.100.1/32', communities: [] },
+    { prefix: '198.51.100.2/32', communities: ['65535:65281'] },
+  ];
+  try {
+    announcer.setPeers([
+      peer('refused', { peerAddress: '127.0.0.1', peerPort: closedPort }),
+      // The router's AS is 64500: this node expects 64501 and says so in a NOTIFICATION.
+      peer('wrong-as', { peerASN: 64501, sourceAddress: '127.0.0.1' }),
+    ]);
+    announcer.setRoutes(new Map([['wrong-as', routes]]));
+    await waitFor(
+      'both failures in the rows',
+      () => !!row('refused')?.lastError && !!row('wrong-as')?.lastError,
+      10_000,
+      10,
+    );
+    assert.match(
+      row('refused')!.lastError!,
+      new RegExp(`^127\\.0\\.0\\.1:${closedPort}: connection refused`),
+    );
+    assert.equal(
+      row('wrong-as')!.lastError,
+      'sent NOTIFICATION 2/2 open-message-error/bad-peer-as: peer AS 64500, expected 64501',
+    );
+    assert.equal(row('wrong-as')!.prefixes, 0, 'nothing reached the router');
+
+    announcer.setPeers([
+      peer('refused', { peerAddress: '127.0.0.1', peerPort: closedPort }),
+      peer('wrong-as', { sourceAddress: '127.0.0.1' }),
+      // dynamicASN external: any AS but our own, here the router's 64500.
+      {
+        name: 'dynamic',
+        spec: {
+          myASN: 64512,
+          dynamicASN: 'external',
+          peerAddress: '127.0.0.2',
+          peerPort: router.port,
+          sourceAddress: '127.0.0.3',
+        },
+      },
+    ]);
+    announcer.setRoutes(
+      new Map([
+        ['wrong-as', routes],
+        ['dynamic', routes.slice(0, 1)],
+      ]),
+    );
+    await waitFor(
+      'the router to hold the routes',
+      () => router.received.get('127.0.0.1')?.size === 2 && router.received.get('127.0.0.3')?.size === 1,
+      10_000,
+      10,
+    );
+    await waitFor(
+      'the rows to count them',
+      () => row('wrong-as')?.prefixes === 2 && row('dynamic')?.prefixes === 1,
+      5000,
+      10,
+    );
+    assert.equal(row('wrong-as')?.lastError, undefined, 'cleared once established');
+    assert.equal(row('dynamic')?.state, 'Established');
+    assert.equal(row('refused')?.prefixes, 0);
+  } finally {
+    await announcer.stop();
+    await router.close();
   }
 });
 

@@ -2,6 +2,10 @@
  * The speaker's BGP side: one session per BGPPeer that selects this node, and on each session exactly the
  * routes the plan gives this node for that peer. A session is recreated only when its peer's settings
  * change; Service churn only adds and withdraws routes on established sessions, never flaps them.
+ *
+ * Every peer has a state row, also one whose session could not be opened: its configuration was refused
+ * upstream, or the session refused it. The row's lastError follows what the session reports
+ * (bgp-errors.ts) and is cleared when it is Established; its prefix count is what the router was sent.
  */
 import { durationSeconds } from '../api/duration.ts';
 import type { BGPPeer } from '../api/types.ts';
@@ -9,6 +13,7 @@ import type { BfdProfileOptions } from '../bfd/session.ts';
 import { BgpSession, parseCommunity, parseLargeCommunity } from '../bgp/index.ts';
 import type { RouteAttributes } from '../bgp/rib/adj-rib-out.ts';
 import { childLogger, type Logger } from '../log.ts';
+import { endpoint, notificationError, transitionError } from './bgp-errors.ts';
 import type { BgpMetrics } from './metrics.ts';
 
 export interface PeerConfig {
@@ -18,6 +23,10 @@ export interface PeerConfig {
   password?: string;
   /** The timers of the peer's BFDProfile, when it names one that exists. */
   bfd?: BfdProfileOptions;
+  /** Why no session may be opened for this peer (a configuration error); its row says so. */
+  refused?: string;
+  /** A problem that leaves the session as it is (its password Secret went away: the last password read is kept). */
+  warning?: string;
 }
 
 export interface DesiredRoute {
@@ -31,20 +40,30 @@ export interface SessionState {
   peerAddress: string;
   state: string;
   since: Date;
+  /** Why the session is not up (connect error, NOTIFICATION, configuration); empty once it is up. */
   lastError?: string;
+  /** Prefixes the router was sent and not since withdrawn: 0 while the session is down. */
   prefixes: number;
 }
 
 interface ManagedSession {
-  session: BgpSession;
+  /** Undefined when the peer's configuration was refused. */
+  session: BgpSession | undefined;
   configKey: string;
+  /** Prefixes this session should carry, with their attributes serialized. */
   routes: Map<string, string>;
   state: SessionState;
+  /** The configuration error, or the last failure of the session. */
+  error: string | undefined;
+  warning: string | undefined;
+  /** A NOTIFICATION just explained the end of the connection: the state change that follows must not overwrite it. */
+  notified: boolean;
+  log: Logger;
 }
 
 /** Everything that, when it changes, needs a new session. */
 function configKey(p: PeerConfig): string {
-  return JSON.stringify([p.spec, p.password, p.bfd]);
+  return JSON.stringify([p.spec, p.password, p.bfd, p.refused]);
 }
 
 export function routeAttributes(r: DesiredRoute): RouteAttributes {
@@ -85,16 +104,23 @@ export class BgpAnnouncer {
     this.opts = opts;
   }
 
-  /** Starts sessions for new peers, restarts those whose settings changed, stops the others. */
+  /**
+   * Starts sessions for new peers, restarts those whose settings changed, stops the others. A peer whose
+   * session cannot be created gets a row with the reason, and the others go on.
+   */
   setPeers(peers: readonly PeerConfig[]): void {
     const wanted = new Map(peers.map((p) => [p.name, p]));
     for (const [name, m] of this.sessions) {
       const p = wanted.get(name);
-      if (!p || configKey(p) !== m.configKey) {
-        void m.session.stop({ withdraw: true, message: p ? 'peer settings changed' : 'peer removed' });
-        this.sessions.delete(name);
-        if (!p) this.forgetMetrics(name);
+      if (p && configKey(p) === m.configKey) {
+        this.setWarning(m, p.warning);
+        continue;
       }
+      void m.session?.stop({ withdraw: true, message: p ? 'peer settings changed' : 'peer removed' });
+      this.sessions.delete(name);
+      if (!p) this.forgetMetrics(name);
+      if (m.error && m.session === undefined && !p?.refused)
+        m.log.info(p ? 'peer configuration accepted again' : 'peer removed');
     }
     for (const p of peers) if (!this.sessions.has(p.name)) this.start(p);
   }
@@ -103,12 +129,57 @@ export class BgpAnnouncer {
     const spec = p.spec;
     // The session's own logger adds `peer` (the router's address); `bgpPeer` names the BGPPeer object.
     const log = childLogger(this.opts.log, { node: this.opts.node, bgpPeer: p.name });
+    const state: SessionState = {
+      peer: p.name,
+      peerAddress: spec.peerAddress,
+      state: 'Idle',
+      since: new Date(),
+      prefixes: 0,
+    };
+    const m: ManagedSession = {
+      session: undefined,
+      configKey: configKey(p),
+      routes: new Map(),
+      state,
+      error: p.refused,
+      warning: p.warning,
+      notified: false,
+      log,
+    };
+    this.sessions.set(p.name, m);
+    const metrics = this.opts.metrics;
+    const peer = { peer: p.name };
+    metrics?.bgpSessionUp.set(peer, 0);
+    metrics?.bgpAnnouncedPrefixes.set(peer, 0);
+    metrics?.bgpUpdatesSent.inc(peer, 0);
+    if (p.bfd) metrics?.bfdSessionUp.set(peer, 0);
+    if (!p.refused) {
+      try {
+        m.session = this.createSession(p, log);
+        this.watch(m, m.session, endpoint(spec.peerAddress, spec.peerPort ?? 179));
+        m.session.start();
+      } catch (err) {
+        // Whatever the session refuses (an option this host cannot honour, a value the CRD let through)
+        // stops this peer only.
+        void m.session?.stop();
+        m.session = undefined;
+        m.error = `cannot start the session: ${(err as Error).message}`;
+      }
+    }
+    if (m.error) log.warn({ reason: m.error }, 'BGP session not opened');
+    if (m.warning) log.warn({ reason: m.warning }, 'BGP peer configuration problem');
+    this.publish(m);
+  }
+
+  private createSession(p: PeerConfig, log: Logger): BgpSession {
+    const spec = p.spec;
     const hold = durationSeconds(spec.holdTime);
     const keepalive = durationSeconds(spec.keepaliveTime);
     const connect = durationSeconds(spec.connectTime);
-    const session = new BgpSession({
+    return new BgpSession({
       localAs: spec.myASN,
-      peerAs: spec.peerASN ?? spec.myASN,
+      // dynamicASN: internal is iBGP (the router's AS is ours); external accepts any AS but ours.
+      peerAs: spec.peerASN ?? (spec.dynamicASN === 'external' ? 'external' : spec.myASN),
       peerAddress: spec.peerAddress,
       routerId: spec.routerID ?? this.opts.routerId,
       log,
@@ -120,6 +191,9 @@ export class BgpAnnouncer {
       ...(p.password ? { password: p.password } : {}),
       ...(p.bfd ? { bfd: p.bfd } : {}),
       ...(spec.ebgpMultiHop ? { ebgpMultihop: 255 } : {}),
+      // ttlSecurity counts hops to the router (1: on the link, TTL 255 only), as FRR's ttl-security hops
+      // does; the session's GTSM option counts the routers in between.
+      ...(spec.ttlSecurity ? { gtsm: { hops: spec.ttlSecurity - 1 } } : {}),
       ...(spec.enableGracefulRestart
         ? {
             gracefulRestart: {
@@ -130,79 +204,56 @@ export class BgpAnnouncer {
           }
         : {}),
     });
-    const state: SessionState = {
-      peer: p.name,
-      peerAddress: spec.peerAddress,
-      state: 'Idle',
-      since: new Date(),
-      prefixes: 0,
-    };
-    const managed: ManagedSession = {
-      session,
-      configKey: configKey(p),
-      routes: new Map(),
-      state,
-    };
+  }
+
+  /** Keeps the row of `m` current from what its session reports. */
+  private watch(m: ManagedSession, session: BgpSession, where: string): void {
+    const state = m.state;
     const metrics = this.opts.metrics;
-    const peer = { peer: p.name };
-    metrics?.bgpSessionUp.set(peer, 0);
-    metrics?.bgpAnnouncedPrefixes.set(peer, 0);
-    metrics?.bgpUpdatesSent.inc(peer, 0);
-    if (p.bfd) metrics?.bfdSessionUp.set(peer, 0);
-    session.on('sent', (s) => metrics?.bgpUpdatesSent.inc(peer, s.updates + s.endOfRib.length));
+    const peer = { peer: state.peer };
     session.on('state', (change) => {
+      // A replaced session's last transitions (its Cease) must not overwrite its successor's row.
+      if (this.sessions.get(state.peer) !== m) return;
       state.state = change.to;
       state.since = new Date();
-      // A replaced session's last transitions (its Cease) must not overwrite its successor's figures.
-      if (this.sessions.get(p.name) === managed) {
-        metrics?.bgpSessionUp.set(peer, change.to === 'Established' ? 1 : 0);
-        this.recordPrefixes(managed);
-      }
-      log.info(
-        { peer: spec.peerAddress, from: change.from, to: change.to, reason: change.reason },
-        'bgp session state',
-      );
-      this.opts.onStateChange({ ...state });
+      metrics?.bgpSessionUp.set(peer, change.to === 'Established' ? 1 : 0);
+      const before = m.error;
+      if (change.to === 'Established') m.error = undefined;
+      else if (!m.notified) m.error = transitionError(change.reason, where) ?? m.error;
+      m.notified = false;
+      // Logged when a failure starts, changes or ends; retries failing the same way stay quiet.
+      if (change.to === 'Established' || change.from === 'Established')
+        m.log.info({ from: change.from, to: change.to, reason: change.reason }, 'bgp session state');
+      else m.log.debug({ from: change.from, to: change.to, reason: change.reason }, 'bgp session state');
+      if (m.error && m.error !== before) m.log.warn({ reason: m.error }, 'BGP session not up');
+      this.countSent(m);
+      this.publish(m);
     });
     session.on('bfd', (c) => {
-      if (this.sessions.get(p.name) === managed) metrics?.bfdSessionUp.set(peer, c.to === 'Up' ? 1 : 0);
-      log.info({ peer: spec.peerAddress, from: c.from, to: c.to, diag: c.diag }, 'bfd session state');
+      if (this.sessions.get(state.peer) === m) metrics?.bfdSessionUp.set(peer, c.to === 'Up' ? 1 : 0);
+      m.log.info({ from: c.from, to: c.to, diag: c.diag }, 'bfd session state');
     });
     session.on('notification', (n) => {
-      state.lastError = `${n.direction} NOTIFICATION ${n.text}${n.reason ? `: ${n.reason}` : ''}`;
+      if (this.sessions.get(state.peer) !== m) return;
+      m.error = notificationError(n);
+      m.notified = true;
+      this.publish(m);
     });
-    this.sessions.set(p.name, managed);
-    session.start();
+    session.on('sent', (sent) => {
+      metrics?.bgpUpdatesSent.inc(peer, sent.updates + sent.endOfRib.length);
+      if (this.sessions.get(state.peer) === m && this.countSent(m)) this.publish(m);
+    });
   }
 
-  /** Makes each session carry exactly its routes: announces new or changed ones, withdraws the rest. */
-  setRoutes(byPeer: ReadonlyMap<string, readonly DesiredRoute[]>): void {
-    for (const [name, m] of this.sessions) {
-      const desired = new Map((byPeer.get(name) ?? []).map((r) => [r.prefix, r]));
-      for (const prefix of [...m.routes.keys()]) {
-        if (!desired.has(prefix)) {
-          m.session.withdraw(prefix);
-          m.routes.delete(prefix);
-        }
-      }
-      for (const [prefix, r] of desired) {
-        const attrs = routeAttributes(r);
-        const key = JSON.stringify(attrs);
-        if (m.routes.get(prefix) === key) continue;
-        m.session.announce(prefix, attrs);
-        m.routes.set(prefix, key);
-      }
-      if (m.state.prefixes !== m.routes.size) {
-        m.state.prefixes = m.routes.size;
-        this.opts.onStateChange({ ...m.state });
-      }
-      this.recordPrefixes(m);
-    }
-  }
-
-  private recordPrefixes(m: ManagedSession): void {
-    const n = m.state.state === 'Established' ? m.routes.size : 0;
+  /** Counts the prefixes the router holds from this session; true when the count changed. */
+  private countSent(m: ManagedSession): boolean {
+    let n = 0;
+    if (m.session?.state === 'Established')
+      for (const prefix of m.routes.keys()) if (m.session.isAdvertised(prefix)) n++;
+    if (n === m.state.prefixes) return false;
+    m.state.prefixes = n;
     this.opts.metrics?.bgpAnnouncedPrefixes.set({ peer: m.state.peer }, n);
+    return true;
   }
 
   private forgetMetrics(peer: string): void {
@@ -210,6 +261,45 @@ export class BgpAnnouncer {
     if (!m) return;
     for (const metric of [m.bgpSessionUp, m.bgpAnnouncedPrefixes, m.bfdSessionUp, m.bgpUpdatesSent])
       metric.remove({ peer });
+  }
+
+  private setWarning(m: ManagedSession, warning: string | undefined): void {
+    if (warning === m.warning) return;
+    if (warning) m.log.warn({ reason: warning }, 'BGP peer configuration problem');
+    else m.log.info('BGP peer configuration problem resolved');
+    m.warning = warning;
+    this.publish(m);
+  }
+
+  private publish(m: ManagedSession): void {
+    const lastError = [m.error, m.warning].filter(Boolean).join('; ');
+    if (lastError) m.state.lastError = lastError;
+    else delete m.state.lastError;
+    this.opts.onStateChange({ ...m.state });
+  }
+
+  /** Makes each session carry exactly its routes: announces new or changed ones, withdraws the rest. */
+  setRoutes(byPeer: ReadonlyMap<string, readonly DesiredRoute[]>): void {
+    for (const [name, m] of this.sessions) {
+      const session = m.session;
+      if (!session) continue;
+      const desired = new Map((byPeer.get(name) ?? []).map((r) => [r.prefix, r]));
+      for (const prefix of [...m.routes.keys()]) {
+        if (!desired.has(prefix)) {
+          session.withdraw(prefix);
+          m.routes.delete(prefix);
+        }
+      }
+      for (const [prefix, r] of desired) {
+        const attrs = routeAttributes(r);
+        const key = JSON.stringify(attrs);
+        if (m.routes.get(prefix) === key) continue;
+        session.announce(prefix, attrs);
+        m.routes.set(prefix, key);
+      }
+      // What is not yet sent is counted when it is (the session's 'sent' event).
+      if (this.countSent(m)) this.publish(m);
+    }
   }
 
   states(): SessionState[] {
@@ -224,7 +314,7 @@ export class BgpAnnouncer {
   async stop(): Promise<void> {
     await Promise.all(
       [...this.sessions.values()].map((m) =>
-        m.session.stop({ withdraw: true, message: 'speaker shutting down' }),
+        m.session?.stop({ withdraw: true, message: 'speaker shutting down' }),
       ),
     );
     this.sessions.clear();

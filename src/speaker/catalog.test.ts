@@ -257,3 +257,39 @@ test('class-only: class-less Services (another provider, e.g. MetalLB) are not a
   assert.deepEqual(addresses(inputs(base)), ['192.0.2.1', '192.0.2.2']);
   assert.deepEqual(addresses(inputs({ ...base, classOnly: true })), ['192.0.2.2']);
 });
+
+test('BGP: well-known community names resolve; a route whose advertisement names an undefined one is withheld', () => {
+  const ad = (name: string, communities: string[]) => ({ ...bgpAd({ communities }), metadata: { name } });
+  const base = inputs({
+    services: [svc('a', ['192.0.2.77'])],
+    endpointSlices: [slice('a', ['n1'])],
+    bgpPeers: [peer('tor')],
+    bgpAdvertisements: [ad('named', ['NO_EXPORT', 'blackhole', '64512:7'])],
+  });
+  const route = build(base).catalog.get('192.0.2.77')!.bgp[0]!;
+  // RFC 1997 NO_EXPORT 0xFFFFFF01, RFC 7999 BLACKHOLE 0xFFFF029A.
+  assert.deepEqual(route.communities, ['65535:65281', '65535:666', '64512:7']);
+  assert.equal(route.withheld, undefined);
+
+  const typo = build({ ...base, bgpAdvertisements: [ad('typo', ['NO_EXPRT', '64512:7'])] }).catalog;
+  const held = typo.get('192.0.2.77')!.bgp[0]!;
+  assert.match(held.withheld ?? '', /^BGPAdvertisement typo: community name "NO_EXPRT" is neither defined/);
+  assert.match(typo.unresolvedCommunities().get('typo') ?? '', /"NO_EXPRT"/);
+
+  // Defined by a Community object, the name resolves and nothing is withheld any more.
+  const fixed = build({
+    ...base,
+    bgpAdvertisements: [ad('typo', ['NO_EXPRT', '64512:7'])],
+    communities: [
+      {
+        apiVersion: 'beacon.dev/v1alpha1',
+        kind: 'Community',
+        metadata: { name: 'c' },
+        spec: { communities: [{ name: 'NO_EXPRT', value: '64512:9' }] },
+      },
+    ],
+  }).catalog;
+  assert.deepEqual(fixed.get('192.0.2.77')!.bgp[0]!.communities, ['64512:9', '64512:7']);
+  assert.equal(fixed.get('192.0.2.77')!.bgp[0]!.withheld, undefined);
+  assert.equal(fixed.unresolvedCommunities().size, 0);
+});

@@ -11,6 +11,7 @@
  * Service (beacon.dev/ip-allocated-from-pool): the controller is the source of truth for assignments.
  */
 import type { V1EndpointSlice, V1Node, V1Service } from '@kubernetes/client-node';
+import { CommunityResolver } from '../api/communities.ts';
 import type {
   BGPAdvertisement,
   BGPPeer,
@@ -48,8 +49,15 @@ export interface BgpRoute {
   prefix: string;
   /** BGPPeer names this node announces the prefix to. */
   peers: string[];
+  /** Literal communities ("AS:value", "large:g:l1:l2"), names resolved. */
   communities: string[];
   localPref?: number;
+  /**
+   * Why the route must not be announced although it is wanted: a community of its advertisement has no
+   * value. It is kept (not dropped) so that the same prefix from another advertisement does not go out
+   * without this one's communities either.
+   */
+  withheld?: string;
 }
 
 export interface AddressEntry {
@@ -113,7 +121,10 @@ export class AddressCatalog {
   };
   private pools: CompiledPool[] = [];
   private usable = new Map<string, Labels>();
-  private communityAliases = new Map<string, string>();
+  /** Each BGPAdvertisement's communities, names resolved to values. */
+  private adCommunities = new Map<string, string[]>();
+  /** BGPAdvertisements with a community that has no value, and why. */
+  private unresolved = new Map<string, string>();
   /** Eligible sets by their sorted members, so that equal sets are the same object. */
   private readonly sets = new Map<string, ReadonlySet<string>>();
   /** Nodes an advertisement combination selects, by the combination's names. */
@@ -136,6 +147,11 @@ export class AddressCatalog {
     return this.entries.size;
   }
 
+  /** BGPAdvertisements whose routes are withheld because a community name has no value, with the reason. */
+  unresolvedCommunities(): ReadonlyMap<string, string> {
+    return this.unresolved;
+  }
+
   /** New configuration: every address is described again. Returns the addresses whose entry changed. */
   setConfig(config: CatalogConfig): string[] {
     this.config = config;
@@ -153,9 +169,14 @@ export class AddressCatalog {
     this.usable = new Map();
     for (const n of config.nodes)
       if (nodeUsable(n)) this.usable.set(n.metadata?.name ?? '', n.metadata?.labels ?? {});
-    this.communityAliases = new Map();
-    for (const c of config.communities)
-      for (const e of c.spec?.communities ?? []) this.communityAliases.set(e.name, e.value);
+    const resolver = new CommunityResolver(config.communities);
+    this.adCommunities = new Map();
+    this.unresolved = new Map();
+    for (const ad of config.bgpAdvertisements) {
+      const { values, problems } = resolver.resolveAll(ad.spec?.communities ?? []);
+      this.adCommunities.set(ad.metadata.name ?? '', values);
+      if (problems.length) this.unresolved.set(ad.metadata.name ?? '', problems.join('; '));
+    }
     this.selectedByAds = new Map();
     return this.describeAll([...this.users.keys(), ...this.entries.keys()]);
   }
@@ -322,9 +343,11 @@ export class AddressCatalog {
         const route: BgpRoute = {
           prefix: maskedPrefix(address, length),
           peers,
-          communities: (ad.spec?.communities ?? []).map((c) => this.communityAliases.get(c) ?? c),
+          communities: this.adCommunities.get(ad.metadata.name ?? '') ?? [],
         };
         if (ad.spec?.localPref !== undefined) route.localPref = ad.spec.localPref;
+        const unresolved = this.unresolved.get(ad.metadata.name ?? '');
+        if (unresolved) route.withheld = `BGPAdvertisement ${ad.metadata.name}: ${unresolved}`;
         bgp.push(route);
       }
     }

@@ -157,6 +157,10 @@ export class Speaker {
       log: this.log,
       metrics,
       status: this.status,
+      onChange: () => {
+        this.bgpDirty = true;
+        this.schedule();
+      },
     });
   }
 
@@ -187,7 +191,6 @@ export class Speaker {
     ] as Informer<KubeObject>[]) {
       for (const ev of ['add', 'update', 'delete'] as const) inf.on(ev, () => this.configChanged());
     }
-    this.peers.on('update', () => this.bgp.peerChanged());
     this.leases.on('add', (l) => this.membership.observeLease(l));
     this.leases.on('update', (l) => this.membership.observeLease(l));
     this.leases.on('delete', (l) => this.membership.forgetLease(l));

@@ -27,14 +27,42 @@ export interface ServiceAnnouncement {
 
 type Kind = 'servicel2statuses' | 'servicebgpstatuses' | 'bgpsessionstates';
 
-/** A DNS-1123 name from parts, hashed when too long. */
-function objectName(...parts: string[]): string {
-  const raw = parts
+function digest(parts: readonly string[]): string {
+  // NUL cannot occur in a Kubernetes name, so distinct tuples always hash distinct inputs.
+  return createHash('sha256').update(parts.join('\0')).digest('hex').slice(0, 12);
+}
+
+/**
+ * The object name for a tuple of names (node, namespace, Service; or node, peer): readable parts joined
+ * with `-`, then a hash of the exact tuple. Joining alone would be ambiguous (node `n1-ns` with Service
+ * `x/web` and node `n1` with Service `ns-x/web` both give `n1-ns-x-web`); the hash never is.
+ */
+export function objectName(...parts: string[]): string {
+  const readable = parts
     .join('-')
     .toLowerCase()
-    .replace(/[^a-z0-9.-]/g, '-');
-  if (raw.length <= 200) return raw.replace(/^[^a-z0-9]+|[^a-z0-9]+$/g, '') || 'x';
-  return `${raw.slice(0, 180).replace(/[^a-z0-9]+$/, '')}-${createHash('sha256').update(raw).digest('hex').slice(0, 10)}`;
+    .replace(/[^a-z0-9.-]/g, '-')
+    .slice(0, 253 - 13)
+    .replace(/^[^a-z0-9]+|[^a-z0-9]+$/g, '')
+    .replace(/[.-]{2,}/g, '-');
+  return `${readable ? `${readable}-` : ''}${digest(parts)}`;
+}
+
+/**
+ * The value of the node label: the node's name, or for a name longer than a label value may be (63), its
+ * first 50 characters and a hash. The full name is in status.node.
+ */
+export function nodeLabelValue(node: string): string {
+  if (node.length <= 63) return node;
+  return `${node.slice(0, 50).replace(/[^a-z0-9]+$/, '')}-${digest([node])}`;
+}
+
+/**
+ * A JSON patch that replaces the whole status: a merge patch would keep a field the new status no longer
+ * has (a session's lastError once it is up), since it removes only what it sets to null.
+ */
+function replaceStatus(status: Record<string, unknown>): { op: 'add'; path: string; value: unknown }[] {
+  return [{ op: 'add', path: '/status', value: status }];
 }
 
 export class StatusWriter {
@@ -82,13 +110,14 @@ export class StatusWriter {
   async adoptExisting(): Promise<void> {
     for (const kind of this.written.keys()) {
       try {
-        const list = await this.rest.get<{ items: { metadata: { name: string }; status?: unknown }[] }>(
-          this.path(kind),
-          {
-            query: { labelSelector: `${NODE_LABEL}=${this.node}` },
-          },
-        );
-        for (const o of list.items) this.written.get(kind)!.set(o.metadata.name, JSON.stringify(o.status));
+        const list = await this.rest.get<{
+          items: { metadata: { name: string }; status?: { node?: string } }[];
+        }>(this.path(kind), {
+          query: { labelSelector: `${NODE_LABEL}=${nodeLabelValue(this.node)}` },
+        });
+        for (const o of list.items)
+          if (o.status?.node === this.node)
+            this.written.get(kind)!.set(o.metadata.name, JSON.stringify(o.status));
       } catch (err) {
         this.log.warn({ err: (err as Error).message, kind }, 'cannot list earlier status objects');
       }
@@ -143,7 +172,8 @@ export class StatusWriter {
         sessionState: s.state,
         lastTransition: s.since.toISOString().replace(/\.\d+Z$/, 'Z'),
         prefixesAnnounced: s.prefixes,
-        ...(s.lastError ? { lastError: s.lastError } : {}),
+        // The CRD allows 1,024 characters; an API server's message quoted in it can be long.
+        ...(s.lastError ? { lastError: [...s.lastError].slice(0, 1024).join('') } : {}),
       });
     }
     this.desired.set('bgpsessionstates', next);
@@ -257,7 +287,7 @@ export class StatusWriter {
       metadata: {
         name,
         labels: {
-          [NODE_LABEL]: this.node,
+          [NODE_LABEL]: nodeLabelValue(this.node),
           ...(status.serviceName
             ? {
                 [SERVICE_NAME_LABEL]: String(status.serviceName),
@@ -270,7 +300,7 @@ export class StatusWriter {
     };
     if (exists) {
       try {
-        await this.rest.patch(this.path(kind, name), 'merge', { status });
+        await this.rest.patch(this.path(kind, name), 'json', replaceStatus(status));
         return;
       } catch (err) {
         if (!(err instanceof ApiError && err.status === 404)) throw err;
@@ -280,7 +310,7 @@ export class StatusWriter {
       await this.rest.create(this.path(kind), body);
     } catch (err) {
       if (!(err instanceof ApiError && err.status === 409)) throw err;
-      await this.rest.patch(this.path(kind, name), 'merge', { status });
+      await this.rest.patch(this.path(kind, name), 'json', replaceStatus(status));
     }
   }
 

@@ -15,6 +15,7 @@ import { controllerMetrics } from '../../src/controller/metrics.ts';
 import { parseKubeconfig } from '../../src/k8s/kubeconfig.ts';
 import { KubeRest } from '../../src/k8s/rest.ts';
 import { createLogger } from '../../src/log.ts';
+import { nodeLabelValue } from '../../src/speaker/status-writer.ts';
 import { type ApiServer, startApiServer } from '../harness/apiserver.ts';
 import { REPO_ROOT } from '../harness/binaries.ts';
 import { adminRest, ingressOf, waitForEvent } from '../harness/kube.ts';
@@ -418,7 +419,7 @@ const controllerPermitted: Row[] = [
         }),
       ),
   },
-  ...['ipaddresspools', 'l2advertisements', 'bgpadvertisements'].flatMap((r): Row[] => [
+  ...['ipaddresspools', 'l2advertisements', 'bgpadvertisements', 'communities'].flatMap((r): Row[] => [
     { what: `list ${r} in beacon-system`, run: (k) => k(['get', r, '-n', NAMESPACE]) },
     watchRow(`watch ${r} in beacon-system`, `/apis/beacon.dev/v1alpha1/namespaces/${NAMESPACE}/${r}`),
   ]),
@@ -436,6 +437,23 @@ const controllerPermitted: Row[] = [
           o.status = { assignedIPv4: 2 };
         }),
       ),
+  },
+  {
+    what: "patch a BGPAdvertisement's status (CommunitiesResolved)",
+    run: (k) =>
+      k.patch(beacon('bgpadvertisements', 'production-bgp', 'status'), {
+        status: {
+          conditions: [
+            {
+              type: 'CommunitiesResolved',
+              status: 'True',
+              reason: 'Resolved',
+              message: 'Every community has a value',
+              lastTransitionTime: '2025-01-01T00:00:00Z',
+            },
+          ],
+        },
+      }),
   },
   {
     what: 'create the leader Lease beacon-controller',
@@ -872,6 +890,12 @@ const speakerForbidden: Forbidden[] = [
     run: (k) => k.patch(beacon('ipaddresspools', 'default', 'status'), { status: { assignedIPv4: 9 } }),
   },
   {
+    what: "write a BGPAdvertisement's status (the controller's CommunitiesResolved)",
+    refusedBy: 'rbac patch bgpadvertisements/status',
+    run: (k) =>
+      k.patch(beacon('bgpadvertisements', 'production-bgp', 'status'), { status: { conditions: [] } }),
+  },
+  {
     what: 'change a BGPPeer',
     refusedBy: 'rbac patch bgppeers',
     run: (k) => k.patch(beacon('bgppeers', 'tor-a'), { spec: { peerPort: 1179 } }),
@@ -1138,4 +1162,58 @@ test('kubectl auth can-i agrees: no wildcard rights, no Secrets beyond the one n
   assert.equal(await can(SPEAKER, 'get', 'secret/beacon-speaker-secrets', '-n', NAMESPACE), 'yes');
   assert.equal(await can(SPEAKER, 'patch', 'services/status', '-n', APP), 'no');
   assert.equal(await can(CONTROLLER, 'patch', 'services/status', '-n', APP), 'yes');
+});
+
+test('a speaker on a node named longer than a label value writes its own status objects and no other', async () => {
+  // 70 characters: a valid node name (DNS subdomain) that no label value can hold.
+  const longNode = `edge-${'rack07-'.repeat(9)}host0042`;
+  assert.ok(longNode.length > 63);
+  await mustKubectl(
+    api,
+    ['apply', '-f', '-'],
+    json({
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { name: 'speaker-long', namespace: NAMESPACE },
+      spec: {
+        nodeName: longNode,
+        serviceAccountName: 'beacon-speaker',
+        containers: [{ name: 's', image: 'beacon:0.1.0' }],
+      },
+    }),
+  );
+  const token = await mustKubectl(api, [
+    'create',
+    'token',
+    'beacon-speaker',
+    '-n',
+    NAMESPACE,
+    '--bound-object-kind=Pod',
+    '--bound-object-name=speaker-long',
+  ]);
+  const kubeconfig = kubeconfigForToken(api, SPEAKER, token.trim(), 'kubeconfig-speaker-long');
+  const k = (args: string[], input?: string) => kubectlWith(api, kubeconfig, args, input);
+  // The label the speaker writes, as its status writer documents it: the first 50 characters, '-', a hash.
+  const label = nodeLabelValue(longNode);
+  assert.ok(label.length <= 63 && label.startsWith(longNode.slice(0, 40)));
+  for (const [plural, kind, status] of STATUS_KINDS) {
+    const own = await k(
+      ['create', '-f', '-'],
+      statusObject(kind, 'long-web', { ...status, node: longNode }, NAMESPACE, label),
+    );
+    assert.equal(own.code, 0, `create its own ${kind}: ${own.stderr}`);
+    const patched = await k(['label', plural, 'long-web', '-n', NAMESPACE, '--overwrite', 'probe=1']);
+    assert.equal(patched.code, 0, `change its own ${kind}: ${patched.stderr}`);
+    const stolen = await k(
+      ['create', '-f', '-'],
+      statusObject(kind, 'long-db', { ...status, node: longNode }, NAMESPACE, 'node-a'),
+    );
+    assert.notEqual(stolen.code, 0, `a ${kind} labelled as node-a must be refused`);
+    assert.match(stolen.stderr, /beacon-speaker-status-objects/);
+    const foreign = await k(['delete', plural, 'node-b-web', '-n', NAMESPACE]);
+    assert.notEqual(foreign.code, 0, `deleting node-b's ${kind} must be refused`);
+    assert.match(foreign.stderr, /beacon-speaker-status-objects/);
+    const gone = await k(['delete', plural, 'long-web', '-n', NAMESPACE]);
+    assert.equal(gone.code, 0, `delete its own ${kind}: ${gone.stderr}`);
+  }
 });

@@ -143,6 +143,32 @@ test('an advertisement naming a pool that does not exist: a PoolNotFound Event',
   assert.match(e.message, /no-such-pool/);
 });
 
+test('an advertisement naming a community nothing defines: CommunitiesResolved False and a CommunityNotFound Event, until it is defined', {
+  timeout: 30_000,
+}, async () => {
+  await createBeaconObject(s.rest, CONFIG, 'BGPAdvertisement', 'typo', {
+    communities: ['NO_EXPRT', 'no-export', '64512:7'],
+  });
+  const path = `/apis/beacon.dev/v1alpha1/namespaces/${CONFIG}/bgpadvertisements/typo`;
+  const resolved = async () =>
+    (
+      await s.rest.get<{
+        status?: { conditions?: { type: string; status: string; reason: string; message: string }[] };
+      }>(path)
+    ).status?.conditions?.find((c) => c.type === 'CommunitiesResolved');
+  const e = await waitForEvent(s.rest, CONFIG, 'typo', 'CommunityNotFound');
+  assert.equal(e.type, 'Warning');
+  assert.match(e.message, /"NO_EXPRT" is neither defined by a Community object nor a well-known name/);
+  assert.doesNotMatch(e.message, /"no-export"/, 'the well-known name is understood');
+  assert.match(e.message, /not announced/);
+  await waitFor('the condition False', async () => (await resolved())?.status === 'False', 10_000, 100);
+  assert.equal((await resolved())?.reason, 'CommunityNotFound');
+  await createBeaconObject(s.rest, CONFIG, 'Community', 'fix', {
+    communities: [{ name: 'NO_EXPRT', value: '65535:65281' }],
+  });
+  await waitFor('the condition True', async () => (await resolved())?.status === 'True', 10_000, 100);
+});
+
 test('after all that, the controller still serves and nothing assigned before has moved', {
   timeout: 30_000,
 }, async () => {

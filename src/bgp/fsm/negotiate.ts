@@ -15,8 +15,8 @@ export interface GracefulRestartConfig {
 
 export interface OpenConfig {
   localAs: number;
-  /** The ASN the peer must present (2/2 Bad Peer AS otherwise). */
-  peerAs: number;
+  /** The ASN the peer must present (2/2 Bad Peer AS otherwise); 'external': any ASN but localAs. */
+  peerAs: number | 'external';
   /** Dotted quad, non-zero. */
   routerId: string;
   /** Proposed hold time in seconds: 0 (no keepalives) or at least 3. */
@@ -107,10 +107,10 @@ export function negotiate(open: OpenMessage, c: OpenConfig): Negotiated | WireEr
   }
   if (!sawMultiprotocol) peerFamilies.add('ipv4');
   const peerAs = fourOctet ?? open.myAs;
-  if (peerAs !== c.peerAs)
+  if (c.peerAs === 'external' ? peerAs === c.localAs : peerAs !== c.peerAs)
     return openError(
       OpenSubcode.BAD_PEER_AS,
-      `peer AS ${peerAs}${fourOctet !== undefined && open.myAs !== fourOctet ? ` (My AS ${open.myAs})` : ''}, expected ${c.peerAs}`,
+      `peer AS ${peerAs}${fourOctet !== undefined && open.myAs !== fourOctet ? ` (My AS ${open.myAs})` : ''}, expected ${c.peerAs === 'external' ? `an AS other than ${c.localAs} (eBGP)` : c.peerAs}`,
     );
   // RFC 6793 4.2: with a 4-octet capability, a 2-octet-sized ASN must appear as itself in My AS.
   if (fourOctet !== undefined && fourOctet <= 0xffff && open.myAs !== fourOctet)

@@ -48,7 +48,8 @@ export type { SentEvent };
 
 export interface SessionOptions {
   localAs: number;
-  peerAs: number;
+  /** The peer's ASN; 'external': whatever ASN it presents, as long as it is not localAs (eBGP). */
+  peerAs: number | 'external';
   peerAddress: string;
   /** Default 179. */
   peerPort?: number;
@@ -206,7 +207,7 @@ export class BgpSession extends EventEmitter<SessionEvents> {
     const id = parseIp(options.routerId);
     if (id?.family !== 'ipv4' || options.routerId === '0.0.0.0')
       throw new TypeError(`router id must be a non-zero IPv4 dotted quad: ${options.routerId}`);
-    for (const asn of [options.localAs, options.peerAs])
+    for (const asn of [options.localAs, ...(options.peerAs === 'external' ? [] : [options.peerAs])])
       if (!Number.isInteger(asn) || asn < 1 || asn > 0xffffffff)
         throw new RangeError(`ASN out of range: ${asn}`);
     this.#malformed = new MalformedLog(this.log);

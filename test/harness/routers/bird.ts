@@ -92,6 +92,8 @@ export function birdConfig(cfg: RouterConfig): string {
     l.push('  connect delay time 1;', '  connect retry time 1;', '  error wait time 1, 5;');
     if (n.password !== undefined) l.push(`  password "${n.password}";`);
     if (n.passive) l.push('  passive on;');
+    // BIRD's expected TTL is 255 for a direct neighbour, 256 minus `multihop` otherwise.
+    if (n.ttlSecurity !== undefined) l.push('  ttl security on;');
     if (n.gracefulRestart)
       l.push('  graceful restart on;', `  graceful restart time ${n.restartTime ?? 120};`);
     if (n.bfd) l.push('  bfd on;');

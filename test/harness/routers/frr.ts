@@ -112,6 +112,7 @@ export function frrBgpdConfig(cfg: RouterConfig, hostname = 'router'): string {
     l.push(` neighbor ${a} advertisement-interval 0`);
     if (n.password !== undefined) l.push(` neighbor ${a} password ${n.password}`);
     if (n.passive) l.push(` neighbor ${a} passive`);
+    if (n.ttlSecurity !== undefined) l.push(` neighbor ${a} ttl-security hops ${n.ttlSecurity}`);
     if (n.gracefulRestart) l.push(` neighbor ${a} graceful-restart`);
     if (n.bfd) l.push(` neighbor ${a} bfd profile ${FRR_BFD_PROFILE}`);
   }

@@ -15,6 +15,7 @@ import {
   canonicalPrefix,
   FAMILIES,
   type Family,
+  gtsmMinTtl,
   holdTimeOf,
   keepaliveOf,
   type NeighborStatus,
@@ -116,6 +117,10 @@ export function gobgpConfig(cfg: RouterConfig): string {
       l.push('  [neighbors.transport.config]');
       if (n.passive) l.push('    passive-mode = true');
       if (cfg.listenAddress) l.push(`    local-address = ${toml(cfg.listenAddress)}`);
+    }
+    if (n.ttlSecurity !== undefined) {
+      l.push('  [neighbors.ttl-security.config]', '    enabled = true');
+      l.push(`    ttl-min = ${gtsmMinTtl(n.ttlSecurity)}`);
     }
     if (n.gracefulRestart) {
       l.push('  [neighbors.graceful-restart.config]', '    enabled = true');

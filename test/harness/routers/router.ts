@@ -25,6 +25,11 @@ export interface NeighborConfig {
   password?: string;
   /** Only accept the neighbour's connection, never open one. */
   passive?: boolean;
+  /**
+   * GTSM (RFC 5082): send with TTL 255 and accept only what crossed at most this many hops (1: the
+   * neighbour is on the link, only TTL 255 passes). FRR `ttl-security hops N`, BIRD `ttl security on`.
+   */
+  ttlSecurity?: number;
   /** Proposed hold time in seconds (default 9); the keepalive interval is a third of it. */
   holdTime?: number;
   /** Graceful restart (RFC 4724): keep the neighbour's routes, marked stale, while it restarts. */
@@ -288,6 +293,11 @@ export function neighborFamilies(n: NeighborConfig): Family[] {
 
 export function holdTimeOf(n: NeighborConfig): number {
   return n.holdTime ?? 9;
+}
+
+/** The lowest TTL GTSM accepts from a neighbour `hops` away: 255 for one on the link. */
+export function gtsmMinTtl(hops: number): number {
+  return 256 - hops;
 }
 
 /** A keepalive interval a third of the hold time, at least 1 s (routers refuse 0 with a non-zero hold). */

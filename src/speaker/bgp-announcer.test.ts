@@ -307,8 +307,14 @@ test('per-peer metrics follow the session: up, prefixes, UPDATEs as the router c
         ],
       ]),
     );
-    assert.equal(await value('beacon_speaker_bgp_announced_prefixes'), 2);
+    // The gauge counts what the session has sent, not what it was asked to send.
     await waitFor('both routes at the router', () => received.size === 2, 5000, 10);
+    await waitFor(
+      'the prefix gauge',
+      async () => (await value('beacon_speaker_bgp_announced_prefixes')) === 2,
+      5000,
+      10,
+    );
     // Whatever else is in flight (an End-of-RIB) arrives well within this.
     await sleep(300);
     assert.equal(

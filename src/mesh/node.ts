@@ -245,7 +245,7 @@ export class MeshNode {
   private lastSyncAsk = Number.NEGATIVE_INFINITY;
   private lastFenced: boolean | undefined;
   private trouble = false;
-  private candidateCache: { version: string; names: Set<string> } | undefined;
+  private candidateCache: { version: string; names: ReadonlySet<string> } | undefined;
   private lastCandidatesVersion = '';
   private refused = 0;
   private left = false;
@@ -348,20 +348,22 @@ export class MeshNode {
    * Names of the nodes that may own addresses: alive in this node's view, this node included if it is.
    * Kept as exceptions to the roster, and rebuilt only when they change.
    */
-  candidates(): Set<string> {
+  candidates(): ReadonlySet<string> {
     const version = this.candidatesVersion();
     if (this.candidateCache?.version === version) return this.candidateCache.names;
-    const out = new Set<string>();
-    if (this.status === 'alive' && !this.left) out.add(this.self.name);
-    const except = this.members.exceptions();
-    for (const [id, e] of this.roster.entries) {
-      if (id === this.id || except.has(id)) continue;
+    const selfAlive = this.status === 'alive' && !this.left;
+    const excluded = new Set<string>(this.members.exceptions());
+    for (const id of this.roster.entries.keys()) {
+      if (id === this.id || excluded.has(id)) continue;
       const b = this.members.get(id);
-      if (b && this.apiAssisted.has(incKey(id, b.inc)) && this.apiVotesDead(id)) continue;
-      out.add(e.member.name);
+      if (b && this.apiAssisted.has(incKey(id, b.inc)) && this.apiVotesDead(id)) excluded.add(id);
     }
-    this.candidateCache = { version, names: out };
-    return out;
+    let names: ReadonlySet<string>;
+    if (!selfAlive) names = this.roster.namesExcept(excluded.add(this.id));
+    else if (this.roster.entries.has(this.id)) names = this.roster.namesExcept(excluded);
+    else names = new Set([...this.roster.namesExcept(excluded), this.self.name]);
+    this.candidateCache = { version, names };
+    return names;
   }
 
   /** Changes whenever candidates() may: own state, beliefs, the roster, and the API server's votes. */

@@ -231,7 +231,7 @@ export class MeshNode {
 
   private apiAckSentAt = Number.NEGATIVE_INFINITY;
   private apiEchoSentAt = Number.NEGATIVE_INFINITY;
-  private readonly leaseChangedAt = new Map<string, number>();
+  private readonly leaseRenewedAt: (name: string) => number | undefined;
 
   private aliveSince: number | undefined;
   private readonly releasedBy = new Set<string>();
@@ -261,6 +261,12 @@ export class MeshNode {
       random?: () => number;
       /** Incarnation to start at (the Lease's generation, round 0 unless told otherwise). */
       round?: number;
+      /**
+       * When (this clock) the named member's Lease was last seen renewed, if it was: the API server's vote.
+       * The host keeps it (the speaker's Lease informer already does), so a node holds no per-member map
+       * of its own and N nodes of a simulation can share one.
+       */
+      leaseRenewedAt: (name: string) => number | undefined;
     },
   ) {
     this.self = { name: self.name, gen: self.gen, keys: [...self.keys] };
@@ -271,6 +277,7 @@ export class MeshNode {
     this.transport = opts.transport;
     this.events = opts.events;
     this.random = opts.random ?? Math.random;
+    this.leaseRenewedAt = opts.leaseRenewedAt;
     this.inc = { gen: self.gen, round: opts.round ?? 0 };
     this.startedAt = this.clock.now();
     this.statusSince = this.startedAt;
@@ -546,11 +553,6 @@ export class MeshNode {
   /** This node's own Lease write sent at `sentAt` came back through the watch: our view is current to it. */
   apiEcho(sentAt: number): void {
     this.apiEchoSentAt = Math.max(this.apiEchoSentAt, sentAt);
-  }
-
-  /** Another member's Lease changed (its renewal was seen). */
-  leaseChanged(name: string): void {
-    this.leaseChangedAt.set(this.roster.idOf(name) ?? nodeId(name), this.clock.now());
   }
 
   /** Tell a joining node that this node no longer answers for the addresses it now owns. */
@@ -915,7 +917,8 @@ export class MeshNode {
   private apiVotesDead(subject: string): boolean {
     const now = this.clock.now();
     if (now - this.apiEchoSentAt > this.params.apiStaleMs) return false;
-    const changed = this.leaseChangedAt.get(subject) ?? this.startedAt;
+    const member = this.roster.get(subject);
+    const changed = (member && this.leaseRenewedAt(member.name)) ?? this.startedAt;
     return now - changed > this.params.apiStaleMs;
   }
 

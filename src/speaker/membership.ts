@@ -113,6 +113,7 @@ export class SpeakerMembership {
         params,
         clock: { now: this.now },
         transport: { send: (address, port, data) => this.send(address, port, data) },
+        leaseRenewedAt: (name) => this.leases.get(name)?.changedAt,
         events: {
           onChange: () => this.opts.onChange(),
           onSelfState: () => this.publish(),
@@ -274,7 +275,6 @@ export class SpeakerMembership {
       }
       return;
     }
-    this.mesh?.leaseChanged(node);
     this.refreshLiveness(true);
   }
 

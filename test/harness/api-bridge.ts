@@ -48,10 +48,9 @@ export async function bridgeApiServer(api: ApiServer, dir: string): Promise<ApiB
     kubeconfigPath,
     async openInto(ns: Netns) {
       const p = ns.spawn('api-bridge', join(REPO_ROOT, 'node_modules', '.bin', 'node'), [
-        join(REPO_ROOT, 'test', 'harness', 'tcp-to-unix.ts'),
-        '127.0.0.1',
-        String(IN_NAMESPACE_API_PORT),
-        socketPath,
+        join(REPO_ROOT, 'test', 'harness', 'forward.ts'),
+        `tcp:127.0.0.1:${IN_NAMESPACE_API_PORT}`,
+        `unix:${socketPath}`,
       ]);
       await waitFor(
         `the API bridge in ${ns.name}`,

@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # Debian packages the network tests and the lab need: the routers Beacon is proven against (FRR, BIRD 2,
 # GoBGP), the tools that look at the wire (arping, ndisc6, tcpdump, iproute2), and what node-gyp needs to
-# build the native addon during npm install (python3, make, g++).
+# build the native addon during npm install (python3, make, g++). The test cluster's nodes add kube-proxy's
+# tools (iptables, nftables, conntrack), the CNI plugins (containernetworking-plugins), what runc's build
+# needs for seccomp (libseccomp-dev, pkg-config), and openssl for the cluster's certificates.
 set -euo pipefail
-packages=(frr bird2 gobgpd iproute2 arping ndisc6 tcpdump iputils-ping curl python3 make g++)
+packages=(frr bird2 gobgpd iproute2 arping ndisc6 tcpdump iputils-ping curl python3 make g++
+  iptables nftables conntrack containernetworking-plugins libseccomp-dev pkg-config openssl util-linux)
 missing=()
 for p in "${packages[@]}"; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then

@@ -1,11 +1,20 @@
 #!/usr/bin/env bash
 # Debian packages the network tests and the lab need: the routers Beacon is proven against (FRR, BIRD 2,
 # GoBGP), the tools that look at the wire (arping, ndisc6, tcpdump, iproute2), and what node-gyp needs to
-# build the native addon during npm install (python3, make, g++). The test cluster's nodes add kube-proxy's
-# tools (iptables, nftables, conntrack), the CNI plugins (containernetworking-plugins), what runc's build
-# needs for seccomp (libseccomp-dev, pkg-config), and openssl for the cluster's certificates.
+# build the native addon during npm install (python3, make, g++). The container images (scripts/build-image.sh)
+# need mmdebstrap for their Debian bases, buildah to build and podman (with runc: crun refuses hybrid cgroups)
+# to import and run them, qemu-user-static for the other architecture, and that architecture's C compiler
+# for the test Pods' pause binary. The test cluster's nodes add kube-proxy's tools (iptables, nftables,
+# conntrack), the CNI plugins (containernetworking-plugins), what the runc they run needs to build with
+# seccomp (libseccomp-dev, pkg-config), and openssl for the cluster's certificates.
 set -euo pipefail
+case "$(dpkg --print-architecture)" in
+  amd64) cross=gcc-aarch64-linux-gnu ;;
+  arm64) cross=gcc-x86-64-linux-gnu ;;
+  *) cross= ;;
+esac
 packages=(frr bird2 gobgpd iproute2 arping ndisc6 tcpdump iputils-ping curl python3 make g++
+  mmdebstrap arch-test buildah podman runc qemu-user-static ${cross}
   iptables nftables conntrack containernetworking-plugins libseccomp-dev pkg-config openssl util-linux)
 missing=()
 for p in "${packages[@]}"; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p"); done

@@ -8,6 +8,11 @@
 // is fetched with `npm pack` (from npm's cache or registry). Failing all that, the running Node's own headers.
 // $BEACON_NODEDIR overrides the search; BEACON_SKIP_NATIVE=1 skips the build (L2 and BGP then report that
 // the addon is missing).
+//
+// `--arch` (npm_config_arch, Node's names: x64, arm64) builds for another architecture with Debian's cross
+// compiler for it (g++-aarch64-linux-gnu, g++-x86-64-linux-gnu) unless CC/CXX name one: the image build
+// runs on the build machine and cross-compiles for its target. Node-API headers are the same on every
+// architecture, so the build machine's headers serve.
 import { spawnSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -125,6 +130,25 @@ function nodeGyp(): string {
   }
 }
 
+/** Debian's GNU triplet for a Node architecture name, for the cross compilers' names. */
+const CROSS_TRIPLETS: Record<string, string> = { arm64: 'aarch64-linux-gnu', x64: 'x86_64-linux-gnu' };
+
+/** The target architecture and, when it is not this machine's, the compilers that build for it. */
+function target(): { arch: string; env: Record<string, string> } | { error: string } {
+  const arch = process.env.npm_config_arch || process.arch;
+  if (arch === process.arch) return { arch, env: {} };
+  const triplet = CROSS_TRIPLETS[arch];
+  if (!triplet)
+    return { error: `no cross compiler known for --arch=${arch} (known: ${Object.keys(CROSS_TRIPLETS)})` };
+  const env = { CC: process.env.CC || `${triplet}-gcc`, CXX: process.env.CXX || `${triplet}-g++` };
+  const found = spawnSync(env.CXX, ['--version'], { stdio: 'ignore' });
+  if (found.status !== 0) {
+    const pkg = `g++-${triplet.replaceAll('_', '-')}`;
+    return { error: `${env.CXX} is missing for --arch=${arch} (apt-get install ${pkg}, or set CC and CXX)` };
+  }
+  return { arch, env };
+}
+
 function main(): number {
   if (process.env.BEACON_SKIP_NATIVE === '1') {
     process.stderr.write('beacon: BEACON_SKIP_NATIVE=1, not building the native addon\n');
@@ -146,19 +170,26 @@ function main(): number {
     );
     return 1;
   }
+  const tgt = target();
+  if ('error' in tgt) {
+    process.stderr.write(`beacon: ${tgt.error}\n`);
+    return 1;
+  }
+  const cross = tgt.arch === process.arch ? '' : ` for ${tgt.arch} with ${tgt.env.CXX}`;
   process.stdout.write(
-    `beacon: building native/ against Node ${headerMajor(headers.dir)} headers from ${headers.from}\n`,
+    `beacon: building native/${cross} against Node ${headerMajor(headers.dir)} headers from ${headers.from}\n`,
   );
   const args = [
     nodeGyp(),
     'rebuild',
     `--nodedir=${headers.dir}`,
+    `--arch=${tgt.arch}`,
     '--jobs=max',
     '--directory',
     join(root, 'native'),
   ];
   // npm exports npmrc settings as npm_config_*; a user-level nodedir would otherwise win over ours.
-  const env = { ...process.env, npm_config_nodedir: headers.dir };
+  const env = { ...process.env, ...tgt.env, npm_config_nodedir: headers.dir };
   const res = spawnSync(process.execPath, args, { stdio: 'inherit', env, cwd: root });
   if (res.status !== 0) {
     process.stderr.write(

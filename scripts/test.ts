@@ -1,9 +1,12 @@
 // `npm test [-- FILE...]`: builds the test cluster's binaries (API server, kubelet, containerd, ...) and Helm
-// once (minutes on a fresh machine, with progress) so that no test file times out waiting for them, then runs
-// Node's test runner on every *.test.ts under src/ and test/ (or on the files given).
+// once (minutes on a fresh machine, with progress) so that no test file times out waiting for them, and the
+// container images when a test file that runs them is selected, then runs Node's test runner on every
+// *.test.ts under src/ and test/ (or on the files given).
 import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { clusterBinaries } from '../test/harness/cluster/binaries.ts';
 import { helmBinary } from '../test/harness/helm.ts';
+import { testImages } from '../test/harness/images.ts';
 
 const files = process.argv.slice(2);
 const started = Date.now();
@@ -13,6 +16,10 @@ await helmBinary(progress);
 process.stdout.write(
   `[harness] Kubernetes ${bins.kubernetesVersion}, etcd ${bins.etcdVersion}, containerd ${bins.containerdVersion}, runc ${bins.runcVersion} ready in ${((Date.now() - started) / 1000).toFixed(1)} s\n`,
 );
+// Images: a cold build takes minutes (docs/image.md), more than a test's time limit.
+if (!files.length || files.some((f) => /harness\/(cluster\/)?images\.ts/.test(readFileSync(f, 'utf8')))) {
+  await testImages((line) => process.stdout.write(`[image] ${line}\n`));
+}
 
 const args = [
   '--test',

@@ -283,9 +283,12 @@ export class NetLab {
     return [ifA, ifB];
   }
 
-  /** Stops every process the lab started and deletes every namespace (and with them every link). */
-  async cleanup(): Promise<void> {
-    await Promise.all(this.processes.splice(0).map((p) => p.stop(2000)));
+  /**
+   * Stops every process the lab started (SIGTERM, then SIGKILL after `graceMs`) and deletes every namespace
+   * (and with them every link).
+   */
+  async cleanup(graceMs = 2000): Promise<void> {
+    await Promise.all(this.processes.splice(0).map((p) => p.stop(graceMs)));
     for (const ns of this.namespaces.splice(0).reverse()) await deleteNamespace(ns.name);
     this.switchNs = undefined;
   }

@@ -33,10 +33,23 @@ export const KUBERNETES_SERVICE_IP = '10.96.0.1';
 
 export interface ControlPlane {
   api: ApiServer;
-  /** Kubeconfig text for a client certificate, talking to the API server at its bridge address. */
-  kubeconfigFor(name: string, commonName: string, groups: string[]): Promise<string>;
   processes: TetheredProcess[];
-  stop(): Promise<void>;
+  stop(graceMs?: number): Promise<void>;
+}
+
+/** Signs a client certificate and writes a kubeconfig using it (dir/NAME.kubeconfig) for `server`. */
+export async function writeClientKubeconfig(
+  pki: Pki,
+  server: string,
+  dir: string,
+  name: string,
+  commonName: string,
+  groups: string[],
+): Promise<string> {
+  const pair = await pki.client(name, commonName, groups);
+  const path = join(dir, `${name}.kubeconfig`);
+  writeFileSync(path, kubeconfigYaml(server, pki.caPem, commonName, pair), { mode: 0o600 });
+  return path;
 }
 
 function httpsGet(url: string, ca: string, token: string): Promise<{ status: number; body: string }> {
@@ -118,18 +131,7 @@ export async function startControlPlane(opts: {
     processes.push(p);
     return p;
   };
-  const kubeconfigFor = async (name: string, commonName: string, groups: string[]) => {
-    const pair = await pki.client(name, commonName, groups);
-    return kubeconfigYaml(`https://${ip}:${API_PORT}`, pki.caPem, commonName, pair);
-  };
-  const writeKubeconfig = async (name: string, commonName: string, groups: string[], local: boolean) => {
-    const pair = await pki.client(name, commonName, groups);
-    const server = local ? `https://127.0.0.1:${API_PORT}` : `https://${ip}:${API_PORT}`;
-    const path = join(dir, `${name}.kubeconfig`);
-    writeFileSync(path, kubeconfigYaml(server, pki.caPem, commonName, pair), { mode: 0o600 });
-    return path;
-  };
-
+  const local = `https://127.0.0.1:${API_PORT}`;
   opts.log('control plane: etcd');
   const etcd = spawn('etcd', bins.etcd, [
     '--name=control-plane',
@@ -211,11 +213,13 @@ export async function startControlPlane(opts: {
   );
 
   opts.log('control plane: kube-controller-manager, kube-scheduler');
-  const kcmConfig = await writeKubeconfig(
+  const kcmConfig = await writeClientKubeconfig(
+    pki,
+    local,
+    dir,
     'kube-controller-manager',
     'system:kube-controller-manager',
     [],
-    true,
   );
   spawn('kube-controller-manager', bins.kubeControllerManager, [
     `--kubeconfig=${kcmConfig}`,
@@ -234,7 +238,14 @@ export async function startControlPlane(opts: {
     '--leader-elect=false',
     '--profiling=false',
   ]);
-  const schedConfig = await writeKubeconfig('kube-scheduler', 'system:kube-scheduler', [], true);
+  const schedConfig = await writeClientKubeconfig(
+    pki,
+    local,
+    dir,
+    'kube-scheduler',
+    'system:kube-scheduler',
+    [],
+  );
   spawn('kube-scheduler', bins.kubeScheduler, [
     `--kubeconfig=${schedConfig}`,
     `--authentication-kubeconfig=${schedConfig}`,
@@ -265,11 +276,11 @@ export async function startControlPlane(opts: {
   };
   return {
     api,
-    kubeconfigFor,
     processes,
-    async stop() {
+    /** Closes the forwarder and stops the processes (SIGTERM, SIGKILL after `graceMs`). */
+    async stop(graceMs = 2000) {
       await api.stop();
-      await Promise.all(processes.map((p) => p.stop(2000)));
+      await Promise.all(processes.map((p) => p.stop(graceMs)));
     },
   };
 }

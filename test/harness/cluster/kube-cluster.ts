@@ -9,10 +9,10 @@
  * plane .10, nodes .11, .12, ..., client .100; L2 pool 192.0.2.200-250; BGP pool 198.51.100.0/24 behind
  * the router; pods 10.244.N.0/24 on node N; Services 10.96.0.0/16.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { writeFile } from 'node:fs/promises';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { hostArch } from '../../../scripts/image/platform.ts';
 import type { KubeRest } from '../../../src/k8s/rest.ts';
 import type { ApiServer } from '../apiserver.ts';
 import { CLIENT_IP, NODE_ASN, ROUTER_ASN, ROUTER_IP } from '../cluster-lab.ts';
@@ -21,8 +21,14 @@ import { type Bridge, NetLab, type Netns } from '../netns.ts';
 import { waitFor } from '../process.ts';
 import type { FrrRouter } from '../routers/frr.ts';
 import { type ClusterBinaries, clusterBinaries, clusterToolsMissing } from './binaries.ts';
-import { removeStaleCgroupRoots } from './cgroups.ts';
-import { type ControlPlane, SERVICE_CIDR, startControlPlane } from './control-plane.ts';
+import { removeCgroupRoot, removeStaleCgroupRoots } from './cgroups.ts';
+import {
+  API_PORT,
+  type ControlPlane,
+  SERVICE_CIDR,
+  startControlPlane,
+  writeClientKubeconfig,
+} from './control-plane.ts';
 import { KubeNode, type ProxyMode } from './node.ts';
 import { createPki } from './pki.ts';
 
@@ -36,9 +42,24 @@ export interface KubeClusterOptions {
   nodes?: number;
   proxyMode?: ProxyMode;
   router?: boolean;
-  /** OCI archives to import into every node's runtime (the pause image among them). */
+  /** OCI archives to import into every node's runtime, the sandbox image's among them. */
   images: string[];
+  /** The sandbox (pause) image's reference. */
+  sandboxImage: string;
   log?: (line: string) => void;
+  /**
+   * Called as soon as the API server answers, while the nodes are still coming up, so that a caller can
+   * apply its objects meanwhile; start() resolves once it has too.
+   */
+  onApiServer?: (api: ApiServer) => Promise<void>;
+  /** Stops the start between phases (what is already running is torn down before start() rejects). */
+  signal?: AbortSignal;
+}
+
+export class StartAborted extends Error {
+  constructor() {
+    super('the cluster start was interrupted');
+  }
 }
 
 /** Seconds each phase of a start took, for the benches and the lab's output. */
@@ -94,6 +115,9 @@ export class KubeCluster {
 
   static async start(opts: KubeClusterOptions): Promise<KubeCluster> {
     const log = opts.log ?? (() => {});
+    const checkAbort = () => {
+      if (opts.signal?.aborted) throw new StartAborted();
+    };
     const missing = clusterToolsMissing();
     if (missing) throw new Error(missing);
     const t0 = Date.now();
@@ -101,24 +125,42 @@ export class KubeCluster {
     const binaries = await clusterBinaries(log);
     const tBinaries = since(t0);
     await removeStaleCgroupRoots(CGROUP_PREFIX);
-    const dir = mkdtempSync(join(tmpdir(), `beacon-cluster-${opts.tag}-`));
+    removeStaleDirs();
+    const dir = mkdtempSync(join(tmpdir(), `beacon-cluster-${process.pid}-${opts.tag}-`));
     const net = await NetLab.create(opts.tag);
     const tag = opts.tag.replace(/[^a-z0-9]/gi, '').slice(0, 12);
+    const count = opts.nodes ?? 3;
+    const specs = Array.from({ length: count }, (_, i) => ({
+      name: `node-${i + 1}`,
+      ip: `192.0.2.${11 + i}`,
+      podCidr: `10.244.${i + 1}.0/24`,
+      cgroupRoot: `${CGROUP_PREFIX}${process.pid}-${tag}-node-${i + 1}`,
+    }));
     const nodes: KubeNode[] = [];
     let cp: ControlPlane | undefined;
+    let hook: Promise<void> | undefined;
     try {
       const t1 = Date.now();
       const bridge = await net.addBridge();
       const cpNs = await net.addNamespace('cp');
       await net.attach(cpNs, bridge, { ifname: 'eth0', addresses: [`${CONTROL_PLANE_IP}/24`] });
-      const count = opts.nodes ?? 3;
-      const nodeIps = Array.from({ length: count }, (_, i) => `192.0.2.${11 + i}`);
-      const podCidrs = Array.from({ length: count }, (_, i) => `10.244.${i + 1}.0/24`);
       // Pods' traffic to the API server keeps its source address; the control plane routes it back.
-      for (let i = 0; i < count; i++)
-        await cpNs.must('ip', ['route', 'add', podCidrs[i]!, 'via', nodeIps[i]!]);
+      for (const n of specs) await cpNs.must('ip', ['route', 'add', n.podCidr, 'via', n.ip]);
+      checkAbort();
       const pki = await createPki(join(dir, 'pki'));
-      cp = await startControlPlane({
+      const server = `https://${CONTROL_PLANE_IP}:${API_PORT}`;
+      const proxyKubeconfig = await writeClientKubeconfig(
+        pki,
+        server,
+        dir,
+        'kube-proxy',
+        'system:kube-proxy',
+        [],
+      );
+
+      // The control plane and the nodes' runtimes (with their images) come up side by side.
+      log(`control plane, and ${count} nodes' containerd with ${opts.images.length} images each`);
+      const cpStarting = startControlPlane({
         ns: cpNs,
         ip: CONTROL_PLANE_IP,
         dir: join(dir, 'control-plane'),
@@ -127,47 +169,60 @@ export class KubeCluster {
         podCidr: CLUSTER_CIDR,
         log,
       });
-      const tControlPlane = since(t1);
-
-      const t2 = Date.now();
-      log(`nodes: ${count} x (containerd, images, kubelet, kube-proxy)`);
-      const proxyKubeconfig = join(dir, 'kube-proxy.kubeconfig');
-      await writeText(proxyKubeconfig, await cp.kubeconfigFor('kube-proxy', 'system:kube-proxy', []));
-      for (let i = 0; i < count; i++) {
-        const name = `node-${i + 1}`;
-        const nodeDir = join(dir, name);
-        const kubeletKubeconfig = join(dir, `${name}-kubelet.kubeconfig`);
-        await writeText(
-          kubeletKubeconfig,
-          await cp.kubeconfigFor(`kubelet-${name}`, `system:node:${name}`, ['system:nodes']),
-        );
-        nodes.push(
-          await KubeNode.start({
-            lab: net,
-            bridge,
-            name,
-            ip: nodeIps[i]!,
-            podCidr: podCidrs[i]!,
-            podRoutes: podCidrs.map((cidr, j) => ({ cidr, via: nodeIps[j]! })).filter((_, j) => j !== i),
-            serviceCidr: SERVICE_CIDR,
-            clusterCidr: CLUSTER_CIDR,
-            caCert: pki.ca.cert,
-            kubeletKubeconfig,
-            proxyKubeconfig,
-            proxyMode: opts.proxyMode ?? 'iptables',
-            cgroupRoot: `${CGROUP_PREFIX}${process.pid}-${tag}-${name}`,
-            dir: nodeDir,
-            binaries,
-          }),
-        );
+      const nodesStarting = specs.map(async (spec) => {
+        const node = await KubeNode.start({
+          lab: net,
+          bridge,
+          name: spec.name,
+          ip: spec.ip,
+          podCidr: spec.podCidr,
+          podRoutes: specs.filter((o) => o !== spec).map((o) => ({ cidr: o.podCidr, via: o.ip })),
+          serviceCidr: SERVICE_CIDR,
+          clusterCidr: CLUSTER_CIDR,
+          caCert: pki.ca.cert,
+          kubeletKubeconfig: await writeClientKubeconfig(
+            pki,
+            server,
+            dir,
+            `kubelet-${spec.name}`,
+            `system:node:${spec.name}`,
+            ['system:nodes'],
+          ),
+          proxyKubeconfig,
+          proxyMode: opts.proxyMode ?? 'iptables',
+          sandboxImage: opts.sandboxImage,
+          platform: `linux/${hostArch()}`,
+          cgroupRoot: spec.cgroupRoot,
+          dir: join(dir, spec.name),
+          binaries,
+        });
+        nodes.push(node);
+        checkAbort();
+        const importing = Date.now();
+        await node.importImages(opts.images);
+        log(`${spec.name}: ${opts.images.length} images imported in ${since(importing).toFixed(1)} s`);
+        return node;
+      });
+      try {
+        cp = await cpStarting;
+      } catch (err) {
+        await Promise.allSettled(nodesStarting);
+        throw err;
       }
-      await Promise.all(nodes.map((n) => n.importImages(opts.images)));
-      for (const n of nodes) await n.startKubelet();
+      const api = cp.api;
+      const tControlPlane = since(t1);
+      hook = opts.onApiServer?.(api);
+      // Awaited below; until then a failure must not count as unhandled.
+      hook?.catch(() => {});
+      await settled(Promise.resolve(), ...nodesStarting);
+      checkAbort();
+      nodes.sort((a, b) => a.name.localeCompare(b.name));
+      log('kubelets and kube-proxies');
+      await Promise.all(nodes.map((n) => n.startKubelet()));
       await Promise.all(nodes.map((n) => n.startKubeProxy()));
-      const tNodes = since(t2);
+      const tNodes = since(t1);
 
       const t3 = Date.now();
-      const api = cp.api;
       await waitFor(
         'every node Ready',
         async () => {
@@ -177,6 +232,8 @@ export class KubeCluster {
         },
         120_000,
         500,
+        () => '',
+        opts.signal,
       );
       // The controller manager publishes the CA that pods' service-account volumes carry.
       await waitFor(
@@ -194,32 +251,21 @@ export class KubeCluster {
         60_000,
         250,
       );
+      checkAbort();
       const client = await net.addNamespace('client');
       await net.attach(client, bridge, { ifname: 'eth0', addresses: [`${CLIENT_IP}/24`] });
       let router: FrrRouter | undefined;
       if (opts.router) {
         log('FRR router');
-        const rns = await net.addNamespace('router');
-        await net.attach(rns, bridge, { ifname: 'eth0', addresses: [`${ROUTER_IP}/24`] });
-        await client.must('ip', ['route', 'add', '198.51.100.0/24', 'via', ROUTER_IP]);
-        await rns.must('sysctl', ['-qw', 'net.ipv4.ip_forward=1']);
-        const { FrrRouter } = await import('../routers/frr.ts');
-        router = await FrrRouter.start(
-          rns,
-          {
-            asn: ROUTER_ASN,
-            routerId: ROUTER_IP,
-            neighbors: nodeIps.map((address) => ({
-              address,
-              asn: NODE_ASN,
-              holdTime: 9,
-              exportRoutes: false,
-              bfd: true,
-            })),
-          },
-          { installRoutes: true },
+        router = await startRouter(
+          net,
+          bridge,
+          client,
+          specs.map((n) => n.ip),
         );
       }
+      await hook;
+      checkAbort();
       const rest = await adminRest(api);
       const timings: StartTimings = {
         binaries: tBinaries,
@@ -243,7 +289,15 @@ export class KubeCluster {
         timings,
       });
     } catch (err) {
-      await teardown(nodes, cp, net, undefined, dir);
+      await teardown(
+        specs.map((s) => s.cgroupRoot),
+        nodes,
+        cp,
+        net,
+        undefined,
+        dir,
+        () => {},
+      );
       throw err;
     }
   }
@@ -266,26 +320,97 @@ export class KubeCluster {
     await Promise.all(this.nodes.map((n) => n.startKubeProxy(mode)));
   }
 
-  async stop(): Promise<void> {
-    await teardown(this.nodes, this.cp, this.net, this.router, this.dir);
+  /** Removes everything the cluster made; `log` hears what it is waiting for. */
+  async stop(log: (line: string) => void = () => {}): Promise<void> {
+    await teardown(
+      this.nodes.map((n) => n.cgroupRoot),
+      this.nodes,
+      this.cp,
+      this.net,
+      this.router,
+      this.dir,
+      log,
+    );
   }
 }
 
-async function writeText(path: string, text: string): Promise<void> {
-  await writeFile(path, text, { mode: 0o600 });
+/** Awaits every promise, then throws the first failure: nothing is still starting when cleanup begins. */
+async function settled<T>(first: Promise<T>, ...rest: Promise<unknown>[]): Promise<T> {
+  const results = await Promise.allSettled([first, ...rest]);
+  const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed) throw failed.reason;
+  return (results[0] as PromiseFulfilledResult<T>).value;
 }
 
-/** Pods first (through their cgroups), then every process and namespace; nothing is waited for gracefully. */
+async function startRouter(
+  net: NetLab,
+  bridge: Bridge,
+  client: Netns,
+  nodeIps: string[],
+): Promise<FrrRouter> {
+  const rns = await net.addNamespace('router');
+  await net.attach(rns, bridge, { ifname: 'eth0', addresses: [`${ROUTER_IP}/24`] });
+  await client.must('ip', ['route', 'add', '198.51.100.0/24', 'via', ROUTER_IP]);
+  await rns.must('sysctl', ['-qw', 'net.ipv4.ip_forward=1']);
+  const { FrrRouter } = await import('../routers/frr.ts');
+  return FrrRouter.start(
+    rns,
+    {
+      asn: ROUTER_ASN,
+      routerId: ROUTER_IP,
+      neighbors: nodeIps.map((address) => ({
+        address,
+        asn: NODE_ASN,
+        holdTime: 9,
+        exportRoutes: false,
+        bfd: true,
+      })),
+    },
+    { installRoutes: true },
+  );
+}
+
+/** Cluster directories of test processes that no longer exist (killed before they could clean up). */
+function removeStaleDirs(): void {
+  for (const name of readdirSync(tmpdir())) {
+    const m = /^beacon-cluster-(\d+)-/.exec(name);
+    if (m && !pidAlive(Number(m[1]))) rmSync(join(tmpdir(), name), { recursive: true, force: true });
+  }
+}
+
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * Pods first (killed through their cgroups: they are the shims' children, which outlive everything else),
+ * then every process and namespace. Nothing is waited for gracefully: the cluster is thrown away.
+ */
 async function teardown(
+  cgroupRoots: string[],
   nodes: KubeNode[],
   cp: ControlPlane | undefined,
   net: NetLab,
   router: FrrRouter | undefined,
   dir: string,
+  log: (line: string) => void,
 ): Promise<void> {
+  const started = Date.now();
+  const step = (line: string) => log(`${line} (${((Date.now() - started) / 1000).toFixed(1)} s)`);
+  step(`killing the pods and runtimes of ${cgroupRoots.length} nodes`);
   await Promise.all(nodes.map((n) => n.stop().catch(() => {})));
-  await router?.stop().catch(() => {});
-  await cp?.stop().catch(() => {});
-  await net.cleanup();
+  await Promise.all(cgroupRoots.map((r) => removeCgroupRoot(r).catch(() => {})));
+  step('stopping the router and the control plane');
+  await Promise.all([router?.stop(0).catch(() => {}), cp?.stop(0).catch(() => {})]);
+  // The router's logs go with the cluster (routerDir keeps them for tests that fail; the cluster keeps none).
+  if (router) rmSync(router.dir, { recursive: true, force: true });
+  step('stopping the nodes and deleting the network namespaces');
+  await net.cleanup(0);
   rmSync(dir, { recursive: true, force: true });
+  step('everything removed');
 }

@@ -23,8 +23,6 @@ const run = promisify(execFile);
 
 export type ProxyMode = 'iptables' | 'nftables';
 
-/** The pause image the runtime's sandboxes use; it is imported from a local archive, never pulled. */
-export const PAUSE_IMAGE = 'registry.k8s.io/pause:3.10';
 const SYSTEM_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
 export interface NodeOptions {
@@ -42,6 +40,10 @@ export interface NodeOptions {
   kubeletKubeconfig: string;
   proxyKubeconfig: string;
   proxyMode: ProxyMode;
+  /** The sandbox (pause) image, imported from a local archive like every image: never pulled. */
+  sandboxImage: string;
+  /** The OCI platform to import images for (this machine's). */
+  platform: string;
   /** A unique cgroup subtree name, carrying the test process id (see cgroups.ts). */
   cgroupRoot: string;
   dir: string;
@@ -252,7 +254,7 @@ disabled_plugins = [
 [plugins.'io.containerd.cri.v1.images']
   snapshotter = "overlayfs"
   [plugins.'io.containerd.cri.v1.images'.pinned_images]
-    sandbox = "${PAUSE_IMAGE}"
+    sandbox = "${this.opts.sandboxImage}"
 
 [plugins.'io.containerd.cri.v1.runtime']
   # Pod network namespaces as files in the node's tmpfs, not in the host's /run/netns.
@@ -296,7 +298,7 @@ disabled_plugins = [
         '--namespace=k8s.io',
         'images',
         'import',
-        '--platform=linux/amd64',
+        `--platform=${this.opts.platform}`,
         a,
       ]);
     }

@@ -23,6 +23,7 @@ import {
   describeAnswer,
   loadBalancerService,
   mustKubectl,
+  routedPoolConfig,
   waitForAnswer,
   waitForExternalIp,
   waitForRollout,
@@ -30,7 +31,7 @@ import {
 import { clusterImages } from '../test/harness/cluster/images.ts';
 import { KubeCluster } from '../test/harness/cluster/kube-cluster.ts';
 import { crashContainer, listPods } from '../test/harness/cluster/pods.ts';
-import { BGP_POOL, L2_POOL, NODE_ASN, ROUTER_ASN, ROUTER_IP } from '../test/harness/cluster-lab.ts';
+import { L2_POOL } from '../test/harness/cluster-lab.ts';
 import { helmBinary, runHelm } from '../test/harness/helm.ts';
 import { netnsUnavailable } from '../test/harness/netns.ts';
 import { waitFor } from '../test/harness/process.ts';
@@ -110,22 +111,6 @@ ${loadBalancerService({
   );
 }
 
-const BEACON_CONFIG = `apiVersion: beacon.dev/v1alpha1
-kind: IPAddressPool
-metadata: { name: routed, namespace: ${NS} }
-spec: { addresses: [${BGP_POOL[0]}], autoAssign: false, avoidBuggyIPs: true }
----
-apiVersion: beacon.dev/v1alpha1
-kind: BGPPeer
-metadata: { name: router, namespace: ${NS} }
-spec: { myASN: ${NODE_ASN}, peerASN: ${ROUTER_ASN}, peerAddress: ${ROUTER_IP}, holdTime: 9s }
----
-apiVersion: beacon.dev/v1alpha1
-kind: BGPAdvertisement
-metadata: { name: routed, namespace: ${NS} }
-spec: { ipAddressPools: [routed] }
-`;
-
 export async function runLab(opts: LabOptions): Promise<LabResult> {
   const started = Date.now();
   const elapsed = () => `${((Date.now() - started) / 1000).toFixed(1)} s`;
@@ -178,7 +163,7 @@ export async function runLab(opts: LabOptions): Promise<LabResult> {
             ],
             api,
           );
-          await apply(api, BEACON_CONFIG);
+          await apply(api, routedPoolConfig(NS));
           await applyDemo(api, images);
         },
       });

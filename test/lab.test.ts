@@ -16,19 +16,10 @@ import { REPO_ROOT } from './harness/binaries.ts';
 import { clusterToolsMissing } from './harness/cluster/binaries.ts';
 import { cgroupHierarchies } from './harness/cluster/cgroups.ts';
 import { netnsUnavailable } from './harness/netns.ts';
-import { waitFor } from './harness/process.ts';
+import { pidAlive, waitFor } from './harness/process.ts';
 
 const skip = (await netnsUnavailable()) ?? clusterToolsMissing();
 const NODE = join(REPO_ROOT, 'node_modules', '.bin', 'node');
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 /** Everything a lab of process `pid` could leave: every name it makes carries its pid. */
 function leftovers(pid: number): string[] {
@@ -100,7 +91,7 @@ async function stopLab(
     await sleep(200);
     process.kill(target, again);
   }
-  await waitFor(`the lab (pid ${pid}) to exit after ${signal}`, () => !alive(pid), 60_000, 50);
+  await waitFor(`the lab (pid ${pid}) to exit after ${signal}`, () => !pidAlive(pid), 60_000, 50);
   return (Date.now() - sent) / 1000;
 }
 

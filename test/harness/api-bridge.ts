@@ -6,11 +6,11 @@
  * which the API server's certificate is valid. No interface is created in the host namespace.
  */
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { connect, createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import type { ApiServer } from './apiserver.ts';
 import { REPO_ROOT } from './binaries.ts';
 import type { Netns } from './netns.ts';
+import { forwardingServer } from './pipe.ts';
 import { waitFor } from './process.ts';
 
 export const IN_NAMESPACE_API_PORT = 6443;
@@ -27,16 +27,7 @@ export async function bridgeApiServer(api: ApiServer, dir: string): Promise<ApiB
   const socketPath = join(dir, `api-${process.pid}.sock`);
   rmSync(socketPath, { force: true });
   const port = Number(new URL(api.url).port);
-  const server: Server = createServer((client) => {
-    const upstream = connect(port, '127.0.0.1');
-    client.pipe(upstream).pipe(client);
-    const close = () => {
-      client.destroy();
-      upstream.destroy();
-    };
-    client.on('error', close);
-    upstream.on('error', close);
-  });
+  const { server, close } = forwardingServer({ host: '127.0.0.1', port });
   await new Promise<void>((resolve) => server.listen(socketPath, resolve));
   const kubeconfigPath = join(dir, 'kubeconfig-in-namespace');
   writeFileSync(
@@ -61,7 +52,7 @@ export async function bridgeApiServer(api: ApiServer, dir: string): Promise<ApiB
       );
     },
     async close() {
-      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await close();
       rmSync(socketPath, { force: true });
     },
   };

@@ -15,7 +15,8 @@ import { type ClusterAccess, parseKubeconfig } from '../../src/k8s/kubeconfig.ts
 import { type KubeBinaries, kubeBinaries } from './binaries.ts';
 import { spawnTethered, type TetheredProcess, waitFor } from './process.ts';
 
-function httpsGet(url: string, ca: string, token: string): Promise<string> {
+/** GET with a bearer token against a server whose certificate `ca` signed; resolves with the body. */
+export function httpsGet(url: string, ca: string, token: string): Promise<string> {
   return new Promise((resolve, reject) => {
     const req = request(url, { ca, headers: { authorization: `Bearer ${token}` }, timeout: 2000 }, (res) => {
       let body = '';

@@ -3,7 +3,8 @@
 // namespaces, which is how the harness joins the host's loopback and a namespace's without an interface.
 // Usage: node forward.ts LISTEN TARGET
 import { rmSync } from 'node:fs';
-import { connect, createServer, type NetConnectOpts } from 'node:net';
+import type { NetConnectOpts } from 'node:net';
+import { forwardingServer } from './pipe.ts';
 
 type Endpoint = { host: string; port: number } | { path: string };
 
@@ -19,16 +20,7 @@ if (!listen || !target) {
   process.stderr.write('usage: forward.ts tcp:HOST:PORT|unix:PATH tcp:HOST:PORT|unix:PATH\n');
   process.exit(2);
 }
-const server = createServer((client) => {
-  const upstream = connect(target as NetConnectOpts);
-  client.pipe(upstream).pipe(client);
-  const close = () => {
-    client.destroy();
-    upstream.destroy();
-  };
-  client.on('error', close);
-  upstream.on('error', close);
-});
+const { server } = forwardingServer(target as NetConnectOpts);
 const ready = () => process.stdout.write(`listening ${process.argv[2]}\n`);
 if ('path' in listen) {
   rmSync(listen.path, { force: true });

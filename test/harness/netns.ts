@@ -9,7 +9,7 @@
  */
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { spawnTethered, type TetheredProcess, type TetherOptions } from './process.ts';
+import { pidAlive, spawnTethered, type TetheredProcess, type TetherOptions } from './process.ts';
 
 const run = promisify(execFile);
 const NAME_PREFIX = 'bcn';
@@ -49,15 +49,6 @@ async function must(cmd: string, args: string[]): Promise<string> {
   const r = await sh(cmd, args);
   if (r.code !== 0) throw new Error(`${cmd} ${args.join(' ')} failed: ${r.stderr.trim()}`);
   return r.stdout;
-}
-
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 async function listNamespaces(): Promise<string[]> {

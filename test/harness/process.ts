@@ -87,6 +87,16 @@ export function spawnTethered(
   };
 }
 
+/** Whether a process exists (one owned by another user counts). */
+export function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
 /**
  * Waits until `check` resolves true, failing with `describe()` after `timeoutMs`, or with `signal`'s reason
  * as soon as it is aborted.

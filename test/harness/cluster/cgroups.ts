@@ -7,6 +7,7 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { pidAlive } from '../process.ts';
 
 /** Mount points of the cgroup hierarchies (v1 controllers, the named systemd one, and cgroup2). */
 export function cgroupHierarchies(): string[] {
@@ -113,15 +114,6 @@ export async function removeStaleCgroupRoots(prefix: string): Promise<void> {
     }
   }
   for (const n of names) await removeCgroupRoot(n);
-}
-
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 /** A cgroup v1 memory controller's figures for a container, in bytes. */

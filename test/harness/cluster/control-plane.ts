@@ -10,18 +10,18 @@
  */
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { request } from 'node:https';
-import { connect, createServer, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { parseKubeconfig } from '../../../src/k8s/kubeconfig.ts';
 import {
   type ApiServer,
+  httpsGet,
   kubeconfigYaml,
   kubectlRunner,
   serviceAccountKubeconfigMaker,
 } from '../apiserver.ts';
 import { REPO_ROOT } from '../binaries.ts';
 import type { Netns } from '../netns.ts';
+import { forwardingServer } from '../pipe.ts';
 import { type TetheredProcess, waitFor } from '../process.ts';
 import type { ClusterBinaries } from './binaries.ts';
 import type { Pki } from './pki.ts';
@@ -52,22 +52,6 @@ export async function writeClientKubeconfig(
   return path;
 }
 
-function httpsGet(url: string, ca: string, token: string): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const req = request(url, { ca, headers: { authorization: `Bearer ${token}` }, timeout: 2000 }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (c: string) => {
-        body += c;
-      });
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: body.trim() }));
-    });
-    req.on('timeout', () => req.destroy(new Error('timeout')));
-    req.on('error', reject);
-    req.end();
-  });
-}
-
 /** 127.0.0.1:PORT on the host, carried over a Unix socket to a forwarder inside `ns`. */
 async function forwardIntoNamespace(
   ns: Netns,
@@ -87,31 +71,11 @@ async function forwardIntoNamespace(
     20,
     () => inside.tail(),
   );
-  const open = new Set<Socket>();
-  const server = createServer((client) => {
-    const upstream = connect(socketPath);
-    open.add(client);
-    client.once('close', () => open.delete(client));
-    client.pipe(upstream).pipe(client);
-    const close = () => {
-      client.destroy();
-      upstream.destroy();
-    };
-    client.on('error', close);
-    upstream.on('error', close);
-  });
+  const { server, close } = forwardingServer({ path: socketPath });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const addr = server.address();
   if (!addr || typeof addr === 'string') throw new Error('the API forwarder has no port');
-  return {
-    port: addr.port,
-    // Watches never end on their own: close() alone would wait for them.
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        for (const c of open) c.destroy();
-      }),
-  };
+  return { port: addr.port, close };
 }
 
 export async function startControlPlane(opts: {
@@ -205,7 +169,7 @@ export async function startControlPlane(opts: {
     'kube-apiserver /readyz',
     async () => {
       if (apiserver.hasExited()) throw new Error(`kube-apiserver exited:\n${apiserver.tail()}`);
-      return (await httpsGet(`${url}/readyz`, pki.caPem, adminToken)).body === 'ok';
+      return (await httpsGet(`${url}/readyz`, pki.caPem, adminToken)) === 'ok';
     },
     60_000,
     150,

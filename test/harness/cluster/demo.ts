@@ -7,6 +7,7 @@
 import { join } from 'node:path';
 import type { ApiServer } from '../apiserver.ts';
 import { REPO_ROOT } from '../binaries.ts';
+import { BGP_POOL, NODE_ASN, ROUTER_ASN, ROUTER_IP } from '../cluster-lab.ts';
 import type { Netns } from '../netns.ts';
 import { type TetheredProcess, waitFor } from '../process.ts';
 import type { ClusterImage } from './images.ts';
@@ -88,6 +89,28 @@ spec:
           readinessProbe:
             httpGet: { path: /healthz, port: http }
             periodSeconds: 1
+`;
+}
+
+/**
+ * Beacon's BGP side for the cluster's FRR router: the pool `routed` (BGP_POOL, given out only on request,
+ * with the `beacon.dev/address-pool: routed` annotation), a BGPPeer to the router and a BGPAdvertisement.
+ */
+export function routedPoolConfig(namespace: string): string {
+  return `apiVersion: beacon.dev/v1alpha1
+kind: IPAddressPool
+metadata: { name: routed, namespace: ${namespace} }
+spec: { addresses: [${BGP_POOL[0]}], autoAssign: false, avoidBuggyIPs: true }
+---
+apiVersion: beacon.dev/v1alpha1
+kind: BGPPeer
+metadata: { name: router, namespace: ${namespace} }
+spec: { myASN: ${NODE_ASN}, peerASN: ${ROUTER_ASN}, peerAddress: ${ROUTER_IP}, holdTime: 9s }
+---
+apiVersion: beacon.dev/v1alpha1
+kind: BGPAdvertisement
+metadata: { name: routed, namespace: ${namespace} }
+spec: { ipAddressPools: [routed] }
 `;
 }
 

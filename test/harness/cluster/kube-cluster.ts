@@ -18,7 +18,7 @@ import type { ApiServer } from '../apiserver.ts';
 import { CLIENT_IP, NODE_ASN, ROUTER_ASN, ROUTER_IP } from '../cluster-lab.ts';
 import { adminRest } from '../kube.ts';
 import { type Bridge, NetLab, type Netns } from '../netns.ts';
-import { waitFor } from '../process.ts';
+import { pidAlive, waitFor } from '../process.ts';
 import type { FrrRouter } from '../routers/frr.ts';
 import { type ClusterBinaries, clusterBinaries, clusterToolsMissing } from './binaries.ts';
 import { removeCgroupRoot, removeStaleCgroupRoots } from './cgroups.ts';
@@ -375,15 +375,6 @@ function removeStaleDirs(): void {
   for (const name of readdirSync(tmpdir())) {
     const m = /^beacon-cluster-(\d+)-/.exec(name);
     if (m && !pidAlive(Number(m[1]))) rmSync(join(tmpdir(), name), { recursive: true, force: true });
-  }
-}
-
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
 

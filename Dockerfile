@@ -6,8 +6,7 @@
 # mmdebstrap, plus Node from the `node` npm package's node-linux-<arch> build) and passes them as BUILD_IMAGE
 # and RUNTIME_IMAGE; docs/image.md says how. The defaults are the official Node images, which have the same
 # layout (Node in /usr/local), so that where a registry is reachable the file also builds with
-#
-#   docker buildx build --platform linux/amd64,linux/arm64 --secret id=ca-bundle,src=/etc/ssl/certs/ca-certificates.crt .
+# `docker build .` for the machine's own architecture (the official images have no cross compiler).
 #
 # The build stage runs on the build machine's platform and cross-compiles the native addon for the target
 # (Debian's aarch64-linux-gnu / x86-64-linux-gnu compilers), so an arm64 image is built without emulation.

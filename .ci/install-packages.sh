@@ -13,9 +13,10 @@ case "$(dpkg --print-architecture)" in
   arm64) cross=gcc-x86-64-linux-gnu ;;
   *) cross= ;;
 esac
-packages=(frr bird2 gobgpd iproute2 arping ndisc6 tcpdump iputils-ping curl python3 make g++
+# iptables and faketime: the speaker fault tests (UDP blocked, a clock 30 minutes behind).
+packages=(frr bird2 gobgpd iproute2 iptables arping ndisc6 tcpdump iputils-ping curl faketime python3 make g++
   mmdebstrap arch-test buildah podman runc qemu-user-static ${cross}
-  iptables nftables conntrack containernetworking-plugins libseccomp-dev pkg-config openssl util-linux)
+  nftables conntrack containernetworking-plugins libseccomp-dev pkg-config openssl util-linux)
 missing=()
 for p in "${packages[@]}"; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then

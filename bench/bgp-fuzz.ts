@@ -2,7 +2,7 @@
 // (both AS sizes, plus an encode/decode round trip of everything valid) and an Established FSM's receive
 // path. Exits non-zero, printing the input, if any exception escapes. Prints counts and throughput.
 import { parseArgs } from 'node:util';
-import { FuzzFailure, type FuzzReport, fuzz } from '../src/bgp/fuzz.ts';
+import { FuzzFailure, type FuzzReport, fuzz } from '../test/bgp/fuzz.ts';
 
 const { values } = parseArgs({
   options: { count: { type: 'string', default: '1000000' }, seed: { type: 'string', default: '1' } },
@@ -17,6 +17,7 @@ if (!Number.isInteger(count) || count < 1 || !Number.isInteger(seed)) {
 const total: FuzzReport = {
   inputs: 0,
   decoded: 0,
+  treatedAsWithdraw: 0,
   errors: {},
   sessionInputs: 0,
   sessionsDropped: 0,
@@ -29,6 +30,7 @@ try {
     const r = fuzz(seed * 1_000_003 + round, Math.min(chunk, count - done));
     total.inputs += r.inputs;
     total.decoded += r.decoded;
+    total.treatedAsWithdraw += r.treatedAsWithdraw;
     total.sessionInputs += r.sessionInputs;
     total.sessionsDropped += r.sessionsDropped;
     total.roundTrips += r.roundTrips;
@@ -52,6 +54,7 @@ const errors = Object.entries(total.errors)
   .join(' ');
 process.stdout.write(
   `fuzz done seed=${seed} inputs=${total.inputs} decodes=${total.inputs * 2} valid=${total.decoded} ` +
+    `treated-as-withdraw=${total.treatedAsWithdraw} ` +
     `round-trips=${total.roundTrips} fsm-inputs=${total.sessionInputs} fsm-sessions-dropped=${total.sessionsDropped} ` +
     `exceptions=0 seconds=${secs.toFixed(1)} inputs-per-second=${Math.round(total.inputs / secs)}\n` +
     `errors ${errors}\n`,

@@ -4,12 +4,18 @@
  *
  * - an assigned address moves (to another address, or away) only when its Service asked: some change of
  *   its request happened after it got the address;
- * - an address held by two served Services is held under a valid sharing key.
+ * - an address held by two served Services is held under a valid sharing key: the same key, disjoint
+ *   ports (port and protocol), the same traffic policy, and for Local the same pods.
  *
  * The controller computes an address from the request it read and writes it a moment later; if the request
  * changed in between, the address lands on an object that already shows the newer request. So the request
  * behind an address is any request in effect during the `lagMs` before the address appeared, and a move
  * is justified by any request change after that window opened.
+ *
+ * A request that changes while its Service holds a shared address (another key, a port a co-holder uses)
+ * breaks the terms at once; the controller must then move that Service or take the address from it. It is
+ * given `reactMs` for that (a leader failover included); past it, only the requests in effect during the
+ * last `reactMs` justify the sharing, so an old request cannot vouch for a holding forever.
  */
 import type { V1Service } from '@kubernetes/client-node';
 import { addressesOf, fingerprint, type Request, requestOf, someValidSharing } from './requests.ts';
@@ -81,10 +87,13 @@ export class AssignmentTracker {
   readonly timeline = new HeldTimeline();
   private readonly services = new Map<string, Tracked>();
   private readonly lagMs: number;
+  private readonly reactMs: number;
   private readonly report: (v: Violation) => void;
 
-  constructor(opts: { lagMs: number; report?: (v: Violation) => void }) {
+  constructor(opts: { lagMs: number; reactMs: number; report?: (v: Violation) => void }) {
+    if (!(opts.reactMs >= opts.lagMs)) throw new Error('reactMs must be at least lagMs');
     this.lagMs = opts.lagMs;
+    this.reactMs = opts.reactMs;
     this.report = opts.report ?? (() => {});
   }
 
@@ -154,14 +163,17 @@ export class AssignmentTracker {
     this.services.delete(uid);
   }
 
-  /** The requests that may have produced the Service's current addresses, as `snapshot` shows them. */
+  /**
+   * The requests that may justify the Service's current addresses at `now`, as `snapshot` shows them: those
+   * in effect since the window before the addresses appeared, but none that ended more than reactMs ago.
+   */
   private candidates(svc: V1Service, now: number): Request[] {
     const current = requestOf(svc);
     const t = this.services.get(svc.metadata?.uid ?? '');
     if (!t) return [current];
     // The snapshot may be newer than the last watch event: then the address appeared just now.
     const since = t.addresses === addressesOf(svc).join(',') ? t.since : now;
-    const from = since - this.lagMs;
+    const from = Math.max(since - this.lagMs, now - this.reactMs);
     let i = t.history.length - 1;
     while (i > 0 && t.history[i]!.at > from) i--;
     return [current, ...t.history.slice(i).map((h) => h.request)];
@@ -182,7 +194,7 @@ export class AssignmentTracker {
       this.fail({
         invariant: 'shared',
         at: now,
-        message: `${address} is held by ${list.length} Services without a valid sharing key`,
+        message: `${address} is held by ${list.length} Services without a valid sharing key and disjoint ports`,
         evidence: list
           .map((s) => {
             const r = requestOf(s);

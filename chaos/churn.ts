@@ -1,6 +1,6 @@
 /**
- * Service churn: create, delete, switch to ClusterIP and back, change the requested address, and set,
- * change or drop the sharing key. Refusals by the API server are counted, not fatal: the point is to keep
+ * Service churn: create, delete, switch to ClusterIP and back, change the requested address, set, change
+ * or drop the sharing key, and change the ports (which may clash with a co-holder's). Refusals by the API server are counted, not fatal: the point is to keep
  * the controller busy with every kind of change while faults happen.
  */
 
@@ -20,13 +20,14 @@ export interface ChurnCounts {
   type: number;
   ip: number;
   key: number;
+  ports: number;
   refused: number;
 }
 
 export type ChurnOp = keyof Omit<ChurnCounts, 'refused'>;
 
 export class Churn {
-  readonly counts: ChurnCounts = { create: 0, delete: 0, type: 0, ip: 0, key: 0, refused: 0 };
+  readonly counts: ChurnCounts = { create: 0, delete: 0, type: 0, ip: 0, key: 0, ports: 0, refused: 0 };
   private readonly rest: KubeRest;
   private readonly ns: string;
   private readonly nodes: string[];
@@ -89,6 +90,7 @@ export class Churn {
       type: 1.5,
       ip: 1.5,
       key: 1.5,
+      ports: 1.5,
     });
     const name = this.rand.pick(names);
     try {
@@ -96,6 +98,7 @@ export class Churn {
       else if (op === 'delete') await this.remove(name);
       else if (op === 'type') await this.toggleType(name);
       else if (op === 'ip') await this.changeIp(name);
+      else if (op === 'ports') await this.changePorts(name);
       else await this.changeKey(name);
     } catch (err) {
       this.counts.refused++;
@@ -130,6 +133,16 @@ export class Churn {
     await this.rest.patch(this.path(name), 'merge', { metadata: { annotations: { [LB_IPS]: ip } } });
     this.counts.ip++;
     this.log(`ip ${name} ${ip ?? '(none)'}`);
+  }
+
+  private async changePorts(name: string): Promise<void> {
+    const p = this.rand.pick(PORTS);
+    const protocol = p.protocol ?? 'TCP';
+    await this.rest.patch(this.path(name), 'merge', {
+      spec: { ports: [{ name: `p${p.port}-${protocol.toLowerCase()}`, port: p.port, protocol }] },
+    });
+    this.counts.ports++;
+    this.log(`ports ${name} ${p.port}/${protocol}`);
   }
 
   private async changeKey(name: string): Promise<void> {

@@ -58,6 +58,8 @@ interface Round {
 interface AddressState {
   round: Round | undefined;
   episode: Episode | undefined;
+  /** When the current run of unanswered rounds began. */
+  silentSince: number | undefined;
   /** Answerers of the rounds closed since `markSettled`. */
   recent: { at: number; macs: string[] }[];
 }
@@ -75,6 +77,8 @@ export class TwoAnswererDetector {
   private readonly proberIp: string;
   private readonly inPool: (address: string) => boolean;
   private readonly onEpisode: (e: Episode) => void;
+  /** Runs of requests nobody answered, per address, closed by an answered one. */
+  readonly gaps: { address: string; from: number; ms: number }[] = [];
   /** Every answer (reply or claim) seen, for the unowned-answer check. */
   readonly answers: { at: number; address: string; mac: string }[] = [];
 
@@ -87,7 +91,7 @@ export class TwoAnswererDetector {
   private of(address: string): AddressState {
     let s = this.state.get(address);
     if (!s) {
-      s = { round: undefined, episode: undefined, recent: [] };
+      s = { round: undefined, episode: undefined, silentSince: undefined, recent: [] };
       this.state.set(address, s);
     }
     return s;
@@ -113,6 +117,12 @@ export class TwoAnswererDetector {
   private close(address: string, s: AddressState, next: number): void {
     const r = s.round!;
     this.stats.rounds++;
+    if (r.macs.size === 0) s.silentSince ??= r.at;
+    else if (s.silentSince !== undefined) {
+      // Unanswered from the first silent request until the one that got an answer.
+      this.gaps.push({ address, from: s.silentSince, ms: r.at - s.silentSince });
+      s.silentSince = undefined;
+    }
     s.recent.push({ at: r.at, macs: [...r.macs] });
     if (s.recent.length > 50) s.recent.shift();
     if (r.macs.size >= 2) {

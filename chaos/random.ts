@@ -1,5 +1,5 @@
 /** Seeded choices, so that `--seed` replays the same sequence of actions (their timing still varies). */
-import { prng } from '../src/bgp/fuzz.ts';
+import { prng } from '../test/bgp/fuzz.ts';
 
 export interface Rand {
   next(): number;

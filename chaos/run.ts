@@ -48,8 +48,8 @@ if (why) {
 const APP_NS = 'chaos';
 const POOL_FIRST = 192 * 2 ** 24 + 2 * 256 + 200;
 const POOL = Array.from({ length: 51 }, (_, i) => `192.0.2.${200 + i}`);
-/** Two answerers for this long is a violation (the partition case: the window must stay sub-second). */
-const TWO_ANSWERERS_MAX_MS = 1000;
+/** Two answerers for longer than this is a violation, whatever the fault (docs/membership.md). */
+const TWO_ANSWERERS_MAX_MS = 150;
 /** Every Service that can have an address must have one this soon after the faults stop. */
 const SETTLE_MAX_MS = 15_000;
 /** An answer for an address no Service held this shortly before (speakers lag behind deletions). */
@@ -67,7 +67,12 @@ function printViolation(v: Violation): void {
   say(`VIOLATION [${v.invariant}] ${iso(v.at)}: ${v.message}\n  evidence: ${v.evidence}`);
 }
 
-const tracker = new AssignmentTracker({ lagMs: 2000, report: printViolation });
+/**
+ * How long a Service whose new request breaks the terms of a shared address may keep it: a controller
+ * failover (2 s Lease, a standby polling every 333 ms, a fresh list) plus a reconcile, with room to spare.
+ */
+const SHARING_REACT_MS = 8000;
+const tracker = new AssignmentTracker({ lagMs: 2000, reactMs: SHARING_REACT_MS, report: printViolation });
 const dir = mkdtempSync(join(tmpdir(), 'beacon-chaos-'));
 const abort = new AbortController();
 let interrupted = false;
@@ -193,7 +198,14 @@ try {
     }
   })();
 
-  faults.start({ controllers: rand(2), speakers: rand(3), partitions: rand(4) });
+  faults.start({
+    controllers: rand(2),
+    speakers: rand(3),
+    partitions: rand(4),
+    oneWay: rand(6),
+    stalls: rand(7),
+    keys: rand(8),
+  });
   const churnRand = rand(5);
   const deadline = Date.now() + durationS * 1000;
   while (Date.now() < deadline && !interrupted) {
@@ -218,8 +230,9 @@ try {
   const f = faults.counts;
   const longest = detector.stats.longest;
   say(
-    `faults: controller kills=${f.controllerKills} speaker kills=${f.speakerKills} link cuts=${f.partitions}; ` +
-      `churn: create=${c.create} delete=${c.delete} type=${c.type} ip=${c.ip} key=${c.key} refused-by-api=${c.refused}`,
+    `faults: controller kills=${f.controllerKills} speaker kills=${f.speakerKills} link cuts=${f.partitions} ` +
+      `one-way cuts=${f.oneWayCuts} stalls=${f.stalls} key rotations=${f.keyRotations} Secret deletions=${f.secretDeletions}; ` +
+      `churn: create=${c.create} delete=${c.delete} type=${c.type} ip=${c.ip} key=${c.key} ports=${c.ports} refused-by-api=${c.refused}`,
   );
   say(
     `l2: probe rounds=${detector.stats.rounds} two-answerer episodes=${detector.stats.episodes} ` +

@@ -34,7 +34,7 @@ function svc(
 
 function tracker(): { t: AssignmentTracker; seen: Violation[] } {
   const seen: Violation[] = [];
-  return { t: new AssignmentTracker({ lagMs: 2000, report: (v) => seen.push(v) }), seen };
+  return { t: new AssignmentTracker({ lagMs: 2000, reactMs: 8000, report: (v) => seen.push(v) }), seen };
 }
 
 test('a move without a change of the request is a violation; one after a change is not', () => {
@@ -88,14 +88,43 @@ test('two Services on one address need one valid key, judged by the requests the
   assert.deepEqual(
     seen.map((v) => v.message),
     [
-      '192.0.2.7 is held by 2 Services without a valid sharing key',
-      '192.0.2.8 is held by 2 Services without a valid sharing key',
+      '192.0.2.7 is held by 2 Services without a valid sharing key and disjoint ports',
+      '192.0.2.8 is held by 2 Services without a valid sharing key and disjoint ports',
     ],
   );
   // A ClusterIP Service with a stale status holds nothing.
   const g = svc('g', { ip: '192.0.2.1', type: 'ClusterIP' });
   t.checkSnapshot([a, b, g], 8000);
   assert.equal(seen.length, 2);
+});
+
+test('a Service whose new key or ports break a shared address must leave it within reactMs', () => {
+  const { t, seen } = tracker();
+  const a = svc('a', { ip: '192.0.2.1', key: 'k', port: 80 });
+  const b = svc('b', { ip: '192.0.2.1', key: 'k', port: 443 });
+  const c = svc('c', { ip: '192.0.2.1', key: 'k', port: 8080 });
+  for (const s of [a, b, c]) t.observe(s, 0);
+  t.checkSnapshot([a, b, c], 60_000);
+  assert.equal(seen.length, 0, 'held an hour under unchanged valid terms');
+  // At 100 s b takes a's port and c another key, and both stay on the address.
+  const b2 = svc('b', { ip: '192.0.2.1', key: 'k', port: 80 });
+  const c2 = svc('c', { ip: '192.0.2.1', key: 'other', port: 8080 });
+  t.observe(b2, 100_000);
+  t.observe(c2, 100_000);
+  t.checkSnapshot([a, b2, c2], 107_000);
+  assert.equal(seen.length, 0, 'within reactMs the earlier requests still vouch');
+  t.checkSnapshot([a, b2, c2], 108_500);
+  assert.deepEqual(
+    seen.map((v) => [v.invariant, v.message]),
+    [['shared', '192.0.2.1 is held by 3 Services without a valid sharing key and disjoint ports']],
+  );
+  assert.match(seen[0]!.evidence, /app\/b key="k" ports=80\/TCP.*app\/c key="other"/);
+  // b and c leave (their move is a change they asked for): a alone is fine.
+  t.observe(svc('b', { ip: '192.0.2.2', key: 'k', port: 80 }), 109_000);
+  t.observe(svc('c', { ip: '192.0.2.3', key: 'other', port: 8080 }), 109_000);
+  t.checkSnapshot([a], 110_000);
+  assert.equal(seen.length, 1);
+  assert.deepEqual(t.counts.failed, 1);
 });
 
 const CLIENT = '192.0.2.100';

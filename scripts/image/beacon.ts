@@ -47,6 +47,8 @@ export async function beaconImage(arch: Arch, ctx: BuildContext): Promise<BuiltI
     [
       'build',
       '--layers',
+      // buildah 1.28 otherwise leaves the working container of a stage without instructions (runtime-base).
+      '--force-rm',
       '--pull=never',
       // No OCI runtime for RUN steps: chroot isolation needs no cgroup setup (this kind of machine has cgroup
       // v1 without systemd) and the build only runs npm, node-gyp and tsc.

@@ -146,7 +146,8 @@ export const ipAddressPoolSpec = obj(
       default: true,
     }),
     avoidBuggyIPs: bool({
-      description: 'Never hand out addresses ending in .0 or .255, which some old network equipment drops.',
+      description:
+        'Never hand out addresses some equipment mishandles: IPv4 addresses ending in .0 or .255 (some old routers drop them); IPv6 addresses whose last 64 bits are all zeros, and the all-zeros address of an IPv6 CIDR entry from /65 to /126, which are Subnet-Router anycast addresses (RFC 4291 2.6.1) that routers on the link answer.',
       default: false,
     }),
     serviceAllocation,

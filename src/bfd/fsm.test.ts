@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { FakeClock } from '../bgp/fsm/clock.ts';
+import { FakeClock } from '../time/clock.ts';
 import { BfdFsm, type BfdStateChange, type BfdTimers } from './fsm.ts';
 import { type BfdState, type ControlPacket, Diag, decodeControlPacket } from './packet.ts';
 

@@ -9,7 +9,7 @@
  * transmit interval, or lowering the receive interval, only takes effect once the peer has answered the
  * poll with Final.
  */
-import type { Clock, Timer } from '../bgp/fsm/clock.ts';
+import type { Clock, Timer } from '../time/clock.ts';
 import { type BfdState, type ControlPacket, Diag, encodeControlPacket } from './packet.ts';
 
 /** The profile's timers in milliseconds (BFDProfile: receiveInterval, transmitInterval, ...). */

@@ -4,136 +4,111 @@ import { once } from 'node:events';
 import { test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { pino } from 'pino';
+import {
+  advanceUntil,
+  type CountingTransport,
+  freeUdpPort,
+  loopbackTransports,
+  runFor,
+} from '../../test/bfd/fake-time.ts';
 import { nativeUnavailable } from '../native/addon.ts';
+import { FakeClock } from '../time/clock.ts';
 import type { BfdStateChange } from './fsm.ts';
 import { Diag, decodeControlPacket, encodeControlPacket } from './packet.ts';
-import { BfdSession } from './session.ts';
+import { type BfdProfileOptions, BfdSession } from './session.ts';
 import { SOURCE_PORT_MAX, SOURCE_PORT_MIN, UdpBfdTransport } from './transport.ts';
 
 const log = pino({ level: 'silent' });
 
-/** A UDP port free on 127.0.0.1 and 127.0.0.2 right now. */
-async function freePort(): Promise<number> {
-  const s = createSocket('udp4');
-  s.bind(0, '127.0.0.1');
-  await once(s, 'listening');
-  const port = s.address().port;
-  s.close();
-  return port;
-}
-
-function waitFor(s: BfdSession, pred: (c: BfdStateChange) => boolean, ms: number): Promise<BfdStateChange> {
-  return new Promise((resolve, reject) => {
-    const t = setTimeout(
-      () => reject(new Error(`no matching BFD change within ${ms} ms (state ${s.state})`)),
-      ms,
-    );
-    s.on('state', (c) => {
-      if (!pred(c)) return;
-      clearTimeout(t);
-      resolve(c);
+/** Two sessions, 127.0.0.1 and 127.0.0.2, over real UDP with counting transports on one fake clock. */
+async function loopbackPair(profile: BfdProfileOptions) {
+  const clock = new FakeClock();
+  const { ta, tb, pairs } = await loopbackTransports(clock, log);
+  const session = (local: string, peer: string, transport: CountingTransport) =>
+    new BfdSession({ localAddress: local, peerAddress: peer, profile, log, clock, transport });
+  const a = session('127.0.0.1', '127.0.0.2', ta);
+  const b = session('127.0.0.2', '127.0.0.1', tb);
+  const changes: { at: number; session: 'a' | 'b'; change: BfdStateChange }[] = [];
+  a.on('state', (change) => changes.push({ at: clock.now(), session: 'a', change }));
+  b.on('state', (change) => changes.push({ at: clock.now(), session: 'b', change }));
+  /** Stops a session, letting fake time run for its AdminDown farewell. */
+  const stop = async (s: BfdSession) => {
+    let stopped = false;
+    const done = s.stop().then(() => {
+      stopped = true;
     });
-  });
+    await advanceUntil(clock, pairs, 'the stop', () => stopped, 10_000);
+    await done;
+  };
+  return { clock, ta, tb, a, b, pairs, changes, stop };
 }
 
-test('two sessions over loopback UDP come Up, and a stop reaches the other side as AdminDown', async (t) => {
-  const port = await freePort();
-  const ta = new UdpBfdTransport({ log, port, listenAddress: { ipv4: '127.0.0.1' } });
-  const tb = new UdpBfdTransport({ log, port, listenAddress: { ipv4: '127.0.0.2' } });
-  const profile = { receiveInterval: 20, transmitInterval: 20, detectMultiplier: 3 };
-  const a = new BfdSession({
-    localAddress: '127.0.0.1',
-    peerAddress: '127.0.0.2',
-    profile,
-    log,
-    transport: ta,
-  });
-  const b = new BfdSession({
-    localAddress: '127.0.0.2',
-    peerAddress: '127.0.0.1',
-    profile,
-    log,
-    transport: tb,
-  });
+test('two sessions over loopback UDP come Up, hold 20 ms x 3 without a flap, and a stop reaches the other side as AdminDown', {
+  timeout: 60_000,
+}, async (t) => {
+  const p = await loopbackPair({ receiveInterval: 20, transmitInterval: 20, detectMultiplier: 3 });
   t.after(async () => {
-    await a.stop();
-    await b.stop();
+    await p.stop(p.a);
+    await p.stop(p.b);
   });
-  const aUp = waitFor(a, (c) => c.to === 'Up', 5_000);
-  const bUp = waitFor(b, (c) => c.to === 'Up', 5_000);
-  a.start();
-  b.start();
-  await Promise.all([aUp, bUp]);
-  assert.equal(a.remoteDiscriminator, b.localDiscriminator);
-  assert.equal(b.remoteDiscriminator, a.localDiscriminator);
+  p.a.start();
+  p.b.start();
+  await advanceUntil(p.clock, p.pairs, 'both Up', () => p.a.state === 'Up' && p.b.state === 'Up', 10_000);
+  assert.equal(p.a.remoteDiscriminator, p.b.localDiscriminator);
+  assert.equal(p.b.remoteDiscriminator, p.a.localDiscriminator);
+  // Going Up starts the poll sequence that brings both from the 1 s start-up rate to 20 ms (RFC 5880 6.8.3).
+  await advanceUntil(
+    p.clock,
+    p.pairs,
+    'the fast timers',
+    () => p.a.transmitIntervalMs === 20 && p.b.transmitIntervalMs === 20,
+    5_000,
+  );
+  // RFC 5880 6.8.4: detection time is the peer's Detect Mult times the agreed interval.
+  assert.equal(p.a.detectionTimeMs, 60);
+  const before = p.changes.length;
+  await runFor(p.clock, p.pairs, 5_000);
+  assert.deepEqual(p.changes.slice(before), [], 'no flap in 5 s of BFD time (250 packets each way)');
 
-  // Up for a while at 20 ms x 3 without a flap, once the poll for fast timers is done.
-  let flaps = 0;
-  a.on('state', () => flaps++);
-  await sleep(500);
-  assert.equal(a.transmitIntervalMs, 20);
-  assert.equal(a.detectionTimeMs, 60);
-  assert.equal(flaps, 0);
-
-  const started = performance.now();
-  const aDown = waitFor(a, (c) => c.to === 'Down', 1_000);
-  await b.stop();
-  const c = await aDown;
-  assert.equal(b.state, 'AdminDown');
-  assert.equal(c.diag, Diag.NEIGHBOR_SIGNALED_SESSION_DOWN);
-  assert.equal(c.failure, false, 'AdminDown is not a failure');
-  assert.ok(performance.now() - started < 1_000);
+  const stopAt = p.changes.length;
+  await p.stop(p.b);
+  assert.equal(p.b.state, 'AdminDown');
+  const down = p.changes.slice(stopAt).find((c) => c.session === 'a' && c.change.to === 'Down');
+  assert.ok(down, 'a heard the AdminDown');
+  assert.equal(down.change.diag, Diag.NEIGHBOR_SIGNALED_SESSION_DOWN);
+  assert.equal(down.change.failure, false, 'AdminDown is not a failure (RFC 5882 3.2)');
 });
 
-test('a session whose peer goes silent goes Down after the detection time', async (t) => {
-  const port = await freePort();
-  const ta = new UdpBfdTransport({ log, port, listenAddress: { ipv4: '127.0.0.1' } });
-  const tb = new UdpBfdTransport({ log, port, listenAddress: { ipv4: '127.0.0.2' } });
-  const profile = { receiveInterval: 20, transmitInterval: 20, detectMultiplier: 3 };
-  const a = new BfdSession({
-    localAddress: '127.0.0.1',
-    peerAddress: '127.0.0.2',
-    profile,
-    log,
-    transport: ta,
-  });
-  // The peer speaks through a link this test can cut without any goodbye.
-  let cut = false;
-  const silenced = {
-    allocateDiscriminator: () => tb.allocateDiscriminator(),
-    open: async (...args: Parameters<UdpBfdTransport['open']>) => {
-      const link = await tb.open(...args);
-      return { send: (bytes: Uint8Array) => cut || link.send(bytes), close: () => link.close() };
-    },
-  };
-  const b = new BfdSession({
-    localAddress: '127.0.0.2',
-    peerAddress: '127.0.0.1',
-    profile,
-    log,
-    transport: silenced,
-  });
+test('a session whose peer goes silent goes Down one detection time after the last packet (RFC 5880 6.8.4)', {
+  timeout: 60_000,
+}, async (t) => {
+  const p = await loopbackPair({ receiveInterval: 20, transmitInterval: 20, detectMultiplier: 3 });
   t.after(async () => {
-    await a.stop();
-    await b.stop();
+    await p.stop(p.a);
+    await p.stop(p.b);
   });
-  const aUp = waitFor(a, (c) => c.to === 'Up', 5_000);
-  a.start();
-  b.start();
-  await aUp;
-  await sleep(200);
-  const aDown = waitFor(a, (c) => c.to === 'Down', 1_000);
-  const started = performance.now();
-  cut = true;
-  const c = await aDown;
-  const took = performance.now() - started;
-  assert.equal(c.diag, Diag.CONTROL_DETECTION_TIME_EXPIRED);
-  assert.equal(c.failure, true);
-  assert.ok(took >= 40 && took < 500, `detected after ${took} ms`);
+  p.a.start();
+  p.b.start();
+  await advanceUntil(
+    p.clock,
+    p.pairs,
+    'the fast timers',
+    () => p.a.transmitIntervalMs === 20 && p.b.transmitIntervalMs === 20,
+    15_000,
+  );
+  await runFor(p.clock, p.pairs, 200);
+  // The peer goes silent without a goodbye, as a dead node does.
+  const cutAt = p.changes.length;
+  p.tb.muted = true;
+  await advanceUntil(p.clock, p.pairs, 'a Down', () => p.a.state === 'Down', 1_000, 1);
+  const down = p.changes.slice(cutAt).find((c) => c.session === 'a' && c.change.to === 'Down')!;
+  assert.equal(down.change.diag, Diag.CONTROL_DETECTION_TIME_EXPIRED);
+  assert.equal(down.change.failure, true);
+  assert.equal(down.at - p.ta.lastReceivedAt, 60, 'Down exactly 3 x 20 ms after the last packet heard');
 });
 
 test('packets leave from a port in 49152-65535 and the local address, to the control port', async (t) => {
-  const port = await freePort();
+  const port = await freeUdpPort();
   const peer = createSocket('udp4');
   peer.bind(port, '127.0.0.3');
   await once(peer, 'listening');
@@ -161,7 +136,7 @@ test('packets leave from a port in 49152-65535 and the local address, to the con
 });
 
 test('the transport drops malformed packets, strangers and low TTLs without throwing', async (t) => {
-  const port = await freePort();
+  const port = await freeUdpPort();
   const transport = new UdpBfdTransport({ log, port, listenAddress: { ipv4: '127.0.0.1' } });
   const received: number[] = [];
   const link = await transport.open({ peerAddress: '192.0.2.1' }, 42, (p) =>
@@ -194,7 +169,7 @@ for (const family of ['udp4', 'udp6'] as const) {
   test(`${family}: the receive socket's filter discards datagrams below TTL 255 before they reach a session (GTSM)`, {
     skip: nativeUnavailable(),
   }, async (t) => {
-    const port = await freePort();
+    const port = await freeUdpPort();
     const transport = new UdpBfdTransport({
       log,
       port,

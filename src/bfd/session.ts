@@ -9,7 +9,7 @@
  */
 import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
-import { type Clock, systemClock, type Timer } from '../bgp/fsm/clock.ts';
+import { type Clock, systemClock, type Timer } from '../time/clock.ts';
 import { BfdFsm, type BfdStateChange, type BfdTimers } from './fsm.ts';
 import { type BfdState, type ControlPacket, diagName } from './packet.ts';
 import { type BfdLink, type BfdTransport, SINGLE_HOP_TTL, UdpBfdTransport } from './transport.ts';

@@ -1,9 +1,12 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { type AddressInfo, createServer, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { pino } from 'pino';
+import { answerOpen, onMessages } from '../../test/bgp/raw-peer.ts';
+import { attr, updateMessage } from '../../test/bgp/update-errors.ts';
 import { BgpListener, BgpSession, formatPrefix, type UpdateMessage } from '../bgp/index.ts';
 import { hostRoutes, parseCommunities } from './bgp-command.ts';
 
@@ -91,6 +94,7 @@ test('beacon bgp peers with a session, prints greppable lines, announces, and wi
   assert.deepEqual(u.attributes.largeCommunities, [[4200000001, 1, 2]]);
   assert.equal(u.attributes.med, 20);
   assert.equal(u.attributes.nextHop, '127.0.0.1');
+  await until(() => stdout.includes('\nstate Established from=OpenConfirm'), 'the Established line');
   const lines = stdout.split('\n');
   assert.ok(lines.includes('capability four-octet-as(65000)'));
   assert.ok(lines.some((l) => l.startsWith('state Established from=OpenConfirm')));
@@ -99,7 +103,8 @@ test('beacon bgp peers with a session, prints greppable lines, announces, and wi
     router.peerOpen?.capabilities.some((c) => c.kind === 'graceful-restart' && c.restartTime === 120),
   );
   child.kill('SIGINT');
-  const [code] = await once(child, 'exit');
+  // 'close', not 'exit': only then has every line the command printed been read.
+  const [code] = await once(child, 'close');
   assert.equal(code, 0);
   assert.equal(routes.size, 0, 'withdrawn before the Cease');
   assert.ok(stdout.includes('notification sent 6/2 cease/administrative-shutdown'));
@@ -177,15 +182,15 @@ test('beacon bgp: generated prefixes, the R bit, and SIGUSR2 withdrawing and res
     router.peerOpen?.capabilities.some((c) => c.kind === 'graceful-restart' && c.restarting),
     'the R bit is set',
   );
-  assert.ok(stdout.includes('sent updates='), stdout);
-  assert.match(stdout, /^sent updates=\d+ prefixes=1001 end-of-rib=ipv4/m);
+  // The router can hold every route before the command's line about sending them has been read here.
+  await until(() => /^sent updates=\d+ prefixes=1001 end-of-rib=ipv4/m.test(stdout), 'the sent line');
 
   child.kill('SIGUSR2');
   await until(() => routes.size === 0, 'every route withdrawn');
   await until(() => stdout.includes('announcements withdrawn prefixes=1001'), 'the withdrawn line');
   child.kill('SIGUSR2');
   await until(() => routes.size === 1001, 'every route announced again');
-  assert.ok(stdout.includes('announcements restored prefixes=1001'));
+  await until(() => stdout.includes('announcements restored prefixes=1001'), 'the restored line');
   assert.equal(router.state, 'Established');
   assert.deepEqual(
     states.filter((s) => s === 'Established'),
@@ -193,7 +198,7 @@ test('beacon bgp: generated prefixes, the R bit, and SIGUSR2 withdrawing and res
     'one session throughout',
   );
   child.kill('SIGTERM');
-  const [code] = await once(child, 'exit');
+  const [code] = await once(child, 'close');
   assert.equal(code, 0);
   assert.equal(routes.size, 0);
 });
@@ -222,8 +227,73 @@ test('beacon bgp refuses --prefix-count without --prefix-base and --restarting w
     child.stderr.on('data', (c: Buffer) => {
       stderr += c.toString();
     });
-    const [code] = await once(child, 'exit');
+    const [code] = await once(child, 'close');
     assert.equal(code, 2, extra.join(' '));
     assert.match(stderr, why);
   }
+});
+
+test('beacon bgp says why a malformed UPDATE withdrew its routes, and keeps the session (RFC 7606)', {
+  timeout: 30_000,
+}, async (t) => {
+  // A router on a raw socket: OPEN, KEEPALIVE, then 203.0.113.0/24 with an ORIGIN of length 2 (RFC 7606 7.1).
+  const server = createServer();
+  server.listen(0, '127.0.0.2');
+  await once(server, 'listening');
+  let peer: Socket | undefined;
+  server.on('connection', (socket: Socket) => {
+    peer = socket;
+    onMessages(socket, (m) => {
+      if (m.type !== 'open') return true;
+      answerOpen(socket, 65000, '192.0.2.254');
+      socket.write(
+        updateMessage(
+          '',
+          attr(0x40, 1, '0000') + attr(0x40, 2, '02 01 0000fde8') + attr(0x40, 3, 'c00002fe'),
+          '18 cb0071',
+        ),
+      );
+      return true;
+    });
+  });
+  const child = spawn(
+    process.execPath,
+    [
+      join(import.meta.dirname, 'main.ts'),
+      ...['--log-level', 'silent', 'bgp', '--local-as', '65001', '--peer-as', '65000'],
+      ...['--peer', '127.0.0.2', '--port', String((server.address() as AddressInfo).port)],
+      ...['--local-address', '127.0.0.1'],
+    ],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  t.after(async () => {
+    if (child.exitCode === null) child.kill('SIGKILL');
+    peer?.destroy();
+    await new Promise<void>((r) => server.close(() => r()));
+  });
+  let stdout = '';
+  child.stdout.on('data', (c: Buffer) => {
+    stdout += c.toString();
+  });
+  const signal = AbortSignal.timeout(20_000);
+  while (!stdout.includes('received malformed update')) {
+    if (signal.aborted) throw new Error(`no malformed-update line; output:\n${stdout}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  child.kill('SIGTERM');
+  const [code] = await once(child, 'close');
+  assert.equal(code, 0);
+  const lines = stdout.split('\n');
+  assert.ok(lines.includes('received update announced=0 withdrawn=1'), stdout);
+  assert.ok(
+    lines.includes(
+      'received malformed update treat-as-withdraw error="3/5 update-message-error/attribute-length-error" reason="ORIGIN: length 2" rule="RFC 7606 7.1"',
+    ),
+    stdout,
+  );
+  assert.ok(!stdout.includes('notification sent 3/'), 'no NOTIFICATION for it');
+  assert.ok(
+    stdout.includes('notification sent 6/2 cease/administrative-shutdown'),
+    'the session was up until the stop',
+  );
 });

@@ -9,6 +9,7 @@ import {
   BgpListener,
   BgpSession,
   describeCapability,
+  describeNotification,
   endOfRib,
   familyName,
   formatPrefix,
@@ -62,6 +63,8 @@ Output lines (one event each):
   capability <name(details)>
   sent updates=N end-of-rib=ipv4,ipv6
   received update announced=N withdrawn=M | received end-of-rib <family>
+  received malformed update treat-as-withdraw|attribute-discard ... rule="RFC 7606 ..."
+                                 (the session stays up: docs/bgp-update-errors.md)
   notification sent|received <code>/<subcode> <name> [reason="..."] [message="..."]
   route-refresh <family>
   bfd <State> from=<State> diag=<name>   (Up, Down diag=control-detection-time-expired, AdminDown, ...)
@@ -307,6 +310,15 @@ export const bgpCommand: Command = {
         `received update announced=${announced.length} withdrawn=${withdrawn.length}` +
           (announced.length ? ` first=${formatPrefix(announced[0]!)} as-path=${quote(path ?? '')}` : ''),
       );
+      // RFC 7606: say why a malformed UPDATE withdrew its routes, or what it lost, rather than nothing.
+      for (const p of u.treatAsWithdraw ?? [])
+        out(
+          `received malformed update treat-as-withdraw error=${quote(describeNotification(3, p.subcode))} reason=${quote(p.reason)} rule=${quote(p.rule)}`,
+        );
+      for (const d of u.attributes.discarded ?? [])
+        out(
+          `received malformed update attribute-discard type=${d.type} reason=${quote(d.reason)} rule=${quote(d.rule)}`,
+        );
     });
     session.on('notification', (n) =>
       out(

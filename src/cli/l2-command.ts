@@ -1,8 +1,8 @@
 import { hostname } from 'node:os';
 import { parseArgs } from 'node:util';
 import { canonicalAddress } from '../l2/addresses.ts';
+import { L2Answerer, type L2Event } from '../l2/answerer.ts';
 import { DEFAULT_EXCLUDE_PATTERNS, InterfaceSelector, selectInterfaces } from '../l2/interfaces.ts';
-import { type L2Event, L2Speaker } from '../l2/speaker.ts';
 import { isSystemError, NativeAddonMissingError } from '../native/addon.ts';
 import { listLinks } from '../native/links.ts';
 import { UsageError } from './args.ts';
@@ -170,7 +170,7 @@ export const l2Command: Command = {
           process.stdout.write(line('skipped', { interface: s.name, reason: s.reason }));
         return 0;
       }
-      const speaker = new L2Speaker({ log, node: flags.node, onEvent: print });
+      const speaker = new L2Answerer({ log, node: flags.node, onEvent: print });
       const desired = (ifnames: readonly string[]) =>
         ifnames.flatMap((i) => flags.addresses.map((address) => ({ address, interface: i })));
       let started = false;

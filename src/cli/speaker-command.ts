@@ -4,7 +4,7 @@ import { loadClusterAccess } from '../k8s/kubeconfig.ts';
 import { KubeRest } from '../k8s/rest.ts';
 import { runServingMetrics } from '../metrics/server.ts';
 import { speakerMetrics } from '../speaker/metrics.ts';
-import { SPEAKER_SECRET, Speaker } from '../speaker/speaker.ts';
+import { Speaker } from '../speaker/speaker.ts';
 import { parseStringFlags, positiveNumber, UsageError } from './args.ts';
 import type { Command } from './command.ts';
 
@@ -18,16 +18,16 @@ Flags:
   --namespace NS             namespace of Beacon's configuration and the speakers' Leases
                              (default: $POD_NAMESPACE, else beacon-system)
   --load-balancer-class C    also announce Services of this class (default: ${DEFAULT_LOAD_BALANCER_CLASS})
-  --mesh-port PORT           UDP port of the heartbeat mesh between speakers (default: 7946)
-  --mesh-interval MS         heartbeat interval (default: 100)
-  --dead-after MS            a silent peer is dead after this long (default: 400)
-  --lease-duration SECONDS   this speaker's Lease duration (default: 15; renewed every third of it)
-  --handover MS              on SIGTERM, keep answering this long after telling peers (default: 300)
+  --mesh-port PORT           UDP port of the membership mesh between speakers (default: 7946)
+  --mesh-interval MS         heartbeat interval to each ring neighbour (default: 100)
+  --dead-after MS            a neighbour silent this long is suspected; a quorum of suspicions declares
+                             it dead (default: 400, at least three intervals)
   --exclude-interfaces LIST  comma-separated name patterns never used for L2 unless an L2Advertisement
                              names them (default: veth*,cali*,flannel*,cni*,docker*,...)
   plus the common flags: --kubeconfig, --log-level, --metrics-addr
 
-The heartbeat key is read from the Secret ${SPEAKER_SECRET} (key heartbeat-key) in the namespace.`;
+Each speaker makes its own keys at start and publishes them in its Lease beacon-speaker-<node>; no shared
+secret is needed. SIGUSR2 rotates this speaker's keys (docs/membership.md).`;
 
 export const speakerCommand: Command = {
   name: 'speaker',
@@ -46,14 +46,11 @@ export const speakerCommand: Command = {
       'mesh-port',
       'mesh-interval',
       'dead-after',
-      'lease-duration',
-      'handover',
       'exclude-interfaces',
     ]);
     const node = values.node ?? process.env.NODE_NAME;
     if (!node) throw new UsageError('--node (or $NODE_NAME) is required');
     const namespace = values.namespace ?? process.env.POD_NAMESPACE ?? 'beacon-system';
-    const leaseDuration = positiveNumber('--lease-duration', values['lease-duration'], 15);
     const access = loadClusterAccess(common.kubeconfig);
     const rest = new KubeRest(access, { userAgent: `beacon-speaker/${node}` });
     const metrics = speakerMetrics();
@@ -70,9 +67,6 @@ export const speakerCommand: Command = {
         meshPort: positiveNumber('--mesh-port', values['mesh-port'], 7946),
         meshIntervalMs: positiveNumber('--mesh-interval', values['mesh-interval'], 100),
         deadAfterMs: positiveNumber('--dead-after', values['dead-after'], 400),
-        leaseDurationSec: leaseDuration,
-        leaseRenewMs: (leaseDuration * 1000) / 3,
-        handoverMs: positiveNumber('--handover', values.handover, 300),
         ...(exclude ? { excludeInterfaces: exclude } : {}),
       },
       log,

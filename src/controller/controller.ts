@@ -1,14 +1,22 @@
 /**
  * The controller: the only writer of address assignments. It caches Services, Namespaces, pools and
- * advertisements; while it holds the leader Lease it rebuilds the allocation table from the addresses
- * already in Services' status, and only then assigns new ones, so a restart never moves an address.
+ * advertisements. When it wins the leader Lease it reads every Service afresh (a consistent list, newer
+ * than anything the previous leader wrote before its term ended), rebuilds the allocation table from the
+ * addresses in their status, and only then assigns new ones, so a restart never moves an address.
+ *
+ * Everything it does as leader belongs to one term: writes carry the term's AbortSignal, are sent only
+ * while the term lasts on this process's clock, and are conditional on the resourceVersion the decision
+ * was made from, so a deposed leader's late write is refused (409) instead of overwriting its successor.
+ * A Service whose write fails is retried with a per-Service exponential backoff.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { V1Namespace, V1Service } from '@kubernetes/client-node';
 import type { IPAddressPool } from '../api/types.ts';
 import { Allocator } from '../ipam/index.ts';
 import type { Assignment, PoolInput, Refusal } from '../ipam/types.ts';
+import { type BackoffPolicy, backoffDelay, jittered } from '../k8s/backoff.ts';
 import { EventRecorder } from '../k8s/events.ts';
-import { Informer, type KubeObject, objectKey } from '../k8s/informer.ts';
+import { Informer, type KubeObject, listAll, objectKey } from '../k8s/informer.ts';
 import { DEFAULT_LEASE_TIMING, LeaderElector } from '../k8s/lease.ts';
 import { ApiError, type KubeRest } from '../k8s/rest.ts';
 import type { Logger } from '../log.ts';
@@ -21,9 +29,9 @@ import {
   requestAtAssignment,
   requestFor,
   serviceKey,
-  sharingRecord,
+  termsRecord,
 } from './service-request.ts';
-import { WorkQueue } from './work-queue.ts';
+import { type QueueTimers, WorkQueue } from './work-queue.ts';
 
 export interface ControllerOptions {
   /** Namespace of Beacon's configuration (pools, advertisements) and of the leader Lease. */
@@ -36,6 +44,11 @@ export interface ControllerOptions {
   leaseDurationMs?: number;
   renewDeadlineMs?: number;
   retryPeriodMs?: number;
+  /** Delays before a Service whose write failed is tried again (default 0.5 s doubling up to 5 min). */
+  retryBackoff?: BackoffPolicy;
+  /** For tests: the timers retries wait with, and the clock leadership terms are measured on. */
+  queueTimers?: QueueTimers;
+  now?: () => number;
 }
 
 interface Advertisement extends KubeObject {
@@ -43,6 +56,7 @@ interface Advertisement extends KubeObject {
 }
 
 const BEACON = { group: 'beacon.dev', version: 'v1alpha1' };
+const REBUILD_BACKOFF: BackoffPolicy = { initialMs: 500, maxMs: 5000 };
 
 function withKind<T extends KubeObject>(obj: T, apiVersion: string, kind: string): T {
   return { ...obj, apiVersion, kind };
@@ -52,8 +66,34 @@ function sameAddresses(a: readonly string[], b: readonly string[]): boolean {
   return a.length === b.length && a.every((x, i) => x === b[i]);
 }
 
-function poolsOf(assignment: Assignment): string {
-  return [...new Set(assignment.addresses.map((a) => a.pool).filter((p): p is string => !!p))].join(',');
+function poolsOf(assignment: Assignment | undefined): string {
+  const pools = (assignment?.addresses ?? []).map((a) => a.pool).filter((p): p is string => !!p);
+  return [...new Set(pools)].join(',');
+}
+
+/** Leadership ended while a reconcile was under way; nothing is retried, the next leader starts over. */
+class TermEnded extends Error {}
+
+/** What the rebuild needs of a Service from the fresh list (the full objects are not kept). */
+interface RestoreEntry {
+  svc: V1Service;
+  addresses: string[];
+  /** 0: holds its addresses under the terms it has now; 1: no record of its terms; 2: changed its terms. */
+  rank: number;
+}
+
+/**
+ * The order addresses are restored in, so that a conflict falls on the Service that broke the terms:
+ * first those whose sharing terms are unchanged since they got their addresses, then those with no
+ * record of them (older Services first), then those that changed them.
+ */
+function restoreOrder(a: RestoreEntry, b: RestoreEntry): number {
+  const created = (e: RestoreEntry) => e.svc.metadata?.creationTimestamp?.toString() ?? '';
+  return (
+    a.rank - b.rank ||
+    (created(a) < created(b) ? -1 : created(a) > created(b) ? 1 : 0) ||
+    (serviceKey(a.svc) < serviceKey(b.svc) ? -1 : 1)
+  );
 }
 
 export function poolInput(pool: IPAddressPool): PoolInput {
@@ -80,10 +120,16 @@ export class Controller {
   private readonly queue: WorkQueue;
   private readonly poolStatus: PoolStatusWriter;
   private allocator: Allocator | undefined;
+  /** Aborts when the current leadership term ends; undefined while not leading. */
+  private term: AbortSignal | undefined;
   private leader: LeaderElector;
   private poolsChanged = false;
   /** Services refused last time (e.g. pool exhausted): retried whenever an address is freed. */
   private readonly waiting = new Set<string>();
+  /** Services whose last write failed, so that recovery is logged once. */
+  private readonly failing = new Set<string>();
+  /** Addresses released from Services we no longer serve, still to be removed from their status. */
+  private readonly owedClears = new Map<string, string[]>();
 
   constructor(rest: KubeRest, opts: ControllerOptions, log: Logger, metrics: ControllerMetrics) {
     this.rest = rest;
@@ -104,7 +150,10 @@ export class Controller {
       (plural) =>
         new Informer<Advertisement>(rest, { ...BEACON, plural }, log, { namespace: opts.namespace }),
     );
-    this.queue = new WorkQueue((key) => this.reconcileTimed(key), opts.concurrency);
+    this.queue = new WorkQueue((key) => this.reconcileTimed(key), opts.concurrency, {
+      ...(opts.retryBackoff ? { backoff: opts.retryBackoff } : {}),
+      ...(opts.queueTimers ? { timers: opts.queueTimers } : {}),
+    });
     this.poolStatus = new PoolStatusWriter(rest, opts.namespace, log, metrics, this.events);
     this.leader = new LeaderElector(
       rest,
@@ -115,12 +164,14 @@ export class Controller {
         leaseDurationMs: opts.leaseDurationMs ?? DEFAULT_LEASE_TIMING.leaseDurationMs,
         renewDeadlineMs: opts.renewDeadlineMs ?? DEFAULT_LEASE_TIMING.renewDeadlineMs,
         retryPeriodMs: opts.retryPeriodMs ?? DEFAULT_LEASE_TIMING.retryPeriodMs,
+        ...(opts.now ? { now: opts.now } : {}),
       },
       log,
     );
     this.wireHandlers();
   }
 
+  /** Whether this replica leads now (its term has not run out) and has rebuilt its table. */
   get isLeader(): boolean {
     return this.leader.isLeader && this.allocator !== undefined;
   }
@@ -131,9 +182,19 @@ export class Controller {
     return pending.length ? 'caches not synced yet' : undefined;
   }
 
+  /** undefined when healthy; else why the process should be restarted (see LeaderElector.staleLeadership). */
+  unhealthyReason(): string | undefined {
+    return this.leader.staleLeadership();
+  }
+
   /** Resolves when every queued Service has been handled; for tests and benchmarks. */
   idle(): Promise<void> {
     return this.queue.idle();
+  }
+
+  /** Failed attempts in a row for a Service's writes; for tests. */
+  failuresOf(key: string): number {
+    return this.queue.failuresOf(key);
   }
 
   async run(signal: AbortSignal): Promise<void> {
@@ -145,11 +206,10 @@ export class Controller {
       { services: this.services.list().length, pools: this.pools.list().length, ms: Date.now() - started },
       'caches synced',
     );
-    await this.leader.run(
-      signal,
-      () => this.becomeLeader(),
-      () => this.stepDown(),
-    );
+    await this.leader.run(signal, {
+      onStarted: (term) => this.becomeLeader(term),
+      onStopped: () => this.stepDown(),
+    });
     this.poolStatus.stop();
   }
 
@@ -184,35 +244,108 @@ export class Controller {
     return this.namespaces.get(namespace)?.metadata?.labels ?? {};
   }
 
-  /** Rebuilds the allocation table from what Services already hold, then serves. */
-  private becomeLeader(): void {
-    const allocator = new Allocator();
-    this.allocator = allocator;
+  private becomeLeader(term: AbortSignal): void {
     this.metrics.isLeader.set(1);
+    void this.rebuildWithRetry(term);
+  }
+
+  /** Nothing is assigned before the table stands: a failed list is tried again for as long as the term lasts. */
+  private async rebuildWithRetry(term: AbortSignal): Promise<void> {
+    for (let failures = 0; !term.aborted; failures++) {
+      if (failures > 0)
+        await sleep(jittered(backoffDelay(REBUILD_BACKOFF, failures)), undefined, { signal: term }).catch(
+          () => {},
+        );
+      try {
+        await this.rebuild(term);
+        return;
+      } catch (err) {
+        if (term.aborted) return;
+        if (failures === 0)
+          this.log.warn(
+            { err: (err as Error).message },
+            'could not read the Services to rebuild the table; retrying',
+          );
+      }
+    }
+  }
+
+  /**
+   * Rebuilds the allocation table from what Services hold, then serves. The Services are read afresh, not
+   * from the cache: the previous leader's last writes may not have reached our watch yet.
+   */
+  private async rebuild(term: AbortSignal): Promise<void> {
+    const started = Date.now();
+    const { items } = await listAll<V1Service, RestoreEntry | undefined>(
+      this.rest,
+      '/api/v1/services',
+      {},
+      {
+        pageSize: 500,
+        signal: term,
+        log: this.log,
+        keep: (svc) => this.restoreEntry(svc),
+      },
+    );
+    if (term.aborted) return;
+    const allocator = new Allocator();
     this.applyPools(allocator);
     let restored = 0;
-    for (const svc of this.services.list()) {
-      const held = ingressAddresses(svc);
-      if (!isServedByBeacon(svc, this.opts.loadBalancerClass) || held.length === 0) continue;
+    const entries = items.filter((e): e is RestoreEntry => e !== undefined).sort(restoreOrder);
+    for (const { svc, addresses } of entries) {
       const result = allocator.restore(
         requestAtAssignment(svc, this.namespaceLabels(svc.metadata?.namespace ?? '')),
-        held,
+        addresses,
       );
       if (result.assignment) restored++;
+      // The Service's own reconcile writes its status down to what it holds, and says so.
       for (const c of result.conflicts) this.warn(svc, c.reason, c.message);
       for (const address of result.outOfPool) this.warnOutOfPool(svc, address);
     }
-    this.log.info({ restored }, 'allocation table rebuilt from Service status');
-    this.poolStatus.start(allocator, () => this.pools.list());
+    this.allocator = allocator;
+    this.term = term;
+    this.log.info({ restored, ms: Date.now() - started }, 'allocation table rebuilt from Service status');
+    this.poolStatus.start(allocator, () => this.pools.list(), term);
     for (const a of this.advertisements.flatMap((i) => i.list())) this.checkAdvertisement(a);
     for (const svc of this.services.list()) this.queue.add(serviceKey(svc));
+    for (const { svc } of entries) this.queue.add(serviceKey(svc));
     this.queue.resume();
+  }
+
+  /** A Service from the fresh list, reduced to what the rebuild reads; undefined when it holds nothing of ours. */
+  private restoreEntry(svc: V1Service): RestoreEntry | undefined {
+    const addresses = ingressAddresses(svc);
+    if (!isServedByBeacon(svc, this.opts.loadBalancerClass) || addresses.length === 0) return undefined;
+    const recorded = svc.metadata?.annotations?.[ANNOTATION.allocatedSharing];
+    const current = termsRecord(requestFor(svc, {}).sharing) ?? '';
+    const rank = recorded === undefined ? 1 : recorded === current ? 0 : 2;
+    const m = svc.metadata ?? {};
+    return {
+      svc: {
+        metadata: {
+          name: m.name,
+          namespace: m.namespace,
+          uid: m.uid,
+          resourceVersion: m.resourceVersion,
+          creationTimestamp: m.creationTimestamp,
+          annotations: m.annotations,
+          labels: m.labels,
+        },
+        spec: svc.spec,
+      },
+      addresses,
+      rank,
+    };
   }
 
   private stepDown(): void {
     this.queue.pause();
+    this.queue.clear();
     this.waiting.clear();
+    this.failing.clear();
+    this.owedClears.clear();
     this.allocator = undefined;
+    this.term = undefined;
     this.metrics.isLeader.set(0);
     this.poolStatus.stop();
   }
@@ -280,14 +413,39 @@ export class Controller {
   }
 
   private async reconcileTimed(key: string): Promise<void> {
+    const term = this.term;
     const end = this.metrics.reconcileDuration.startTimer();
     try {
       await this.reconcile(key);
+      this.queue.forget(key);
+      if (this.failing.delete(key)) this.log.info({ service: key }, 'writes for the Service succeed again');
     } catch (err) {
+      // Leadership ended: the next leader (maybe this process again) starts over from a fresh list.
+      if (err instanceof TermEnded || term?.aborted || this.term !== term) return;
       // Deleted meanwhile: the delete event releases the address.
-      if (err instanceof ApiError && err.status === 404) return;
-      this.log.warn({ service: key, err: (err as Error).message }, 'reconcile failed; retrying');
-      setTimeout(() => this.queue.add(key), 1000).unref();
+      if (err instanceof ApiError && err.status === 404) {
+        this.queue.forget(key);
+        return;
+      }
+      const code = err instanceof ApiError ? err.status : 0;
+      this.metrics.writeFailures.inc({ code: String(code) });
+      const retryInMs = this.queue.addRateLimited(key);
+      if (!this.failing.has(key)) {
+        this.failing.add(key);
+        // 409: our cached copy was older than the object; the watch brings the newer one.
+        const level = code === 409 ? 'info' : 'warn';
+        this.log[level](
+          { service: key, err: (err as Error).message, retryInMs },
+          'write failed; retrying with backoff',
+        );
+      }
+      const svc = this.services.get(key);
+      if (svc && err instanceof ApiError && (code === 403 || code === 422 || code === 400))
+        this.warn(
+          svc,
+          'StatusWriteRefused',
+          `Beacon could not update ${key}: ${err.message}; retrying with backoff`,
+        );
     } finally {
       end();
     }
@@ -295,67 +453,107 @@ export class Controller {
 
   private async reconcile(key: string): Promise<void> {
     const allocator = this.allocator;
-    if (!allocator) return;
+    const term = this.term;
+    if (!allocator || !term) return;
     const svc = this.services.get(key);
     if (!svc || !isServedByBeacon(svc, this.opts.loadBalancerClass)) {
       const held = allocator.assignmentOf(key);
-      if (!held) return;
-      allocator.release(key);
-      this.waiting.delete(key);
-      this.poolStatus.markAll();
-      for (const w of this.waiting) this.queue.add(w);
-      this.log.info({ service: key, address: held.addresses.map((a) => a.address) }, 'released');
-      // A Service that changed class or type keeps no address of ours in its status.
-      if (svc && ingressAddresses(svc).some((ip) => held.addresses.some((a) => a.address === ip))) {
-        await this.writeStatus(svc, []);
+      if (held) {
+        allocator.release(key);
+        this.waiting.delete(key);
+        this.poolStatus.markAll();
+        for (const w of this.waiting) this.queue.add(w);
+        const released = held.addresses.map((a) => a.address);
+        this.log.info({ service: key, address: released }, 'released');
+        if (svc) this.owedClears.set(key, released);
       }
+      // A Service that changed class or type keeps no address of ours in its status (remembered until
+      // written, since a retry finds nothing held any more).
+      const ours = this.owedClears.get(key);
+      if (!svc || !ours) {
+        this.owedClears.delete(key);
+        return;
+      }
+      const current = ingressAddresses(svc);
+      if (current.some((ip) => ours.includes(ip)))
+        await this.writeStatus(
+          svc,
+          current.filter((ip) => !ours.includes(ip)),
+          term,
+        );
+      this.owedClears.delete(key);
       return;
     }
+    this.owedClears.delete(key);
     const request = requestFor(svc, this.namespaceLabels(svc.metadata?.namespace ?? ''));
     const result = allocator.assign(request);
-    if (!result.ok) {
+    if (result.ok) {
+      if (result.unassigned.length) this.waiting.add(key);
+      else this.waiting.delete(key);
+      for (const r of result.unassigned) this.refuse(svc, r);
+      if (result.changed) this.poolStatus.markAll();
+    } else {
       this.waiting.add(key);
       this.refuse(svc, result.refusal);
-      return;
+      for (const lost of result.lost) {
+        this.log.warn({ service: key, address: lost.address, reason: lost.reason }, lost.message);
+        this.warn(svc, lost.reason, lost.message);
+      }
+      if (result.lost.length) {
+        this.poolStatus.markAll();
+        for (const w of this.waiting) if (w !== key) this.queue.add(w);
+      }
     }
-    if (result.unassigned.length) this.waiting.add(key);
-    else this.waiting.delete(key);
-    for (const r of result.unassigned) this.refuse(svc, r);
-    const desired = result.assignment.addresses.map((a) => a.address);
+    // The status always shows exactly what the Service holds: a refusal that left it less (or nothing,
+    // when the table was rebuilt without an address its status still shows) is written down too.
+    const assignment = result.assignment;
+    const desired = (assignment?.addresses ?? []).map((a) => a.address);
     const current = ingressAddresses(svc);
-    if (result.changed) this.poolStatus.markAll();
+    let resourceVersion = svc.metadata?.resourceVersion;
     if (!sameAddresses(current, desired)) {
-      await this.writeStatus(svc, desired);
-      const pools = poolsOf(result.assignment);
-      this.log.info({ service: key, address: desired, pool: pools }, 'assigned');
-      this.events.record(
-        withKind(svc, 'v1', 'Service'),
-        'Normal',
-        'IPAllocated',
-        `Assigned ${desired.join(', ')}${pools ? ` from pool ${pools}` : ''}`,
-      );
+      resourceVersion = (await this.writeStatus(svc, desired, term)).metadata?.resourceVersion;
+      const pools = poolsOf(assignment);
+      if (desired.length) {
+        this.log.info({ service: key, address: desired, pool: pools }, 'assigned');
+        this.events.record(
+          withKind(svc, 'v1', 'Service'),
+          'Normal',
+          'IPAllocated',
+          `Assigned ${desired.join(', ')}${pools ? ` from pool ${pools}` : ''}`,
+        );
+      } else {
+        this.log.info({ service: key, address: current }, 'status cleared: the Service holds no address');
+      }
     }
-    const pools = poolsOf(result.assignment);
+    const pools = poolsOf(assignment);
     // The terms the addresses are held under, for the next leader's rebuild (see requestAtAssignment).
-    const sharing = sharingRecord(request);
+    const terms = desired.length ? termsRecord(assignment?.sharing) : null;
     const annotations = svc.metadata?.annotations ?? {};
     if (
       (annotations[ANNOTATION.allocatedFromPool] ?? '') !== pools ||
-      (annotations[ANNOTATION.allocatedSharing] ?? null) !== sharing
+      (annotations[ANNOTATION.allocatedSharing] ?? null) !== terms
     ) {
+      this.assertLeading(term);
       await this.rest.patch(
         `/api/v1/namespaces/${svc.metadata?.namespace}/services/${svc.metadata?.name}`,
         'merge',
         {
           metadata: {
+            resourceVersion,
             annotations: {
               [ANNOTATION.allocatedFromPool]: pools || null,
-              [ANNOTATION.allocatedSharing]: sharing,
+              [ANNOTATION.allocatedSharing]: terms,
             },
           },
         },
+        { signal: term },
       );
     }
+  }
+
+  /** Throws unless this process still leads in the given term (checked before every write is sent). */
+  private assertLeading(term: AbortSignal): void {
+    if (term.aborted || this.term !== term || !this.leader.isLeader) throw new TermEnded('leadership ended');
   }
 
   private refuse(svc: V1Service, refusal: Refusal): void {
@@ -367,11 +565,17 @@ export class Controller {
     this.warn(svc, refusal.reason, refusal.message);
   }
 
-  private async writeStatus(svc: V1Service, addresses: string[]): Promise<void> {
-    await this.rest.patch(
+  /** Writes the Service's addresses, conditional on the version it was decided from; returns the result. */
+  private async writeStatus(svc: V1Service, addresses: string[], term: AbortSignal): Promise<V1Service> {
+    this.assertLeading(term);
+    return this.rest.patch<V1Service>(
       `/api/v1/namespaces/${svc.metadata?.namespace}/services/${svc.metadata?.name}/status`,
       'merge',
-      { status: { loadBalancer: { ingress: addresses.map((ip) => ({ ip, ipMode: 'VIP' })) } } },
+      {
+        metadata: { resourceVersion: svc.metadata?.resourceVersion },
+        status: { loadBalancer: { ingress: addresses.map((ip) => ({ ip, ipMode: 'VIP' })) } },
+      },
+      { signal: term },
     );
   }
 }

@@ -30,6 +30,12 @@ export function controllerMetrics() {
       buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
       registers: [registry],
     }),
+    writeFailures: new Counter({
+      name: 'beacon_controller_write_failures_total',
+      help: 'Service writes the API server refused or did not answer, by HTTP status (0: no answer); each is retried with backoff.',
+      labelNames: ['code'] as const,
+      registers: [registry],
+    }),
     isLeader: new Gauge({
       name: 'beacon_controller_is_leader',
       help: '1 while this replica holds the leader Lease.',

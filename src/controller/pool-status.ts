@@ -49,6 +49,7 @@ export class PoolStatusWriter {
   private readonly events: EventRecorder;
   private allocator: Allocator | undefined;
   private pools: () => IPAddressPool[] = () => [];
+  private term: AbortSignal | undefined;
   private errors = new Map<string, string>();
   private dirty = false;
   private timer: NodeJS.Timeout | undefined;
@@ -69,15 +70,18 @@ export class PoolStatusWriter {
     this.events = events;
   }
 
-  start(allocator: Allocator, pools: () => IPAddressPool[]): void {
+  /** Writes for this leadership term, cancelled when it ends. */
+  start(allocator: Allocator, pools: () => IPAddressPool[], term: AbortSignal): void {
     this.allocator = allocator;
     this.pools = pools;
+    this.term = term;
     this.written.clear();
     this.markAll();
   }
 
   stop(): void {
     this.allocator = undefined;
+    this.term = undefined;
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
   }
@@ -154,16 +158,18 @@ export class PoolStatusWriter {
       );
     }
     const text = JSON.stringify(status);
-    if (this.written.get(name) === text) return;
+    const term = this.term;
+    if (this.written.get(name) === text || !term || term.aborted) return;
     try {
       await this.rest.patch(
         `/apis/beacon.dev/v1alpha1/namespaces/${this.namespace}/ipaddresspools/${name}/status`,
         'merge',
         { status },
+        { signal: term },
       );
       this.written.set(name, text);
     } catch (err) {
-      if (err instanceof ApiError && err.status === 404) return;
+      if (term.aborted || (err instanceof ApiError && err.status === 404)) return;
       this.log.warn({ pool: name, err: (err as Error).message }, 'pool status write failed; retrying');
       this.markAll();
     }

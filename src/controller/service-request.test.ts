@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { V1Service } from '@kubernetes/client-node';
-import { isServedByBeacon, requestAtAssignment, requestFor, sharingRecord } from './service-request.ts';
+import { isServedByBeacon, requestAtAssignment, requestFor, termsRecord } from './service-request.ts';
 
 function svc(spec: V1Service['spec'], annotations: Record<string, string> = {}): V1Service {
   return { metadata: { name: 'web', namespace: 'shop', annotations, labels: { app: 'web' } }, spec };
@@ -92,7 +92,7 @@ test('a rebuild uses the sharing terms recorded at assignment; an unreadable rec
     svc({ ...spec, ports: [{ port: 80, protocol: 'TCP' }] }, { 'beacon.dev/allow-shared-ip': 'red' }),
     {},
   );
-  const withRecord = svc(spec, { ...now, 'beacon.dev/ip-allocated-sharing': sharingRecord(recorded)! });
+  const withRecord = svc(spec, { ...now, 'beacon.dev/ip-allocated-sharing': termsRecord(recorded.sharing)! });
   assert.deepEqual(requestAtAssignment(withRecord, {}).sharing, recorded.sharing);
   assert.equal(requestAtAssignment(withRecord, {}).sharing?.key, 'red');
   // Assigned without sharing: restored without, whatever the annotations say now.

@@ -106,8 +106,8 @@ export function requestFor(
 }
 
 /** The sharing terms to record with an assignment (the value of ANNOTATION.allocatedSharing), or null. */
-export function sharingRecord(request: ServiceRequest): string | null {
-  return request.sharing ? JSON.stringify(request.sharing) : null;
+export function termsRecord(sharing: SharingRequest | undefined): string | null {
+  return sharing ? JSON.stringify(sharing) : null;
 }
 
 /**

@@ -180,10 +180,16 @@ function heldAddresses(a: Allocator): Set<string> {
   return out;
 }
 
-/** Runs ops, checking after each that the table obeys the rules. Returns the last request per Service. */
+/**
+ * Runs ops, checking after each that the table obeys the rules. Returns, per Service holding addresses, the
+ * request it holds them under: the last one granted, with the sharing terms it asked for last (a refused
+ * Service that keeps an address keeps it under its new terms).
+ */
 function run(a: Allocator, initial: PoolModel[], ops: readonly Op[]): Map<string, ServiceRequest> {
   let pools = initial;
   a.setPools(poolInputs(pools));
+  /** The request each Service asked with last, granted or not: the terms that must hold. */
+  const asked = new Map<string, ServiceRequest>();
   const lastRequest = new Map<string, ServiceRequest>();
   for (const op of ops) {
     if (op.kind === 'pools') {
@@ -201,42 +207,63 @@ function run(a: Allocator, initial: PoolModel[], ops: readonly Op[]): Map<string
       const had = a.assignmentOf(op.key);
       a.release(op.key);
       lastRequest.delete(op.key);
+      asked.delete(op.key);
       assert.equal(a.assignmentOf(op.key), undefined);
       for (const x of had?.addresses ?? []) assert.ok(!a.servicesAt(x.address).includes(op.key));
     } else {
       const before = table(a);
       const had = new Set(before.get(op.req.key)?.addresses.map((x) => x.address));
       const result = a.assign(op.req);
+      asked.set(op.req.key, op.req);
       if (!result.ok) {
-        // A refusal leaves every assignment, the requester's included, as it was.
-        assert.deepEqual(table(a), before);
-        assert.deepEqual(result.assignment, before.get(op.req.key));
-        continue;
+        const granted = lastRequest.get(op.req.key);
+        if (!result.assignment) lastRequest.delete(op.req.key);
+        else if (granted) {
+          const { sharing: _old, ...rest } = granted;
+          lastRequest.set(op.req.key, op.req.sharing ? { ...rest, sharing: op.req.sharing } : rest);
+        }
+        // A refusal leaves every other assignment as it was; the requester keeps what it had, less what
+        // its new request may no longer share.
+        // (Which pool a shared address counts in may change as a holder leaves, as on release.)
+        const addressesOf = (t: Map<string, Assignment | undefined>, k: string) =>
+          t.get(k)?.addresses.map((x) => x.address);
+        const after = table(a);
+        for (const k of SERVICES)
+          if (k !== op.req.key) assert.deepEqual(addressesOf(after, k), addressesOf(before, k));
+        const lost = new Set(result.lost.map((l) => l.address));
+        assert.deepEqual(
+          result.assignment?.addresses.map((x) => x.address) ?? [],
+          (before.get(op.req.key)?.addresses ?? []).map((x) => x.address).filter((x) => !lost.has(x)),
+        );
+        assert.deepEqual(result.assignment, a.assignmentOf(op.req.key));
+        for (const x of result.lost)
+          assert.ok(a.servicesAt(x.address!).length > 0, 'a lost address had others');
+      } else {
+        lastRequest.set(op.req.key, op.req);
+        assert.deepEqual(result.assignment, a.assignmentOf(op.req.key));
+        const families = result.assignment.addresses.map((x) => x.family);
+        assert.equal(new Set(families).size, families.length, 'one address per family');
+        if (op.req.requireAllFamilies && op.req.requestedAddresses.length === 0) {
+          assert.equal(families.length, op.req.families.length);
+        }
+        for (const x of result.assignment.addresses) {
+          // Every newly handed-out address lies in a pool this Service may use.
+          if (!had.has(x.address))
+            assert.ok(eligible(pools, op.req, x.address), `${x.address} for ${op.req.key}`);
+        }
+        // Asking again changes nothing.
+        const again = a.assign(op.req);
+        assert.ok(again.ok && !again.changed);
+        assert.deepEqual(again.assignment, result.assignment);
       }
-      lastRequest.set(op.req.key, op.req);
-      assert.deepEqual(result.assignment, a.assignmentOf(op.req.key));
-      const families = result.assignment.addresses.map((x) => x.family);
-      assert.equal(new Set(families).size, families.length, 'one address per family');
-      if (op.req.requireAllFamilies && op.req.requestedAddresses.length === 0) {
-        assert.equal(families.length, op.req.families.length);
-      }
-      for (const x of result.assignment.addresses) {
-        // Every newly handed-out address lies in a pool this Service may use.
-        if (!had.has(x.address))
-          assert.ok(eligible(pools, op.req, x.address), `${x.address} for ${op.req.key}`);
-      }
-      // Asking again changes nothing.
-      const again = a.assign(op.req);
-      assert.ok(again.ok && !again.changed);
-      assert.deepEqual(again.assignment, result.assignment);
     }
     // No address is held twice except by Services that may share it.
     for (const address of heldAddresses(a)) {
       const holders = a.servicesAt(address);
       for (let i = 0; i < holders.length; i++) {
         for (let j = i + 1; j < holders.length; j++) {
-          const si = lastRequest.get(holders[i]!)?.sharing;
-          const sj = lastRequest.get(holders[j]!)?.sharing;
+          const si = asked.get(holders[i]!)?.sharing;
+          const sj = asked.get(holders[j]!)?.sharing;
           assert.ok(mayShare(si, sj), `${address} held by ${holders[i]} and ${holders[j]}`);
         }
       }

@@ -113,10 +113,32 @@ describe('auto-assignment', () => {
     assert.deepEqual(addresses(b.assign(svc('ns/a'))), ['192.168.1.255']);
   });
 
-  test('avoidBuggyIPs does not touch IPv6', () => {
-    const a = allocator(pool('v6', ['fc00::ff-fc00::100'], { avoidBuggyIPs: true }));
-    assert.deepEqual(addresses(a.assign(svc('ns/a', { families: [6] }))), ['fc00::ff']);
-    assert.deepEqual(addresses(a.assign(svc('ns/b', { families: [6] }))), ['fc00::100']);
+  test('avoidBuggyIPs skips the IPv6 Subnet-Router anycast address (RFC 4291 §2.6.1)', () => {
+    const v6 = (key: string) => svc(key, { families: [6] });
+    // On a /64 link the address with an all-zeros interface identifier is the routers' anycast address.
+    const a = allocator(pool('v6', ['2001:db8:bbbb:1::/64'], { avoidBuggyIPs: true }));
+    assert.deepEqual(addresses(a.assign(v6('ns/a'))), ['2001:db8:bbbb:1::1']);
+    const asked = refusal(
+      a.assign(svc('ns/b', { families: [6], requestedAddresses: ['2001:db8:bbbb:1::'] })),
+    );
+    assert.equal(asked.reason, 'AddressNotInPool');
+    assert.match(asked.message, /Subnet-Router anycast address .*RFC 4291/);
+    assert.equal(a.poolStats('v6')!.ipv6.total, 2n ** 64n - 1n);
+    // A range crossing into the next /64 skips that /64's all-zeros address too; others are fair game.
+    const b = allocator(
+      pool('v6', ['2001:db8:0:1:ffff:ffff:ffff:fffe-2001:db8:0:2::1'], { avoidBuggyIPs: true }),
+    );
+    assert.deepEqual(addresses(b.assign(v6('ns/a'))), ['2001:db8:0:1:ffff:ffff:ffff:fffe']);
+    assert.deepEqual(addresses(b.assign(v6('ns/b'))), ['2001:db8:0:1:ffff:ffff:ffff:ffff']);
+    assert.deepEqual(addresses(b.assign(v6('ns/c'))), ['2001:db8:0:2::1']);
+    assert.equal(refusal(b.assign(v6('ns/d'))).reason, 'PoolExhausted');
+    // A CIDR longer than /64 skips its own all-zeros address, the anycast address of a link so numbered.
+    const c = allocator(pool('v6', ['2001:db8::100/120'], { avoidBuggyIPs: true }));
+    assert.deepEqual(addresses(c.assign(v6('ns/a'))), ['2001:db8::101']);
+    assert.deepEqual(c.poolStats('v6')!.ipv6, { total: 255n, assigned: 1n, available: 254n });
+    // Without the flag the all-zeros address is handed out like any other.
+    const d = allocator(pool('v6', ['2001:db8:bbbb:1::/64']));
+    assert.deepEqual(addresses(d.assign(v6('ns/a'))), ['2001:db8:bbbb:1::']);
   });
 
   test('an autoAssign: false pool is used only when asked for by name or address', () => {
@@ -531,6 +553,72 @@ describe('IP sharing', () => {
     assert.deepEqual(a.servicesAt('10.0.0.0'), ['ns/a']);
   });
 
+  test('with no free address, a Service whose ports now clash gives its address up; the others keep it', () => {
+    const a = allocator(pool('one', ['10.0.0.7/32']));
+    for (const [k, port] of [
+      ['ns/a', 80],
+      ['ns/b', 81],
+      ['ns/c', 82],
+    ] as const)
+      assert.deepEqual(addresses(a.assign(svc(k, share('k', [port])))), ['10.0.0.7']);
+    const r = a.assign(svc('ns/b', share('k', [80])));
+    assert.ok(!r.ok);
+    assert.equal(r.refusal.reason, 'PoolExhausted');
+    assert.deepEqual(r.assignment, undefined);
+    assert.deepEqual(
+      r.lost.map((l) => [l.reason, l.address, l.message]),
+      [
+        [
+          'SharingConflict',
+          '10.0.0.7',
+          'ns/b gives up 10.0.0.7: ns/b cannot share 10.0.0.7 with ns/a: both use port 80/TCP',
+        ],
+      ],
+    );
+    assert.deepEqual(a.servicesAt('10.0.0.7'), ['ns/a', 'ns/c']);
+    // Another key breaks the terms just as well.
+    const other = a.assign(svc('ns/c', share('other', [82])));
+    assert.ok(!other.ok);
+    assert.deepEqual(
+      other.lost.map((l) => [l.reason, l.message]),
+      [
+        [
+          'AddressInUse',
+          'ns/c gives up 10.0.0.7: 10.0.0.7 is already used by ns/a under sharing key "k", and ns/c has key "other"',
+        ],
+      ],
+    );
+    assert.deepEqual(a.servicesAt('10.0.0.7'), ['ns/a']);
+    // Asking again, holding nothing, loses nothing more.
+    const again = a.assign(svc('ns/b', share('k', [80])));
+    assert.ok(!again.ok);
+    assert.deepEqual(again.lost, []);
+  });
+
+  test('a refused Service keeps what it may still share, held from then on under its new terms', () => {
+    const a = allocator(pool('dual', ['10.0.0.7/32', 'fc00::/126']));
+    const dual = { families: [4, 6] as const, requireAllFamilies: true };
+    a.assign(svc('ns/a', share('k', [80])));
+    assert.deepEqual(addresses(a.assign(svc('ns/b', { ...dual, families: [4, 6], ...share('k', [81]) }))), [
+      '10.0.0.7',
+      'fc00::',
+    ]);
+    const r = a.assign(svc('ns/b', { ...dual, families: [4, 6], ...share('k', [80, 443]) }));
+    assert.ok(!r.ok);
+    assert.deepEqual(
+      r.lost.map((l) => l.address),
+      ['10.0.0.7'],
+    );
+    assert.deepEqual(held(a, 'ns/b'), ['fc00::']);
+    assert.deepEqual(a.assignmentOf('ns/b')?.sharing?.ports, [
+      { port: 80, protocol: 'TCP' },
+      { port: 443, protocol: 'TCP' },
+    ]);
+    // Judged by b's new ports: 443 is b's now.
+    const c = a.assign(svc('ns/c', { families: [6], requestedAddresses: ['fc00::'], ...share('k', [443]) }));
+    assert.equal(refusal(c).reason, 'SharingConflict');
+  });
+
   test('a group spanning both families is joined per family', () => {
     const a = allocator(pool('dual', ['10.0.0.0/24', 'fc00::/64']));
     a.assign(svc('ns/a', { families: [4, 6], ...share('k', [80]) }));
@@ -538,7 +626,7 @@ describe('IP sharing', () => {
   });
 });
 
-describe('refusals change nothing', () => {
+describe('refusals change nothing else', () => {
   test("a refused change of address keeps the Service's own address and everyone else's", () => {
     const a = allocator(pool('lan', ['10.0.0.0/24']));
     a.assign(svc('ns/a', { requestedAddresses: ['10.0.0.1'] }));
@@ -652,7 +740,7 @@ describe('restore', () => {
     assert.equal(r.conflicts[0]!.reason, 'AddressInUse');
     assert.equal(
       r.conflicts[0]!.message,
-      '10.0.0.5 is already used by ns/first, which does not allow sharing it (no allow-shared-ip key); ns/second also has it in its status, but the first holder keeps it',
+      '10.0.0.5 is already used by ns/first, which does not allow sharing it (no allow-shared-ip key); ns/second also has it in its status, and gives it up',
     );
     assert.deepEqual(a.servicesAt('10.0.0.5'), ['ns/first']);
     assert.deepEqual(held(a, 'ns/second'), ['fc00::1']);
@@ -793,7 +881,8 @@ describe('pool changes', () => {
     assert.deepEqual(a.poolStats('mixed'), {
       pool: 'mixed',
       ipv4: { total: 256n + 128n - 3n, assigned: 3n, available: 256n + 128n - 3n - 2n },
-      ipv6: { total: 1n << 64n, assigned: 2n, available: (1n << 64n) - 2n },
+      // 2001:db8:: is the /64's Subnet-Router anycast address: never handed out, so never available.
+      ipv6: { total: (1n << 64n) - 1n, assigned: 2n, available: (1n << 64n) - 3n },
     });
   });
 

@@ -2,10 +2,13 @@
  * The address table: which Service holds which address, from which pool, under which sharing terms.
  *
  * Every method plans first and changes state only once the whole plan stands, so a refused request leaves
- * every assignment (the requester's own included) exactly as it was. An address a Service holds moves
- * only when a person asks: the request names a different address, or switches to a pool the address is
- * not in, or changes its sharing terms so that it may no longer share with its co-holders. Pool changes
- * never move it (an address outside every pool is kept and reported), nor does a restart.
+ * every other assignment exactly as it was, and the requester's too, with one exception that safety
+ * demands: never two holders of an address without a valid sharing key and disjoint ports. A Service
+ * whose new request may no longer share an address with its co-holders (another key, a port they use, ...)
+ * is the one that broke the terms, so it is the one that moves; when no other address can be found it
+ * gives this one up (`lost`), and its co-holders keep it. An address a Service holds otherwise moves only
+ * when a person asks: the request names a different address or switches to a pool the address is not in.
+ * Pool changes never move it (an address outside every pool is kept and reported), nor does a restart.
  */
 
 import { type Family, familyName, formatAddress, type IPAddress, parseAddress } from './address.ts';
@@ -15,6 +18,7 @@ import {
   comparePools,
   compilePool,
   type Pool,
+  poolAvoids,
   poolCanHandOut,
   poolContains,
   poolExclusion,
@@ -87,8 +91,8 @@ export class Allocator {
   #holdings = new Map<string, Holding>();
   #byService = new Map<string, ServiceEntry>();
   readonly #used: Record<Family, AddressSet> = { 4: new AddressSet(), 6: new AddressSet() };
-  /** Held IPv4 addresses ending in .0 or .255, so that pool stats can leave them out by counting. */
-  readonly #buggyHeld = new AddressSet();
+  /** Held addresses that isBuggyAddress rules out, so that pool stats can leave them out by counting. */
+  readonly #buggyHeld: Record<Family, AddressSet> = { 4: new AddressSet(), 6: new AddressSet() };
   #sharingGroups = new Map<string, Set<Holding>>();
 
   /**
@@ -121,8 +125,10 @@ export class Allocator {
   /**
    * Records the addresses a Service already has in its status, before anything new is assigned, so a
    * controller restart moves nothing. Addresses in no pool are kept. An address already held by a
-   * Service it may not share with stays with that first holder and is reported as a conflict. Replaces
-   * whatever the Service held before.
+   * Service it may not share with stays with the Service restored first and is reported as a conflict:
+   * the caller restores first the Services that did not change their terms since they got their
+   * addresses, so the one that broke the terms is the one that must move. Replaces whatever the Service
+   * held before.
    */
   restore(req: ServiceRequest, addresses: readonly string[]): RestoreResult {
     this.release(req.key);
@@ -154,7 +160,7 @@ export class Allocator {
         conflicts.push({
           ...refusal,
           family: parsed.family,
-          message: `${refusal.message}; ${req.key} also has it in its status, but the first holder keeps it`,
+          message: `${refusal.message}; ${req.key} also has it in its status, and gives it up`,
         });
         continue;
       }
@@ -177,7 +183,10 @@ export class Allocator {
     const entry = this.#byService.get(req.key);
     const before = entry?.holdings ?? [];
     const valid = validateRequest(req);
-    if (!valid.ok) return { ok: false, refusal: valid.refusal, assignment: this.assignmentOf(req.key) };
+    if (!valid.ok) {
+      const lost = entry ? this.#giveUpUnshareable(req, entry) : [];
+      return { ok: false, refusal: valid.refusal, assignment: this.assignmentOf(req.key), lost };
+    }
 
     const picks: Pick[] = [];
     const failures: Refusal[] = [];
@@ -193,12 +202,40 @@ export class Allocator {
       else failures.push({ ...result.refusal, family });
     }
     if (failures.length && (req.requireAllFamilies || picks.length === 0)) {
-      return { ok: false, refusal: failures[0]!, assignment: this.assignmentOf(req.key) };
+      const lost = entry ? this.#giveUpUnshareable(req, entry) : [];
+      return { ok: false, refusal: failures[0]!, assignment: this.assignmentOf(req.key), lost };
     }
     this.#apply(req, picks);
     const after = this.#byService.get(req.key)?.holdings ?? [];
     const changed = before.length !== after.length || before.some((h, i) => h !== after[i]);
     return { ok: true, assignment: this.assignmentOf(req.key)!, changed, unassigned: failures };
+  }
+
+  /**
+   * After a refusal: the Service keeps the addresses it may still share under its new sharing terms, held
+   * from now on under those terms, and gives up the others. Returns why each was given up.
+   */
+  #giveUpUnshareable(req: ServiceRequest, entry: ServiceEntry): Refusal[] {
+    const lost: Refusal[] = [];
+    const kept: Pick[] = [];
+    for (const h of entry.holdings) {
+      const refusal = sharingRefusal(h.text, req.key, req.sharing, this.#holdersOf(h));
+      if (!refusal) {
+        kept.push({ family: h.family, value: h.value, text: h.text, existing: h });
+        continue;
+      }
+      lost.push({
+        ...refusal,
+        family: h.family,
+        address: h.text,
+        message: `${req.key} gives up ${h.text}: ${refusal.message}`,
+      });
+    }
+    const terms: ServiceRequest = { ...entry.request };
+    if (req.sharing) terms.sharing = req.sharing;
+    else delete terms.sharing;
+    this.#apply(terms, kept);
+    return lost;
   }
 
   /** Frees every address the Service holds (an address stays held while other Services share it). */
@@ -208,11 +245,12 @@ export class Allocator {
   }
 
   assignmentOf(service: string): Assignment | undefined {
-    const holdings = this.#byService.get(service)?.holdings;
-    if (!holdings) return undefined;
+    const entry = this.#byService.get(service);
+    if (!entry) return undefined;
     return {
       service,
-      addresses: holdings.map((h) => ({ address: h.text, family: h.family, pool: h.pool })),
+      addresses: entry.holdings.map((h) => ({ address: h.text, family: h.family, pool: h.pool })),
+      ...(entry.request.sharing ? { sharing: entry.request.sharing } : {}),
     };
   }
 
@@ -315,7 +353,9 @@ export class Allocator {
     if (!pool) {
       return refuse(
         'AddressNotInPool',
-        `${text}, requested by ${req.key}, ends in .${value & 0xffn}, which ${poolList(allowed)} never hands out (avoidBuggyIPs)`,
+        family === 4
+          ? `${text}, requested by ${req.key}, ends in .${value & 0xffn}, which ${poolList(allowed)} never hands out (avoidBuggyIPs)`
+          : `${text}, requested by ${req.key}, is a Subnet-Router anycast address (all-zeros interface identifier, RFC 4291 §2.6.1), which ${poolList(allowed)} never hands out (avoidBuggyIPs)`,
         allowed.map((p) => p.name),
       );
     }
@@ -400,7 +440,7 @@ export class Allocator {
       for (;;) {
         const gap = used.firstAbsent(from, range.last);
         if (gap === undefined) break;
-        if (!(pool.avoidBuggyIPs && isBuggyAddress(family, gap))) return gap;
+        if (!poolAvoids(pool, family, gap)) return gap;
         from = gap + 1n;
       }
     }
@@ -464,11 +504,19 @@ export class Allocator {
     let total = 0n;
     let assigned = 0n;
     let heldUnusable = 0n;
-    const avoid = pool.avoidBuggyIPs && family === 4;
+    const avoid = pool.avoidBuggyIPs;
+    const anycast = family === 6 ? pool.anycast6 : [];
     for (const r of pool.ranges[family]) {
-      total += rangeSize(r) - (avoid ? countBuggyAddresses(r) : 0n);
       assigned += this.#used[family].countBetween(r.first, r.last);
-      if (avoid) heldUnusable += this.#buggyHeld.countBetween(r.first, r.last);
+      total += rangeSize(r);
+      if (!avoid) continue;
+      total -= countBuggyAddresses(r);
+      heldUnusable += this.#buggyHeld[family].countBetween(r.first, r.last);
+      for (const v of anycast) {
+        if (v < r.first || v > r.last) continue;
+        total--;
+        if (this.#used[family].has(v)) heldUnusable++;
+      }
     }
     return { total, assigned, available: total - (assigned - heldUnusable) };
   }
@@ -498,7 +546,7 @@ export class Allocator {
     };
     this.#holdings.set(holding.text, holding);
     this.#used[holding.family].add(holding.value);
-    if (isBuggyAddress(holding.family, holding.value)) this.#buggyHeld.add(holding.value);
+    if (isBuggyAddress(holding.family, holding.value)) this.#buggyHeld[holding.family].add(holding.value);
     return holding;
   }
 
@@ -510,7 +558,7 @@ export class Allocator {
     }
     this.#holdings.delete(holding.text);
     this.#used[holding.family].delete(holding.value);
-    this.#buggyHeld.delete(holding.value);
+    this.#buggyHeld[holding.family].delete(holding.value);
     this.#setGroup(holding, undefined);
   }
 

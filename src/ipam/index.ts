@@ -17,7 +17,8 @@
  *   // result.assignment.addresses: [{ address, family, pool }]; result.changed: write status?
  *   // result.unassigned: PreferDualStack families left without an address, with why.
  * } else {
- *   // result.refusal: { reason, message } for a Warning Event; the Service keeps what it had.
+ *   // result.refusal: { reason, message } for a Warning Event; the Service keeps what it had, less
+ *   // result.lost: addresses its new sharing terms may no longer share (it gave them up; write its status).
  * }
  * // 4. When a Service is deleted or stops being ours:
  * allocator.release('namespace/name');
@@ -34,7 +35,9 @@
  * Calling `assign` again with an unchanged request returns the same addresses (`changed: false`). An
  * address moves only when the Service names a different address, switches its pool annotation to a pool
  * the address is not in, or changes its sharing terms so it clashes with its co-holders; if the new
- * assignment cannot be made, the old one stays. Pool changes and restarts never move an address.
+ * assignment cannot be made, the old one stays, unless the Service may no longer share it: then it is
+ * given up (never two holders without a valid sharing key and disjoint ports). Pool changes and restarts
+ * never move an address.
  *
  * Refusal reasons (Event reasons): PoolExhausted, AddressInUse, AddressNotInPool, SharingConflict,
  * UnknownPool, PoolNotAllowed, NoPoolForFamily, InvalidRequest.

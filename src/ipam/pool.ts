@@ -4,7 +4,7 @@
  */
 import { formatSelector, selectorsAllow } from '../labels/selector.ts';
 import type { Family } from './address.ts';
-import { type AddressRange, isBuggyAddress, mergeRanges, parseAddressBlock } from './range.ts';
+import { type AddressRange, cidrAnycast, isBuggyAddress, mergeRanges, parseAddressBlock } from './range.ts';
 import type { PoolInput, ServiceAllocation, ServiceRequest } from './types.ts';
 
 export interface Pool {
@@ -12,6 +12,11 @@ export interface Pool {
   ranges: Readonly<Record<Family, readonly AddressRange[]>>;
   autoAssign: boolean;
   avoidBuggyIPs: boolean;
+  /**
+   * With avoidBuggyIPs: the all-zeros addresses of the pool's IPv6 CIDR entries longer than /64, skipped
+   * besides what isBuggyAddress covers. Sorted, distinct.
+   */
+  anycast6: readonly bigint[];
   allocation: ServiceAllocation | undefined;
 }
 
@@ -36,6 +41,11 @@ export function compilePool(input: PoolInput): CompiledPool {
       ranges: { 4: mergeRanges(byFamily[4]), 6: mergeRanges(byFamily[6]) },
       autoAssign: input.autoAssign,
       avoidBuggyIPs: input.avoidBuggyIPs,
+      anycast6: input.avoidBuggyIPs
+        ? [...new Set(input.addresses.map(cidrAnycast).filter((v) => v !== undefined))].sort((a, b) =>
+            a < b ? -1 : 1,
+          )
+        : [],
       allocation: input.serviceAllocation,
     },
   };
@@ -56,9 +66,15 @@ export function poolContains(pool: Pool, family: Family, value: bigint): boolean
   return false;
 }
 
-/** Whether the pool would hand this address out: inside it, and not a buggy one it avoids. */
+/** Whether the pool's avoidBuggyIPs rules out this address (see isBuggyAddress and anycast6). */
+export function poolAvoids(pool: Pool, family: Family, value: bigint): boolean {
+  if (!pool.avoidBuggyIPs) return false;
+  return isBuggyAddress(family, value) || (family === 6 && pool.anycast6.includes(value));
+}
+
+/** Whether the pool would hand this address out: inside it, and not one it avoids. */
 export function poolCanHandOut(pool: Pool, family: Family, value: bigint): boolean {
-  return poolContains(pool, family, value) && !(pool.avoidBuggyIPs && isBuggyAddress(family, value));
+  return poolContains(pool, family, value) && !poolAvoids(pool, family, value);
 }
 
 /**

@@ -3,6 +3,7 @@ import { test } from 'node:test';
 import fc from 'fast-check';
 import {
   type AddressRange,
+  cidrAnycast,
   countBuggyAddresses,
   formatRange,
   intersectRanges,
@@ -109,17 +110,30 @@ test('ranges print as a CIDR when they are one', () => {
   assert.equal(formatRange(parsed('::/0')), '::/0');
 });
 
-test('buggy addresses are the IPv4 ones ending in .0 or .255, counted without enumerating', () => {
+test('buggy addresses: IPv4 ending in .0 or .255, IPv6 with an all-zeros interface identifier; counted without enumerating', () => {
   assert.equal(isBuggyAddress(4, 0xc0a80100n), true);
   assert.equal(isBuggyAddress(4, 0xc0a801ffn), true);
   assert.equal(isBuggyAddress(4, 0xc0a80101n), false);
   assert.equal(isBuggyAddress(6, 0xff00n), false);
+  assert.equal(isBuggyAddress(6, parsed('2001:db8:bbbb:1::/128').first), true);
+  assert.equal(isBuggyAddress(6, parsed('2001:db8:bbbb:1::ff/128').first), false);
+  assert.equal(countBuggyAddresses(parsed('fc00::/64')), 1n);
+  assert.equal(countBuggyAddresses(parsed('fc00::/56')), 256n);
+  assert.equal(countBuggyAddresses(parsed('fc00::1-fc00::ffff')), 0n);
+  assert.equal(countBuggyAddresses(parsed('fc00:0:0:1:ffff:ffff:ffff:ffff-fc00:0:0:2::')), 1n);
+  // The all-zeros address of an IPv6 CIDR longer than /64, up to /126 (RFC 6164 leaves /127 alone).
+  assert.equal(cidrAnycast('2001:db8::100/120'), parsed('2001:db8::100/128').first);
+  assert.equal(cidrAnycast('2001:db8::/120'), undefined, 'already an all-zeros interface identifier');
+  assert.equal(cidrAnycast('2001:db8::4/126'), parsed('2001:db8::4/128').first);
+  assert.equal(cidrAnycast('2001:db8::4/127'), undefined);
+  assert.equal(cidrAnycast('2001:db8::4/128'), undefined);
+  assert.equal(cidrAnycast('2001:db8::100-2001:db8::1ff'), undefined, 'a range names no prefix');
+  assert.equal(cidrAnycast('192.168.1.0/24'), undefined);
   assert.equal(countBuggyAddresses(parsed('192.168.1.0/24')), 2n);
   assert.equal(countBuggyAddresses(parsed('10.0.0.0/8')), 2n * 65536n);
   assert.equal(countBuggyAddresses(parsed('0.0.0.0/0')), 2n * 16777216n);
   assert.equal(countBuggyAddresses(parsed('192.168.1.1-192.168.1.254')), 0n);
   assert.equal(countBuggyAddresses(parsed('192.168.1.255-192.168.2.0')), 2n);
-  assert.equal(countBuggyAddresses(parsed('fc00::/64')), 0n);
   fc.assert(
     fc.property(fc.bigInt({ min: 0n, max: 2000n }), fc.bigInt({ min: 0n, max: 700n }), (first, len) => {
       let expected = 0n;

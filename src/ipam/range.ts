@@ -1,6 +1,6 @@
 /**
  * Inclusive address ranges: parsing a pool's `addresses` entries, merging them into sorted disjoint
- * intervals, and counting the "buggy" IPv4 addresses (.0 and .255) in a range without enumerating it.
+ * intervals, and counting the addresses `avoidBuggyIPs` skips in a range without enumerating it.
  */
 import { FAMILY_BITS, type Family, familyName, formatAddress, parseAddress } from './address.ts';
 
@@ -134,21 +134,42 @@ export function formatRange(range: AddressRange): string {
   return `${first}-${formatAddress({ family: range.family, value: range.last })}`;
 }
 
+/** The low 64 bits of an IPv6 address: its interface identifier on a /64 link (RFC 4291 §2.5.1). */
+const INTERFACE_ID = (1n << 64n) - 1n;
+
 /**
- * IPv4 addresses ending in .0 or .255 confuse some old network equipment (smurf-attack protection on
- * consumer routers drops them), which is why pools can be told to avoid them.
+ * The addresses `avoidBuggyIPs` skips whatever the pool: IPv4 addresses ending in .0 or .255, which confuse
+ * some old network equipment (smurf-attack protection on consumer routers drops them); IPv6 addresses whose
+ * interface identifier is all zeros, which on a /64 link (RFC 7421: nearly every link) is the Subnet-Router
+ * anycast address (RFC 4291 §2.6.1) that every router on the link answers.
  */
 export function isBuggyAddress(family: Family, value: bigint): boolean {
-  if (family !== 4) return false;
+  if (family === 6) return (value & INTERFACE_ID) === 0n;
   const lastOctet = value & 0xffn;
   return lastOctet === 0n || lastOctet === 255n;
 }
 
 /** How many addresses of `range` are buggy in the sense of isBuggyAddress, by arithmetic. */
 export function countBuggyAddresses(range: AddressRange): bigint {
-  if (range.family !== 4) return 0n;
-  // Numbers x <= n with x % 256 === r.
-  const upTo = (n: bigint, r: bigint) => (n < r ? 0n : (n - r) / 256n + 1n);
-  const between = (r: bigint) => upTo(range.last, r) - (range.first === 0n ? 0n : upTo(range.first - 1n, r));
-  return between(0n) + between(255n);
+  // Numbers x <= n with x % m === r.
+  const upTo = (n: bigint, m: bigint, r: bigint) => (n < r ? 0n : (n - r) / m + 1n);
+  const between = (m: bigint, r: bigint) =>
+    upTo(range.last, m, r) - (range.first === 0n ? 0n : upTo(range.first - 1n, m, r));
+  if (range.family === 6) return between(1n << 64n, 0n);
+  return between(256n, 0n) + between(256n, 255n);
+}
+
+/**
+ * The Subnet-Router anycast address of an IPv6 CIDR entry longer than /64 (its all-zeros address), which
+ * is anycast on a link numbered with that prefix; undefined when isBuggyAddress already covers it, or for
+ * /127 and /128, where RFC 6164 and a single address leave no anycast to avoid.
+ */
+export function cidrAnycast(entry: string): bigint | undefined {
+  const text = entry.trim();
+  if (text.includes('-') || !text.includes('/')) return undefined;
+  const parsed = parseAddressBlock(text);
+  if (!parsed.ok || parsed.range.family !== 6) return undefined;
+  const size = rangeSize(parsed.range);
+  if (size < 4n || size >= 1n << 64n) return undefined;
+  return isBuggyAddress(6, parsed.range.first) ? undefined : parsed.range.first;
 }

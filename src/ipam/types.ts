@@ -70,6 +70,8 @@ export interface Assignment {
   service: string;
   /** In the order of the request's families. */
   addresses: AssignedAddress[];
+  /** The sharing terms the addresses are held under (the controller records them on the Service). */
+  sharing?: SharingRequest;
 }
 
 /** Every way a request can be refused; the controller uses these as Event reasons. */
@@ -111,8 +113,15 @@ export type AssignResult =
   | {
       ok: false;
       refusal: Refusal;
-      /** What the Service still holds, untouched by the refused request. */
+      /**
+       * What the Service still holds: what it had, less `lost`. Everyone else's addresses are untouched.
+       */
       assignment: Assignment | undefined;
+      /**
+       * Addresses the Service gave up because its new request may not share them with their other
+       * holders (another key, a port they use, ...), and why: it broke the terms, so it leaves.
+       */
+      lost: Refusal[];
     };
 
 export interface RestoreResult {

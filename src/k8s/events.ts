@@ -1,7 +1,9 @@
 /**
  * Records core/v1 Events on objects, the way `kubectl describe` shows them. The same (object, type, reason,
  * message) is aggregated into one Event whose count grows, so a Service that cannot be served for an hour
- * produces one Event, not thousands of API writes.
+ * produces one Event, not thousands of API writes. An Event's count is rewritten at most every
+ * `minRewriteMs`, and always once more after the last repetition, so the count it ends with is exact. One
+ * aggregated Event has at most one write in flight, so repetitions never create it twice.
  */
 import { randomBytes } from 'node:crypto';
 import type { Logger } from '../log.ts';
@@ -11,16 +13,35 @@ import { ApiError, type KubeRest } from './rest.ts';
 export type EventType = 'Normal' | 'Warning';
 
 interface Recorded {
+  key: string;
+  obj: KubeObject;
+  type: EventType;
+  reason: string;
+  message: string;
   name: string;
   namespace: string;
+  /** Times recorded so far. */
   count: number;
+  /** Whether the Event exists on the API server. */
+  exists: boolean;
+  /** The count the API server has, as far as known (0: unknown or none). */
+  written: number;
   lastWrite: number;
+  writing: boolean;
+  flushTimer: NodeJS.Timeout | undefined;
 }
 
-/** Don't rewrite an aggregated Event's count more often than this; the count is still exact on the next write. */
+/** Don't rewrite an aggregated Event's count more often than this (the final count is still written). */
 const MIN_REWRITE_MS = 10_000;
 const MAX_IN_FLIGHT = 8;
 const MAX_PENDING = 2000;
+/** Aggregation keys remembered; the oldest is forgotten beyond this (its Event then starts anew). */
+const MAX_RECORDED = 10_000;
+
+export interface EventRecorderOptions {
+  /** Tests shorten it. */
+  minRewriteMs?: number;
+}
 
 /** The longest message an Event carries (events.k8s.io/v1 caps its `note` at 1 kB too). */
 export const MAX_EVENT_MESSAGE = 1024;
@@ -45,95 +66,174 @@ export class EventRecorder {
   private readonly component: string;
   private readonly host: string;
   private readonly log: Logger;
+  private readonly minRewriteMs: number;
   private readonly recorded = new Map<string, Recorded>();
   /** Writes waiting for a slot; bounded, because a burst (a node taking over thousands of Services) must
    * not turn into thousands of requests held in memory while the API server is slow. */
-  private readonly pending: (() => Promise<void>)[] = [];
+  private readonly pending: Recorded[] = [];
   private inFlight = 0;
   private dropped = 0;
 
-  constructor(rest: KubeRest, component: string, host: string, log: Logger) {
+  constructor(rest: KubeRest, component: string, host: string, log: Logger, opts: EventRecorderOptions = {}) {
     this.rest = rest;
     this.component = component;
     this.host = host;
     this.log = log;
+    this.minRewriteMs = opts.minRewriteMs ?? MIN_REWRITE_MS;
   }
 
   /** Fire and forget: a failed Event write is logged, never allowed to fail the caller's work. */
   record(obj: KubeObject, type: EventType, reason: string, message: string): void {
     // Bounded before it becomes an aggregation key as well: 10,000 keys of 60 KB would hold 600 MB.
     const bounded = boundedMessage(message);
+    const key = `${obj.metadata?.uid}|${type}|${reason}|${bounded}`;
+    const seen = this.recorded.get(key);
+    if (seen) {
+      seen.count++;
+      // Most recently used last, so that the oldest is the one forgotten.
+      this.recorded.delete(key);
+      this.recorded.set(key, seen);
+      this.schedule(seen);
+      return;
+    }
+    const m = obj.metadata ?? {};
+    const entry: Recorded = {
+      key,
+      obj,
+      type,
+      reason,
+      message: bounded,
+      name: `${m.name}.${Date.now().toString(16)}${randomBytes(3).toString('hex')}`,
+      namespace: m.namespace ?? 'default',
+      count: 1,
+      exists: false,
+      written: 0,
+      lastWrite: 0,
+      writing: false,
+      flushTimer: undefined,
+    };
+    this.recorded.set(key, entry);
+    if (this.recorded.size > MAX_RECORDED) this.forget(this.recorded.values().next().value!);
+    this.enqueue(entry);
+  }
+
+  /** Stops the timers of pending count rewrites (their counts are not written). */
+  close(): void {
+    for (const e of this.recorded.values()) if (e.flushTimer) clearTimeout(e.flushTimer);
+  }
+
+  private forget(entry: Recorded): void {
+    if (entry.flushTimer) clearTimeout(entry.flushTimer);
+    this.recorded.delete(entry.key);
+  }
+
+  /** Writes the entry's count now if allowed, else once the rewrite interval has passed. */
+  private schedule(entry: Recorded): void {
+    if (entry.writing || entry.flushTimer || entry.count === entry.written) return;
+    const wait = entry.lastWrite + this.minRewriteMs - Date.now();
+    if (wait <= 0) {
+      this.enqueue(entry);
+      return;
+    }
+    entry.flushTimer = setTimeout(() => {
+      entry.flushTimer = undefined;
+      if (this.recorded.get(entry.key) === entry) this.schedule(entry);
+    }, wait);
+    entry.flushTimer.unref();
+  }
+
+  private enqueue(entry: Recorded): void {
     if (this.pending.length >= MAX_PENDING) {
       // Events are advice to people, not state: under a flood, dropping some beats running out of memory.
       if (this.dropped++ % 1000 === 0)
-        this.log.warn({ dropped: this.dropped, reason }, 'too many events pending; dropping some');
+        this.log.warn(
+          { dropped: this.dropped, reason: entry.reason },
+          'too many events pending; dropping some',
+        );
       return;
     }
-    this.pending.push(() =>
-      this.write(obj, type, reason, bounded).catch((err: Error) =>
-        this.log.warn({ err: err.message, reason, object: obj.metadata?.name }, 'could not record event'),
-      ),
-    );
+    entry.writing = true;
+    this.pending.push(entry);
     this.pump();
   }
 
   private pump(): void {
     while (this.inFlight < MAX_IN_FLIGHT && this.pending.length > 0) {
-      const job = this.pending.shift()!;
+      const entry = this.pending.shift()!;
       this.inFlight++;
-      void job().finally(() => {
-        this.inFlight--;
-        this.pump();
-      });
+      let ok = false;
+      void this.write(entry)
+        .then(() => {
+          ok = true;
+        })
+        .catch((err: Error) =>
+          this.log.warn(
+            { err: err.message, reason: entry.reason, object: entry.obj.metadata?.name },
+            'could not record event',
+          ),
+        )
+        .finally(() => {
+          this.inFlight--;
+          entry.writing = false;
+          entry.lastWrite = Date.now();
+          // Repetitions that came while this write was under way are written later; after a failure,
+          // only the next repetition tries again (no retry loop against an API server that refuses).
+          if (ok && this.recorded.get(entry.key) === entry) this.schedule(entry);
+          this.pump();
+        });
     }
   }
 
-  private async write(obj: KubeObject, type: EventType, reason: string, message: string): Promise<void> {
-    const m = obj.metadata ?? {};
-    const namespace = m.namespace ?? 'default';
-    const key = `${m.uid}|${type}|${reason}|${message}`;
-    const now = new Date();
-    const seen = this.recorded.get(key);
-    if (seen) {
-      seen.count++;
-      if (Date.now() - seen.lastWrite < MIN_REWRITE_MS) return;
-      seen.lastWrite = Date.now();
+  private async write(entry: Recorded): Promise<void> {
+    const count = entry.count;
+    const now = new Date().toISOString();
+    if (entry.exists) {
       try {
-        await this.rest.patch(`/api/v1/namespaces/${seen.namespace}/events/${seen.name}`, 'merge', {
-          count: seen.count,
-          lastTimestamp: now.toISOString(),
+        await this.rest.patch(`/api/v1/namespaces/${entry.namespace}/events/${entry.name}`, 'merge', {
+          count,
+          lastTimestamp: now,
         });
+        entry.written = count;
         return;
       } catch (err) {
         // The API server expires Events (an hour by default); start a new one.
         if (!(err instanceof ApiError && err.status === 404)) throw err;
-        this.recorded.delete(key);
+        entry.exists = false;
+        entry.written = 0;
+        entry.name = `${entry.obj.metadata?.name}.${Date.now().toString(16)}${randomBytes(3).toString('hex')}`;
       }
     }
-    const name = `${m.name}.${Date.now().toString(16)}${randomBytes(3).toString('hex')}`;
-    this.recorded.set(key, { name, namespace, count: 1, lastWrite: Date.now() });
-    if (this.recorded.size > 10_000) this.recorded.delete(this.recorded.keys().next().value!);
-    await this.rest.create(`/api/v1/namespaces/${namespace}/events`, {
-      apiVersion: 'v1',
-      kind: 'Event',
-      metadata: { name, namespace },
-      involvedObject: {
-        apiVersion: obj.apiVersion,
-        kind: obj.kind,
-        name: m.name,
-        namespace: m.namespace,
-        uid: m.uid,
-        resourceVersion: m.resourceVersion,
-      },
-      type,
-      reason,
-      message,
-      source: { component: this.component, host: this.host },
-      reportingComponent: `beacon.dev/${this.component}`,
-      reportingInstance: this.host,
-      firstTimestamp: now.toISOString(),
-      lastTimestamp: now.toISOString(),
-      count: 1,
-    });
+    const m = entry.obj.metadata ?? {};
+    try {
+      await this.rest.create(`/api/v1/namespaces/${entry.namespace}/events`, {
+        apiVersion: 'v1',
+        kind: 'Event',
+        metadata: { name: entry.name, namespace: entry.namespace },
+        involvedObject: {
+          apiVersion: entry.obj.apiVersion,
+          kind: entry.obj.kind,
+          name: m.name,
+          namespace: m.namespace,
+          uid: m.uid,
+          resourceVersion: m.resourceVersion,
+        },
+        type: entry.type,
+        reason: entry.reason,
+        message: entry.message,
+        source: { component: this.component, host: this.host },
+        reportingComponent: `beacon.dev/${this.component}`,
+        reportingInstance: this.host,
+        firstTimestamp: now,
+        lastTimestamp: now,
+        count,
+      });
+    } catch (err) {
+      // Created by an earlier attempt whose answer was lost: the count goes in by the next rewrite.
+      if (!(err instanceof ApiError && err.status === 409)) throw err;
+      entry.exists = true;
+      return;
+    }
+    entry.exists = true;
+    entry.written = count;
   }
 }

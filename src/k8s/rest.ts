@@ -5,6 +5,7 @@
  */
 import { request as httpRequest } from 'node:http';
 import { Agent, type RequestOptions, request } from 'node:https';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { ClusterAccess } from './kubeconfig.ts';
 
 export class ApiError extends Error {
@@ -33,12 +34,49 @@ export interface RequestInit {
   body?: unknown;
   contentType?: string;
   signal?: AbortSignal;
+  /** The whole call, retries after 429 included, ends with an error after this long (default 30 s). */
   timeoutMs?: number;
 }
 
 export interface KubeRestOptions {
   /** Sent as User-Agent, so that API server metrics tell Beacon's components apart. */
   userAgent: string;
+  /**
+   * How many times one call is sent again when the server says to come back later (429, or any answer
+   * with Retry-After), as client-go does; default 5. The wait is what Retry-After says, at most 10 s.
+   */
+  maxRetries?: number;
+}
+
+const MAX_RETRY_AFTER_S = 10;
+/** One watch event is one object; etcd refuses objects over 1.5 MB, so a longer line is a broken stream. */
+const MAX_WATCH_LINE = 16 * 1024 * 1024;
+
+/** Seconds to wait from a Retry-After header (delta-seconds only, as the API server sends), or undefined. */
+function retryAfterSeconds(header: string | string[] | undefined): number | undefined {
+  const v = Array.isArray(header) ? header[0] : header;
+  if (v === undefined || !/^\d+$/.test(v.trim())) return undefined;
+  return Math.min(Number(v.trim()), MAX_RETRY_AFTER_S);
+}
+
+interface RawAnswer {
+  status: number;
+  text: string;
+  retryAfter: number | undefined;
+}
+
+/** The error for a non-2xx answer, with the reason and message of its Status body when it has one. */
+function apiError(method: string, url: URL, status: number, text: string, fallback = 'Unknown'): ApiError {
+  let reason = fallback;
+  let message = `${method} ${url.pathname}: HTTP ${status}`;
+  try {
+    const s = JSON.parse(text) as { reason?: string; message?: string };
+    reason = s.reason || reason;
+    if (s.message) message = `${method} ${url.pathname}: ${s.message}`;
+  } catch {
+    if (text) message += `: ${text.slice(0, 200)}`;
+  }
+  return new ApiError(status, reason, message);
 }
 
 function withQuery(path: string, query: RequestInit['query']): string {
@@ -54,10 +92,12 @@ export class KubeRest {
   private readonly options: RequestOptions;
   private readonly access: ClusterAccess;
   private readonly userAgent: string;
+  private readonly maxRetries: number;
 
   constructor(access: ClusterAccess, opts: KubeRestOptions) {
     this.access = access;
     this.userAgent = opts.userAgent;
+    this.maxRetries = opts.maxRetries ?? 5;
     this.base = new URL(access.server);
     this.options =
       this.base.protocol === 'https:'
@@ -81,10 +121,32 @@ export class KubeRest {
     return h;
   }
 
-  /** Sends one request; resolves with the decoded JSON body, throws ApiError for a non-2xx answer. */
+  /**
+   * Sends one request; resolves with the decoded JSON body, throws ApiError for a non-2xx answer. A 429
+   * (or any answer with Retry-After) is sent again after the wait the server asks for, a few times.
+   */
   async request<T>(method: string, path: string, init: RequestInit = {}): Promise<T> {
-    const text = await this.raw(method, path, init);
-    return (text ? JSON.parse(text) : undefined) as T;
+    const deadline = AbortSignal.timeout(init.timeoutMs ?? 30_000);
+    const signal = init.signal ? AbortSignal.any([init.signal, deadline]) : deadline;
+    const url = new URL(withQuery(path, init.query), this.base);
+    for (let attempt = 0; ; attempt++) {
+      const answer = await this.raw(method, url, init, signal);
+      if (answer.status >= 200 && answer.status < 300) {
+        if (!answer.text) return undefined as T;
+        try {
+          return JSON.parse(answer.text) as T;
+        } catch {
+          throw new ApiError(
+            answer.status,
+            'MalformedAnswer',
+            `${method} ${url.pathname}: the answer is not JSON: ${answer.text.slice(0, 200)}`,
+          );
+        }
+      }
+      const comeBack = answer.status === 429 || answer.retryAfter !== undefined;
+      if (!comeBack || attempt >= this.maxRetries) throw apiError(method, url, answer.status, answer.text);
+      await sleep((answer.retryAfter ?? 1) * 1000, undefined, { signal });
+    }
   }
 
   get<T>(path: string, init?: RequestInit): Promise<T> {
@@ -107,8 +169,7 @@ export class KubeRest {
     return this.request<T>('DELETE', path, init);
   }
 
-  private raw(method: string, path: string, init: RequestInit): Promise<string> {
-    const url = new URL(withQuery(path, init.query), this.base);
+  private raw(method: string, url: URL, init: RequestInit, signal: AbortSignal): Promise<RawAnswer> {
     const payload = init.body === undefined ? undefined : JSON.stringify(init.body);
     const headers = this.headers();
     if (payload !== undefined) {
@@ -117,32 +178,25 @@ export class KubeRest {
     }
     const send = url.protocol === 'https:' ? request : httpRequest;
     return new Promise((resolve, reject) => {
-      const req = send(
-        url,
-        { ...this.options, method, headers, signal: init.signal, timeout: init.timeoutMs ?? 30_000 },
-        (res) => {
-          const chunks: Buffer[] = [];
-          res.on('data', (c: Buffer) => chunks.push(c));
-          res.on('error', reject);
-          res.on('end', () => {
-            const text = Buffer.concat(chunks).toString('utf8');
-            const status = res.statusCode ?? 0;
-            if (status >= 200 && status < 300) return resolve(text);
-            let reason = 'Unknown';
-            let message = `${method} ${url.pathname}: HTTP ${status}`;
-            try {
-              const s = JSON.parse(text) as { reason?: string; message?: string };
-              reason = s.reason ?? reason;
-              if (s.message) message = `${method} ${url.pathname}: ${s.message}`;
-            } catch {
-              if (text) message += `: ${text.slice(0, 200)}`;
-            }
-            reject(new ApiError(status, reason, message));
-          });
-        },
+      const req = send(url, { ...this.options, method, headers, signal }, (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('error', reject);
+        res.on('end', () =>
+          resolve({
+            status: res.statusCode ?? 0,
+            text: Buffer.concat(chunks).toString('utf8'),
+            retryAfter: retryAfterSeconds(res.headers['retry-after']),
+          }),
+        );
+      });
+      req.on('error', (err) =>
+        reject(
+          signal.aborted && !init.signal?.aborted
+            ? new Error(`${method} ${url.pathname}: no answer within ${init.timeoutMs ?? 30_000} ms`)
+            : err,
+        ),
       );
-      req.on('timeout', () => req.destroy(new Error(`${method} ${url.pathname}: timed out`)));
-      req.on('error', reject);
       req.end(payload);
     });
   }
@@ -171,8 +225,12 @@ export class KubeRest {
         (res) => {
           const status = res.statusCode ?? 0;
           if (status < 200 || status >= 300) {
-            res.resume();
-            reject(new ApiError(status, 'WatchFailed', `watch ${url.pathname}: HTTP ${status}`));
+            const chunks: Buffer[] = [];
+            res.on('data', (c: Buffer) => chunks.push(c));
+            res.on('end', () =>
+              reject(apiError('GET', url, status, Buffer.concat(chunks).toString('utf8'), 'WatchFailed')),
+            );
+            res.on('error', reject);
             return;
           }
           let buf = '';
@@ -180,11 +238,18 @@ export class KubeRest {
           res.on('data', (chunk: string) => {
             buf += chunk;
             let nl = buf.indexOf('\n');
-            while (nl >= 0) {
-              const line = buf.slice(0, nl);
-              buf = buf.slice(nl + 1);
-              if (line.trim()) onLine(line);
-              nl = buf.indexOf('\n');
+            try {
+              while (nl >= 0) {
+                const line = buf.slice(0, nl);
+                buf = buf.slice(nl + 1);
+                if (line.trim()) onLine(line);
+                nl = buf.indexOf('\n');
+              }
+              if (buf.length > MAX_WATCH_LINE)
+                throw new Error(`watch ${url.pathname}: a line longer than ${MAX_WATCH_LINE} characters`);
+            } catch (err) {
+              // Whatever onLine cannot take ends this watch (the caller decides what next), never the process.
+              req.destroy(err as Error);
             }
           });
           res.on('end', () => resolve());

@@ -62,6 +62,8 @@ export interface LinkPortOptions {
   /** MACs of every interface of this node, so that its own frames on a shared segment are ignored. */
   ownMacs(): ReadonlySet<string>;
   onEvent(event: L2Event): void;
+  /** Whether this node may answer at all right now (the membership's fence); checked per frame. */
+  mayAnswer(): boolean;
 }
 
 /** How often rate-limit drops are summarised (event and log line): a flood must not become a log flood. */
@@ -76,6 +78,7 @@ export class LinkPort {
   private readonly announcer: Announcer;
   private readonly onEvent: (event: L2Event) => void;
   private readonly ownMacs: () => ReadonlySet<string>;
+  private readonly mayAnswer: () => boolean;
   // Plain sets, no per-address child logger: with thousands of owned addresses the retained loggers cost
   // megabytes, and each line below names its address anyway.
   private readonly owned4 = new Set<string>();
@@ -99,6 +102,7 @@ export class LinkPort {
     this.announcer = opts.announcer;
     this.onEvent = opts.onEvent;
     this.ownMacs = opts.ownMacs;
+    this.mayAnswer = opts.mayAnswer;
     this.limiters = {
       question: new RateLimiter(opts.limits.perQuestion),
       requester: new RateLimiter(opts.limits.perRequester),
@@ -201,7 +205,7 @@ export class LinkPort {
     const log = this.log.child({ address: key });
     this.announcer.start(this.burstKey(key), (r: AnnouncementRound) => {
       const socket = ipFamily(key) === 4 ? this.arpSocket : this.ndpSocket;
-      if (!socket || !this.owns(key)) return;
+      if (!socket || !this.owns(key) || !this.mayAnswer()) return;
       try {
         for (const frame of announcementFrames(key, this.mac, this.linkLocal)) socket.send(frame);
         log.debug({ round: r.round, rounds: r.rounds }, 'sent gratuitous announcement');
@@ -244,6 +248,7 @@ export class LinkPort {
     });
     if (!d) return;
     const address = d.address;
+    if (d.type !== 'conflict' && !this.mayAnswer()) return;
     if (d.type === 'conflict') {
       this.log.warn({ address, claimantMac: d.claimantMac }, 'another host announces this address');
       this.onEvent({

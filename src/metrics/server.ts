@@ -1,6 +1,7 @@
 /**
- * The HTTP endpoint of --metrics-addr: Prometheus metrics, /healthz (the process is alive and its event
- * loop turns) and /readyz (the component's own readiness, e.g. caches synced).
+ * The HTTP endpoint of --metrics-addr: Prometheus metrics, /healthz (the process is alive, its event
+ * loop turns, and the component does not report itself broken) and /readyz (the component's own readiness,
+ * e.g. caches synced).
  */
 import { createServer, type Server } from 'node:http';
 import type { Registry } from 'prom-client';
@@ -9,6 +10,8 @@ import type { Logger } from '../log.ts';
 export interface HealthSource {
   /** undefined when ready, else why not. */
   notReadyReason(): string | undefined;
+  /** undefined when healthy, else why the process must be restarted (e.g. leading on a stale Lease). */
+  unhealthyReason?(): string | undefined;
 }
 
 export function parseListenAddress(addr: string): { host: string; port: number } {
@@ -42,8 +45,9 @@ export async function serveMetrics(
       return;
     }
     if (path === '/healthz') {
-      res.writeHead(200, { 'content-type': 'text/plain' });
-      res.end('ok\n');
+      const why = health.unhealthyReason?.();
+      res.writeHead(why ? 503 : 200, { 'content-type': 'text/plain' });
+      res.end(why ? `unhealthy: ${why}\n` : 'ok\n');
       return;
     }
     if (path === '/readyz') {

@@ -1,168 +1,522 @@
 /**
- * Which speakers are alive, from two sources: each speaker's Lease in the API server (slow: renewed every
- * few seconds) and heartbeats over the node network (fast: a silent peer is dead within a fraction of a
- * second). The fast path alone would split the brain under a partition, where both sides hear nobody, so:
+ * The speaker's membership: the mesh protocol (src/mesh) on a UDP socket, fed with the roster from the
+ * speakers' Leases, and this node's own Lease kept current (docs/membership.md). It answers three
+ * questions for the rest of the speaker: which nodes may own addresses now, whether this node may answer
+ * at this very moment (its fence), and whether it is connected at all (to peers or the API server).
  *
- * - A peer that was heard and falls silent is dead at once, but only for a speaker that hears a strict
- *   majority of the known speakers. A speaker in a minority assumes it is the one cut off and stops
- *   answering ARP/NDP for everything: the majority side takes its addresses over.
- * - A speaker that hears exactly half (1 of 2, 2 of 4) cannot tell which side is cut off: it judges silent
- *   peers by their Leases (slow, but never two owners).
- * - A peer never heard since it appeared (heartbeats blocked, or just started) is judged by its Lease.
- * - A speaker that can neither renew its own Lease nor hear any peer stops announcing altogether (L2 and
- *   BGP), unless it is the only speaker it knows of.
- *
- * Pure state with an injected clock; the heartbeat transport and the Lease writer feed it.
+ * A speaker that cannot take part in the mesh (its node has no address, or no peer has ever acknowledged
+ * it) runs on its Lease alone: renewed every two seconds, alive for others while they see it renewed, and
+ * answering only while its own renewals succeed. Slower failover, still never two answerers.
  */
+import { createSocket, type Socket } from 'node:dgram';
+import { isIPv6 } from 'node:net';
+import type { KubeRest } from '../k8s/rest.ts';
+import type { Logger } from '../log.ts';
+import { generateKeyPairs, type KeyPairs } from '../mesh/identity.ts';
+import type { MemberStatus } from '../mesh/members.ts';
+import { defaultParams, type MeshMember, MeshNode, type MeshNotice } from '../mesh/node.ts';
+import { quorumsFor } from '../mesh/ring.ts';
+import { type MeshAnnouncement, NodeLeaseWriter, PeerLeases, type SpeakerLease } from './node-lease.ts';
 
 export interface MembershipOptions {
-  self: string;
-  /** A peer silent this long is dead (fast path). */
+  node: string;
+  namespace: string;
+  meshPort: number;
+  intervalMs: number;
   deadAfterMs: number;
-  /** Our own Lease counts as held while its last renewal is younger than this. */
-  leaseValidMs: number;
-  /**
-   * A speaker that has heard no peer since it started stays out of L2 this long: it may have started
-   * inside a partition, and must not answer for addresses its peers hold when the partition heals.
-   */
-  startupQuietMs?: number;
+  /** How long after start a node that no peer has acknowledged falls back to its Lease alone. */
+  meshlessAfterMs?: number;
+  onChange(): void;
+  /** A node asks whether this one still holds addresses it now owns (answered by the L2 side). */
+  onReleaseRequest?(node: string): void;
 }
 
-export interface MembershipView {
-  /** Speakers considered alive, self included. */
-  alive: Set<string>;
-  /** Whether this speaker may answer ARP/NDP: it hears a majority, or nobody is known to have been lost. */
-  mayAnnounceL2: boolean;
-  /** Whether this speaker may announce at all (false when cut off from both the API server and its peers). */
-  mayAnnounce: boolean;
-  /** Why announcing is restricted, for logs and status. */
-  reason: string;
-}
+const HEALTHY_RENEW_MS = 60_000;
+const HEALTHY_DURATION_S = 300;
+const LEASE_ONLY_RENEW_MS = 2_000;
+const LEASE_ONLY_DURATION_S = 6;
+/** A Lease-only node answers while its last successful renewal is younger than this (< the 6 s others allow). */
+const LEASE_ONLY_FENCE_MS = 4_000;
+const SHORT_RENEW_MS = 1_000;
+/** How long after its Lease-only announcement came back a node waits before claiming addresses. */
+const LEASE_ONLY_SETTLE_MS = 2_000;
+/** How often a node on its Lease alone tries the mesh again. */
+const MESH_RETRY_MS = 5 * 60_000;
 
-export class Membership {
+export class SpeakerMembership {
   private readonly opts: MembershipOptions;
-  private readonly now: () => number;
-  /** Last heartbeat time per peer. */
-  private readonly lastHeard = new Map<string, number>();
-  /** Peers whose Lease is currently valid, as the API server last told us. */
-  private leased = new Set<string>();
-  private ownLeaseRenewedAt: number;
-  private readonly left = new Set<string>();
-  /** Whether each peer's last heartbeat listed this speaker among those it hears. */
-  private readonly acknowledged = new Map<string, boolean>();
-  private readonly startedAt: number;
+  private readonly log: Logger;
+  private readonly writer: NodeLeaseWriter;
+  private readonly leases: PeerLeases;
+  private readonly now = () => performance.now();
+  private keys: KeyPairs[] = [];
+  private keyVersion = 1;
+  private gen = 0;
+  private mesh: MeshNode | undefined;
+  private socket: Socket | undefined;
+  private selfAddress: string | undefined;
+  private leaseOnly = false;
+  private meshlessReason = '';
+  private startedAt = 0;
+  private pendingWrite = false;
+  private writeAgain = false;
+  private lastWriteOk = Number.NEGATIVE_INFINITY;
+  private lastWriteAt = Number.NEGATIVE_INFINITY;
+  private readonly echoes = new Map<string, number>();
+  private ownEchoAt = Number.NEGATIVE_INFINITY;
+  private leaseOnlyLive = new Set<string>();
+  /** Peers whose Lease is current: the roster the ring is built from. */
+  private rosterLive = new Set<string>();
+  private tick: NodeJS.Timeout | undefined;
+  private renew: NodeJS.Timeout | undefined;
+  private inTrouble = false;
+  private meshLostAt: number | undefined;
+  private lastMeshConnected = true;
+  private stopped = false;
+  /** Since when this node has been out of the mesh without an acknowledgement (joining, suspended). */
+  private meshlessSince: number | undefined;
+  private leaseOnlySince = 0;
+  private leaseOnlyAnnouncedAt = 0;
+  /** Send time of the newest of our writes seen back in the watch. */
+  private echoedSentAt = Number.NEGATIVE_INFINITY;
+  private everLeaseOnly = false;
 
-  constructor(opts: MembershipOptions, now: () => number = Date.now) {
+  constructor(rest: KubeRest, opts: MembershipOptions, log: Logger) {
     this.opts = opts;
-    this.now = now;
-    // Start as if just renewed: the speaker renews before it announces anything.
-    this.ownLeaseRenewedAt = now();
-    this.startedAt = now();
+    this.log = log;
+    this.writer = new NodeLeaseWriter(rest, opts.namespace, opts.node, log, this.now);
+    this.leases = new PeerLeases(this.now, log);
   }
 
-  /** An authenticated heartbeat arrived from `node`, which hears the speakers in `hears`. */
-  heard(node: string, hears: readonly string[]): void {
-    if (node === this.opts.self) return;
-    this.lastHeard.set(node, this.now());
-    this.acknowledged.set(node, hears.includes(this.opts.self));
-    this.left.delete(node);
+  /** Claims this process's generation and makes its keys; call before informers report Leases. */
+  async prepare(signal: AbortSignal): Promise<void> {
+    this.gen = await this.writer.claimGeneration(signal);
+    this.keys = [generateKeyPairs(this.keyVersion)];
+    this.log.info({ generation: this.gen }, 'claimed a speaker generation');
   }
 
-  /** The peers heard within the dead interval, for the list each heartbeat carries. */
-  hearing(): string[] {
-    const t = this.now();
-    return [...this.lastHeard].filter(([, at]) => t - at <= this.opts.deadAfterMs).map(([n]) => n);
+  /** Starts the mesh (or Lease-only mode) once caches are synced and this node's address is known. */
+  async start(selfAddress: string | undefined): Promise<void> {
+    this.startedAt = this.now();
+    this.selfAddress = selfAddress;
+    if (!selfAddress) this.goLeaseOnly('this node has no InternalIP or ExternalIP in its status');
+    const params = defaultParams(this.opts.intervalMs, this.opts.deadAfterMs);
+    this.mesh = new MeshNode(
+      { name: this.opts.node, gen: this.gen, keys: this.keys },
+      {
+        params,
+        clock: { now: this.now },
+        transport: { send: (address, port, data) => this.send(address, port, data) },
+        events: {
+          onChange: () => this.opts.onChange(),
+          onSelfState: () => this.publish(),
+          onReleaseRequest: (node) => this.opts.onReleaseRequest?.(node),
+          onTrouble: (t) => {
+            this.inTrouble = t;
+            this.scheduleRenewal();
+          },
+          onNotice: (n) => this.notice(n),
+        },
+      },
+    );
+    this.refreshLiveness(true);
+    await this.publish();
+    if (selfAddress) await this.openSocket(selfAddress);
+    this.tick = setInterval(() => {
+      this.mesh?.tick();
+      // Judged after the poll phase: heartbeats that arrived while the loop was busy are read first.
+      setImmediate(() => {
+        this.mesh?.judge();
+        this.checkMeshless();
+        this.refreshLiveness(false);
+        // Losing (or regaining) every neighbour changes how often the API server must hear from us.
+        const meshConnected = this.mesh?.connected() ?? false;
+        if (meshConnected !== this.lastMeshConnected) {
+          this.lastMeshConnected = meshConnected;
+          this.scheduleRenewal();
+        }
+      });
+    }, this.opts.intervalMs);
+    this.scheduleRenewal();
   }
 
-  /** `node` announced it is shutting down: dead now, without waiting for silence. */
-  leaving(node: string): void {
-    this.left.add(node);
-    this.lastHeard.delete(node);
+  private async openSocket(address: string): Promise<void> {
+    const socket = createSocket({ type: isIPv6(address) ? 'udp6' : 'udp4', reuseAddr: true });
+    socket.on('message', (msg, rinfo) => this.mesh?.receive(msg, rinfo.address));
+    socket.on('error', (err) => this.log.warn({ err: err.message }, 'mesh socket error'));
+    try {
+      await new Promise<void>((resolve, reject) => {
+        socket.once('error', reject);
+        socket.bind(this.opts.meshPort, address, () => {
+          socket.off('error', reject);
+          resolve();
+        });
+      });
+      this.socket = socket;
+    } catch (err) {
+      socket.close();
+      this.goLeaseOnly(`cannot listen on ${address}:${this.opts.meshPort}/udp: ${(err as Error).message}`);
+    }
   }
 
-  /** Speakers (other than self) whose Lease is valid. */
-  setLeased(nodes: Iterable<string>): void {
-    this.leased = new Set([...nodes].filter((n) => n !== this.opts.self));
+  private send(address: string, port: number, data: Buffer): void {
+    this.socket?.send(data, port, address, (err) => {
+      if (err) this.log.debug({ peer: address, err: err.message }, 'mesh datagram not sent');
+    });
   }
 
-  ownLeaseRenewed(): void {
-    this.ownLeaseRenewedAt = this.now();
+  private notice(n: MeshNotice): void {
+    switch (n.kind) {
+      case 'suspect':
+        this.log.warn({ peer: n.subject }, 'no heartbeat from a neighbour: suspecting it');
+        break;
+      case 'declared-dead':
+        this.log.warn({ peer: n.subject, by: n.by }, 'declared a speaker dead');
+        break;
+      case 'fenced':
+        if (n.fenced)
+          this.log.warn(
+            { acks: n.acks, needed: n.needed },
+            'too few neighbours hear this node: not answering ARP/NDP',
+          );
+        else this.log.info({ acks: n.acks, needed: n.needed }, 'heard by enough neighbours again: answering');
+        break;
+      case 'self':
+        this.log.info(
+          { status: n.status, generation: n.inc.gen, round: n.inc.round, reason: n.reason },
+          'membership state',
+        );
+        break;
+      case 'refused':
+        this.log.warn({ from: n.from, reason: n.reason, refused: n.count }, 'mesh datagram refused');
+        break;
+      case 'trouble':
+        this.log.info(
+          { inTrouble: n.inTrouble },
+          n.inTrouble ? 'short of neighbours: the API server votes' : 'neighbours back',
+        );
+        break;
+    }
   }
 
-  /** Peers to send heartbeats to, and to count for the majority. */
-  known(): Set<string> {
-    const t = this.now();
-    const out = new Set<string>();
-    for (const n of this.leased) if (!this.left.has(n)) out.add(n);
-    for (const [n, at] of this.lastHeard) if (t - at <= this.opts.deadAfterMs) out.add(n);
+  private goLeaseOnly(reason: string): void {
+    if (this.leaseOnly) return;
+    this.leaseOnly = true;
+    this.meshlessReason = reason;
+    this.leaseOnlySince = this.now();
+    this.leaseOnlyAnnouncedAt = this.now();
+    this.log.warn(
+      { reason },
+      'membership through the Lease alone: failover takes seconds instead of under one',
+    );
+    void this.publish();
+    this.scheduleRenewal();
+    this.refreshLiveness(false);
+    this.opts.onChange();
+    // Claims its addresses once settled (leaseOnlySettled): look again then.
+    setTimeout(() => this.opts.onChange(), LEASE_ONLY_SETTLE_MS + 100).unref();
+  }
+
+  /**
+   * A node that no neighbour has acknowledged for a while (since it started, or since it lost its place)
+   * cannot get heartbeats through: it falls back to its Lease. Every few minutes it offers itself to the
+   * mesh again, and goes back to the Lease if nobody answers.
+   */
+  private checkMeshless(): void {
+    if (!this.mesh || !this.selfAddress || !this.socket) return;
+    const now = this.now();
+    if (this.leaseOnly) {
+      if (now - this.leaseOnlySince < MESH_RETRY_MS) return;
+      this.leaseOnly = false;
+      this.meshlessSince = now;
+      this.log.info('offering this node to the mesh again');
+      void this.publish();
+      this.scheduleRenewal();
+      this.opts.onChange();
+      return;
+    }
+    if (this.mesh.state().status === 'alive' || this.mesh.neighbourNames().length === 0) {
+      if (this.meshlessSince !== undefined && this.everLeaseOnly)
+        this.log.info('back in the mesh: membership through heartbeats again');
+      this.meshlessSince = undefined;
+      this.everLeaseOnly = false;
+      return;
+    }
+    this.meshlessSince ??= now;
+    const limit = this.opts.meshlessAfterMs ?? 10_000;
+    if (now - this.meshlessSince > limit) {
+      this.everLeaseOnly = true;
+      this.goLeaseOnly(
+        `no neighbour acknowledged a heartbeat for ${Math.round((now - this.meshlessSince) / 1000)} s (UDP ${this.opts.meshPort} blocked?)`,
+      );
+    }
+  }
+
+  // ---- the roster, from Leases -----------------------------------------------------------------------
+
+  /** From the Lease informer. */
+  observeLease(lease: SpeakerLease): void {
+    const node = this.leases.observe(lease);
+    if (!node) return;
+    if (node === this.opts.node) {
+      const renew = lease.spec?.renewTime ?? '';
+      const sentAt = this.echoes.get(renew);
+      if (sentAt !== undefined) {
+        this.ownEchoAt = Math.max(this.ownEchoAt, this.now());
+        this.echoedSentAt = Math.max(this.echoedSentAt, sentAt);
+        this.mesh?.apiEcho(sentAt);
+      }
+      return;
+    }
+    this.mesh?.leaseChanged(node);
+    this.refreshLiveness(true);
+  }
+
+  forgetLease(lease: SpeakerLease): void {
+    if (this.leases.forget(lease)) this.refreshLiveness(true);
+  }
+
+  private refreshRoster(): void {
+    if (!this.mesh) return;
+    const members: MeshMember[] = [];
+    for (const [node, { lease }] of this.leases.all()) {
+      // Gone for good (left, or its Lease expired while our view of the API is current): off the ring.
+      if (node === this.opts.node || !lease.address || lease.status === 'leaving') continue;
+      if (!this.rosterLive.has(node)) continue;
+      members.push({
+        name: node,
+        gen: lease.gen,
+        round: lease.round,
+        status: lease.status,
+        address: lease.address,
+        port: lease.port,
+        keys: lease.keys,
+      });
+    }
+    this.mesh.setRoster(members);
+  }
+
+  /**
+   * Liveness from Leases: renewed within their duration, judged only while our own view is current (an API
+   * outage expires nobody). Lease-only peers are candidates while theirs is fresh and says alive; a node
+   * in Lease-only mode judges every peer that way, since it hears no mesh.
+   */
+  private refreshLiveness(rosterTouched: boolean): void {
+    const fastRenewals = this.leaseOnly || this.hasLeaseOnlyPeers();
+    const viewFresh =
+      this.now() - this.ownEchoAt < 2 * (fastRenewals ? LEASE_ONLY_RENEW_MS : HEALTHY_RENEW_MS) + 1000;
+    const fresh = this.leases.fresh(viewFresh, this.rosterLive);
+    const rosterChanged =
+      fresh.size !== this.rosterLive.size || [...fresh].some((n) => !this.rosterLive.has(n));
+    this.rosterLive = fresh;
+    const next = new Set<string>();
+    for (const node of fresh) {
+      const l = this.leases.get(node)!.lease;
+      if (node !== this.opts.node && (this.leaseOnly || !l.address) && l.status === 'alive') next.add(node);
+    }
+    const changed =
+      next.size !== this.leaseOnlyLive.size || [...next].some((n) => !this.leaseOnlyLive.has(n));
+    this.leaseOnlyLive = next;
+    if (rosterChanged || rosterTouched) this.refreshRoster();
+    else if (changed) this.opts.onChange();
+  }
+
+  private hasLeaseOnlyPeers(): boolean {
+    for (const [node, { lease }] of this.leases.all())
+      if (node !== this.opts.node && !lease.address) return true;
+    return false;
+  }
+
+  // ---- this node's Lease ------------------------------------------------------------------------------
+
+  private announcement(): MeshAnnouncement {
+    const s = this.mesh?.state() ?? { inc: { gen: this.gen, round: 0 }, status: 'joining' as MemberStatus };
+    return {
+      gen: this.gen,
+      round: s.inc.round,
+      status: this.leaseOnly ? 'alive' : s.status,
+      ...(this.leaseOnly || !this.selfAddress ? {} : { address: this.selfAddress }),
+      port: this.opts.meshPort,
+      keys: this.keys.map((k) => k.public),
+    };
+  }
+
+  /** Writes the Lease now (one write at a time; a request meanwhile writes once more after). */
+  private async publish(): Promise<void> {
+    if (this.stopped) return;
+    if (this.pendingWrite) {
+      this.writeAgain = true;
+      return;
+    }
+    this.pendingWrite = true;
+    try {
+      do {
+        this.writeAgain = false;
+        const a = this.announcement();
+        const r = await this.writer.write(a, this.leaseOnly ? LEASE_ONLY_DURATION_S : HEALTHY_DURATION_S);
+        this.lastWriteAt = r.sentAt;
+        if (r.ok) {
+          this.lastWriteOk = r.sentAt;
+          this.rememberEcho(r.sentAt);
+          this.mesh?.apiAcknowledged(r.sentAt);
+          if (this.leaseOnly) this.opts.onChange();
+        }
+      } while (this.writeAgain && !this.stopped);
+    } finally {
+      this.pendingWrite = false;
+    }
+  }
+
+  /** The renewTime just written identifies its echo in the watch; the last few are enough. */
+  private rememberEcho(sentAt: number): void {
+    this.echoes.set(this.writer.lastRenewTime ?? '', sentAt);
+    if (this.echoes.size > 16) this.echoes.delete(this.echoes.keys().next().value!);
+  }
+
+  private renewIntervalMs(): number {
+    if (this.leaseOnly || this.hasLeaseOnlyPeers()) return LEASE_ONLY_RENEW_MS;
+    if (this.inTrouble) return 2 * this.opts.intervalMs;
+    if (this.mesh && !this.mesh.connected()) return SHORT_RENEW_MS;
+    return HEALTHY_RENEW_MS;
+  }
+
+  private scheduleRenewal(): void {
+    if (this.renew) clearTimeout(this.renew);
+    if (this.stopped) return;
+    const interval = this.renewIntervalMs();
+    const wait = Math.max(0, this.lastWriteAt + interval - this.now());
+    this.renew = setTimeout(async () => {
+      await this.publish();
+      this.scheduleRenewal();
+    }, wait);
+  }
+
+  // ---- what the speaker asks --------------------------------------------------------------------------
+
+  /** Nodes that may own addresses. */
+  candidates(): Set<string> {
+    const out = new Set<string>(this.leaseOnly ? [] : (this.mesh?.candidates() ?? []));
+    for (const n of this.leaseOnlyLive) out.add(n);
+    if (this.leaseOnly && this.leaseOnlySettled()) out.add(this.opts.node);
     return out;
   }
 
-  view(): MembershipView {
-    const t = this.now();
-    const peers = this.known();
-    const heardRecently = (n: string) => {
-      const at = this.lastHeard.get(n);
-      return at !== undefined && t - at <= this.opts.deadAfterMs;
+  /**
+   * A node gone to its Lease alone claims addresses only once its peers can have seen that: its new
+   * announcement came back through the watch, and a moment more for the others' watches. Until then the
+   * nodes that took its addresses over keep them.
+   */
+  private leaseOnlySettled(): boolean {
+    const echoed = this.echoedSentAt >= this.leaseOnlyAnnouncedAt;
+    return echoed && this.now() - this.leaseOnlyAnnouncedAt >= LEASE_ONLY_SETTLE_MS;
+  }
+
+  /**
+   * Whether this node may answer ARP/NDP now (checked per request). Where peers judge this node by its
+   * Lease (it is on its Lease alone, or some peer is and cannot hear the mesh), its Lease writes must be
+   * succeeding too: those peers take its addresses once its Lease stops moving.
+   */
+  mayAnswer(): boolean {
+    const leaseFresh = this.now() - this.lastWriteOk < LEASE_ONLY_FENCE_MS;
+    if (this.leaseOnly) return leaseFresh && this.leaseOnlySettled();
+    if (this.hasLeaseOnlyPeers() && !leaseFresh) return false;
+    return this.mesh?.mayAnswer() ?? false;
+  }
+
+  /**
+   * Whether this node is in touch with anyone: BGP routes are withdrawn when it is not. Losing the mesh
+   * starts Lease writes every second (renewIntervalMs), so the API server's answer to those decides
+   * within a few seconds; until then the node counts as connected.
+   */
+  connected(): boolean {
+    const now = this.now();
+    if (!this.leaseOnly && (this.mesh?.connected() ?? false)) {
+      this.meshLostAt = undefined;
+      return true;
+    }
+    this.meshLostAt ??= now;
+    if (now - this.lastWriteOk < 3 * SHORT_RENEW_MS + 1000) return true;
+    return now - this.meshLostAt < 3 * SHORT_RENEW_MS + 1000;
+  }
+
+  releases(): ReadonlySet<string> {
+    return this.mesh?.releases() ?? new Set();
+  }
+
+  aliveAt(): number | undefined {
+    return this.leaseOnly ? this.leaseOnlyAnnouncedAt : this.mesh?.aliveAt();
+  }
+
+  requestRelease(node: string): void {
+    this.mesh?.requestRelease(node);
+  }
+
+  sendReleased(node: string): void {
+    this.mesh?.sendReleased(node);
+  }
+
+  /** For readiness and status. */
+  describe(): { status: string; reason: string; neighbours: string[]; generation: number } {
+    const s = this.mesh?.state();
+    const q = quorumsFor(this.mesh?.neighbourNames().length ?? 0);
+    return {
+      status: this.leaseOnly ? 'lease-only' : (s?.status ?? 'starting'),
+      reason: this.leaseOnly
+        ? this.meshlessReason
+        : this.mayAnswer()
+          ? ''
+          : `waiting for ${q.ack} of its voters to hear it`,
+      neighbours: this.mesh?.neighbourNames() ?? [],
+      generation: this.gen,
     };
-    const everHeard = (n: string) => this.lastHeard.has(n);
-    const alive = new Set<string>([this.opts.self]);
-    let lost = 0;
-    for (const n of peers) {
-      if (heardRecently(n) || !everHeard(n)) alive.add(n);
-      else lost++;
-    }
-    const total = peers.size + 1;
-    const majority = alive.size * 2 > total;
-    const leaseOk = t - this.ownLeaseRenewedAt <= this.opts.leaseValidMs;
-    const hearsAnyone = [...peers].some(heardRecently);
-    if (!leaseOk && !hearsAnyone && peers.size > 0) {
-      return {
-        alive,
-        mayAnnounce: false,
-        mayAnnounceL2: false,
-        reason: 'cut off from the API server and every peer',
-      };
-    }
-    // A peer we hear that does not hear us yet still counts us dead and answers for our addresses; wait
-    // until it does, so that the hand-back after a heal never has two answerers.
-    const unacknowledged = [...peers].filter((n) => heardRecently(n) && this.acknowledged.get(n) === false);
-    if (unacknowledged.length > 0) {
-      return {
-        alive,
-        mayAnnounce: true,
-        mayAnnounceL2: false,
-        reason: `not yet heard by ${unacknowledged.sort().join(', ')}: leaving L2 addresses to them until it is`,
-      };
-    }
-    if (peers.size > 0 && this.lastHeard.size === 0 && t - this.startedAt < (this.opts.startupQuietMs ?? 0)) {
-      return {
-        alive,
-        mayAnnounce: true,
-        mayAnnounceL2: false,
-        reason: 'just started: waiting to hear a peer before answering ARP/NDP',
-      };
-    }
-    if (lost > 0 && alive.size * 2 === total && leaseOk) {
-      // An even split (1 of 2, 2 of 4): no side can know it is the majority. Judge silent peers by their
-      // Leases instead; both sides then keep only their own addresses, and a dead peer's addresses move
-      // once its Lease expires.
-      const byLease = new Set<string>([this.opts.self, ...peers]);
-      return {
-        alive: byLease,
-        mayAnnounce: true,
-        mayAnnounceL2: true,
-        reason: `hears ${alive.size - 1} of ${total - 1} peers, an even split: silent peers are judged by their Leases`,
-      };
-    }
-    if (lost > 0 && !majority) {
-      return {
-        alive,
-        mayAnnounce: true,
-        mayAnnounceL2: false,
-        reason: `hears ${alive.size - 1} of ${total - 1} peers: in a minority, leaving L2 addresses to the majority`,
-      };
-    }
-    return { alive, mayAnnounce: true, mayAnnounceL2: true, reason: '' };
+  }
+
+  /** A new key pair, published in the Lease first; sent with once peers had time to see it. */
+  async rotateKeys(): Promise<void> {
+    if (!this.mesh) return;
+    this.keyVersion = (this.keyVersion % 255) + 1;
+    const next = generateKeyPairs(this.keyVersion);
+    this.keys = [this.keys[0]!, next];
+    this.mesh.addKeys(next);
+    await this.publish();
+    this.log.info({ keyVersion: next.public.version }, 'published new mesh keys');
+    // Peers take the new keys in through their Lease watch; give them a moment before sending with them.
+    await new Promise((r) => setTimeout(r, 2000));
+    this.mesh.useKeys(next.public.version);
+    this.keys = [next, ...this.keys.filter((k) => k !== next)];
+    await new Promise((r) => setTimeout(r, 10_000));
+    const old = this.keys.filter((k) => k !== next);
+    for (const k of old) this.mesh.dropKeys(k.public.version);
+    this.keys = [next];
+    await this.publish();
+    this.log.info({ keyVersion: next.public.version }, 'mesh key rotation complete');
+  }
+
+  /**
+   * Graceful exit, first half: tell the peers (they take over at once) and stop answering. The caller
+   * then releases its addresses and calls finishLeaving.
+   */
+  announceLeaving(): void {
+    this.mesh?.leave();
+    if (this.tick) clearInterval(this.tick);
+    if (this.renew) clearTimeout(this.renew);
+  }
+
+  /**
+   * Second half: close the socket once the leaving statements are out, and mark the Lease leaving. It is
+   * kept, not deleted, so the next process on this node continues its generation count.
+   */
+  async finishLeaving(): Promise<void> {
+    await new Promise((r) => setTimeout(r, 20));
+    this.socket?.close();
+    await this.writer.write({ ...this.announcement(), status: 'leaving' }, LEASE_ONLY_DURATION_S);
+    this.stopped = true;
+  }
+
+  stop(): void {
+    this.stopped = true;
+    if (this.tick) clearInterval(this.tick);
+    if (this.renew) clearTimeout(this.renew);
+    this.socket?.close();
   }
 }

@@ -3,6 +3,7 @@
  * thousands of Services and EndpointSlices, the full objects would be most of the speaker's memory.
  */
 import type { V1EndpointSlice, V1Node, V1ObjectMeta, V1Service } from '@kubernetes/client-node';
+import { POOL_ANNOTATION } from './catalog.ts';
 
 function meta(m: V1ObjectMeta | undefined, labels: Record<string, string> | undefined): V1ObjectMeta {
   return {
@@ -14,8 +15,12 @@ function meta(m: V1ObjectMeta | undefined, labels: Record<string, string> | unde
 }
 
 export function slimService(s: V1Service): V1Service {
+  const pool = s.metadata?.annotations?.[POOL_ANNOTATION];
   return {
-    metadata: meta(s.metadata, undefined),
+    metadata: {
+      ...meta(s.metadata, undefined),
+      ...(pool ? { annotations: { [POOL_ANNOTATION]: pool } } : {}),
+    },
     spec: {
       type: s.spec?.type,
       loadBalancerClass: s.spec?.loadBalancerClass,

@@ -49,6 +49,9 @@ export class StatusWriter {
   private queue: Promise<void> = Promise.resolve();
   private flushing = false;
   private again = false;
+  private retryTimer: NodeJS.Timeout | undefined;
+  private retryMs = 1000;
+  private closed = false;
 
   constructor(rest: KubeRest, namespace: string, node: string, events: EventRecorder, log: Logger) {
     this.rest = rest;
@@ -156,23 +159,37 @@ export class StatusWriter {
     }
   }
 
-  /** Writes the difference between desired and written, a few requests at a time. */
+  /**
+   * Writes the difference between desired and written, a few requests at a time. A write that fails is
+   * tried again after a backoff (1 s doubling to 30 s), not only at the next change: a quiet cluster must
+   * not keep a stale object.
+   */
   private flush(): void {
+    if (this.retryTimer) {
+      clearTimeout(this.retryTimer);
+      this.retryTimer = undefined;
+    }
     if (this.flushing) {
       this.again = true;
       return;
     }
     this.flushing = true;
     this.queue = this.queue.then(async () => {
+      let failed = 0;
       do {
         this.again = false;
-        await this.writeDifference();
+        failed = await this.writeDifference();
       } while (this.again);
       this.flushing = false;
+      if (failed > 0 && !this.closed) {
+        this.retryTimer = setTimeout(() => this.flush(), this.retryMs);
+        this.retryTimer.unref();
+        this.retryMs = Math.min(this.retryMs * 2, 30_000);
+      } else this.retryMs = 1000;
     });
   }
 
-  private async writeDifference(): Promise<void> {
+  private async writeDifference(): Promise<number> {
     const jobs: (() => Promise<void>)[] = [];
     for (const [kind, desired] of this.desired) {
       const written = this.written.get(kind)!;
@@ -196,13 +213,18 @@ export class StatusWriter {
       }
     }
     let next = 0;
+    let failed = 0;
     const worker = async () => {
       while (next < jobs.length) {
         const job = jobs[next++]!;
-        await job().catch((err: Error) => this.log.warn({ err: err.message }, 'status write failed'));
+        await job().catch((err: Error) => {
+          failed++;
+          this.log.warn({ err: err.message }, 'status write failed');
+        });
       }
     };
     await Promise.all(Array.from({ length: Math.min(MAX_IN_FLIGHT, jobs.length) }, worker));
+    return failed;
   }
 
   private async put(
@@ -258,5 +280,7 @@ export class StatusWriter {
     for (const k of this.desired.keys()) this.desired.set(k, new Map());
     this.flush();
     await this.settle();
+    this.closed = true;
+    if (this.retryTimer) clearTimeout(this.retryTimer);
   }
 }

@@ -2,7 +2,7 @@
  * A lab for BFD against FRR's bfdd, shared by the interop test and the benchmark: FRR (zebra, bgpd, bfdd)
  * in one namespace, `beacon bgp --bfd` in another, both on one bridge so a test can cut Beacon's port.
  *
- *   router 192.0.2.1  AS 64500   FRR, BFD profile 100 ms x 3 on the neighbour
+ *   router 192.0.2.1  AS 64500   FRR, BFD profile 100 ms x 3 on the neighbour, hold time 3600 s
  *   node   192.0.2.11 AS 64512   beacon bgp --bfd, announces 198.51.100.11/32
  */
 import { readFile } from 'node:fs/promises';
@@ -19,6 +19,8 @@ const MAIN = join(REPO, 'src', 'cli', 'main.ts');
 export const ROUTER = '192.0.2.1';
 export const NODE_ADDRESS = '192.0.2.11';
 export const PREFIX = '198.51.100.11/32';
+/** An hour: a session or route that goes away within a test went through BFD (or a TCP close), never this. */
+export const HOLD_TIME_SEC = 3600;
 /** The bridge port Beacon's namespace is plugged into (the router's is 0). */
 const NODE_PORT = 1;
 
@@ -71,7 +73,9 @@ export class BfdLab {
       const router = await FrrRouter.start(r, {
         asn: 64500,
         routerId: ROUTER,
-        neighbors: [{ address: NODE_ADDRESS, asn: 64512, holdTime: 9, bfd: true, families: ['ipv4'] }],
+        neighbors: [
+          { address: NODE_ADDRESS, asn: 64512, holdTime: HOLD_TIME_SEC, bfd: true, families: ['ipv4'] },
+        ],
       });
       return new BfdLab(lab, router, n, bridge);
     } catch (err) {
@@ -86,7 +90,7 @@ export class BfdLab {
     const logFile = join(dir, 'beacon-bgp.log');
     const args = [
       ...['--local-as', '64512', '--peer-as', '64500', '--peer', ROUTER, '--local-address', NODE_ADDRESS],
-      ...['--hold-time', '9', '--prefix', PREFIX],
+      ...['--hold-time', String(HOLD_TIME_SEC), '--prefix', PREFIX],
       ...['--bfd', '--bfd-rx', '100', '--bfd-tx', '100', '--bfd-multiplier', '3'],
     ];
     const proc = this.node.spawn(label, NODE, [MAIN, '--log-level', 'warn', 'bgp', ...args], {
@@ -103,6 +107,11 @@ export class BfdLab {
   async bfdPeer(): Promise<FrrBfdPeer | undefined> {
     const doc = JSON.parse(await this.router.vtysh('show bfd peers json')) as FrrBfdPeer[];
     return doc.find((p) => canonicalAddress(p.peer) === NODE_ADDRESS);
+  }
+
+  /** FRR's words for why its BGP session with Beacon last went down (e.g. "Cease/BFD Down"). */
+  async lastDownReason(): Promise<string | undefined> {
+    return (await this.router.neighbors()).find((n) => n.address === NODE_ADDRESS)?.lastError;
   }
 
   async hasRoute(): Promise<boolean> {

@@ -1,7 +1,7 @@
 /**
  * BFD against FRR's bfdd (see bfd-lab.ts for the lab): the session comes Up and stays Up, a cut link makes
- * FRR drop Beacon's route through BFD long before the 9 s hold time, and a graceful stop reaches FRR as
- * AdminDown rather than as a detected failure.
+ * FRR drop Beacon's route through BFD (FRR says so; the hold time is an hour), and a graceful stop reaches
+ * FRR as AdminDown rather than as a detected failure. How fast is measured by bench/bfd.bench.ts.
  *
  * Cutting the link (the bridge port, so nothing inside Beacon's namespace notices) is what a node that
  * dies looks like to the router. Killing the process is not: the kernel then closes Beacon's TCP
@@ -75,16 +75,23 @@ describe('BFD with FRR', { skip, timeout: 60_000 }, () => {
     await stopBeacon();
   });
 
-  test("cutting Beacon's link: FRR drops the route through BFD, well inside the 9 s hold time", async (t) => {
+  test("cutting Beacon's link: FRR drops the route through BFD, with an hour of hold time left", async (t) => {
     const run = await upWithRoute(t);
     t.after(() => lab.setNodeLink('up'));
     const cut = performance.now();
     await lab.setNodeLink('down');
-    const ms = await lab.timeUntil('route withdrawn by FRR', async () => !(await lab.hasRoute()), cut, 3_000);
+    // How fast is a figure of bench/bfd.bench.ts; here, that it happens, and why.
+    const ms = await lab.timeUntil(
+      'route withdrawn by FRR',
+      async () => !(await lab.hasRoute()),
+      cut,
+      30_000,
+    );
     t.diagnostic(`FRR dropped ${PREFIX} ${ms.toFixed(0)} ms after the link was cut (BFD 100 ms x 3)`);
     const p = await lab.bfdPeer();
     assert.equal(p?.status, 'down');
     assert.equal(p?.diagnostic, 'control detection time expired');
+    assert.match((await lab.lastDownReason()) ?? '', /BFD/i, 'FRR reset the BGP session because of BFD');
     // Beacon's side noticed too and reset its BGP session instead of waiting for the hold timer.
     await waitFor(
       'Beacon to report BFD Down and reset BGP',
@@ -95,7 +102,7 @@ describe('BFD with FRR', { skip, timeout: 60_000 }, () => {
           lines.some((l) => l.startsWith('notification sent 6/10'))
         );
       },
-      3_000,
+      10_000,
     );
     await stopBeacon();
   });
@@ -108,7 +115,7 @@ describe('BFD with FRR', { skip, timeout: 60_000 }, () => {
       'FRR to see AdminDown',
       async () => (await lab.bfdPeer())?.status === 'down',
       stopped,
-      3_000,
+      10_000,
     );
     const p = await lab.bfdPeer();
     assert.equal(p?.['remote-diagnostic'], 'administratively down', JSON.stringify(p));

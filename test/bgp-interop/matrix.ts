@@ -14,7 +14,7 @@
  *   n16  AS 64512       -> R1   MD5, the right password
  *   n17  AS 64512       -> R1   MD5, a wrong password
  *   n18  AS 64512       -> R1   graceful restart
- *   n19  AS 64512       -> R1   BFD 100 ms x 3 (FRR's bfdd and BIRD; GoBGP 3.10 has no BFD)
+ *   n19  AS 64512       -> R1   BFD 100 ms x 3, hold time 3600 s (FRR's bfdd and BIRD; GoBGP 3.10 has no BFD)
  *
  * Addresses: host h is 192.0.2.h/24 and 2001:db8::h/64; node h announces 198.51.100.h/32 and
  * 2001:db8:100::h/128.
@@ -65,7 +65,8 @@ const CASES: NodeCase[] = [
   { host: 16, asn: 64512, router: 1, password: MD5_SECRET },
   { host: 17, asn: 64512, router: 1, password: MD5_SECRET, beaconPassword: 'not-the-secret' },
   { host: 18, asn: 64512, router: 1, gracefulRestart: true },
-  { host: 19, asn: 64512, router: 1, bfd: true },
+  // An hour of hold time: within the test only BFD can take the session down.
+  { host: 19, asn: 64512, router: 1, bfd: true, holdTime: 3600 },
 ];
 
 /** The routers' BFD timers (both harness configs use 100 ms x 3); Beacon asks for the same. */
@@ -106,6 +107,14 @@ function routerNeighbor(c: NodeCase): NeighborConfig {
     ...(c.gracefulRestart ? { gracefulRestart: true } : {}),
     ...(c.bfd ? { bfd: true } : {}),
   };
+}
+
+/**
+ * Why the router last took its session with `address` down, in its own words: FRR names the NOTIFICATION
+ * it sent ("Cease/BFD Down"), BIRD its last error ("BFD session down").
+ */
+async function lastDownReason(r: Router, address: string): Promise<string | undefined> {
+  return (await r.neighbors()).find((n) => sameAddress(n.address, address))?.lastError;
 }
 
 /** Polls every session of a router in the background and remembers every state each one was seen in. */
@@ -295,9 +304,9 @@ export function interopMatrix(kind: RouterKind): void {
       watch.reset(v4Of(c.host));
       await watch.nextRound();
       beacons.get(c.host)!.toggleAnnouncements();
-      await r.waitForRoutes((rs) => fromHost(rs, c.host).length === 0, 5000);
+      await r.waitForRoutes((rs) => fromHost(rs, c.host).length === 0, 15_000);
       beacons.get(c.host)!.toggleAnnouncements();
-      await r.waitForRoutes((rs) => fromHost(rs, c.host).length === 2, 5000);
+      await r.waitForRoutes((rs) => fromHost(rs, c.host).length === 2, 15_000);
       await watch.nextRound();
       assert.deepEqual(watch.states(v4Of(c.host)), ['established'], 'the session never went down');
     });
@@ -349,13 +358,22 @@ export function interopMatrix(kind: RouterKind): void {
       await established(c);
       const b = beacons.get(c.host)!;
       // Only the keepalives stop: the process, its socket and its reads go on.
+      const logBefore = (await b.log()).length;
       b.toggleKeepalives();
       try {
-        const t0 = Date.now();
-        await r.waitForSessionState(v4Of(c.host), ['idle', 'connect', 'active'], 8000);
-        const took = Date.now() - t0;
-        // Hold time 3 s; the last keepalive left up to one keepalive interval (1 s) before the silence.
-        assert.ok(took >= 1500, `dropped after ${took} ms: before the hold time could expire`);
+        await r.waitForSessionState(v4Of(c.host), ['idle', 'connect', 'active'], 20_000);
+        // Why it dropped, in the router's own words on the wire: its hold timer expired (RFC 4271 6.5).
+        await waitFor(
+          'the router’s NOTIFICATION 4/0 Hold Timer Expired at Beacon',
+          async () =>
+            (await b.log())
+              .slice(logBefore)
+              .split('\n')
+              .some((l) => l.startsWith('notification received 4/0 hold-timer-expired')),
+          10_000,
+          100,
+          report,
+        );
       } finally {
         b.toggleKeepalives();
       }
@@ -387,7 +405,7 @@ export function interopMatrix(kind: RouterKind): void {
       await established(c);
     });
 
-    test('BFD: when a node’s link is cut, the router drops its routes within 1 s, not after the 9 s hold time', {
+    test('BFD: when a node’s link is cut, the router drops its routes through BFD, with an hour of hold time left', {
       skip: skip ?? noBfd,
     }, async (t) => {
       const c = CASES.find((x) => x.bfd)!;
@@ -413,17 +431,17 @@ export function interopMatrix(kind: RouterKind): void {
       // From the switch side: nothing inside the node's namespace notices, as when a node dies.
       const cut = performance.now();
       await lab.setBridgePort(bridge, port, 'down');
-      let goneMs: number | undefined;
-      while (performance.now() - cut < 5000) {
-        if (fromHost(await r.routes(), c.host).length === 0) {
-          goneMs = performance.now() - cut;
-          break;
-        }
-        await sleep(20);
-      }
-      assert.ok(goneMs !== undefined, `${kind} still had n${c.host}'s routes 5 s after the cut`);
-      t.diagnostic(`${kind} dropped n${c.host}'s routes ${goneMs.toFixed(0)} ms after its link was cut`);
-      assert.ok(goneMs < 1000, `${kind} took ${goneMs.toFixed(0)} ms to drop the routes`);
+      // The hold time is an hour: routes gone within this wait can only be BFD's doing, and the router
+      // says so. How fast it goes is a figure of bench/bfd.bench.ts, not a bound here.
+      await r.waitForRoutes((rs) => fromHost(rs, c.host).length === 0, 30_000);
+      t.diagnostic(
+        `${kind} dropped n${c.host}'s routes ${(performance.now() - cut).toFixed(0)} ms after its link was cut`,
+      );
+      assert.match(
+        (await lastDownReason(r, addr)) ?? '',
+        /BFD/i,
+        `${kind}'s reason for the session going down`,
+      );
       assert.notEqual(await routerBfd(), 'up', `${kind}'s BFD session went down`);
       await waitFor(
         'Beacon to report BFD Down and reset its BGP session',
@@ -434,7 +452,7 @@ export function interopMatrix(kind: RouterKind): void {
             lines.some((l) => l.startsWith('notification sent 6/10'))
           );
         },
-        3000,
+        10_000,
         50,
         report,
       );

@@ -105,6 +105,15 @@ async function unpackAppLayers(arch: Arch): Promise<string> {
   return join(dir, 'app');
 }
 
+/** Runs an ES module script with the image's Node (as the image's user); returns its last line as JSON. */
+async function nodeInImage<T>(image: string, script: string): Promise<T> {
+  const r = await podman.runImage(image, ['--input-type=module', '-e', script], {
+    runArgs: ['--entrypoint=node'],
+  });
+  assert.equal(r.code, 0, r.stderr);
+  return JSON.parse(r.stdout.trim().split('\n').at(-1)!) as T;
+}
+
 function filesUnder(dir: string): string[] {
   return readdirSync(dir, { recursive: true, withFileTypes: true })
     .filter((e) => e.isFile())
@@ -252,18 +261,14 @@ describe("Beacon's image", { timeout: 240_000 }, () => {
         'console.log(JSON.stringify({ v: process.versions.node, arch: process.arch, uid: process.getuid(),',
         '  gid: process.getgid(), addon: m.ADDON_PATH, links: m.native().listLinks().map((l) => l.name) }));',
       ].join('\n');
-      const r = await podman.runImage(id, ['--input-type=module', '-e', script], {
-        runArgs: ['--entrypoint=node'],
-      });
-      assert.equal(r.code, 0, r.stderr);
-      const got = JSON.parse(r.stdout) as {
+      const got = await nodeInImage<{
         v: string;
         arch: string;
         uid: number;
         gid: number;
         addon: string;
         links: string[];
-      };
+      }>(id, script);
       assert.equal(got.v.split('.')[0], engines);
       assert.equal(got.v, pkg.devDependencies.node, 'the Node the tests run');
       assert.equal(got.arch, arch === 'amd64' ? 'x64' : 'arm64');
@@ -284,11 +289,7 @@ describe("Beacon's image", { timeout: 240_000 }, () => {
       'console.log(JSON.stringify({ count: files.length, failed }));',
       'process.exit(0);',
     ].join('\n');
-    const r = await podman.runImage(id, ['--input-type=module', '-e', script], {
-      runArgs: ['--entrypoint=node'],
-    });
-    assert.equal(r.code, 0, r.stderr);
-    const got = JSON.parse(r.stdout.trim().split('\n').at(-1)!) as { count: number; failed: string[] };
+    const got = await nodeInImage<{ count: number; failed: string[] }>(id, script);
     assert.deepEqual(got.failed, []);
     assert.ok(got.count > 20, `${got.count} modules`);
   });

@@ -20,6 +20,11 @@ export interface ApiBridge {
   kubeconfigPath: string;
   /** Starts the forwarder in `ns`; it is stopped with the namespace's lab. */
   openInto(ns: Netns): Promise<void>;
+  /**
+   * An API server outage as the namespaces see it: while down, every connection through the bridge is
+   * cut and new ones are refused at once; back up, connections work again.
+   */
+  setDown(down: boolean): void;
   close(): Promise<void>;
 }
 
@@ -27,7 +32,7 @@ export async function bridgeApiServer(api: ApiServer, dir: string): Promise<ApiB
   const socketPath = join(dir, `api-${process.pid}.sock`);
   rmSync(socketPath, { force: true });
   const port = Number(new URL(api.url).port);
-  const { server, close } = forwardingServer({ host: '127.0.0.1', port });
+  const { server, setDown, close } = forwardingServer({ host: '127.0.0.1', port });
   await new Promise<void>((resolve) => server.listen(socketPath, resolve));
   const kubeconfigPath = join(dir, 'kubeconfig-in-namespace');
   writeFileSync(
@@ -37,6 +42,7 @@ export async function bridgeApiServer(api: ApiServer, dir: string): Promise<ApiB
   );
   return {
     kubeconfigPath,
+    setDown,
     async openInto(ns: Netns) {
       const p = ns.spawn('api-bridge', join(REPO_ROOT, 'node_modules', '.bin', 'node'), [
         join(REPO_ROOT, 'test', 'harness', 'forward.ts'),

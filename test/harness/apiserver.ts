@@ -47,6 +47,14 @@ export interface ApiServer {
   kubectl(args: string[], input?: string): Promise<KubectlResult>;
   /** A kubeconfig file that authenticates as a ServiceAccount (through the TokenRequest API). */
   serviceAccountKubeconfig(namespace: string, name: string): Promise<string>;
+  /** The serving certificate (chain) and key, for a proxy that must look like this server to clients. */
+  readonly servingCertPath: string;
+  readonly servingKeyPath: string;
+  /**
+   * Stops kube-apiserver (SIGTERM, as a rolling upgrade does) and starts it again on the same port, with the
+   * same certificates and etcd, resolving once it is ready: watches break and caches are rebuilt.
+   */
+  restart(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -191,49 +199,50 @@ export async function startApiServer(opts: ApiServerOptions = {}): Promise<ApiSe
       () => etcd.tail(),
     );
 
-    const apiserver = spawnTethered(
-      'kube-apiserver',
-      binaries.kubeApiserver,
-      [
-        `--etcd-servers=http://127.0.0.1:${etcdClient}`,
-        '--bind-address=127.0.0.1',
-        '--advertise-address=127.0.0.1',
-        `--secure-port=${securePort}`,
-        `--cert-dir=${join(dir, 'certs')}`,
-        '--authorization-mode=RBAC',
-        `--token-auth-file=${join(dir, 'tokens.csv')}`,
-        `--service-account-key-file=${join(dir, 'sa.pub')}`,
-        `--service-account-signing-key-file=${join(dir, 'sa.key')}`,
-        '--service-account-issuer=https://kubernetes.default.svc.cluster.local',
-        // Only bookkeeping: no traffic is ever sent to these ranges.
-        '--service-cluster-ip-range=10.96.0.0/16,fd00:10:96::/108',
-        // LoadBalancer Services get node ports; the default range (2,768 ports) is too small for the
-        // 5,000-Service benchmark.
-        '--service-node-port-range=20000-65000',
-        '--allow-privileged=true',
-        '--profiling=false',
-        '--max-requests-inflight=1000',
-        '--max-mutating-requests-inflight=500',
-        '--v=0',
-        ...(opts.extraArgs ?? []),
-      ],
-      { logFile: join(dir, 'kube-apiserver.log') },
-    );
-    processes.push(apiserver);
-
+    const apiserverArgs = [
+      `--etcd-servers=http://127.0.0.1:${etcdClient}`,
+      '--bind-address=127.0.0.1',
+      '--advertise-address=127.0.0.1',
+      `--secure-port=${securePort}`,
+      `--cert-dir=${join(dir, 'certs')}`,
+      '--authorization-mode=RBAC',
+      `--token-auth-file=${join(dir, 'tokens.csv')}`,
+      `--service-account-key-file=${join(dir, 'sa.pub')}`,
+      `--service-account-signing-key-file=${join(dir, 'sa.key')}`,
+      '--service-account-issuer=https://kubernetes.default.svc.cluster.local',
+      // Only bookkeeping: no traffic is ever sent to these ranges.
+      '--service-cluster-ip-range=10.96.0.0/16,fd00:10:96::/108',
+      // LoadBalancer Services get node ports; the default range (2,768 ports) is too small for the
+      // 5,000-Service benchmark.
+      '--service-node-port-range=20000-65000',
+      '--allow-privileged=true',
+      '--profiling=false',
+      '--max-requests-inflight=1000',
+      '--max-mutating-requests-inflight=500',
+      '--v=0',
+      ...(opts.extraArgs ?? []),
+    ];
     const url = `https://127.0.0.1:${securePort}`;
     let caPem = '';
-    await waitFor(
-      'kube-apiserver /readyz',
-      async () => {
-        if (apiserver.hasExited()) throw new Error(`kube-apiserver exited:\n${apiserver.tail()}`);
-        caPem ||= readFileSync(join(dir, 'certs', 'apiserver.crt'), 'utf8');
-        return (await httpsGet(`${url}/readyz`, caPem, adminToken)) === 'ok';
-      },
-      60_000,
-      150,
-      () => apiserver.tail(),
-    );
+    const startApiserverProcess = async (): Promise<TetheredProcess> => {
+      const p = spawnTethered('kube-apiserver', binaries.kubeApiserver, apiserverArgs, {
+        logFile: join(dir, 'kube-apiserver.log'),
+      });
+      processes.push(p);
+      await waitFor(
+        'kube-apiserver /readyz',
+        async () => {
+          if (p.hasExited()) throw new Error(`kube-apiserver exited:\n${p.tail()}`);
+          caPem ||= readFileSync(join(dir, 'certs', 'apiserver.crt'), 'utf8');
+          return (await httpsGet(`${url}/readyz`, caPem, adminToken)) === 'ok';
+        },
+        60_000,
+        150,
+        () => p.tail(),
+      );
+      return p;
+    };
+    let apiserver = await startApiserverProcess();
 
     const kubeconfigPath = join(dir, 'kubeconfig');
     writeFileSync(kubeconfigPath, kubeconfigYaml(url, caPem, 'admin', adminToken), { mode: 0o600 });
@@ -250,6 +259,13 @@ export async function startApiServer(opts: ApiServerOptions = {}): Promise<ApiSe
       binaries,
       startSeconds: (Date.now() - started) / 1000,
       kubectl,
+      servingCertPath: join(dir, 'certs', 'apiserver.crt'),
+      servingKeyPath: join(dir, 'certs', 'apiserver.key'),
+      async restart() {
+        await apiserver.stop(5000);
+        processes.splice(processes.indexOf(apiserver), 1);
+        apiserver = await startApiserverProcess();
+      },
       serviceAccountKubeconfig: serviceAccountKubeconfigMaker(kubectl, url, caPem, dir),
       async stop() {
         if (stopped) return;

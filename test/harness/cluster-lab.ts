@@ -156,7 +156,12 @@ export class ClusterLab {
    * Starts `beacon speaker` in the node's namespace, from the TypeScript sources, or from the compiled
    * `dist/` (what production runs, without the type stripper's memory) when `compiled` is set.
    */
-  startSpeaker(node: LabNode, extraArgs: string[] = [], compiled = false): TetheredProcess {
+  startSpeaker(
+    node: LabNode,
+    extraArgs: string[] = [],
+    compiled = false,
+    env: Record<string, string> = {},
+  ): TetheredProcess {
     node.speaker = node.ns.spawn(
       `speaker-${node.name}`,
       join(REPO_ROOT, 'node_modules', '.bin', 'node'),
@@ -171,7 +176,7 @@ export class ClusterLab {
         '--log-level=info',
         ...extraArgs,
       ],
-      { logFile: join(this.dir, `speaker-${node.name}.log`) },
+      { logFile: join(this.dir, `speaker-${node.name}.log`), env: { ...process.env, ...env } },
     );
     return node.speaker;
   }
@@ -193,7 +198,9 @@ export class ClusterLab {
     await this.net.cleanup();
     await this.apiBridge.close();
     await this.api.stop();
-    rmSync(this.dir, { recursive: true, force: true });
+    // BEACON_KEEP_LAB_LOGS=1 keeps the speakers' logs for a look after a failure.
+    if (process.env.BEACON_KEEP_LAB_LOGS) process.stderr.write(`# lab logs kept in ${this.dir}\n`);
+    else rmSync(this.dir, { recursive: true, force: true });
   }
 }
 

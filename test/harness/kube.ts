@@ -5,6 +5,7 @@ import type { V1Service } from '@kubernetes/client-node';
 import { KINDS } from '../../src/api/crds.ts';
 import { Controller, type ControllerOptions } from '../../src/controller/controller.ts';
 import { controllerMetrics } from '../../src/controller/metrics.ts';
+import type { ClusterAccess } from '../../src/k8s/kubeconfig.ts';
 import { ApiError, KubeRest } from '../../src/k8s/rest.ts';
 import { createLogger } from '../../src/log.ts';
 import type { ApiServer } from './apiserver.ts';
@@ -184,12 +185,16 @@ export interface RunningController {
   stop(): Promise<void>;
 }
 
-/** A controller in this process, against the harness's API server; stop() ends it (releasing its Lease). */
+/**
+ * A controller in this process, against the harness's API server (or whatever `access` points at, e.g. a
+ * fault proxy); stop() ends it (releasing its Lease). With `waitToLead: false` it returns at once.
+ */
 export async function startController(
   api: ApiServer,
   opts: Partial<ControllerOptions> & { namespace: string; loadBalancerClass: string },
+  how: { access?: ClusterAccess; waitToLead?: boolean } = {},
 ): Promise<RunningController> {
-  const rest = new KubeRest(api.access, { userAgent: 'beacon-controller/test' });
+  const rest = new KubeRest(how.access ?? api.access, { userAgent: 'beacon-controller/test' });
   const abort = new AbortController();
   const controller = new Controller(
     rest,
@@ -205,7 +210,8 @@ export async function startController(
     controllerMetrics(),
   );
   const running = controller.run(abort.signal);
-  await waitFor('the controller to lead', () => controller.isLeader, 20_000, 20);
+  if (how.waitToLead !== false)
+    await waitFor('the controller to lead', () => controller.isLeader, 20_000, 20);
   return {
     controller,
     async stop() {

@@ -19,6 +19,11 @@ export function pipeTo(client: Socket, target: NetConnectOpts): Socket {
 
 export interface Forwarder {
   server: Server;
+  /**
+   * An outage of what it forwards to, as clients see it: while down, every open connection is cut and new
+   * ones are refused at once; back up, connections work again.
+   */
+  setDown(down: boolean): void;
   /** Stops listening and ends the open connections (a watch never ends on its own). */
   close(): Promise<void>;
 }
@@ -26,17 +31,29 @@ export interface Forwarder {
 /** A server that pipes every connection it accepts to `target`; listen on it yourself. */
 export function forwardingServer(target: NetConnectOpts): Forwarder {
   const open = new Set<Socket>();
+  let down = false;
   const server = createServer((client) => {
+    if (down) {
+      client.destroy();
+      return;
+    }
     open.add(client);
     client.once('close', () => open.delete(client));
     pipeTo(client, target);
   });
+  const cutAll = () => {
+    for (const c of open) c.destroy();
+  };
   return {
     server,
+    setDown(d) {
+      down = d;
+      if (d) cutAll();
+    },
     close: () =>
       new Promise<void>((resolve) => {
         server.close(() => resolve());
-        for (const c of open) c.destroy();
+        cutAll();
       }),
   };
 }

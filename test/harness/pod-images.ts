@@ -15,7 +15,14 @@ import type { BuiltImage } from '../../scripts/image/beacon.ts';
 import type { BuildContext } from '../../scripts/image/debian.ts';
 import { exec } from '../../scripts/image/exec.ts';
 import { writeArchive } from '../../scripts/image/oci-archive.ts';
-import { type Arch, gnuTriplet, hostArch, IMAGE_CACHE, REPO_ROOT } from '../../scripts/image/platform.ts';
+import {
+  type Arch,
+  crossCompilerPackages,
+  gnuTriplet,
+  hostArch,
+  IMAGE_CACHE,
+  REPO_ROOT,
+} from '../../scripts/image/platform.ts';
 import { recipeHash } from '../../scripts/image/recipe.ts';
 import { current, RECIPE_LABEL, storedImage } from '../../scripts/image/storage.ts';
 import { requiredVersion } from './binaries.ts';
@@ -123,9 +130,7 @@ export async function pauseImage(arch: Arch, ctx: BuildContext): Promise<BuiltIm
     source: sha256(readFileSync(src.file)),
     flags,
     cc: await compilerVersion(cc).catch(() => {
-      throw new Error(
-        `${cc} is missing: apt-get install gcc${cross ? `-${gnuTriplet(arch).replaceAll('_', '-')}` : ''}`,
-      );
+      throw new Error(`${cc} is missing: apt-get install ${cross ? crossCompilerPackages(arch)[0] : 'gcc'}`);
     }),
   });
   return scratchImage(

@@ -56,7 +56,9 @@ export class PodmanSandbox {
   /** `podman ARGS`; resolves with the exit code instead of throwing on a non-zero one. */
   async podman(args: string[], timeoutMs = 120_000): Promise<RunResult> {
     try {
-      const { stdout, stderr } = await run('podman', [...this.#global, ...args], {
+      // Niced: an image under qemu takes a core for tens of seconds, and the test file running beside this
+      // one may be measuring timers (BFD, ARP takeover).
+      const { stdout, stderr } = await run('nice', ['-n', '10', 'podman', ...this.#global, ...args], {
         timeout: timeoutMs,
         killSignal: 'SIGKILL',
         maxBuffer: 64 << 20,

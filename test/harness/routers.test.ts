@@ -314,31 +314,32 @@ describe('router harness', { skip, concurrency: true, timeout: 90_000 }, () => {
     const pid = gobgp.pids()[0]!;
     process.kill(pid, 'SIGSTOP');
     try {
-      const stopped = Date.now();
       await Promise.all(
-        listeners.map((r) => r.waitForSessionState(c.v4, ['idle', 'connect', 'active'], 6000)),
+        listeners.map((r) => r.waitForSessionState(c.v4, ['idle', 'connect', 'active'], 20_000)),
       );
-      const took = Date.now() - stopped;
-      // The hold time is 3 s and the last keepalive came up to 1 s before the stop.
-      assert.ok(took >= 1500, `dropped after ${took} ms, before the hold time could expire`);
+      // Why each dropped it, in its own words: the hold timer expired (not, say, a TCP error).
+      for (const r of listeners) {
+        const n = (await r.neighbors()).find((x) => x.address === c.v4);
+        assert.match(n?.lastError ?? '', /hold time/i, `${r.kind}: ${n?.lastError}`);
+      }
     } finally {
       process.kill(pid, 'SIGCONT');
     }
   });
 
-  test('FRR and BIRD with BFD: cutting the link drops the routes within a second, long before the hold time', async () => {
+  test('FRR and BIRD with BFD: cutting the link drops the routes through BFD, long before the hold time', async () => {
     const { lab, bridge, members } = await bridgedLab('bfd', 2);
     const [a, b] = members as [Member, Member];
     const [frr, bird] = await Promise.all([
       FrrRouter.start(a.ns, {
         asn: 64500,
         routerId: a.v4,
-        neighbors: [{ address: b.v4, asn: 64501, bfd: true, holdTime: 30 }],
+        neighbors: [{ address: b.v4, asn: 64501, bfd: true, holdTime: 3600 }],
       }),
       BirdRouter.start(b.ns, {
         asn: 64501,
         routerId: b.v4,
-        neighbors: [{ address: a.v4, asn: 64500, bfd: true, holdTime: 30 }],
+        neighbors: [{ address: a.v4, asn: 64500, bfd: true, holdTime: 3600 }],
         originate: [{ prefix: '198.51.100.0/24' }],
       }),
     ]);
@@ -347,10 +348,11 @@ describe('router harness', { skip, concurrency: true, timeout: 90_000 }, () => {
       (await frr.bfdPeers()).some((p) => p.peer === b.v4 && p.status === 'up') &&
       (await bird.bfdPeers()).some((p) => p.peer === a.v4 && p.status === 'up');
     await waitFor('BFD up on both sides', bfdUp, 10_000);
-    const cut = Date.now();
     await lab.setBridgePort(bridge, 1, 'down');
-    await frr.waitForRoutes((rs) => find(rs, '198.51.100.0/24') === undefined, 5000);
-    const took = Date.now() - cut;
-    assert.ok(took < 1000, `FRR dropped BIRD's route ${took} ms after the cut`);
+    // With an hour of hold time, a route gone within this wait went through BFD; FRR says so.
+    await frr.waitForRoutes((rs) => find(rs, '198.51.100.0/24') === undefined, 30_000);
+    // FRR's words for the last NOTIFICATION it sent: "Cease/BFD Down" (RFC 9384).
+    const n = (await frr.neighbors()).find((x) => x.address === b.v4);
+    assert.match(n?.lastError ?? '', /BFD/i, `FRR: ${n?.lastError}`);
   });
 });

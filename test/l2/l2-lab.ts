@@ -72,7 +72,7 @@ export function startBeaconL2(l2: L2Lab, ns: Netns, label: string, args: string[
 }
 
 /**
- * Runs test/l2/speaker-driver.ts (the L2Speaker API: SIGUSR1 releases the next address, SIGUSR2 acquires
+ * Runs test/l2/speaker-driver.ts (the L2Answerer API: SIGUSR1 releases the next address, SIGUSR2 acquires
  * them all) in `ns`; `flags` are its --deferred and --quiet.
  */
 export function startDriver(

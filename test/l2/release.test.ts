@@ -1,5 +1,5 @@
 /**
- * The L2Speaker API in a node namespace: release stops the answers at once while the speaker keeps
+ * The L2Answerer API in a node namespace: release stops the answers at once while the speaker keeps
  * running, solicited-node groups are shared by addresses that map to the same group, and with an
  * MLD-snooping switch the Neighbor Solicitations reach the node only because it joined the groups.
  */

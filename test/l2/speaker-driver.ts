@@ -1,5 +1,5 @@
 /**
- * Drives the real L2Speaker in a test namespace, where a test or bench cannot reach into `beacon l2`:
+ * Drives the real L2Answerer in a test namespace, where a test or bench cannot reach into `beacon l2`:
  * acquires the addresses given on the command line on one interface (at once, or with --deferred on the
  * first SIGUSR2), each SIGUSR1 releases the next one while the process keeps running, and SIGUSR2
  * acquires them all again. Prints `ready`, `acquired at=MS` (epoch milliseconds, fractional, taken just
@@ -7,7 +7,7 @@
  *
  *   node test/l2/speaker-driver.ts [--deferred] [--quiet] IFNAME ADDRESS...
  */
-import { L2Speaker } from '../../src/l2/speaker.ts';
+import { L2Answerer } from '../../src/l2/answerer.ts';
 import { createLogger } from '../../src/log.ts';
 
 const args = process.argv.slice(2);
@@ -18,7 +18,7 @@ if (!ifname || addresses.length === 0) {
   process.stderr.write('usage: speaker-driver.ts [--deferred] [--quiet] IFNAME ADDRESS...\n');
   process.exit(2);
 }
-const speaker = new L2Speaker({
+const speaker = new L2Answerer({
   log: createLogger('l2-driver', 'warn'),
   node: 'driver',
   onEvent: (e) => {

@@ -110,7 +110,7 @@ export const UpdateSubcode = {
   MALFORMED_AS_PATH: 11,
 } as const;
 
-/** RFC 4486 / RFC 8203 Cease subcodes. */
+/** RFC 4486 / RFC 8203 / RFC 8538 / RFC 9384 Cease subcodes. */
 export const CeaseSubcode = {
   MAX_PREFIXES: 1,
   ADMINISTRATIVE_SHUTDOWN: 2,
@@ -121,6 +121,8 @@ export const CeaseSubcode = {
   CONNECTION_COLLISION_RESOLUTION: 7,
   OUT_OF_RESOURCES: 8,
   HARD_RESET: 9,
+  /** RFC 9384: the session went down because BFD declared the path dead. */
+  BFD_DOWN: 10,
 } as const;
 
 /** RFC 6608 subcodes for FSM errors. */

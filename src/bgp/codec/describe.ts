@@ -1,5 +1,5 @@
 /** Names for codes, so that logs and `beacon bgp` read like a router's own output. */
-import { CapabilityCode } from './constants.ts';
+import { AttrType, CapabilityCode } from './constants.ts';
 import type { Capability } from './messages.ts';
 
 const AFI_NAMES: Record<number, string> = { 1: 'ipv4', 2: 'ipv6', 25: 'l2vpn' };
@@ -58,6 +58,15 @@ export function describeCapability(c: Capability): string {
       return name;
     }
   }
+}
+
+const ATTRIBUTE_NAMES: Record<number, string> = Object.fromEntries(
+  Object.entries(AttrType).map(([name, code]) => [code, name]),
+);
+
+/** A path attribute's name as the RFCs write it (`LOCAL_PREF`), or `attribute-N`. */
+export function attributeName(type: number): string {
+  return ATTRIBUTE_NAMES[type] ?? `attribute-${type}`;
 }
 
 const ERROR_NAMES: Record<number, [string, Record<number, string>]> = {

@@ -2,13 +2,18 @@
  * Splits a TCP byte stream into whole BGP messages. Lazy: callers pull one message at a time, so that what
  * a message changes (4-octet AS after OPEN) applies to the next one decoded from the same chunk.
  */
-import { HEADER_LENGTH } from './constants.ts';
+import { HEADER_LENGTH, HeaderSubcode } from './constants.ts';
 import { checkHeader } from './decode.ts';
 import type { WireError } from './wire-error.ts';
 
 export type Frame =
   | { readonly ok: true; readonly bytes: Uint8Array }
-  | { readonly ok: false; readonly error: WireError };
+  | {
+      readonly ok: false;
+      readonly error: WireError;
+      /** The header's type field, when the marker was right and the type can be believed. */
+      readonly messageType?: number;
+    };
 
 export class MessageFramer {
   #buf: Uint8Array = new Uint8Array(0);
@@ -45,7 +50,9 @@ export class MessageFramer {
     const error = checkHeader(this.#buf, this.#start);
     if (error) {
       this.#failed = true;
-      return { ok: false, error };
+      return error.subcode === HeaderSubcode.CONNECTION_NOT_SYNCHRONIZED
+        ? { ok: false, error }
+        : { ok: false, error, messageType: this.#buf[this.#start + 18]! };
     }
     const length = (this.#buf[this.#start + 16]! << 8) | this.#buf[this.#start + 17]!;
     if (avail < length) return undefined;

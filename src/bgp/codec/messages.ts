@@ -78,8 +78,19 @@ export interface PathAttributes {
   readonly mpUnreach?: MpUnreach;
   /** Attributes Beacon does not interpret (extended communities, cluster lists, unknown types), opaque. */
   readonly other?: readonly RawAttribute[];
-  /** Attributes dropped under RFC 6793/7606 "attribute discard", with why; for logs. */
-  readonly discarded?: readonly { readonly type: number; readonly reason: string }[];
+  /** Attributes dropped under RFC 6793/7606 "attribute discard": which, why, and the clause that says so. */
+  readonly discarded?: readonly { readonly type: number; readonly reason: string; readonly rule: string }[];
+}
+
+/** One malformation in a received UPDATE that the session survives. */
+export interface UpdateProblem {
+  /** Attribute type code; 0 when the attribute list itself is broken (RFC 7606 4). */
+  readonly type: number;
+  /** The UPDATE Message Error subcode RFC 4271 6.3 names for it (no NOTIFICATION is sent). */
+  readonly subcode: number;
+  readonly reason: string;
+  /** The clause that decides its treatment, e.g. `RFC 7606 7.1`. */
+  readonly rule: string;
 }
 
 export interface UpdateMessage {
@@ -87,6 +98,11 @@ export interface UpdateMessage {
   readonly withdrawn: readonly Prefix[];
   readonly attributes: PathAttributes;
   readonly nlri: readonly Prefix[];
+  /**
+   * Set when the UPDATE was malformed in a way RFC 7606 handles by "treat-as-withdraw": the message then
+   * withdraws every prefix the peer sent in it (announced ones included) and carries no other attribute.
+   */
+  readonly treatAsWithdraw?: readonly UpdateProblem[];
 }
 
 export interface NotificationMessage {
@@ -117,7 +133,13 @@ export type BgpMessage =
   | KeepaliveMessage
   | RouteRefreshMessage;
 
-/** What the decoder must know about the session: RFC 6793 changes AS_PATH and AGGREGATOR encodings. */
+/** What the decoder must know about the session. */
 export interface CodecContext {
+  /** RFC 6793 changes AS_PATH and AGGREGATOR encodings. */
   readonly fourOctetAs: boolean;
+  /**
+   * Whether the peer is internal: RFC 7606 7.5, 7.9 and 7.10 discard LOCAL_PREF, ORIGINATOR_ID and
+   * CLUSTER_LIST from an external peer. Undefined (decoding outside a session) checks their length only.
+   */
+  readonly ibgp?: boolean;
 }

@@ -1,11 +1,16 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import { FakeClock } from '../../time/clock.ts';
 import { decodeMessage } from '../codec/decode.ts';
 import { encodeKeepalive, encodeOpen, encodeRouteRefresh, encodeUpdate } from '../codec/encode.ts';
-import type { BgpMessage, Capability, OpenMessage } from '../codec/messages.ts';
-import { FakeClock } from './clock.ts';
+import type { BgpMessage, Capability, OpenMessage, UpdateMessage } from '../codec/messages.ts';
+import { formatPrefix, type Prefix, parsePrefix } from '../codec/prefix.ts';
 import { BgpFsm, type BgpState, type FsmHost, type FsmOptions } from './fsm.ts';
 import type { Negotiated, OpenConfig } from './negotiate.ts';
+
+function prefix(text: string): Prefix {
+  return parsePrefix(text) as Prefix;
+}
 
 /** Drives one FSM the way a session would, recording every effect. */
 class Harness implements FsmHost {
@@ -17,6 +22,8 @@ class Harness implements FsmHost {
   establishedCount = 0;
   refreshes = 0;
   updates = 0;
+  malformedNotifications = 0;
+  readonly received: UpdateMessage[] = [];
   acceptOpen = true;
   readonly fsm: BgpFsm;
 
@@ -58,14 +65,18 @@ class Harness implements FsmHost {
   established(): void {
     this.establishedCount++;
   }
-  update(): void {
+  update(m: UpdateMessage): void {
     this.updates++;
+    this.received.push(m);
   }
   routeRefresh(): void {
     this.refreshes++;
   }
   notificationSent(): void {}
   notificationReceived(): void {}
+  notificationMalformed(): void {
+    this.malformedNotifications++;
+  }
 
   types(): string[] {
     return this.sent.map((m) => (m.type === 'notification' ? `notification ${m.code}/${m.subcode}` : m.type));
@@ -250,6 +261,71 @@ describe('BGP FSM with fake time', () => {
     h.fsm.receive(bad);
     assert.equal(h.types().at(-1), 'notification 3/6');
     assert.equal(h.fsm.state, 'Idle');
+  });
+
+  test('a malformed NOTIFICATION is never answered with a NOTIFICATION (RFC 4271 6.4)', () => {
+    for (const [name, bytes] of [
+      ['shorter than 21 octets', `${'ff'.repeat(16)}0014 03 06`],
+      ['length field above 4096', `${'ff'.repeat(16)}1388 03 0602`],
+    ] as const) {
+      const h = new Harness();
+      h.establish();
+      const before = h.sent.length;
+      h.fsm.receive(Buffer.from(bytes.replace(/\s+/g, ''), 'hex'));
+      assert.deepEqual(h.types().slice(before), [], `${name}: nothing sent in answer`);
+      assert.equal(h.malformedNotifications, 1, name);
+      assert.equal(h.fsm.state, 'Idle', name);
+      assert.equal(h.disconnects, 1, name);
+    }
+  });
+
+  test('an UPDATE RFC 7606 treats as withdrawn keeps the session up and reaches the host as a withdrawal', () => {
+    const h = new Harness();
+    const seen = h.received;
+    h.establish();
+    // 203.0.113.0/24 with ORIGIN 7 (RFC 7606 7.1: treat-as-withdraw).
+    const bad = encodeUpdate(
+      {
+        withdrawn: [],
+        attributes: { origin: 0, asPath: [], nextHop: '192.0.2.2' },
+        nlri: [prefix('203.0.113.0/24')],
+      },
+      { fourOctetAs: true },
+    );
+    bad[19 + 2 + 2 + 3] = 7;
+    const sentBefore = h.sent.length;
+    h.fsm.receive(bad);
+    assert.equal(h.fsm.state, 'Established');
+    assert.deepEqual(h.types().slice(sentBefore), []);
+    assert.equal(seen.length, 1);
+    assert.deepEqual(seen[0]!.withdrawn.map(formatPrefix), ['203.0.113.0/24']);
+    assert.deepEqual(seen[0]!.nlri, []);
+    assert.equal(seen[0]!.treatAsWithdraw?.[0]?.rule, 'RFC 7606 7.1');
+  });
+
+  test('LOCAL_PREF is discarded from an external peer and kept from an internal one (RFC 7606 7.5)', () => {
+    const update = encodeUpdate(
+      {
+        withdrawn: [],
+        attributes: { origin: 0, asPath: [], nextHop: '192.0.2.2', localPref: 200 },
+        nlri: [prefix('203.0.113.0/24')],
+      },
+      { fourOctetAs: true },
+    );
+    for (const [peerAs, localPref, discarded] of [
+      [65002, undefined, [5]],
+      [65001, 200, undefined],
+    ] as const) {
+      const h = new Harness({ peerAs });
+      const seen = h.received;
+      h.establish({ myAs: peerAs }, [{ kind: 'four-octet-as', asn: peerAs }]);
+      h.fsm.receive(update);
+      assert.equal(seen[0]?.attributes.localPref, localPref, `peer AS ${peerAs}`);
+      assert.deepEqual(
+        seen[0]?.attributes.discarded?.map((d) => d.type),
+        discarded,
+      );
+    }
   });
 
   test('a bad marker mid-stream is 1/1, and the rest of the chunk is not read', () => {

@@ -6,7 +6,9 @@
  * Collision detection (section 6.8) needs two connections at once; the session runs one FSM per
  * connection and asks, through `openReceived`, whether this one may go on.
  */
-import { CeaseSubcode, ErrorCode, FsmSubcode } from '../codec/constants.ts';
+
+import type { Clock, Timer } from '../../time/clock.ts';
+import { CeaseSubcode, ErrorCode, FsmSubcode, MessageType } from '../codec/constants.ts';
 import { decodeMessage } from '../codec/decode.ts';
 import { encodeKeepalive, encodeNotification, encodeOpen } from '../codec/encode.ts';
 import { MessageFramer } from '../codec/framer.ts';
@@ -17,8 +19,7 @@ import type {
   RouteRefreshMessage,
   UpdateMessage,
 } from '../codec/messages.ts';
-import type { WireError } from '../codec/wire-error.ts';
-import type { Clock, Timer } from './clock.ts';
+import { EMPTY, type WireError } from '../codec/wire-error.ts';
 import { buildOpen, isWireError, type Negotiated, negotiate, type OpenConfig } from './negotiate.ts';
 
 export type BgpState = 'Idle' | 'Connect' | 'Active' | 'OpenSent' | 'OpenConfirm' | 'Established';
@@ -33,10 +34,13 @@ export interface FsmHost {
   /** The peer's OPEN passed validation. Return false to close this connection with Cease 6/7 (collision lost). */
   openReceived(open: OpenMessage, negotiated: Negotiated): boolean;
   established(negotiated: Negotiated): void;
-  update(message: UpdateMessage): void;
+  /** An UPDATE, possibly one RFC 7606 turned into a withdrawal; `raw` is the message as received. */
+  update(message: UpdateMessage, raw: Uint8Array): void;
   routeRefresh(message: RouteRefreshMessage): void;
   notificationSent(n: Pick<NotificationMessage, 'code' | 'subcode' | 'data'>, reason: string): void;
   notificationReceived(n: NotificationMessage): void;
+  /** The peer sent a NOTIFICATION that does not decode; it is never answered with one (RFC 4271 6.4). */
+  notificationMalformed(error: WireError, raw: Uint8Array): void;
 }
 
 export interface FsmOptions {
@@ -128,6 +132,16 @@ export class BgpFsm {
     this.#go('Idle', reason);
   }
 
+  /**
+   * Ends the connection with a NOTIFICATION the host chose (a Cease: BFD Down, Out of Resources), then starts
+   * again after the back-off, as after any other failure. Does nothing before the OPEN went out.
+   */
+  abort(code: number, subcode: number, reason: string): void {
+    if (this.#state !== 'OpenSent' && this.#state !== 'OpenConfirm' && this.#state !== 'Established') return;
+    this.#notify(code, subcode, reason, new Uint8Array(0));
+    this.tcpFailed(reason);
+  }
+
   /** Stop sending keepalives while staying up: lets tests prove the peer enforces its hold timer. */
   suspendKeepalives(on: boolean): void {
     this.#keepalivesSuspended = on;
@@ -183,12 +197,14 @@ export class BgpFsm {
       const frame = this.#framer.next();
       if (!frame) return;
       if (!frame.ok) {
-        this.#malformed(frame.error);
+        if (frame.messageType === MessageType.NOTIFICATION) this.#badNotification(frame.error, EMPTY);
+        else this.#malformed(frame.error);
         return;
       }
       const decoded = decodeMessage(frame.bytes, this.#ctx);
       if (!decoded.ok) {
-        this.#malformed(decoded.error);
+        if (frame.bytes[18] === MessageType.NOTIFICATION) this.#badNotification(decoded.error, frame.bytes);
+        else this.#malformed(decoded.error);
         return;
       }
       const m = decoded.value;
@@ -200,7 +216,7 @@ export class BgpFsm {
           this.#onKeepalive();
           break;
         case 'update':
-          this.#onUpdate(m);
+          this.#onUpdate(m, frame.bytes);
           break;
         case 'route-refresh':
           this.#onRouteRefresh(m);
@@ -226,7 +242,7 @@ export class BgpFsm {
     }
     this.#peerOpen = open;
     this.#negotiated = result;
-    this.#ctx = { fourOctetAs: result.fourOctetAs };
+    this.#ctx = { fourOctetAs: result.fourOctetAs, ibgp: result.ibgp };
     if (!this.#host.openReceived(open, result)) {
       this.stop('connection collision resolved in favour of the other connection', {
         subcode: CeaseSubcode.CONNECTION_COLLISION_RESOLUTION,
@@ -253,13 +269,13 @@ export class BgpFsm {
     }
   }
 
-  #onUpdate(m: UpdateMessage): void {
+  #onUpdate(m: UpdateMessage, raw: Uint8Array): void {
     if (this.#state !== 'Established') {
       this.#unexpected('UPDATE');
       return;
     }
     this.#startHold(this.#negotiated!.holdTimeMs);
-    this.#host.update(m);
+    this.#host.update(m, raw);
   }
 
   #onRouteRefresh(m: RouteRefreshMessage): void {
@@ -288,6 +304,13 @@ export class BgpFsm {
     this.#notify(e.code, e.subcode, e.reason, e.data);
     this.#drop();
     this.#fail(e.reason);
+  }
+
+  /** The peer's NOTIFICATION is itself malformed: close without a NOTIFICATION of ours (RFC 4271 6.4). */
+  #badNotification(e: WireError, raw: Uint8Array): void {
+    this.#host.notificationMalformed(e, raw);
+    this.#drop();
+    this.#fail(`malformed NOTIFICATION received: ${e.reason}`);
   }
 
   /** Idle -> Connect, or -> Active when passive. */

@@ -154,6 +154,11 @@ export class AdjRibOut {
     return typeof p !== 'string' && this.#advertised.has(formatPrefix(p));
   }
 
+  /** Prefixes whose change the peer has not been sent yet. */
+  get pendingChanges(): number {
+    return this.#dirty.size;
+  }
+
   get hasChanges(): boolean {
     return this.#dirty.size > 0;
   }

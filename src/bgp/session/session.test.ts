@@ -8,13 +8,13 @@ import { type AddressInfo, connect, createServer, type Socket } from 'node:net';
 import { Writable } from 'node:stream';
 import { describe, test } from 'node:test';
 import { pino } from 'pino';
+import { FakeClock } from '../../time/clock.ts';
 import { decodeMessage } from '../codec/decode.ts';
 import { endOfRib } from '../codec/decode-update.ts';
 import { encodeKeepalive, encodeOpen } from '../codec/encode.ts';
 import { MessageFramer } from '../codec/framer.ts';
 import type { BgpMessage, UpdateMessage } from '../codec/messages.ts';
 import { formatPrefix } from '../codec/prefix.ts';
-import { FakeClock } from '../fsm/clock.ts';
 import { BgpListener } from './listener.ts';
 import { BgpSession, type SessionOptions } from './session.ts';
 
@@ -373,9 +373,12 @@ describe('two Beacon sessions over loopback TCP', () => {
     assert.match(String(line.reason), /AS_PATH/);
   });
 
+  // B is 192.0.2.2 in AS 65002; the peer is in AS 65001. With equal identifiers, RFC 6286 2.1 keeps the
+  // connection of the larger AS: B's own.
   for (const [peerId, kept] of [
     ['192.0.2.9', 'incoming'],
     ['192.0.2.1', 'outgoing'],
+    ['192.0.2.2', 'outgoing'],
   ] as const) {
     test(`collision with a peer whose BGP identifier is ${peerId}: the ${kept} connection is kept, the other gets 6/7`, {
       timeout: 20_000,

@@ -1,6 +1,6 @@
 /**
- * One BGP session to one peer: the FSM on top of real TCP sockets, the Adj-RIB-Out, and collision handling
- * between an outgoing and an incoming connection (RFC 4271 6.8). Everything the peer sends is decoded and
+ * One BGP session to one peer, the public face of src/bgp: options, events, the routes to announce, and the
+ * session's connections (one, two while a collision is resolved). Everything the peer sends is decoded and
  * discarded (Beacon announces, it does not learn); nothing it sends can throw out of a socket callback.
  *
  *   const s = new BgpSession({ localAs: 65001, peerAs: 65000, peerAddress: '192.0.2.1', routerId: '192.0.2.10', log });
@@ -10,35 +10,41 @@
  *   await s.waitForState('Established');
  *   await s.stop({ withdraw: true });
  *
- * With `bfd` (a BFDProfile's timers), a BFD session to the same peer runs beside the BGP session for its
- * whole life; when BFD declares the path dead, the BGP connection is reset at once (RFC 5882 4.3) with a
- * Cease "BFD Down" (RFC 9384) instead of waiting for the hold timer. An AdminDown from the peer is not a
- * failure and resets nothing (RFC 5882 3.2); a BFD session that never comes Up does not hold BGP back.
+ * The parts live beside this file: connection.ts (socket plumbing under one FSM), collision.ts (RFC 4271
+ * 6.8), update-sender.ts (MRAI and batching of the Adj-RIB-Out), export-policy.ts and next-hop.ts (what the
+ * UPDATEs carry), bfd-coupling.ts (with `bfd`, a BFD session runs beside this one for its whole life; when
+ * BFD declares the path dead, the connection is reset at once with a Cease "BFD Down", RFC 5882 4.3 and
+ * RFC 9384, instead of waiting for the hold timer).
  */
 import { EventEmitter } from 'node:events';
 import type { Socket } from 'node:net';
 import { networkInterfaces } from 'node:os';
 import type { Logger } from 'pino';
-import type { BfdStateChange } from '../../bfd/fsm.ts';
-import { diagName } from '../../bfd/packet.ts';
-import { type BfdProfileOptions, BfdSession } from '../../bfd/session.ts';
-import type { BfdTransport } from '../../bfd/transport.ts';
+import { type Clock, systemClock } from '../../time/clock.ts';
 import { Afi, CeaseSubcode, ErrorCode, type OriginValue, Safi } from '../codec/constants.ts';
 import { describeCapability, describeNotification } from '../codec/describe.ts';
-import { encodeNotification, encodeRouteRefresh, shutdownCommunication } from '../codec/encode.ts';
-import type {
-  NotificationMessage,
-  OpenMessage,
-  RouteRefreshMessage,
-  UpdateMessage,
-} from '../codec/messages.ts';
+import { encodeRouteRefresh, shutdownCommunication } from '../codec/encode.ts';
+import type { OpenMessage, RouteRefreshMessage, UpdateMessage } from '../codec/messages.ts';
 import { type Family, type Prefix, parseIp } from '../codec/prefix.ts';
-import { type Clock, systemClock, type Timer } from '../fsm/clock.ts';
 import { BgpFsm, type BgpState, type FsmHost } from '../fsm/fsm.ts';
-import { compareRouterIds, type GracefulRestartConfig, type Negotiated } from '../fsm/negotiate.ts';
-import { AdjRibOut, type ExportPolicy, endOfRibFor, type RouteAttributes } from '../rib/adj-rib-out.ts';
-import { chooseNextHops, type InterfaceTable, type NextHops } from './next-hop.ts';
+import type { GracefulRestartConfig, Negotiated } from '../fsm/negotiate.ts';
+import { AdjRibOut, type RouteAttributes } from '../rib/adj-rib-out.ts';
+import {
+  type BfdProfileOptions,
+  type BfdSession,
+  type BfdStateChange,
+  type BfdTransport,
+  startBfdBeside,
+} from './bfd-coupling.ts';
+import { resolveCollision } from './collision.ts';
+import { Connection, type ConnectionOwner, type NotificationSeen } from './connection.ts';
+import { exportFor } from './export-policy.ts';
+import { hex, MalformedLog } from './malformed-log.ts';
+import type { InterfaceTable, NextHops } from './next-hop.ts';
 import { defaultSocketFactory, type SocketFactory, type TcpSecurity } from './socket-factory.ts';
+import { type SentEvent, UpdateSender } from './update-sender.ts';
+
+export type { SentEvent };
 
 export interface SessionOptions {
   localAs: number;
@@ -74,6 +80,12 @@ export interface SessionOptions {
   nextHop?: NextHops;
   /** Least time between two rounds of announcements (withdrawals never wait). Default 0: batch per tick. */
   minRouteAdvertisementIntervalMs?: number;
+  /**
+   * Most bytes that may wait in this process for a peer that does not read what it is sent. Above it the
+   * session is dropped with a Cease "Out of Resources" (RFC 4486 4). It must hold one whole table: an
+   * initial table or a ROUTE-REFRESH answer is written in one go. Default 32 MiB (about 6 million /32s).
+   */
+  maxQueuedBytes?: number;
   /** ORIGIN of Beacon's routes. Default IGP. */
   origin?: OriginValue;
   /** Run BFD (RFC 5880/5881 single hop) to the peer with these timers; a BFDProfile's spec fits as it is. */
@@ -104,19 +116,23 @@ export interface NotificationEvent {
   shutdownMessage?: string;
 }
 
-export interface SentEvent {
-  /** UPDATEs carrying routes or withdrawals. */
-  updates: number;
-  /** Families whose End-of-RIB marker followed. */
-  endOfRib: Family[];
-}
-
 export interface SessionStats {
   updatesReceived: number;
   prefixesReceived: number;
   updatesSent: number;
   established: number;
+  /** Malformed UPDATEs whose routes were treated as withdrawn (RFC 7606 2). */
+  updatesTreatedAsWithdraw: number;
+  /** Attributes dropped from received UPDATEs (RFC 7606 2 "attribute discard", repeats, RFC 6793). */
+  attributesDiscarded: number;
+  /** ROUTE-REFRESH requests merged into one already waiting for the socket to drain. */
+  routeRefreshesCoalesced: number;
+  /** Sessions dropped because the peer did not read and the send queue passed `maxQueuedBytes`. */
+  sendQueueOverflows: number;
 }
+
+/** The default of `maxQueuedBytes`. */
+export const DEFAULT_MAX_QUEUED_BYTES = 32 * 1024 * 1024;
 
 export interface SessionEvents {
   state: [StateChange];
@@ -130,18 +146,9 @@ export interface SessionEvents {
   bfd: [BfdStateChange];
 }
 
-/** RFC 9384 Cease subcode: the BGP session went down because BFD said the path is down. */
-const CEASE_BFD_DOWN = 10;
-
-type Direction = 'outgoing' | 'incoming';
-
 function familyOf(afi: number, safi: number): Family | undefined {
   if (safi !== Safi.UNICAST) return undefined;
   return afi === Afi.IPV4 ? 'ipv4' : afi === Afi.IPV6 ? 'ipv6' : undefined;
-}
-
-function hex(b: Uint8Array): string {
-  return Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('hex');
 }
 
 /** `::ffff:192.0.2.1` and `192.0.2.1` are the same peer. */
@@ -150,107 +157,6 @@ export function normalizeAddress(address: string): string {
   const ip = parseIp(bare.split('%')[0]!);
   if (!ip) return bare;
   return ip.family === 'ipv4' ? bare : bare.toLowerCase();
-}
-
-/** One TCP connection (or attempt) with its own FSM; a session has one, two during a collision. */
-class Connection implements FsmHost {
-  readonly fsm: BgpFsm;
-  direction: Direction;
-  socket: Socket | undefined;
-  #attempt: AbortController | undefined;
-  readonly #session: BgpSession;
-
-  constructor(session: BgpSession, direction: Direction, passive: boolean, autoRestart: boolean) {
-    this.#session = session;
-    this.direction = direction;
-    this.fsm = session.createFsm(this, passive, autoRestart);
-  }
-
-  connect(): void {
-    const attempt = new AbortController();
-    this.#attempt = attempt;
-    this.direction = 'outgoing';
-    this.#session
-      .openSocket(attempt.signal)
-      .then(
-        (socket) => {
-          if (this.#attempt !== attempt) {
-            socket.destroy();
-            return;
-          }
-          this.#attempt = undefined;
-          this.attach(socket);
-          this.#session.guard(this, () => this.fsm.tcpConnected());
-        },
-        (err: Error) => {
-          if (this.#attempt !== attempt) return;
-          this.#attempt = undefined;
-          this.#session.guard(this, () => this.fsm.tcpFailed(err.message));
-        },
-      )
-      .catch(() => {});
-  }
-
-  /** Takes an incoming socket (or the result of our own connect). */
-  attach(socket: Socket): void {
-    this.abortAttempt();
-    this.socket = socket;
-    socket.setNoDelay(true);
-    socket.on('data', (chunk: Buffer) => {
-      if (this.socket === socket) this.#session.guard(this, () => this.fsm.receive(chunk));
-    });
-    socket.on('error', (err) => this.#session.log.debug({ err: err.message }, 'socket error'));
-    socket.on('close', () => {
-      if (this.socket !== socket) return;
-      this.socket = undefined;
-      this.#session.guard(this, () => this.fsm.tcpFailed('connection closed by the peer'));
-    });
-  }
-
-  abortAttempt(): void {
-    this.#attempt?.abort();
-    this.#attempt = undefined;
-  }
-
-  disconnect(): void {
-    this.abortAttempt();
-    const socket = this.socket;
-    this.socket = undefined;
-    if (!socket) return;
-    // Let what is queued (a NOTIFICATION) go out, then close; a peer that never closes its side is cut off.
-    socket.end();
-    const force = setTimeout(() => socket.destroy(), 2_000);
-    force.unref();
-    socket.once('close', () => clearTimeout(force));
-    this.#session.trackClosing(socket);
-  }
-
-  send(bytes: Uint8Array): void {
-    const s = this.socket;
-    if (s && !s.destroyed && s.writable) s.write(bytes);
-  }
-
-  transition(from: BgpState, to: BgpState, reason: string): void {
-    this.#session.onTransition(this, from, to, reason);
-  }
-  openReceived(open: OpenMessage, negotiated: Negotiated): boolean {
-    return this.#session.onOpen(this, open, negotiated);
-  }
-  established(negotiated: Negotiated): void {
-    this.#session.onEstablished(this, negotiated);
-  }
-  update(message: UpdateMessage): void {
-    this.#session.onUpdate(message);
-  }
-  routeRefresh(message: RouteRefreshMessage): void {
-    this.#session.onRouteRefresh(this, message);
-  }
-  notificationSent(n: Pick<NotificationMessage, 'code' | 'subcode' | 'data'>, reason: string): void {
-    this.#session.onNotification(this, 'sent', n, reason);
-  }
-  notificationReceived(n: NotificationMessage): void {
-    this.#session.onNotification(this, 'received', n);
-  }
 }
 
 export class BgpSession extends EventEmitter<SessionEvents> {
@@ -262,21 +168,24 @@ export class BgpSession extends EventEmitter<SessionEvents> {
     prefixesReceived: 0,
     updatesSent: 0,
     established: 0,
+    updatesTreatedAsWithdraw: 0,
+    attributesDiscarded: 0,
+    routeRefreshesCoalesced: 0,
+    sendQueueOverflows: 0,
   };
   readonly #rib = new AdjRibOut();
   readonly #clock: Clock;
   readonly #factory: SocketFactory;
+  readonly #sender: UpdateSender;
+  readonly #owner: ConnectionOwner;
   #security: TcpSecurity = {};
   #primary: Connection | undefined;
   #secondary: Connection | undefined;
-  #policy: ExportPolicy | undefined;
-  #flushTimer: Timer | undefined;
-  #flushDue = Number.POSITIVE_INFINITY;
-  #lastAnnounceAt = Number.NEGATIVE_INFINITY;
   #started = false;
   #keepalivesSuspended = false;
   #bfd: BfdSession | undefined;
   readonly #closing = new Set<Socket>();
+  readonly #malformed: MalformedLog;
 
   constructor(options: SessionOptions) {
     super();
@@ -300,6 +209,31 @@ export class BgpSession extends EventEmitter<SessionEvents> {
     for (const asn of [options.localAs, options.peerAs])
       if (!Number.isInteger(asn) || asn < 1 || asn > 0xffffffff)
         throw new RangeError(`ASN out of range: ${asn}`);
+    this.#malformed = new MalformedLog(this.log);
+    this.#sender = new UpdateSender({
+      rib: this.#rib,
+      clock: this.#clock,
+      mraiMs: options.minRouteAdvertisementIntervalMs ?? 0,
+      guard: (fn) => this.#guard(fn),
+      onSent: (e) => this.emit('sent', e),
+    });
+    // What the connections call back into: kept off the public surface of the session.
+    this.#owner = {
+      log: this.log,
+      createFsm: (host, passive, autoRestart) => this.#createFsm(host, passive, autoRestart),
+      openSocket: (signal) => this.#openSocket(signal),
+      closing: (socket) => this.#trackClosing(socket),
+      transition: (conn, from, to, reason) => this.#onTransition(conn, from, to, reason),
+      openReceived: (conn, open, negotiated) => this.#onOpen(conn, open, negotiated),
+      established: (conn, negotiated) => this.#onEstablished(conn, negotiated),
+      update: (_conn, message, raw) => this.#onUpdate(message, raw),
+      routeRefresh: (conn, message) => this.#onRouteRefresh(conn, message),
+      notification: (conn, direction, n, reason) => this.#onNotification(conn, direction, n, reason),
+      drained: (conn) => {
+        if (conn === this.#primary) this.#sender.drained();
+      },
+      malformedNotification: (conn, error, raw) => this.#malformed.notification(error, raw, conn.direction),
+    };
   }
 
   // ---- public API ----
@@ -314,7 +248,11 @@ export class BgpSession extends EventEmitter<SessionEvents> {
     return this.#primary?.fsm.peerOpen;
   }
   get localAddress(): string | undefined {
-    return this.#primary?.socket?.localAddress;
+    return this.#primary?.localAddress;
+  }
+  /** Bytes written to the peer that wait in this process because the kernel has not taken them yet. */
+  get queuedBytes(): number {
+    return this.#primary?.queuedBytes ?? 0;
   }
   get routes(): Map<string, RouteAttributes> {
     return this.#rib.routes();
@@ -357,7 +295,7 @@ export class BgpSession extends EventEmitter<SessionEvents> {
     }
     this.#security = security;
     this.#started = true;
-    this.#primary = new Connection(this, 'outgoing', o.passive ?? false, true);
+    this.#primary = new Connection(this.#owner, 'outgoing', o.passive ?? false, true);
     this.#primary.fsm.start();
     if (o.bfd) this.#startBfd(o.bfd);
   }
@@ -374,9 +312,9 @@ export class BgpSession extends EventEmitter<SessionEvents> {
     this.#bfd = undefined;
     if (opts.withdraw && this.state === 'Established') {
       this.#rib.withdrawAll();
-      this.#flush();
+      this.#sender.flush();
     }
-    this.#cancelFlush();
+    this.#sender.detach();
     const data = opts.message ? shutdownCommunication(opts.message) : undefined;
     for (const c of [this.#secondary, this.#primary]) {
       c?.fsm.stop(opts.message ?? 'stopped', {
@@ -395,17 +333,17 @@ export class BgpSession extends EventEmitter<SessionEvents> {
 
   announce(prefix: Prefix | string, attributes: RouteAttributes = {}): void {
     this.#rib.announce(prefix, attributes);
-    this.#scheduleFlush();
+    this.#sender.schedule();
   }
 
   withdraw(prefix: Prefix | string): void {
     this.#rib.withdraw(prefix);
-    this.#scheduleFlush();
+    this.#sender.schedule();
   }
 
   withdrawAll(): void {
     this.#rib.withdrawAll();
-    this.#scheduleFlush();
+    this.#sender.schedule();
   }
 
   /** Asks the peer to send its routes again (RFC 2918), if it supports route refresh. */
@@ -456,56 +394,60 @@ export class BgpSession extends EventEmitter<SessionEvents> {
       return;
     }
     if (state === 'Connect' || state === 'Active') {
-      primary.direction = 'incoming';
-      primary.attach(socket);
-      this.guard(primary, () => primary.fsm.tcpConnected());
+      primary.accept(socket);
       return;
     }
     // OpenSent or OpenConfirm: both connections run until the OPENs tell which one to keep.
     this.log.info({ state }, 'incoming connection while one is being set up: collision detection');
-    const second = new Connection(this, 'incoming', true, false);
+    const second = new Connection(this.#owner, 'incoming', true, false);
     this.#secondary = second;
     second.fsm.start();
-    second.attach(socket);
-    this.guard(second, () => second.fsm.tcpConnected());
+    second.accept(socket);
   }
 
   // ---- BFD ----
 
   #startBfd(profile: BfdProfileOptions): void {
     const o = this.options;
-    const bfd = new BfdSession({
+    const bfd = startBfdBeside({
       peerAddress: o.peerAddress,
       profile,
       log: this.log,
       clock: this.#clock,
       ...(o.localAddress ? { localAddress: o.localAddress } : {}),
       ...(o.bfdTransport ? { transport: o.bfdTransport } : {}),
+      onChange: (c) => this.emit('bfd', c),
+      onPathDown: (reason, c) => {
+        if (this.#bfd === bfd) this.#guard(() => this.#resetForBfd(reason, c));
+      },
     });
     this.#bfd = bfd;
-    bfd.on('state', (c) => {
-      this.emit('bfd', c);
-      if (c.failure && this.#bfd === bfd) this.guard(undefined, () => this.#resetForBfd(c));
-    });
-    bfd.start();
   }
 
-  /** The path is down: drop the connection now and let the FSM reconnect after its back-off. */
-  #resetForBfd(c: BfdStateChange): void {
+  /** The path is down: drop the connection now and let the FSM reconnect after its back-off (RFC 5882 4.3). */
+  #resetForBfd(reason: string, c: BfdStateChange): void {
     const conn = this.#primary;
     const state = conn?.fsm.state;
     if (!conn || (state !== 'OpenSent' && state !== 'OpenConfirm' && state !== 'Established')) return;
-    const reason = `BFD session down (${diagName(c.diag)})`;
     this.log.warn({ state, diag: c.diag }, 'BFD down: resetting the BGP session');
     // Likely lost on a dead path, but it tells a peer on a one-way failure why.
-    const n = { code: ErrorCode.CEASE, subcode: CEASE_BFD_DOWN, data: new Uint8Array(0) };
-    this.onNotification(conn, 'sent', n, reason);
-    conn.send(encodeNotification(n));
-    conn.disconnect();
-    conn.fsm.tcpFailed(reason);
+    conn.fsm.abort(ErrorCode.CEASE, CeaseSubcode.BFD_DOWN, reason);
   }
 
-  // ---- used by Connection ----
+  // ---- what the connections call back into ----
+
+  /** Runs a timer or BFD callback against the primary connection: what it throws drops that connection. */
+  #guard(fn: () => void): void {
+    if (this.#primary) {
+      this.#primary.run(fn);
+      return;
+    }
+    try {
+      fn();
+    } catch (err) {
+      this.log.error({ err }, 'internal error handling the session');
+    }
+  }
 
   /**
    * The Restart State (R) bit says "this speaker has just restarted": true in the OPEN of the first session
@@ -522,11 +464,11 @@ export class BgpSession extends EventEmitter<SessionEvents> {
     };
   }
 
-  createFsm(host: FsmHost, passive: boolean, autoRestart: boolean): BgpFsm {
+  #createFsm(host: FsmHost, passive: boolean, autoRestart: boolean): BgpFsm {
     const o = this.options;
     const clock: Clock = {
       now: () => this.#clock.now(),
-      setTimer: (ms, fire) => this.#clock.setTimer(ms, () => this.guard(undefined, fire)),
+      setTimer: (ms, fire) => this.#clock.setTimer(ms, () => this.#guard(fire)),
     };
     const fsm = new BgpFsm(host, {
       open: {
@@ -549,7 +491,7 @@ export class BgpSession extends EventEmitter<SessionEvents> {
     return fsm;
   }
 
-  openSocket(signal: AbortSignal): Promise<Socket> {
+  #openSocket(signal: AbortSignal): Promise<Socket> {
     const o = this.options;
     return this.#factory.connect({
       host: this.peerAddress,
@@ -561,43 +503,21 @@ export class BgpSession extends EventEmitter<SessionEvents> {
     });
   }
 
-  trackClosing(socket: Socket): void {
+  #trackClosing(socket: Socket): void {
     this.#closing.add(socket);
     socket.once('close', () => this.#closing.delete(socket));
     if (socket.destroyed) this.#closing.delete(socket);
   }
 
-  /**
-   * Runs socket and timer callbacks. Whatever goes wrong inside (a bug, a listener that throws) ends this
-   * connection with a log line instead of escaping into the event loop and taking the process down.
-   */
-  guard(conn: Connection | undefined, fn: () => void): void {
-    try {
-      fn();
-    } catch (err) {
-      this.log.error({ err }, 'internal error handling the session; dropping the connection');
-      const target = conn ?? this.#primary;
-      if (!target) return;
-      try {
-        target.socket?.destroy();
-        target.socket = undefined;
-        target.fsm.tcpFailed('internal error');
-      } catch (again) {
-        this.log.error({ err: again }, 'internal error while dropping the connection');
-      }
-    }
-  }
-
-  onTransition(conn: Connection, from: BgpState, to: BgpState, reason: string): void {
+  #onTransition(conn: Connection, from: BgpState, to: BgpState, reason: string): void {
     if (conn !== this.#primary) {
       this.log.debug({ from, to, reason, connection: conn.direction }, 'collision connection state');
       if (to === 'Idle' && conn === this.#secondary) this.#secondary = undefined;
       return;
     }
     if (from === 'Established') {
-      this.#cancelFlush();
-      this.#policy = undefined;
-      this.#rib.reset();
+      this.#sender.detach();
+      this.#malformed.sessionEnded();
     }
     const line = { from, to, reason, connection: conn.direction };
     if (to === 'Established' || from === 'Established') this.log.info(line, `BGP state ${to}`);
@@ -605,31 +525,34 @@ export class BgpSession extends EventEmitter<SessionEvents> {
     this.emit('state', { from, to, reason });
   }
 
-  onOpen(conn: Connection, open: OpenMessage, negotiated: Negotiated): boolean {
+  #onOpen(conn: Connection, open: OpenMessage, negotiated: Negotiated): boolean {
     const other = conn === this.#primary ? this.#secondary : this.#primary;
-    if (other && (other.fsm.state === 'OpenConfirm' || other.fsm.state === 'Established')) {
-      // RFC 4271 6.8: keep the connection opened by the side with the higher BGP identifier.
-      const localWins = compareRouterIds(this.options.routerId, open.bgpId) > 0;
-      const keepDirection: Direction = localWins ? 'outgoing' : 'incoming';
-      const keepThis =
-        other.fsm.state !== 'Established' &&
-        conn.direction !== other.direction &&
-        conn.direction === keepDirection;
+    const verdict = resolveCollision({
+      localId: this.options.routerId,
+      peerId: open.bgpId,
+      localAs: this.options.localAs,
+      peerAs: negotiated.peerAs,
+      received: conn.direction,
+      ...(other ? { other: { direction: other.direction, state: other.fsm.state } } : {}),
+    });
+    if (verdict !== 'none') {
       this.log.info(
         {
           localId: this.options.routerId,
           peerId: open.bgpId,
-          kept: keepThis ? conn.direction : other.direction,
+          kept: verdict === 'close-other' ? conn.direction : other!.direction,
         },
         'connection collision resolved',
       );
-      if (!keepThis) return false;
+    }
+    if (verdict === 'close-received') return false;
+    if (verdict === 'close-other') {
       if (other === this.#primary) {
         this.#primary = conn;
         this.#secondary = undefined;
         conn.fsm.autoRestart = true;
       }
-      other.fsm.stop('connection collision resolved in favour of the other connection', {
+      other!.fsm.stop('connection collision resolved in favour of the other connection', {
         subcode: CeaseSubcode.CONNECTION_COLLISION_RESOLUTION,
       });
     }
@@ -650,66 +573,99 @@ export class BgpSession extends EventEmitter<SessionEvents> {
     return true;
   }
 
-  onEstablished(conn: Connection, negotiated: Negotiated): void {
+  #onEstablished(conn: Connection, negotiated: Negotiated): void {
     if (conn !== this.#primary) return;
     this.stats.established++;
-    const local = conn.socket?.localAddress ?? this.options.localAddress ?? '';
-    const hops =
-      this.options.nextHop ??
-      chooseNextHops(local, this.peerAddress, (this.options.interfaces ?? networkInterfaces)());
-    this.#policy = {
-      localAs: this.options.localAs,
-      ibgp: negotiated.ibgp,
-      fourOctetAs: negotiated.fourOctetAs,
-      families: new Set(negotiated.families),
-      ...(hops.ipv4 ? { nextHopIpv4: hops.ipv4 } : {}),
-      ...(hops.ipv6 ? { nextHopIpv6: hops.ipv6 } : {}),
-      ...(this.options.origin !== undefined ? { origin: this.options.origin } : {}),
-    };
-    for (const f of negotiated.families) {
-      if ((f === 'ipv4' && !hops.ipv4) || (f === 'ipv6' && !hops.ipv6))
-        this.log.warn(
-          { family: f, localAddress: local },
-          'no local address of this family for the next hop; its routes wait',
-        );
-    }
+    const localAddress = conn.localAddress ?? this.options.localAddress ?? '';
+    const { policy, withoutNextHop } = exportFor(this.options, negotiated, {
+      localAddress,
+      peerAddress: this.peerAddress,
+      interfaces: this.options.interfaces ?? networkInterfaces,
+    });
+    for (const family of withoutNextHop)
+      this.log.warn(
+        { family, localAddress },
+        'no local address of this family for the next hop; its routes wait',
+      );
+    const maxQueued = this.options.maxQueuedBytes ?? DEFAULT_MAX_QUEUED_BYTES;
+    this.#sender.attach(
+      {
+        write: (msgs) => {
+          for (const m of msgs) conn.send(m);
+          conn.fsm.sentUpdate();
+          this.stats.updatesSent += msgs.length;
+          if (conn.queuedBytes > maxQueued) this.#overflow(conn, maxQueued);
+        },
+        get congested() {
+          return conn.congested;
+        },
+      },
+      policy,
+    );
     this.emit('established', negotiated);
     if (this.#primary !== conn || conn.fsm.state !== 'Established') return;
-    // The initial table, then End-of-RIB for every family (RFC 4724 says to send it even without GR).
-    this.#rib.reset();
-    this.#flush(negotiated.families);
+    this.#sender.sendTable(negotiated.families);
   }
 
-  onUpdate(message: UpdateMessage): void {
+  /**
+   * The peer does not read what it is sent and the queue for it passed the cap: drop the session rather than
+   * grow without bound (RFC 4486 4: Cease, "Out of Resources"). The NOTIFICATION queues behind the rest;
+   * the socket is cut off if the peer has not taken it all within the close grace.
+   */
+  #overflow(conn: Connection, maxQueued: number): void {
+    this.stats.sendQueueOverflows++;
+    const queuedBytes = conn.queuedBytes;
+    this.log.error(
+      {
+        queuedBytes,
+        maxQueuedBytes: maxQueued,
+        pendingChanges: this.#rib.pendingChanges,
+        refreshPending: this.#sender.refreshPending,
+      },
+      'the peer is not reading what Beacon sends: send queue above its cap; dropping the session with Cease/Out of Resources (RFC 4486)',
+    );
+    conn.fsm.abort(
+      ErrorCode.CEASE,
+      CeaseSubcode.OUT_OF_RESOURCES,
+      `send queue of ${queuedBytes} bytes above the cap of ${maxQueued}: the peer is not reading`,
+    );
+  }
+
+  #onUpdate(message: UpdateMessage, raw: Uint8Array): void {
     this.stats.updatesReceived++;
     const n = message.nlri.length + (message.attributes.mpReach?.nlri.length ?? 0);
     this.stats.prefixesReceived += n;
-    if (message.attributes.discarded?.length)
-      this.log.debug(
-        { discarded: message.attributes.discarded },
-        'attributes discarded from a received UPDATE',
-      );
+    if (message.treatAsWithdraw) this.stats.updatesTreatedAsWithdraw++;
+    this.stats.attributesDiscarded += message.attributes.discarded?.length ?? 0;
+    if (message.treatAsWithdraw || message.attributes.discarded) this.#malformed.update(message, raw);
     this.emit('update', message);
   }
 
-  onRouteRefresh(conn: Connection, m: RouteRefreshMessage): void {
+  #onRouteRefresh(conn: Connection, m: RouteRefreshMessage): void {
     const family = familyOf(m.afi, m.safi);
     // RFC 2918: a refresh for a family that was not negotiated is ignored.
-    if (conn !== this.#primary || !family || !this.#policy?.families.has(family)) {
+    const outcome = conn === this.#primary && family ? this.#sender.refresh(family) : undefined;
+    if (!outcome || !family) {
       this.log.debug({ afi: m.afi, safi: m.safi }, 'ignoring ROUTE-REFRESH for a family not negotiated');
       return;
     }
-    this.#flush();
-    const msgs = this.#rib.fullTable(family, this.#policy);
-    this.#sendUpdates(conn, msgs);
-    this.log.info({ family, updates: msgs.length }, 'ROUTE-REFRESH received: Adj-RIB-Out sent again');
+    if ('sent' in outcome) {
+      this.log.info({ family, updates: outcome.sent }, 'ROUTE-REFRESH received: Adj-RIB-Out sent again');
+    } else if (outcome.coalesced) {
+      this.stats.routeRefreshesCoalesced++;
+    } else {
+      this.log.info(
+        { family, queuedBytes: conn.queuedBytes },
+        'ROUTE-REFRESH received while the peer is still reading the last one: answered when it has',
+      );
+    }
     this.emit('route-refresh', { family });
   }
 
-  onNotification(
+  #onNotification(
     conn: Connection,
     direction: 'sent' | 'received',
-    n: Pick<NotificationMessage, 'code' | 'subcode' | 'data'> & { shutdownMessage?: string },
+    n: NotificationSeen,
     reason?: string,
   ): void {
     const text = describeNotification(n.code, n.subcode);
@@ -736,60 +692,5 @@ export class BgpSession extends EventEmitter<SessionEvents> {
       ...(reason ? { reason } : {}),
       ...(n.shutdownMessage ? { shutdownMessage: n.shutdownMessage } : {}),
     });
-  }
-
-  // ---- sending ----
-
-  #scheduleFlush(): void {
-    if (!this.#policy || this.state !== 'Established' || !this.#rib.hasChanges) return;
-    const now = this.#clock.now();
-    const mrai = this.options.minRouteAdvertisementIntervalMs ?? 0;
-    const due = this.#rib.hasWithdrawals ? now : Math.max(now, this.#lastAnnounceAt + mrai);
-    if (this.#flushTimer && this.#flushDue <= due) return;
-    this.#cancelFlush();
-    this.#flushDue = due;
-    const run = () =>
-      this.guard(undefined, () => {
-        this.#flushTimer = undefined;
-        this.#flushDue = Number.POSITIVE_INFINITY;
-        this.#flush();
-        this.#scheduleFlush();
-      });
-    if (due > now) {
-      this.#flushTimer = this.#clock.setTimer(due - now, run);
-      return;
-    }
-    // Due now: batch every change made in this turn of the event loop into one round of UPDATEs.
-    const immediate = setImmediate(run);
-    this.#flushTimer = { cancel: () => clearImmediate(immediate) };
-  }
-
-  #cancelFlush(): void {
-    this.#flushTimer?.cancel();
-    this.#flushTimer = undefined;
-    this.#flushDue = Number.POSITIVE_INFINITY;
-  }
-
-  /** Sends pending changes now (announcements only once the MRAI has passed), and End-of-RIB when asked. */
-  #flush(endOfRib: readonly Family[] = []): void {
-    const conn = this.#primary;
-    if (!conn || !this.#policy || conn.fsm.state !== 'Established') return;
-    const now = this.#clock.now();
-    const mrai = this.options.minRouteAdvertisementIntervalMs ?? 0;
-    const announce = endOfRib.length > 0 || now >= this.#lastAnnounceAt + mrai;
-    const msgs = this.#rib.takeChanges(this.#policy, { announcements: announce });
-    if (announce && msgs.length) this.#lastAnnounceAt = now;
-    const eor = endOfRib.map(endOfRibFor);
-    this.#sendUpdates(conn, [...msgs, ...eor]);
-    if (msgs.length || eor.length) {
-      this.emit('sent', { updates: msgs.length, endOfRib: [...endOfRib] });
-    }
-  }
-
-  #sendUpdates(conn: Connection, msgs: readonly Uint8Array[]): void {
-    if (msgs.length === 0) return;
-    for (const m of msgs) conn.send(m);
-    conn.fsm.sentUpdate();
-    this.stats.updatesSent += msgs.length;
   }
 }

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { pino } from 'pino';
 import { nativeUnavailable } from '../../native/addon.ts';
-import { FakeClock } from '../fsm/clock.ts';
+import { FakeClock } from '../../time/clock.ts';
 import { BgpListener } from './listener.ts';
 import { BgpSession } from './session.ts';
 import { nodeSocketFactory } from './socket-factory.ts';

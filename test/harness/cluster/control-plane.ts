@@ -140,7 +140,7 @@ export async function startControlPlane(opts: {
   ]);
 
   opts.log('control plane: kube-apiserver');
-  const apiserver = spawn('kube-apiserver', bins.kubeApiserver, [
+  const apiserverArgs = [
     '--etcd-servers=http://127.0.0.1:2379',
     '--bind-address=0.0.0.0',
     `--advertise-address=${ip}`,
@@ -161,20 +161,24 @@ export async function startControlPlane(opts: {
     '--allow-privileged=true',
     '--profiling=false',
     '--v=0',
-  ]);
-
+  ];
   const forward = await forwardIntoNamespace(ns, dir, `127.0.0.1:${API_PORT}`);
   const url = `https://127.0.0.1:${forward.port}`;
-  await waitFor(
-    'kube-apiserver /readyz',
-    async () => {
-      if (apiserver.hasExited()) throw new Error(`kube-apiserver exited:\n${apiserver.tail()}`);
-      return (await httpsGet(`${url}/readyz`, pki.caPem, adminToken)) === 'ok';
-    },
-    60_000,
-    150,
-    () => apiserver.tail(),
-  );
+  const startApiserver = async (): Promise<TetheredProcess> => {
+    const p = spawn('kube-apiserver', bins.kubeApiserver, apiserverArgs);
+    await waitFor(
+      'kube-apiserver /readyz',
+      async () => {
+        if (p.hasExited()) throw new Error(`kube-apiserver exited:\n${p.tail()}`);
+        return (await httpsGet(`${url}/readyz`, pki.caPem, adminToken)) === 'ok';
+      },
+      60_000,
+      150,
+      () => p.tail(),
+    );
+    return p;
+  };
+  let apiserver = await startApiserver();
 
   opts.log('control plane: kube-controller-manager, kube-scheduler');
   const kcmConfig = await writeClientKubeconfig(
@@ -232,6 +236,13 @@ export async function startControlPlane(opts: {
     startSeconds: 0,
     kubectl,
     serviceAccountKubeconfig: serviceAccountKubeconfigMaker(kubectl, url, pki.caPem, dir),
+    servingCertPath: serving.cert,
+    servingKeyPath: serving.key,
+    async restart() {
+      await apiserver.stop(5000);
+      processes.splice(processes.indexOf(apiserver), 1);
+      apiserver = await startApiserver();
+    },
     async stop() {
       if (stopped) return;
       stopped = true;

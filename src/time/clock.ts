@@ -1,4 +1,7 @@
-/** Time as the FSM sees it: injected, so tests drive timers with a fake clock instead of waiting. */
+/**
+ * Time as Beacon's protocol state machines (BGP, BFD) see it: injected, so tests drive timers with a fake clock
+ * instead of waiting. A module of its own because it belongs to neither protocol, and each depends on it.
+ */
 
 export interface Timer {
   cancel(): void;
@@ -13,7 +16,7 @@ export const systemClock: Clock = {
   now: () => performance.now(),
   setTimer(ms, fire) {
     const t = setTimeout(fire, ms);
-    // A BGP timer alone must not keep a process alive; the socket does that.
+    // A protocol timer alone must not keep a process alive; the socket does that.
     t.unref();
     return { cancel: () => clearTimeout(t) };
   },

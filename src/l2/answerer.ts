@@ -1,9 +1,10 @@
 /**
- * L2 mode for one node: which addresses it announces on which interfaces. The speaker's election decides
- * ownership and drives this with acquire(address, interface) and release(address, interface); here is
- * only the wire side: gratuitous burst on acquire, answers while owned, silence from release on.
+ * The wire side of L2 mode for one node: answers ARP/NDP for the addresses it is given, on the interfaces
+ * it is given. The speaker (src/speaker/l2-applier.ts) decides ownership and drives this with
+ * acquire(address, interface) and release(address, interface): gratuitous burst on acquire, answers while
+ * owned, silence from release on.
  *
- *   const l2 = new L2Speaker({ log, node: 'node-a' });
+ *   const l2 = new L2Answerer({ log, node: 'node-a' });
  *   l2.acquire('192.0.2.10', 'eth0');   // burst now and over the next 4.4 s; answers ARP for it
  *   l2.release('192.0.2.10', 'eth0');   // stops answering at once
  *
@@ -18,7 +19,7 @@ import { DEFAULT_LIMITS, type L2Event, LinkPort, type ResponderLimits } from './
 
 export type { L2Event } from './port.ts';
 
-export interface L2SpeakerOptions {
+export interface L2AnswererOptions {
   log: Logger;
   /** This node's name, in every log line. */
   node: string;
@@ -26,6 +27,11 @@ export interface L2SpeakerOptions {
   schedule?: readonly number[];
   limits?: Partial<ResponderLimits>;
   onEvent?(event: L2Event): void;
+  /**
+   * Asked before every answer and every gratuitous round: false keeps this node silent for all its
+   * addresses (the membership's fence: too few peers hear it for it to be sure nobody took over).
+   */
+  mayAnswer?(): boolean;
 }
 
 export interface Announcement {
@@ -33,19 +39,21 @@ export interface Announcement {
   interface: string;
 }
 
-export class L2Speaker {
+export class L2Answerer {
   private readonly ports = new Map<string, LinkPort>();
   private readonly announcer: Announcer;
   private readonly log: Logger;
   private readonly limits: ResponderLimits;
   private readonly onEvent: (event: L2Event) => void;
+  private readonly mayAnswer: () => boolean;
   private ownMacs: ReadonlySet<string> = new Set();
 
-  constructor(opts: L2SpeakerOptions) {
+  constructor(opts: L2AnswererOptions) {
     this.log = opts.log.child({ node: opts.node });
     this.announcer = new Announcer(opts.schedule ?? GRATUITOUS_SCHEDULE_MS);
     this.limits = { ...DEFAULT_LIMITS, ...opts.limits };
     this.onEvent = opts.onEvent ?? (() => {});
+    this.mayAnswer = opts.mayAnswer ?? (() => true);
   }
 
   /**
@@ -65,6 +73,7 @@ export class L2Speaker {
         limits: this.limits,
         ownMacs: () => this.ownMacs,
         onEvent: this.onEvent,
+        mayAnswer: this.mayAnswer,
       });
       this.ports.set(ifname, port);
     }

@@ -4,7 +4,7 @@
  * must give a message or a WireError; an exception is a bug and is re-thrown with the input that caused it.
  */
 import { isDeepStrictEqual } from 'node:util';
-import { decodeMessage } from './codec/decode.ts';
+import { decodeMessage } from '../../src/bgp/codec/decode.ts';
 import {
   encodeEndOfRib,
   encodeKeepalive,
@@ -13,11 +13,11 @@ import {
   encodeOpen,
   encodeRouteRefresh,
   encodeUpdate,
-} from './codec/encode.ts';
-import type { BgpMessage, CodecContext, UpdateMessage } from './codec/messages.ts';
-import { type Prefix, parsePrefix } from './codec/prefix.ts';
-import { FakeClock } from './fsm/clock.ts';
-import { BgpFsm, type FsmHost } from './fsm/fsm.ts';
+} from '../../src/bgp/codec/encode.ts';
+import type { BgpMessage, CodecContext, UpdateMessage } from '../../src/bgp/codec/messages.ts';
+import { type Prefix, parsePrefix } from '../../src/bgp/codec/prefix.ts';
+import { BgpFsm, type FsmHost } from '../../src/bgp/fsm/fsm.ts';
+import { FakeClock } from '../../src/time/clock.ts';
 
 /** mulberry32: small, fast, and the same sequence for the same seed on every machine. */
 export function prng(seed: number): () => number {
@@ -214,6 +214,7 @@ class QuietHost implements FsmHost {
   routeRefresh(): void {}
   notificationSent(): void {}
   notificationReceived(): void {}
+  notificationMalformed(): void {}
 }
 
 function establishedFsm(clock: FakeClock, host: QuietHost): BgpFsm {
@@ -246,6 +247,8 @@ function establishedFsm(clock: FakeClock, host: QuietHost): BgpFsm {
 export interface FuzzReport {
   inputs: number;
   decoded: number;
+  /** Decoded UPDATEs that RFC 7606 turned into withdrawals. */
+  treatedAsWithdraw: number;
   errors: Record<string, number>;
   sessionInputs: number;
   sessionsDropped: number;
@@ -293,6 +296,7 @@ export function fuzz(seed: number, count: number): FuzzReport {
   const report: FuzzReport = {
     inputs: 0,
     decoded: 0,
+    treatedAsWithdraw: 0,
     errors: {},
     sessionInputs: 0,
     sessionsDropped: 0,
@@ -320,6 +324,7 @@ export function fuzz(seed: number, count: number): FuzzReport {
       }
       report.decoded++;
       const m = result.value;
+      if (m.type === 'update' && m.treatAsWithdraw) report.treatedAsWithdraw++;
       if (m.type === 'open' && m.capabilities.length > 40) continue;
       let again: ReturnType<typeof decodeMessage>;
       try {

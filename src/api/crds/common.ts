@@ -3,7 +3,7 @@
  * fields, and the shape of a kind's entry (schemas and printer columns) that render.ts turns into a CRD.
  */
 import { NAME_PATTERN } from '../cel.ts';
-import { arr, int, obj, oneOf, type Schema, str, stringMap } from '../schema.ts';
+import { arr, int, obj, oneOf, type Schema, type Static, str, stringMap } from '../schema.ts';
 
 export const GROUP = 'beacon.dev';
 export const VERSION = 'v1alpha1';
@@ -59,6 +59,13 @@ export const labelSelector = obj(
   },
   { mapType: 'atomic', description: 'A label selector; an empty selector matches everything.' },
 );
+
+/**
+ * Defined here, not in types.ts (which re-exports it), because types.ts's resource types carry Kubernetes'
+ * object metadata and src/ipam and src/labels must depend on nothing Kubernetes.
+ */
+export type LabelSelector = Static<typeof labelSelector>;
+
 export const selectorList = (description: string) =>
   arr(labelSelector, { description, maxItems: 64, listType: 'atomic' });
 

@@ -199,11 +199,15 @@ describe('the checker, on a tree of its own', () => {
       assert.ok(found.get(where)?.includes(rule), `${where}: "${found.get(where)}" should say "${rule}"`);
   });
 
-  test('an allowed computed import() is one the caller names', () => {
+  test('an allowed computed import() is one the caller names, in a file that has one', () => {
     const violations = checkModuleMap(root, parseModuleMap(MAP), references, {
-      computedImports: { 'src/bfd/later.ts': 'test' },
+      computedImports: { 'src/bfd/later.ts': 'test', 'src/time/clock.ts': 'stale' },
     });
     assert.ok(!violations.some((v) => brief(v) === 'src/bfd/later.ts:3'));
+    assert.ok(
+      violations.some((v) => v.file === 'src/time/clock.ts' && v.rule.includes('has none')),
+      'an allowance for a file without a computed import() is reported',
+    );
   });
 
   test('fails on a map that contradicts itself: a cycle, a Kubernetes-free row listing src/k8s, a stale or missing path', () => {

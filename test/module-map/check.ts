@@ -130,6 +130,9 @@ export function checkModuleMap(
       }
     }
   }
+  for (const file of Object.keys(options.computedImports ?? {}))
+    if (!references.get(file)?.some((r) => r.specifier === undefined))
+      violations.push({ file, rule: 'allowed a computed import(), but has none: drop the allowance' });
   // The map is the tree as it is: an entry no shipped file of the row uses is stale.
   for (const rule of rules) {
     const used = (m: string) =>

@@ -35,7 +35,7 @@ let controller: RunningController;
 let watch: L2Watch;
 
 function speakerArgs(): string[] {
-  return ['--log-level=info'];
+  return [`--log-level=${process.env.BEACON_FAULTS_LOG_LEVEL ?? 'info'}`];
 }
 
 before(
@@ -85,6 +85,14 @@ const addresses = () => {
 /** The single answerer of each address in the latest rounds, once every address has exactly one. */
 async function settledOwners(): Promise<Map<string, string>> {
   let owners = new Map<string, string>();
+  // What each address's latest rounds looked like, for the failure message.
+  const describe = () =>
+    addresses()
+      .map((a) => {
+        const rounds = watch.detector.roundsSince(a, Date.now() - 1500);
+        return `${a}: ${rounds.map((r) => (r.length ? r.join('+') : 'none')).join(' ')}`;
+      })
+      .join('\n');
   await waitFor(
     'every address answered by exactly one node',
     () => {
@@ -101,7 +109,9 @@ async function settledOwners(): Promise<Map<string, string>> {
     },
     30_000,
     200,
-  );
+  ).catch((err: Error) => {
+    throw new Error(`${err.message}; the last rounds:\n${describe()}`);
+  });
   return owners;
 }
 

@@ -161,6 +161,7 @@ export class ClusterLab {
     extraArgs: string[] = [],
     compiled = false,
     env: Record<string, string> = {},
+    nodeArgs: string[] = [],
   ): TetheredProcess {
     node.speaker = node.ns.spawn(
       `speaker-${node.name}`,
@@ -168,6 +169,7 @@ export class ClusterLab {
       [
         // Compiled means "as in production": the heap caps deploy/speaker.yaml sets through NODE_OPTIONS.
         ...(compiled ? ['--max-semi-space-size=1', '--max-old-space-size=256'] : []),
+        ...nodeArgs,
         compiled ? join(REPO_ROOT, 'dist', 'cli', 'main.js') : join(REPO_ROOT, 'src', 'cli', 'main.ts'),
         'speaker',
         `--node=${node.name}`,

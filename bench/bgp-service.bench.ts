@@ -17,7 +17,7 @@
  * phases' CLOCK_MONOTONIC bounds, phases.json) into DIR, for `node bench/cpu-profile.ts`.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { KubeRest } from '../src/k8s/rest.ts';
@@ -46,11 +46,25 @@ const APP = 'bench';
 const CLK_TCK = 100;
 
 /** User plus system CPU of a process so far, in milliseconds. */
-function cpuMs(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+function cpuMs(pid: number, tid?: string): number {
+  const stat = readFileSync(tid ? `/proc/${pid}/task/${tid}/stat` : `/proc/${pid}/stat`, 'utf8');
   // The command name (field 2) may hold spaces; the fields after its closing parenthesis do not.
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLK_TCK;
+}
+
+/** CPU so far of each of a process's threads, by thread name ("node" is the main, JavaScript thread). */
+function threadCpuMs(pid: number): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      const name = readFileSync(`/proc/${pid}/task/${tid}/comm`, 'utf8').trim();
+      out.set(name, (out.get(name) ?? 0) + cpuMs(pid, tid));
+    } catch {
+      // The thread ended meanwhile.
+    }
+  }
+  return out;
 }
 
 /** CLOCK_MONOTONIC in microseconds: the clock V8 stamps CPU profiles with. */
@@ -206,7 +220,7 @@ export const benches: Bench[] = [
         ctx.log(`${burst} Services at once`);
         await sleep(2000);
         const names = Array.from({ length: burst }, (_, i) => `burst-${i}`);
-        const cpu0 = pids.map(cpuMs);
+        const cpu0 = pids.map((pid) => cpuMs(pid));
         phases.burstStartUs = monotonicUs();
         const t0 = Date.now();
         const all = new Promise<number>((resolve) => {
@@ -231,7 +245,7 @@ export const benches: Bench[] = [
         );
         await sleep(2000);
         phases.burstEndUs = monotonicUs();
-        burstCpu = pids.map(cpuMs).reduce((s, c, i) => s + c - cpu0[i]!, 0) / 1000;
+        burstCpu = pids.map((pid) => cpuMs(pid)).reduce((s, c, i) => s + c - cpu0[i]!, 0) / 1000;
         ctx.log(`  the three speakers used ${burstCpu.toFixed(1)} s of CPU`);
 
         const probe = 'steady-probe';
@@ -246,12 +260,21 @@ export const benches: Bench[] = [
         await waitForAny(mon, probeAt, (e) => inPool(e.prefix) && threePaths(e), 30_000);
         ctx.log(`steady state with ${burst + 1} Services: each speaker's CPU over ${steadyMs / 1000} s`);
         await sleep(10_000);
-        const s0 = pids.map(cpuMs);
+        const s0 = pids.map((pid) => cpuMs(pid));
+        const threads0 = pids.map(threadCpuMs);
         phases.steadyStartUs = monotonicUs();
         await sleep(steadyMs);
         phases.steadyEndUs = monotonicUs();
         for (const [i, pid] of pids.entries()) steady.push((cpuMs(pid) - s0[i]!) / (steadyMs / 1000));
         ctx.log(`  ${steady.map((s) => s.toFixed(1)).join(', ')} ms/s`);
+        // Which threads: the JavaScript thread ("node"), V8's GC helpers, libuv's pool.
+        for (const [i, pid] of pids.entries()) {
+          const by = [...threadCpuMs(pid)]
+            .map(([name, ms]) => [name, (ms - (threads0[i]!.get(name) ?? 0)) / (steadyMs / 1000)] as const)
+            .filter(([, rate]) => rate > 0)
+            .sort((a, b) => b[1] - a[1]);
+          ctx.log(`  ${lab.nodes[i]!.name}: ${by.map(([n, r]) => `${n} ${r.toFixed(1)}`).join(', ')} ms/s`);
+        }
         if (profileDir) {
           // A profile is written when the process exits normally.
           await Promise.all(lab.nodes.map((n) => n.speaker!.stop(20_000)));

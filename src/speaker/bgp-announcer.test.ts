@@ -13,6 +13,7 @@ import { pino } from 'pino';
 import { capturingLogger, duplicateKeys } from '../../test/harness/log-lines.ts';
 import { waitFor } from '../../test/harness/process.ts';
 import { BgpListener, BgpSession, formatPrefix } from '../bgp/index.ts';
+import { FakeClock } from '../time/clock.ts';
 import { BgpAnnouncer, type DesiredRoute, type PeerConfig } from './bgp-announcer.ts';
 import { speakerMetrics } from './metrics.ts';
 
@@ -335,4 +336,54 @@ test('per-peer metrics follow the session: up, prefixes, UPDATEs as the router c
     [],
     'no line names a key twice',
   );
+});
+
+test('a prefix count that changes with every round of UPDATEs is published once per second of the clock, a state change at once', {
+  timeout: 20_000,
+}, async () => {
+  const router = await loopbackRouter(64500, [{ from: '127.0.0.1', asn: 64512 }]);
+  const clock = new FakeClock();
+  const published: { state: string; prefixes: number }[] = [];
+  const announcer = new BgpAnnouncer({
+    node: 'node-1',
+    routerId: '192.0.2.11',
+    log: pino({ level: 'silent' }),
+    restarted: false,
+    clock,
+    onStateChange: (s) => published.push({ state: s.state, prefixes: s.prefixes }),
+  });
+  try {
+    announcer.setPeers([
+      {
+        name: 'tor',
+        spec: {
+          myASN: 64512,
+          peerASN: 64500,
+          peerAddress: '127.0.0.2',
+          peerPort: router.port,
+          sourceAddress: '127.0.0.1',
+        },
+      },
+    ]);
+    await waitFor('Established published', () => published.at(-1)?.state === 'Established', 10_000, 10);
+    const before = published.length;
+    // Five rounds, one Service each, as a burst brings them.
+    for (let i = 1; i <= 5; i++) {
+      announceAll(announcer, { tor: [{ prefix: `198.51.100.${i}/32`, communities: [] }] });
+      await waitFor(`route ${i} at the router`, () => router.received.get('127.0.0.1')?.size === i, 5000, 5);
+    }
+    assert.equal(announcer.states()[0]?.prefixes, 5, 'the row itself is current');
+    assert.deepEqual(published.slice(before), [], 'no publication before the clock moves');
+    clock.advance(1000);
+    assert.deepEqual(
+      published.slice(before),
+      [{ state: 'Established', prefixes: 5 }],
+      'one, with the last count',
+    );
+    clock.advance(5000);
+    assert.equal(published.length, before + 1, 'nothing more while nothing changes');
+  } finally {
+    await announcer.stop();
+    await router.close();
+  }
 });

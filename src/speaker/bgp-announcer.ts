@@ -17,6 +17,7 @@ import type { BfdProfileOptions } from '../bfd/session.ts';
 import { BgpSession, parseCommunity, parseLargeCommunity } from '../bgp/index.ts';
 import type { RouteAttributes } from '../bgp/rib/adj-rib-out.ts';
 import { childLogger, type Logger } from '../log.ts';
+import { type Clock, systemClock, type Timer } from '../time/clock.ts';
 import { endpoint, notificationError, transitionError } from './bgp-errors.ts';
 import type { BgpMetrics } from './metrics.ts';
 
@@ -102,7 +103,12 @@ export interface BgpAnnouncerOptions {
   onStateChange(state: SessionState): void;
   /** Per-peer session, BFD, prefix and UPDATE metrics, labelled with the BGPPeer's name. */
   metrics?: BgpMetrics;
+  /** Times the publication of prefix counts; the system clock by default. */
+  clock?: Clock;
 }
+
+/** Least time between two publications of a session's prefix count alone. */
+const COUNT_PUBLISH_MS = 1000;
 
 /** Distinct attribute sets kept for sharing between routes; past this, sharing starts over. */
 const HELD_CACHE_LIMIT = 10_000;
@@ -116,6 +122,9 @@ export class BgpAnnouncer {
   private readonly held = new Map<string, HeldRoute>();
   /** Sessions given changes since the last flush. */
   private readonly touched = new Set<ManagedSession>();
+  /** Sessions whose prefix count changed since it was last published. */
+  private readonly countsDue = new Set<ManagedSession>();
+  private countTimer: Timer | undefined;
 
   constructor(opts: BgpAnnouncerOptions) {
     this.opts = opts;
@@ -258,7 +267,7 @@ export class BgpAnnouncer {
     });
     session.on('sent', (sent) => {
       metrics?.bgpUpdatesSent.inc(peer, sent.updates + sent.endOfRib.length);
-      if (this.sessions.get(state.peer) === m && this.countSent(m)) this.publish(m);
+      if (this.sessions.get(state.peer) === m && this.countSent(m)) this.publishCountSoon(m);
     });
   }
 
@@ -286,7 +295,24 @@ export class BgpAnnouncer {
     this.publish(m);
   }
 
+  /**
+   * A changed prefix count alone is published at most once a second: during a burst of Service changes
+   * it changes with every round of UPDATEs, and each publication is a BGPSessionState write. The count in
+   * `states()` and the metric are current at once; a state change publishes everything immediately.
+   */
+  private publishCountSoon(m: ManagedSession): void {
+    this.countsDue.add(m);
+    if (this.countTimer) return;
+    this.countTimer = (this.opts.clock ?? systemClock).setTimer(COUNT_PUBLISH_MS, () => {
+      this.countTimer = undefined;
+      const due = [...this.countsDue];
+      this.countsDue.clear();
+      for (const x of due) if (this.sessions.get(x.state.peer) === x) this.publish(x);
+    });
+  }
+
   private publish(m: ManagedSession): void {
+    this.countsDue.delete(m);
     const lastError = [m.error, m.warning].filter(Boolean).join('; ');
     if (lastError) m.state.lastError = lastError;
     else delete m.state.lastError;
@@ -336,7 +362,7 @@ export class BgpAnnouncer {
   flush(): void {
     for (const m of this.touched) {
       m.session?.flush();
-      if (this.sessions.get(m.state.peer) === m && this.countSent(m)) this.publish(m);
+      if (this.sessions.get(m.state.peer) === m && this.countSent(m)) this.publishCountSoon(m);
     }
     this.touched.clear();
   }
@@ -363,5 +389,8 @@ export class BgpAnnouncer {
     );
     this.sessions.clear();
     this.touched.clear();
+    this.countsDue.clear();
+    this.countTimer?.cancel();
+    this.countTimer = undefined;
   }
 }

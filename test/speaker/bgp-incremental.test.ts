@@ -283,6 +283,24 @@ test('under an aggregate, the address that goes while another stays sends nothin
   await batch((changed) => removeService(changed, 'a1'));
   assert.equal(await updatesSent('ext'), sent + 1);
   await waitFor('the aggregate to leave ext', () => !table('ext').has('203.0.113.0/24'), 10_000, 10);
+  // The session's new prefix count is published a moment later (at most once a second).
+  await waitFor(
+    "ext's BGPSessionState to count 10 prefixes",
+    async () => {
+      const r = await api.kubectl([
+        'get',
+        'bgpsessionstates',
+        '-n',
+        NS,
+        objectName(NODE, 'ext'),
+        '-o',
+        'json',
+      ]);
+      return r.code === 0 && JSON.parse(r.stdout).status.prefixesAnnounced === 10;
+    },
+    10_000,
+    100,
+  );
 });
 
 test('nothing changing: applies (a membership event, a configuration looked at again) send no UPDATE and write nothing', async () => {

@@ -12,6 +12,7 @@ import {
   PeerLeases,
   parseSpeakerLease,
   type SpeakerLease,
+  speakerLeaseName,
 } from './node-lease.ts';
 
 const keys = generateKeyPairs(1).public;
@@ -79,4 +80,34 @@ test('malformed announcements are refused with a reason: not JSON, bad keys, bad
     const r = parseSpeakerLease(lease('beacon-speaker-node-a', 'node-a', 15, a));
     assert.ok('error' in r, a);
   }
+});
+
+test('a node named too long for `beacon-speaker-<node>` gets a valid Lease name, believed only for that node', () => {
+  // 250 characters: a valid node name (DNS subdomain, at most 253), too long with the 15-character prefix.
+  const node = `${'rack-7.'.repeat(35)}hosts`;
+  assert.equal(node.length, 250);
+  const name = speakerLeaseName(node);
+  assert.ok(name.length <= 253, 'a Lease name is a DNS subdomain: at most 253 characters');
+  assert.match(name, /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/);
+  assert.ok(name.startsWith(`beacon-speaker-${node.slice(0, 200)}`), 'readable: starts with the node name');
+  assert.equal(speakerLeaseName('node-a'), 'beacon-speaker-node-a');
+  // Another long node sharing the first 220 characters gets another name.
+  assert.notEqual(speakerLeaseName(`${node.slice(0, 240)}other`), name);
+
+  const t = 0;
+  const peers = new PeerLeases(() => t);
+  assert.equal(peers.observe(lease(name, node, 15)), node);
+  assert.deepEqual([...peers.fresh(true, new Set())], [node]);
+  // The same name with another holder, or the plain prefix+name form of it, is not believed.
+  assert.ok('error' in parseSpeakerLease(lease(name, `${node.slice(0, 240)}other`, 15)));
+  const forget = peers.forget(lease(name, node, 15));
+  assert.equal(forget, node, 'deleting the Lease forgets the node it was for');
+  assert.deepEqual([...peers.fresh(true, new Set())], []);
+});
+
+test('a believed Lease rewritten into one that does not parse forgets its node', () => {
+  const peers = new PeerLeases(() => 0);
+  peers.observe(lease('beacon-speaker-node-a', 'node-a', 15));
+  assert.equal(peers.observe(lease('beacon-speaker-node-a', 'node-a', 15, '{not json')), 'node-a');
+  assert.deepEqual([...peers.fresh(true, new Set())], []);
 });

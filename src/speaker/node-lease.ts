@@ -10,6 +10,7 @@
  * Peers read Leases with suspicion: a Lease whose holderIdentity is not the node in its name, or whose
  * fields do not parse, is ignored, and no duration longer than MAX_LEASE_SECONDS is believed.
  */
+import { createHash } from 'node:crypto';
 import { isIP } from 'node:net';
 import { ApiError, type KubeRest } from '../k8s/rest.ts';
 import type { Logger } from '../log.ts';
@@ -22,6 +23,21 @@ export const SPEAKER_LEASE_LABEL_VALUE = 'speaker-lease';
 export const MESH_ANNOTATION = 'beacon.dev/mesh';
 /** No Lease is believed for longer than this, whatever it says (a forged 68-year Lease included). */
 export const MAX_LEASE_SECONDS = 300;
+/** The longest node name whose Lease is simply the prefix and the name (a Lease name is at most 253). */
+const LONGEST_PLAIN_NODE = 253 - SPEAKER_LEASE_PREFIX.length;
+/** For a longer node name: this many of its first characters, then '-' and a hash of the whole name. */
+export const LONG_NODE_PREFIX = 220;
+
+/**
+ * The name of `node`'s speaker Lease: `beacon-speaker-<node>`, or for a node name too long for that, the
+ * name's first 220 characters, '-' and a hash of the whole name. Which node a Lease is for is always its
+ * holderIdentity, and a Lease is believed only under the name this gives for that node.
+ */
+export function speakerLeaseName(node: string): string {
+  if (node.length <= LONGEST_PLAIN_NODE) return `${SPEAKER_LEASE_PREFIX}${node}`;
+  const hash = createHash('sha256').update(node).digest('hex').slice(0, 12);
+  return `${SPEAKER_LEASE_PREFIX}${node.slice(0, LONG_NODE_PREFIX).replace(/[.-]+$/, '')}-${hash}`;
+}
 
 export interface SpeakerLease {
   metadata?: {
@@ -77,7 +93,7 @@ export function parseSpeakerLease(lease: SpeakerLease): ParsedLease | { error: s
   const name = lease.metadata?.name ?? '';
   const node = lease.spec?.holderIdentity ?? '';
   if (!name.startsWith(SPEAKER_LEASE_PREFIX)) return { error: 'not a speaker Lease' };
-  if (!node || name !== `${SPEAKER_LEASE_PREFIX}${node}`)
+  if (!node || name !== speakerLeaseName(node))
     return { error: `holderIdentity "${node}" is not the node the Lease is named after` };
   const raw = lease.metadata?.annotations?.[MESH_ANNOTATION];
   if (!raw) return { error: `no ${MESH_ANNOTATION} annotation` };
@@ -157,7 +173,7 @@ export class NodeLeaseWriter {
   }
 
   get name(): string {
-    return `${SPEAKER_LEASE_PREFIX}${this.node}`;
+    return speakerLeaseName(this.node);
   }
 
   private get path(): string {
@@ -255,6 +271,8 @@ export class NodeLeaseWriter {
 export class PeerLeases {
   private readonly seen = new Map<string, { lease: ParsedLease; changedAt: number }>();
   private readonly refused = new Map<string, string>();
+  /** Which node each believed Lease is for (a long node name is not in its Lease's name). */
+  private readonly nodeOfLease = new Map<string, string>();
   private readonly now: () => number;
   private readonly log: Logger | undefined;
 
@@ -273,10 +291,10 @@ export class PeerLeases {
         this.refused.set(name, p.error);
         this.log?.warn({ lease: name, reason: p.error }, 'ignoring a speaker Lease');
       }
-      const node = name.slice(SPEAKER_LEASE_PREFIX.length);
-      return this.seen.delete(node) ? node : undefined;
+      return this.forget(lease);
     }
     if (this.refused.delete(name)) this.log?.info({ lease: name }, 'speaker Lease believed again');
+    this.nodeOfLease.set(name, p.node);
     const prev = this.seen.get(p.node);
     if (
       prev &&
@@ -289,7 +307,10 @@ export class PeerLeases {
   }
 
   forget(lease: SpeakerLease): string | undefined {
-    const node = (lease.metadata?.name ?? '').slice(SPEAKER_LEASE_PREFIX.length);
+    const name = lease.metadata?.name ?? '';
+    const node = this.nodeOfLease.get(name);
+    if (node === undefined) return undefined;
+    this.nodeOfLease.delete(name);
     return this.seen.delete(node) ? node : undefined;
   }
 

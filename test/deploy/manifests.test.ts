@@ -182,10 +182,7 @@ test('helm values (image, pools, log level, node selectors, tolerations, peer se
   const role = rendered.get(`Role/${NAMESPACE}/beacon-speaker`) as unknown as {
     rules: { resources: string[]; resourceNames?: string[] }[];
   };
-  assert.deepEqual(role.rules.find((r) => r.resourceNames)?.resourceNames, [
-    'beacon-speaker-secrets',
-    'tor-a-password',
-  ]);
+  assert.deepEqual(role.rules.find((r) => r.resourceNames)?.resourceNames, ['tor-a-password']);
   // deploy/ was applied for real above, so the CRDs exist and the pools are validated by their schema.
   const r = await dryRun(text);
   assert.equal(r.code, 0, r.refused.join('\n'));
@@ -199,7 +196,7 @@ test('a release in another namespace names its own ServiceAccounts in the admiss
     'no object is tied to beacon-system',
   );
   const policies = objects(r.stdout).filter((o) => o.kind === 'ValidatingAdmissionPolicy');
-  assert.equal(policies.length, 5);
+  assert.equal(policies.length, 4);
   for (const p of policies)
     assert.match(JSON.stringify(p), /system:serviceaccount:lb:beacon-(controller|speaker)/);
 });
@@ -225,8 +222,24 @@ test("docs/install.md's kustomize overlays work: registry image, and a peer pass
   };
   assert.deepEqual(
     role.rules.find((r) => r.resources.includes('secrets') && r.resourceNames)?.resourceNames,
-    ['beacon-speaker-secrets', 'tor-a-password'],
+    ['tor-a-password'],
   );
+});
+
+test('with no peer password Secrets the speaker gets no Secret rule at all (an empty resourceNames grants all)', async () => {
+  for (const rendered of [
+    objects(await mustKubectl(api, ['kustomize', DEPLOY_DIR])),
+    objects(
+      (await runHelm(helm, ['template', 'beacon', CHART_DIR, '--namespace', NAMESPACE], helmHome)).stdout,
+    ),
+  ]) {
+    const roles = rendered.filter((o) => o.kind === 'Role' || o.kind === 'ClusterRole') as unknown as {
+      metadata: { name: string };
+      rules: { resources: string[] }[];
+    }[];
+    for (const role of roles.filter((r) => r.metadata.name === 'beacon-speaker'))
+      assert.ok(!role.rules.some((r) => r.resources.includes('secrets')), JSON.stringify(role.rules));
+  }
 });
 
 type PodTemplate = {

@@ -142,6 +142,17 @@ const fixtures = [
     status: { node: 'node-b', ...status },
   })),
   { apiVersion: 'v1', kind: 'Node', metadata: { name: 'node-b' } },
+  // node-b's speaker Lease; only node-b's speaker may write it.
+  {
+    apiVersion: 'coordination.k8s.io/v1',
+    kind: 'Lease',
+    metadata: {
+      name: 'beacon-speaker-node-b',
+      namespace: NAMESPACE,
+      labels: { 'app.kubernetes.io/component': 'speaker-lease' },
+    },
+    spec: { holderIdentity: 'node-b', leaseDurationSeconds: 15 },
+  },
   {
     apiVersion: 'discovery.k8s.io/v1',
     kind: 'EndpointSlice',
@@ -228,8 +239,9 @@ before(async () => {
     ],
     [
       'speaker',
-      ['create', 'secret', 'generic', 'probe', '-n', NAMESPACE, '--dry-run=server'],
-      'beacon-speaker-secret',
+      ['create', '--dry-run=server', '-f', '-'],
+      'beacon-leases',
+      lease('beacon-speaker-node-a', 'node-a'),
     ],
     [
       'speaker',
@@ -507,59 +519,12 @@ const speakerPermitted: Row[] = [
     watchRow(`watch ${r} in beacon-system`, `/apis/beacon.dev/v1alpha1/namespaces/${NAMESPACE}/${r}`),
   ]),
   { what: 'get a BGPPeer', run: (k) => k(['get', 'bgppeer', 'tor-a', '-n', NAMESPACE]) },
-  {
-    what: 'create the heartbeat-key Secret beacon-speaker-secrets (Opaque)',
-    run: (k) =>
-      k([
-        'create',
-        'secret',
-        'generic',
-        'beacon-speaker-secrets',
-        '-n',
-        NAMESPACE,
-        '--from-literal=heartbeat-key=0123456789abcdef0123456789abcdef',
-      ]),
-  },
-  {
-    what: 'get beacon-speaker-secrets',
-    run: (k) => k(['get', 'secret', 'beacon-speaker-secrets', '-n', NAMESPACE]),
-  },
-  {
-    what: 'list Secrets with the field selector metadata.name=beacon-speaker-secrets',
-    run: (k) =>
-      k(['get', 'secrets', '-n', NAMESPACE, '--field-selector=metadata.name=beacon-speaker-secrets']),
-  },
-  watchRow(
-    'watch beacon-speaker-secrets (field selector)',
-    `/api/v1/namespaces/${NAMESPACE}/secrets?fieldSelector=metadata.name%3Dbeacon-speaker-secrets`,
-  ),
-  {
-    what: 'create a node Lease beacon-speaker-node-b',
-    run: (k) => k(['create', '-f', '-'], lease('beacon-speaker-node-b', 'node-b')),
-  },
   { what: 'get a node Lease', run: (k) => k(['get', 'lease', 'beacon-speaker-node-b', '-n', NAMESPACE]) },
-  {
-    what: 'renew a node Lease (patch)',
-    run: (k) => k.patch(leasePath('beacon-speaker-node-b'), { spec: { leaseDurationSeconds: 20 } }),
-  },
-  {
-    what: 'update a node Lease (PUT)',
-    run: async (k) =>
-      k(['replace', '-f', '-'], await current(['lease', 'beacon-speaker-node-b', '-n', NAMESPACE])),
-  },
   {
     what: "list the speakers' Leases by label",
     run: (k) => k(['get', 'leases', '-n', NAMESPACE, '-l', 'app.kubernetes.io/component=speaker-lease']),
   },
   watchRow('watch Leases', `/apis/coordination.k8s.io/v1/namespaces/${NAMESPACE}/leases`),
-  {
-    what: 'delete a node Lease (graceful shutdown)',
-    run: (k) => k(['delete', 'lease', 'beacon-speaker-node-b', '-n', NAMESPACE]),
-  },
-  {
-    what: "create node-b's Lease again (for the node-bound token below)",
-    run: (k) => k(['create', '-f', '-'], lease('beacon-speaker-node-b', 'node-b')),
-  },
 ];
 
 const speakerOnNodeAPermitted: Row[] = [
@@ -597,6 +562,19 @@ const speakerOnNodeAPermitted: Row[] = [
   {
     what: 'renew its own node Lease',
     run: (k) => k.patch(leasePath('beacon-speaker-node-a'), { spec: { leaseDurationSeconds: 20 } }),
+  },
+  {
+    what: 'update its own node Lease (PUT)',
+    run: async (k) =>
+      k(['replace', '-f', '-'], await current(['lease', 'beacon-speaker-node-a', '-n', NAMESPACE])),
+  },
+  {
+    what: 'delete its own node Lease (graceful shutdown)',
+    run: (k) => k(['delete', 'lease', 'beacon-speaker-node-a', '-n', NAMESPACE]),
+  },
+  {
+    what: 'create its own node Lease again',
+    run: (k) => k(['create', '-f', '-'], lease('beacon-speaker-node-a', 'node-a')),
   },
 ];
 
@@ -829,26 +807,23 @@ const speakerForbidden: Forbidden[] = [
     run: (k) => k(['get', 'secrets', '-n', NAMESPACE]),
   },
   {
-    what: 'update the heartbeat-key Secret',
+    what: 'update a Secret in beacon-system',
     refusedBy: 'rbac patch secrets',
-    run: (k) =>
-      k.patch(core(NAMESPACE, 'secrets', 'beacon-speaker-secrets'), {
-        stringData: { 'heartbeat-key': 'weak' },
-      }),
+    run: (k) => k.patch(core(NAMESPACE, 'secrets', 'tor-a-password'), { stringData: { password: 'weak' } }),
   },
   {
-    what: 'delete the heartbeat-key Secret',
+    what: 'delete a Secret in beacon-system',
     refusedBy: 'rbac delete secrets',
-    run: (k) => k(['delete', 'secret', 'beacon-speaker-secrets', '-n', NAMESPACE]),
+    run: (k) => k(['delete', 'secret', 'unrelated', '-n', NAMESPACE]),
   },
   {
-    what: 'create a Secret with another name',
-    refusedBy: 'beacon-speaker-secret',
+    what: 'create a Secret in beacon-system',
+    refusedBy: 'rbac create secrets',
     run: (k) => k(['create', 'secret', 'generic', 'loot', '-n', NAMESPACE, '--from-literal=a=b']),
   },
   {
     what: "create a service-account-token Secret (it would receive another account's token)",
-    refusedBy: 'beacon-speaker-secret',
+    refusedBy: 'rbac create secrets',
     run: (k) =>
       k(
         ['create', '--dry-run=server', '-f', '-'],
@@ -932,6 +907,28 @@ const speakerForbidden: Forbidden[] = [
     what: 'create a Lease not named beacon-speaker-*',
     refusedBy: 'beacon-leases',
     run: (k) => k(['create', '-f', '-'], lease('other', 'node-a')),
+  },
+  // A speaker Lease carries the node's mesh keys: a token bound to no node must write none.
+  {
+    what: 'create a node Lease with a token bound to no node',
+    refusedBy: 'beacon-leases',
+    run: (k) => k(['create', '-f', '-'], lease('beacon-speaker-node-c', 'node-c')),
+  },
+  {
+    what: 'renew a node Lease with a token bound to no node',
+    refusedBy: 'beacon-leases',
+    run: (k) => k.patch(leasePath('beacon-speaker-node-b'), { spec: { leaseDurationSeconds: 20 } }),
+  },
+  {
+    what: 'replace the mesh keys in a node Lease with a token bound to no node',
+    refusedBy: 'beacon-leases',
+    run: (k) =>
+      k.patch(leasePath('beacon-speaker-node-b'), { metadata: { annotations: { 'beacon.dev/mesh': '{}' } } }),
+  },
+  {
+    what: 'delete a node Lease with a token bound to no node',
+    refusedBy: 'beacon-leases',
+    run: (k) => k(['delete', 'lease', 'beacon-speaker-node-b', '-n', NAMESPACE]),
   },
   {
     what: 'write a status object outside beacon-system',
@@ -1035,6 +1032,30 @@ const speakerOnNodeAForbidden: Forbidden[] = [
     what: "delete another node's Lease",
     refusedBy: 'beacon-leases',
     run: (k) => k(['delete', 'lease', 'beacon-speaker-node-b', '-n', NAMESPACE]),
+  },
+  {
+    what: 'make its own Lease held by another node',
+    refusedBy: 'beacon-leases',
+    run: (k) => k.patch(leasePath('beacon-speaker-node-a'), { spec: { holderIdentity: 'node-b' } }),
+  },
+  {
+    what: 'make its own Lease last longer than 300 s (peers would believe it dead late)',
+    refusedBy: 'beacon-leases',
+    run: (k) => k.patch(leasePath('beacon-speaker-node-a'), { spec: { leaseDurationSeconds: 3600 } }),
+  },
+  {
+    what: 'create its own Lease without a holder',
+    refusedBy: 'beacon-leases',
+    run: (k) =>
+      k(
+        ['create', '--dry-run=server', '-f', '-'],
+        json({
+          apiVersion: 'coordination.k8s.io/v1',
+          kind: 'Lease',
+          metadata: { name: 'beacon-speaker-node-a', namespace: NAMESPACE },
+          spec: { leaseDurationSeconds: 15 },
+        }),
+      ),
   },
 ];
 
@@ -1150,7 +1171,7 @@ test('the speaker is refused everything else in the table, each for the stated r
   await runForbidden('speakerOnNodeA', SPEAKER, speakerOnNodeAForbidden);
 });
 
-test('kubectl auth can-i agrees: no wildcard rights, no Secrets beyond the one name', async () => {
+test('kubectl auth can-i agrees: no wildcard rights, no Secrets', async () => {
   const can = async (user: string, ...args: string[]) =>
     (await api.kubectl(['auth', 'can-i', `--as=${user}`, ...args])).stdout.trim();
   for (const user of [CONTROLLER, SPEAKER]) {
@@ -1159,7 +1180,9 @@ test('kubectl auth can-i agrees: no wildcard rights, no Secrets beyond the one n
     assert.equal(await can(user, 'create', 'pods', '-n', NAMESPACE), 'no', user);
     assert.equal(await can(user, 'update', 'services', '-n', APP), 'no', user);
   }
-  assert.equal(await can(SPEAKER, 'get', 'secret/beacon-speaker-secrets', '-n', NAMESPACE), 'yes');
+  for (const verb of ['get', 'create', 'list'])
+    assert.equal(await can(SPEAKER, verb, 'secrets', '-n', NAMESPACE), 'no', verb);
+  assert.equal(await can(SPEAKER, 'get', 'secret/beacon-speaker-secrets', '-n', NAMESPACE), 'no');
   assert.equal(await can(SPEAKER, 'patch', 'services/status', '-n', APP), 'no');
   assert.equal(await can(CONTROLLER, 'patch', 'services/status', '-n', APP), 'yes');
 });

@@ -20,6 +20,9 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import type { V1Service } from '@kubernetes/client-node';
+import { pino } from 'pino';
+import { Informer } from '../src/k8s/informer.ts';
 import type { KubeRest } from '../src/k8s/rest.ts';
 import { BgpWire } from '../test/harness/bgp-wire.ts';
 import { REPO_ROOT } from '../test/harness/binaries.ts';
@@ -44,6 +47,7 @@ const COMPILED_MAIN = join(REPO_ROOT, 'dist', 'cli', 'main.js');
 const POOL = '198.18.0.0/20';
 const APP = 'bench';
 const CLK_TCK = 100;
+const quiet = pino({ level: 'silent' });
 
 /** User plus system CPU of a process so far, in milliseconds. */
 function cpuMs(pid: number, tid?: string): number {
@@ -140,6 +144,10 @@ export const benches: Bench[] = [
       /** From that UPDATE to the route in the router's table: FRR's own part. */
       const frrInstall: number[] = [];
       const frrRemove: number[] = [];
+      /** From the watch delivering the change (to this process, as to the speakers) to the last UPDATE. */
+      const speakersCreate: number[] = [];
+      const speakersDelete: number[] = [];
+      let stopWatch = () => {};
       let createSeconds = 0;
       let burstSeconds = 0;
       let burstCpu = 0;
@@ -177,6 +185,30 @@ export const benches: Bench[] = [
 
         ctx.log(`${singles} single Services: create -> three paths, delete -> withdrawn`);
         wire = await BgpWire.start(lab.router!.ns);
+        // When the watch delivers the Service's address, and its deletion: what the speakers react to.
+        const watch = new AbortController();
+        const seenAt = new Map<string, { assigned?: number; deleted?: number }>();
+        const services = new Informer<V1Service>(
+          lab.rest,
+          { group: '', version: 'v1', plural: 'services' },
+          quiet,
+          {
+            namespace: APP,
+          },
+        );
+        const mark = (s: V1Service, what: 'assigned' | 'deleted') => {
+          const m = seenAt.get(s.metadata!.name!) ?? {};
+          m[what] ??= Date.now();
+          seenAt.set(s.metadata!.name!, m);
+        };
+        const assigned = (s: V1Service) => {
+          if (s.status?.loadBalancer?.ingress?.length) mark(s, 'assigned');
+        };
+        services.on('add', assigned);
+        services.on('update', assigned);
+        services.on('delete', (s) => mark(s, 'deleted'));
+        await services.start(watch.signal);
+        stopWatch = () => watch.abort();
         const lastOnWire = (prefix: string, since: number, withdrawals: boolean) => {
           const seen = wire!.seen(`${prefix}/32`, since, withdrawals);
           const from = new Set(seen.map((r) => r.from));
@@ -199,6 +231,7 @@ export const benches: Bench[] = [
           const sent = lastOnWire(route.prefix, t0, false);
           createdOnWire.push(sent - t0);
           frrInstall.push(route.at - sent);
+          speakersCreate.push(sent - (seenAt.get(name)?.assigned ?? Number.NaN));
           const t1 = Date.now();
           const deleted = mon.next(route.prefix, (e) => e.deleted);
           await lab.rest.delete(`/api/v1/namespaces/${APP}/services/${name}`);
@@ -208,6 +241,7 @@ export const benches: Bench[] = [
           const gone = lastOnWire(route.prefix, t1, true);
           withdrawnOnWire.push(gone - t1);
           frrRemove.push(e.at - gone);
+          speakersDelete.push(gone - (seenAt.get(name)?.deleted ?? Number.NaN));
           await lab.rest.delete(`/apis/discovery.k8s.io/v1/namespaces/${APP}/endpointslices/${name}-lab`);
           await sleep(ctx.quick ? 300 : 500);
           if ((i + 1) % 20 === 0)
@@ -217,6 +251,7 @@ export const benches: Bench[] = [
         }
 
         await wire.stop();
+        stopWatch();
         ctx.log(`${burst} Services at once`);
         await sleep(2000);
         const names = Array.from({ length: burst }, (_, i) => `burst-${i}`);
@@ -281,6 +316,7 @@ export const benches: Bench[] = [
           writeFileSync(join(profileDir, 'phases.json'), `${JSON.stringify(phases, null, 2)}\n`);
         }
       } finally {
+        stopWatch();
         await wire?.stop();
         await monitor?.stop();
         await controller.stop();
@@ -343,6 +379,32 @@ export const benches: Bench[] = [
           name: 'bgp-service.delete_to_last_withdrawal_on_wire.p99',
           unit: 'ms',
           samples: [pct(withdrawnOnWire, 99)],
+          description: 'the same, p99',
+        },
+        {
+          name: 'bgp-service.speakers.address_seen_to_last_update.p50',
+          unit: 'ms',
+          samples: [pct(speakersCreate, 50)],
+          description:
+            "the speakers' own share of a create: a watch delivers the Service's address -> the last of the three UPDATEs on the router's link",
+        },
+        {
+          name: 'bgp-service.speakers.address_seen_to_last_update.p99',
+          unit: 'ms',
+          samples: [pct(speakersCreate, 99)],
+          description: 'the same, p99',
+        },
+        {
+          name: 'bgp-service.speakers.deletion_seen_to_last_withdrawal.p50',
+          unit: 'ms',
+          samples: [pct(speakersDelete, 50)],
+          description:
+            "the speakers' own share of a delete: a watch delivers the deletion -> the last of the three withdrawals on the router's link",
+        },
+        {
+          name: 'bgp-service.speakers.deletion_seen_to_last_withdrawal.p99',
+          unit: 'ms',
+          samples: [pct(speakersDelete, 99)],
           description: 'the same, p99',
         },
         {

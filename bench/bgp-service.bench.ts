@@ -311,8 +311,15 @@ export const benches: Bench[] = [
           ctx.log(`  ${lab.nodes[i]!.name}: ${by.map(([n, r]) => `${n} ${r.toFixed(1)}`).join(', ')} ms/s`);
         }
         if (profileDir) {
-          // A profile is written when the process exits normally.
-          await Promise.all(lab.nodes.map((n) => n.speaker!.stop(20_000)));
+          // A profile is written only when the process exits by itself, and a speaker leaving deletes its
+          // ServiceBGPStatus objects first (1,001 of them): a SIGKILL after a short grace would lose it.
+          const stopAt = Date.now();
+          await Promise.all(
+            lab.nodes.map(async (n) => {
+              await n.speaker!.stop(300_000);
+              ctx.log(`  ${n.name} exited ${((Date.now() - stopAt) / 1000).toFixed(1)} s after SIGTERM`);
+            }),
+          );
           writeFileSync(join(profileDir, 'phases.json'), `${JSON.stringify(phases, null, 2)}\n`);
         }
       } finally {

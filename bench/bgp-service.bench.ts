@@ -26,15 +26,8 @@ import { Informer } from '../src/k8s/informer.ts';
 import type { KubeRest } from '../src/k8s/rest.ts';
 import { BgpWire } from '../test/harness/bgp-wire.ts';
 import { REPO_ROOT } from '../test/harness/binaries.ts';
-import {
-  BEACON_NS,
-  ClusterLab,
-  NODE_ASN,
-  ROUTER_ASN,
-  ROUTER_IP,
-  setEndpoints,
-} from '../test/harness/cluster-lab.ts';
-import { createBeaconObject, createPool, ensureNamespace, serviceManifest } from '../test/harness/kube.ts';
+import { BEACON_NS, ClusterLab, configureRoutedBgp, setEndpoints } from '../test/harness/cluster-lab.ts';
+import { ensureNamespace, serviceManifest } from '../test/harness/kube.ts';
 import { netnsUnavailable } from '../test/harness/netns.ts';
 import { spawnTethered, type TetheredProcess, waitFor } from '../test/harness/process.ts';
 import { type RouteEvent, RouteMonitor } from '../test/harness/route-monitor.ts';
@@ -157,18 +150,7 @@ export const benches: Bench[] = [
       let monitor: RouteMonitor | undefined;
       let wire: BgpWire | undefined;
       try {
-        await createPool(lab.rest, BEACON_NS, 'routed', { addresses: [POOL] });
-        await createBeaconObject(lab.rest, BEACON_NS, 'BGPPeer', 'frr', {
-          myASN: NODE_ASN,
-          peerASN: ROUTER_ASN,
-          peerAddress: ROUTER_IP,
-          holdTime: '9s',
-        });
-        // Attributes as a real configuration has them: every route carries them, so none may be lost.
-        await createBeaconObject(lab.rest, BEACON_NS, 'BGPAdvertisement', 'routed', {
-          ipAddressPools: ['routed'],
-          communities: ['64512:100', 'large:64512:1:2'],
-        });
+        await configureRoutedBgp(lab.rest, [POOL]);
         await ensureNamespace(lab.rest, APP);
         monitor = await RouteMonitor.start(lab.router!.ns);
         const profile = profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [];
@@ -335,85 +317,38 @@ export const benches: Bench[] = [
       ctx.log(`  converged in ${bgp.convergeMs.toFixed(0)} ms, RSS ${bgp.rssMB?.toFixed(0)} MB`);
 
       const figures: Figure[] = [
-        {
-          name: 'bgp-service.create_to_three_paths.p50',
-          unit: 'ms',
-          samples: [pct(created, 50)],
-          description: `one Service created -> its route in FRR's kernel table with three next hops, p50 of ${singles}`,
-          aim: '~96 ms (MetalLB 0.16.1: 96 ms)',
-        },
-        {
-          name: 'bgp-service.create_to_three_paths.p99',
-          unit: 'ms',
-          samples: [pct(created, 99)],
-          description: `the same, p99 of ${singles}`,
-          aim: '<= 110 ms (MetalLB: 122 ms)',
-        },
-        {
-          name: 'bgp-service.delete_to_withdrawn.p50',
-          unit: 'ms',
-          samples: [pct(withdrawn, 50)],
-          description: `one Service deleted -> its route gone from FRR's kernel table, p50 of ${singles}`,
-          aim: '<= 60 ms (MetalLB: 75 ms)',
-        },
-        {
-          name: 'bgp-service.delete_to_withdrawn.p99',
-          unit: 'ms',
-          samples: [pct(withdrawn, 99)],
-          description: `the same, p99 of ${singles}`,
-        },
-        {
-          name: 'bgp-service.create_to_last_update_on_wire.p50',
-          unit: 'ms',
-          samples: [pct(createdOnWire, 50)],
-          description:
-            "one Service created -> the last of the three speakers' announcements on the router's link (API server, controller and speakers; tcpdump)",
-        },
-        {
-          name: 'bgp-service.create_to_last_update_on_wire.p99',
-          unit: 'ms',
-          samples: [pct(createdOnWire, 99)],
-          description: 'the same, p99',
-        },
-        {
-          name: 'bgp-service.delete_to_last_withdrawal_on_wire.p50',
-          unit: 'ms',
-          samples: [pct(withdrawnOnWire, 50)],
-          description:
-            "one Service deleted -> the last of the three speakers' withdrawals on the router's link (API server and speakers)",
-        },
-        {
-          name: 'bgp-service.delete_to_last_withdrawal_on_wire.p99',
-          unit: 'ms',
-          samples: [pct(withdrawnOnWire, 99)],
-          description: 'the same, p99',
-        },
-        {
-          name: 'bgp-service.speakers.address_seen_to_last_update.p50',
-          unit: 'ms',
-          samples: [pct(speakersCreate, 50)],
-          description:
-            "the speakers' own share of a create: a watch delivers the Service's address -> the last of the three UPDATEs on the router's link",
-        },
-        {
-          name: 'bgp-service.speakers.address_seen_to_last_update.p99',
-          unit: 'ms',
-          samples: [pct(speakersCreate, 99)],
-          description: 'the same, p99',
-        },
-        {
-          name: 'bgp-service.speakers.deletion_seen_to_last_withdrawal.p50',
-          unit: 'ms',
-          samples: [pct(speakersDelete, 50)],
-          description:
-            "the speakers' own share of a delete: a watch delivers the deletion -> the last of the three withdrawals on the router's link",
-        },
-        {
-          name: 'bgp-service.speakers.deletion_seen_to_last_withdrawal.p99',
-          unit: 'ms',
-          samples: [pct(speakersDelete, 99)],
-          description: 'the same, p99',
-        },
+        ...p50p99(
+          'bgp-service.create_to_three_paths',
+          created,
+          `one Service created -> its route in FRR's kernel table with three next hops, of ${singles}`,
+          { p50: '~96 ms (MetalLB 0.16.1: 96 ms)', p99: '<= 110 ms (MetalLB: 122 ms)' },
+        ),
+        ...p50p99(
+          'bgp-service.delete_to_withdrawn',
+          withdrawn,
+          `one Service deleted -> its route gone from FRR's kernel table, of ${singles}`,
+          { p50: '<= 60 ms (MetalLB: 75 ms)' },
+        ),
+        ...p50p99(
+          'bgp-service.create_to_last_update_on_wire',
+          createdOnWire,
+          "one Service created -> the last of the three speakers' announcements on the router's link (API server, controller and speakers; tcpdump)",
+        ),
+        ...p50p99(
+          'bgp-service.delete_to_last_withdrawal_on_wire',
+          withdrawnOnWire,
+          "one Service deleted -> the last of the three speakers' withdrawals on the router's link (API server and speakers)",
+        ),
+        ...p50p99(
+          'bgp-service.speakers.address_seen_to_last_update',
+          speakersCreate,
+          "the speakers' own share of a create: a watch delivers the Service's address -> the last of the three UPDATEs on the router's link",
+        ),
+        ...p50p99(
+          'bgp-service.speakers.deletion_seen_to_last_withdrawal',
+          speakersDelete,
+          "the speakers' own share of a delete: a watch delivers the deletion -> the last of the three withdrawals on the router's link",
+        ),
         {
           name: 'bgp-service.frr_install.p50',
           unit: 'ms',
@@ -477,6 +412,22 @@ export const benches: Bench[] = [
     },
   },
 ];
+
+/** A latency's p50 and p99, as NAME.p50 and NAME.p99. */
+function p50p99(
+  name: string,
+  values: number[],
+  description: string,
+  aims: { p50?: string; p99?: string } = {},
+): Figure[] {
+  return (['p50', 'p99'] as const).map((p) => ({
+    name: `${name}.${p}`,
+    unit: 'ms',
+    samples: [pct(values, Number(p.slice(1)))],
+    description: `${description}, ${p}`,
+    ...(aims[p] ? { aim: aims[p] } : {}),
+  }));
+}
 
 function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;

@@ -354,16 +354,7 @@ test('a prefix count that changes with every round of UPDATEs is published once 
   });
   try {
     announcer.setPeers([
-      {
-        name: 'tor',
-        spec: {
-          myASN: 64512,
-          peerASN: 64500,
-          peerAddress: '127.0.0.2',
-          peerPort: router.port,
-          sourceAddress: '127.0.0.1',
-        },
-      },
+      { ...config(router.port, { peerAddress: '127.0.0.2', sourceAddress: '127.0.0.1' }), name: 'tor' },
     ]);
     await waitFor('Established published', () => published.at(-1)?.state === 'Established', 10_000, 10);
     const before = published.length;

@@ -4,6 +4,8 @@
 // so the figure is BGP ingestion, not netlink.
 
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { BeaconBgp } from '../test/bgp-interop/beacon-bgp.ts';
 import { NetLab, netnsUnavailable } from '../test/harness/netns.ts';
 import { waitFor } from '../test/harness/process.ts';
@@ -12,13 +14,28 @@ import type { Bench, Figure } from './figures.ts';
 
 const BASE = '10.0.0.0';
 
-interface Run {
+export interface FrrRun {
   convergeMs: number;
   withdrawMs: number;
   updates: number;
+  /** Resident memory of `beacon bgp` 2 s after FRR had every prefix (only with `rss`). */
+  rssMB?: number;
 }
 
-async function oneRun(n: number): Promise<Run> {
+/** VmRSS of a process, in MB. */
+export function rssMB(pid: number): number {
+  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? Number(m[1]) / 1024 : Number.NaN;
+}
+
+/**
+ * One `beacon bgp --prefix-count n` into FRR. `compiled` runs dist/ (what the image runs; build it first),
+ * `rss` also reads the command's resident memory once FRR has everything.
+ */
+export async function frrConvergence(
+  n: number,
+  opts: { compiled?: boolean; rss?: boolean } = {},
+): Promise<FrrRun> {
   const lab = await NetLab.create('benchfrr');
   try {
     const r = await lab.addNamespace('router');
@@ -42,6 +59,7 @@ async function oneRun(n: number): Promise<Run> {
       holdTime: 30,
       prefixCount: n,
       prefixBase: BASE,
+      ...(opts.compiled ? { compiled: true, logLevel: 'info' } : {}),
     });
     // The command prints "state Established" the moment its FSM gets there: time it from its output.
     let established = 0;
@@ -63,6 +81,11 @@ async function oneRun(n: number): Promise<Run> {
       (await frr.tableVersion('ipv4')) >= v0 + n && (await frr.prefixCount('ipv4')) >= n;
     await waitFor('all prefixes in FRR, best paths chosen', allIn(v0), 120_000, 10, () => beacon.tail());
     const convergeMs = performance.now() - established;
+    let rss: number | undefined;
+    if (opts.rss) {
+      await sleep(2000);
+      rss = rssMB(beacon.pid);
+    }
     const stats = JSON.parse(await frr.vtysh('show bgp neighbors 192.0.2.11 json')) as Record<
       string,
       { messageStats?: { updatesRecv?: number } }
@@ -77,7 +100,7 @@ async function oneRun(n: number): Promise<Run> {
     await waitFor('FRR table empty', allOut, 120_000, 10);
     const withdrawMs = performance.now() - t0;
     assert.equal((await frr.neighbors())[0]?.state, 'established', 'the session stayed up while withdrawing');
-    return { convergeMs, withdrawMs, updates };
+    return { convergeMs, withdrawMs, updates, ...(rss !== undefined ? { rssMB: rss } : {}) };
   } finally {
     await lab.cleanup();
   }
@@ -93,9 +116,9 @@ export const benches: Bench[] = [
       const runs = ctx.quick ? 1 : 3;
       const figures: Figure[] = [];
       for (const n of [10_000, 100_000]) {
-        const results: Run[] = [];
+        const results: FrrRun[] = [];
         for (let i = 0; i < runs; i++) {
-          results.push(await oneRun(n));
+          results.push(await frrConvergence(n));
           const last = results.at(-1)!;
           ctx.log(
             `${n}: run ${i + 1}/${runs}: converge ${last.convergeMs.toFixed(0)} ms, withdraw ${last.withdrawMs.toFixed(0)} ms, ${last.updates} UPDATEs`,

@@ -113,12 +113,15 @@ test('beacon bgp peers with a session, prints greppable lines, announces, and wi
 
 test('--prefix-base/--prefix-count generate consecutive host routes, carrying across bytes', () => {
   const v4 = hostRoutes('10.0.0.254', 3);
-  assert.ok(Array.isArray(v4));
-  assert.deepEqual(v4.map(formatPrefix), ['10.0.0.254/32', '10.0.0.255/32', '10.0.1.0/32']);
+  assert.ok(typeof v4 !== 'string');
+  assert.deepEqual([...v4].map(formatPrefix), ['10.0.0.254/32', '10.0.0.255/32', '10.0.1.0/32']);
+  assert.deepEqual([...v4].map(formatPrefix), ['10.0.0.254/32', '10.0.0.255/32', '10.0.1.0/32'], 'again');
   const v6 = hostRoutes('2001:db8::ffff', 2);
-  assert.ok(Array.isArray(v6));
-  assert.deepEqual(v6.map(formatPrefix), ['2001:db8::ffff/128', '2001:db8::1:0/128']);
-  assert.deepEqual(hostRoutes('255.255.255.255', 1).length, 1);
+  assert.ok(typeof v6 !== 'string');
+  assert.deepEqual([...v6].map(formatPrefix), ['2001:db8::ffff/128', '2001:db8::1:0/128']);
+  const last = hostRoutes('255.255.255.255', 1);
+  assert.ok(typeof last !== 'string');
+  assert.equal([...last].length, 1);
   assert.match(String(hostRoutes('255.255.255.255', 2)), /past the end/);
   assert.match(String(hostRoutes('10.0.0.0/24', 2)), /not an IPv4 or IPv6 address/);
   assert.match(String(hostRoutes('10.0.0', 2)), /not an IPv4 or IPv6 address/);

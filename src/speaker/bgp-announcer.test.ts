@@ -1,7 +1,7 @@
 /**
  * The announcer keeps a session for as long as its peer's settings stay the same: the speaker calls
- * `setPeers` on every reconcile (any Service, node or config change), so a session that restarted on an
- * unchanged config would flap with every Service created. The peer here is a plain TCP server on loopback
+ * `setPeers` on every configuration change, so a session that restarted on an unchanged config would flap
+ * with every change to a pool or advertisement. The peer here is a plain TCP server on loopback
  * that counts the connections the announcer opens and notices when one closes.
  */
 import assert from 'node:assert/strict';
@@ -13,7 +13,8 @@ import { pino } from 'pino';
 import { capturingLogger, duplicateKeys } from '../../test/harness/log-lines.ts';
 import { waitFor } from '../../test/harness/process.ts';
 import { BgpListener, BgpSession, formatPrefix } from '../bgp/index.ts';
-import { BgpAnnouncer, type PeerConfig } from './bgp-announcer.ts';
+import { FakeClock } from '../time/clock.ts';
+import { BgpAnnouncer, type DesiredRoute, type PeerConfig } from './bgp-announcer.ts';
 import { speakerMetrics } from './metrics.ts';
 
 interface CountingPeer {
@@ -40,6 +41,12 @@ async function countingPeer(): Promise<CountingPeer> {
   return peer;
 }
 
+/** Puts routes on peers' sessions and sends them, as the applier does after deciding them. */
+function announceAll(announcer: BgpAnnouncer, byPeer: Record<string, readonly DesiredRoute[]>): void {
+  for (const [peer, routes] of Object.entries(byPeer)) for (const r of routes) announcer.announce(peer, r);
+  announcer.flush();
+}
+
 function config(port: number, over: Partial<PeerConfig['spec']> = {}): PeerConfig {
   return {
     name: 'router',
@@ -60,7 +67,7 @@ test('an unchanged peer keeps its session through repeated reconciles; a changed
       announcer.setPeers([config(peer.port)]);
       await sleep(20);
     }
-    announcer.setRoutes(new Map([['router', [{ prefix: '198.51.100.1/32', communities: [] }]]]));
+    announceAll(announcer, { router: [{ prefix: '198.51.100.1/32', communities: [] }] });
     announcer.setPeers([config(peer.port)]);
     assert.equal(announcer.states().length, 1);
 
@@ -143,7 +150,7 @@ test('one peer whose session cannot be created does not stop the others: it gets
   };
   try {
     announcer.setPeers([bad, good]);
-    announcer.setRoutes(new Map([['good', [{ prefix: '198.51.100.1/32', communities: [] }]]]));
+    announceAll(announcer, { good: [{ prefix: '198.51.100.1/32', communities: [] }] });
     await waitFor(
       'the good peer to deliver its route',
       () => !!router.received.get('127.0.0.1')?.has('198.51.100.1/32'),
@@ -188,7 +195,7 @@ test('lastError says why a session is not up (refused connect, NOTIFICATION) and
       // The router's AS is 64500: this node expects 64501 and says so in a NOTIFICATION.
       peer('wrong-as', { peerASN: 64501, sourceAddress: '127.0.0.1' }),
     ]);
-    announcer.setRoutes(new Map([['wrong-as', routes]]));
+    announceAll(announcer, { 'wrong-as': routes });
     await waitFor(
       'both failures in the rows',
       () => !!row('refused')?.lastError && !!row('wrong-as')?.lastError,
@@ -220,12 +227,7 @@ test('lastError says why a session is not up (refused connect, NOTIFICATION) and
         },
       },
     ]);
-    announcer.setRoutes(
-      new Map([
-        ['wrong-as', routes],
-        ['dynamic', routes.slice(0, 1)],
-      ]),
-    );
+    announceAll(announcer, { 'wrong-as': routes, dynamic: routes.slice(0, 1) });
     await waitFor(
       'the router to hold the routes',
       () => router.received.get('127.0.0.1')?.size === 2 && router.received.get('127.0.0.3')?.size === 1,
@@ -296,17 +298,12 @@ test('per-peer metrics follow the session: up, prefixes, UPDATEs as the router c
     assert.equal(await value('beacon_speaker_bgp_session_up'), 0);
     await waitFor('Established', () => router.state === 'Established', 10_000, 10);
     await waitFor('the gauge', async () => (await value('beacon_speaker_bgp_session_up')) === 1, 5000, 10);
-    announcer.setRoutes(
-      new Map([
-        [
-          'router',
-          [
-            { prefix: '198.51.100.1/32', communities: [] },
-            { prefix: '198.51.100.2/32', communities: ['65000:1'] },
-          ],
-        ],
-      ]),
-    );
+    announceAll(announcer, {
+      router: [
+        { prefix: '198.51.100.1/32', communities: [] },
+        { prefix: '198.51.100.2/32', communities: ['65000:1'] },
+      ],
+    });
     // The gauge counts what the session has sent, not what it was asked to send.
     await waitFor('both routes at the router', () => received.size === 2, 5000, 10);
     await waitFor(
@@ -339,4 +336,45 @@ test('per-peer metrics follow the session: up, prefixes, UPDATEs as the router c
     [],
     'no line names a key twice',
   );
+});
+
+test('a prefix count that changes with every round of UPDATEs is published once per second of the clock, a state change at once', {
+  timeout: 20_000,
+}, async () => {
+  const router = await loopbackRouter(64500, [{ from: '127.0.0.1', asn: 64512 }]);
+  const clock = new FakeClock();
+  const published: { state: string; prefixes: number }[] = [];
+  const announcer = new BgpAnnouncer({
+    node: 'node-1',
+    routerId: '192.0.2.11',
+    log: pino({ level: 'silent' }),
+    restarted: false,
+    clock,
+    onStateChange: (s) => published.push({ state: s.state, prefixes: s.prefixes }),
+  });
+  try {
+    announcer.setPeers([
+      { ...config(router.port, { peerAddress: '127.0.0.2', sourceAddress: '127.0.0.1' }), name: 'tor' },
+    ]);
+    await waitFor('Established published', () => published.at(-1)?.state === 'Established', 10_000, 10);
+    const before = published.length;
+    // Five rounds, one Service each, as a burst brings them.
+    for (let i = 1; i <= 5; i++) {
+      announceAll(announcer, { tor: [{ prefix: `198.51.100.${i}/32`, communities: [] }] });
+      await waitFor(`route ${i} at the router`, () => router.received.get('127.0.0.1')?.size === i, 5000, 5);
+    }
+    assert.equal(announcer.states()[0]?.prefixes, 5, 'the row itself is current');
+    assert.deepEqual(published.slice(before), [], 'no publication before the clock moves');
+    clock.advance(1000);
+    assert.deepEqual(
+      published.slice(before),
+      [{ state: 'Established', prefixes: 5 }],
+      'one, with the last count',
+    );
+    clock.advance(5000);
+    assert.equal(published.length, before + 1, 'nothing more while nothing changes');
+  } finally {
+    await announcer.stop();
+    await router.close();
+  }
 });

@@ -3,6 +3,10 @@
  * routes the plan gives this node for that peer. A session is recreated only when its peer's settings
  * change; Service churn only adds and withdraws routes on established sessions, never flaps them.
  *
+ * Routes arrive one (peer, prefix) at a time, as they change: what each peer should carry is kept here
+ * whether or not its session exists yet, and a new session starts with it. `flush` sends what changed at
+ * once, withdrawals first, rather than on a later turn of the event loop behind unrelated work.
+ *
  * Every peer has a state row, also one whose session could not be opened: its configuration was refused
  * upstream, or the session refused it. The row's lastError follows what the session reports
  * (bgp-errors.ts) and is cleared when it is Established; its prefix count is what the router was sent.
@@ -13,6 +17,7 @@ import type { BfdProfileOptions } from '../bfd/session.ts';
 import { BgpSession, parseCommunity, parseLargeCommunity } from '../bgp/index.ts';
 import type { RouteAttributes } from '../bgp/rib/adj-rib-out.ts';
 import { childLogger, type Logger } from '../log.ts';
+import { type Clock, systemClock, type Timer } from '../time/clock.ts';
 import { endpoint, notificationError, transitionError } from './bgp-errors.ts';
 import type { BgpMetrics } from './metrics.ts';
 
@@ -46,12 +51,16 @@ export interface SessionState {
   prefixes: number;
 }
 
+/** A route as the session is given it, with its attributes serialized to tell a change. */
+interface HeldRoute {
+  attrs: RouteAttributes;
+  key: string;
+}
+
 interface ManagedSession {
   /** Undefined when the peer's configuration was refused. */
   session: BgpSession | undefined;
   configKey: string;
-  /** Prefixes this session should carry, with their attributes serialized. */
-  routes: Map<string, string>;
   state: SessionState;
   /** The configuration error, or the last failure of the session. */
   error: string | undefined;
@@ -94,11 +103,28 @@ export interface BgpAnnouncerOptions {
   onStateChange(state: SessionState): void;
   /** Per-peer session, BFD, prefix and UPDATE metrics, labelled with the BGPPeer's name. */
   metrics?: BgpMetrics;
+  /** Times the publication of prefix counts; the system clock by default. */
+  clock?: Clock;
 }
+
+/** Least time between two publications of a session's prefix count alone. */
+const COUNT_PUBLISH_MS = 1000;
+
+/** Distinct attribute sets kept for sharing between routes; past this, sharing starts over. */
+const HELD_CACHE_LIMIT = 10_000;
 
 export class BgpAnnouncer {
   private readonly sessions = new Map<string, ManagedSession>();
   private readonly opts: BgpAnnouncerOptions;
+  /** Peer -> prefix -> route: what each peer should carry, session or not. */
+  private readonly wanted = new Map<string, Map<string, HeldRoute>>();
+  /** One HeldRoute per distinct attribute set, shared by the routes that have it. */
+  private readonly held = new Map<string, HeldRoute>();
+  /** Sessions given changes since the last flush. */
+  private readonly touched = new Set<ManagedSession>();
+  /** Sessions whose prefix count changed since it was last published. */
+  private readonly countsDue = new Set<ManagedSession>();
+  private countTimer: Timer | undefined;
 
   constructor(opts: BgpAnnouncerOptions) {
     this.opts = opts;
@@ -139,7 +165,6 @@ export class BgpAnnouncer {
     const m: ManagedSession = {
       session: undefined,
       configKey: configKey(p),
-      routes: new Map(),
       state,
       error: p.refused,
       warning: p.warning,
@@ -157,6 +182,7 @@ export class BgpAnnouncer {
       try {
         m.session = this.createSession(p, log);
         this.watch(m, m.session, endpoint(spec.peerAddress, spec.peerPort ?? 179));
+        for (const [prefix, r] of this.wanted.get(p.name) ?? []) m.session.announce(prefix, r.attrs);
         m.session.start();
       } catch (err) {
         // Whatever the session refuses (an option this host cannot honour, a value the CRD let through)
@@ -241,15 +267,13 @@ export class BgpAnnouncer {
     });
     session.on('sent', (sent) => {
       metrics?.bgpUpdatesSent.inc(peer, sent.updates + sent.endOfRib.length);
-      if (this.sessions.get(state.peer) === m && this.countSent(m)) this.publish(m);
+      if (this.sessions.get(state.peer) === m && this.countSent(m)) this.publishCountSoon(m);
     });
   }
 
   /** Counts the prefixes the router holds from this session; true when the count changed. */
   private countSent(m: ManagedSession): boolean {
-    let n = 0;
-    if (m.session?.state === 'Established')
-      for (const prefix of m.routes.keys()) if (m.session.isAdvertised(prefix)) n++;
+    const n = m.session?.state === 'Established' ? m.session.advertisedCount : 0;
     if (n === m.state.prefixes) return false;
     m.state.prefixes = n;
     this.opts.metrics?.bgpAnnouncedPrefixes.set({ peer: m.state.peer }, n);
@@ -271,35 +295,81 @@ export class BgpAnnouncer {
     this.publish(m);
   }
 
+  /**
+   * A changed prefix count alone is published at most once a second: during a burst of Service changes
+   * it changes with every round of UPDATEs, and each publication is a BGPSessionState write. The count in
+   * `states()` and the metric are current at once; a state change publishes everything immediately.
+   */
+  private publishCountSoon(m: ManagedSession): void {
+    this.countsDue.add(m);
+    if (this.countTimer) return;
+    this.countTimer = (this.opts.clock ?? systemClock).setTimer(COUNT_PUBLISH_MS, () => {
+      this.countTimer = undefined;
+      const due = [...this.countsDue];
+      this.countsDue.clear();
+      for (const x of due) if (this.sessions.get(x.state.peer) === x) this.publish(x);
+    });
+  }
+
   private publish(m: ManagedSession): void {
+    this.countsDue.delete(m);
     const lastError = [m.error, m.warning].filter(Boolean).join('; ');
     if (lastError) m.state.lastError = lastError;
     else delete m.state.lastError;
     this.opts.onStateChange({ ...m.state });
   }
 
-  /** Makes each session carry exactly its routes: announces new or changed ones, withdraws the rest. */
-  setRoutes(byPeer: ReadonlyMap<string, readonly DesiredRoute[]>): void {
-    for (const [name, m] of this.sessions) {
-      const session = m.session;
-      if (!session) continue;
-      const desired = new Map((byPeer.get(name) ?? []).map((r) => [r.prefix, r]));
-      for (const prefix of [...m.routes.keys()]) {
-        if (!desired.has(prefix)) {
-          session.withdraw(prefix);
-          m.routes.delete(prefix);
-        }
-      }
-      for (const [prefix, r] of desired) {
-        const attrs = routeAttributes(r);
-        const key = JSON.stringify(attrs);
-        if (m.routes.get(prefix) === key) continue;
-        session.announce(prefix, attrs);
-        m.routes.set(prefix, key);
-      }
-      // What is not yet sent is counted when it is (the session's 'sent' event).
-      if (this.countSent(m)) this.publish(m);
+  /** Puts `route` on `peer`'s session, or changes its attributes; nothing when it is there already. */
+  announce(peer: string, route: DesiredRoute): void {
+    const attrs = routeAttributes(route);
+    const key = JSON.stringify(attrs);
+    let routes = this.wanted.get(peer);
+    if (routes?.get(route.prefix)?.key === key) return;
+    if (!routes) {
+      routes = new Map();
+      this.wanted.set(peer, routes);
     }
+    let held = this.held.get(key);
+    if (!held) {
+      if (this.held.size >= HELD_CACHE_LIMIT) this.held.clear();
+      held = { attrs, key };
+      this.held.set(key, held);
+    }
+    routes.set(route.prefix, held);
+    const m = this.sessions.get(peer);
+    if (m?.session) {
+      m.session.announce(route.prefix, held.attrs);
+      this.touched.add(m);
+    }
+  }
+
+  /** Takes `prefix` off `peer`'s session. */
+  withdraw(peer: string, prefix: string): void {
+    const routes = this.wanted.get(peer);
+    if (!routes?.delete(prefix)) return;
+    if (routes.size === 0) this.wanted.delete(peer);
+    const m = this.sessions.get(peer);
+    if (m?.session) {
+      m.session.withdraw(prefix);
+      this.touched.add(m);
+    }
+  }
+
+  /**
+   * Sends what the calls since the last flush changed, now, in one round of UPDATEs per session
+   * (withdrawals first); what is not sent yet (a session not up) is counted when it is.
+   */
+  flush(): void {
+    for (const m of this.touched) {
+      m.session?.flush();
+      if (this.sessions.get(m.state.peer) === m && this.countSent(m)) this.publishCountSoon(m);
+    }
+    this.touched.clear();
+  }
+
+  /** The routes `peer` should carry, prefix -> attributes. */
+  routes(peer: string): Map<string, RouteAttributes> {
+    return new Map([...(this.wanted.get(peer) ?? [])].map(([prefix, r]) => [prefix, r.attrs]));
   }
 
   states(): SessionState[] {
@@ -318,5 +388,9 @@ export class BgpAnnouncer {
       ),
     );
     this.sessions.clear();
+    this.touched.clear();
+    this.countsDue.clear();
+    this.countTimer?.cancel();
+    this.countTimer = undefined;
   }
 }

@@ -6,6 +6,10 @@
  * route whose advertisement names a community without a value is not announced at all. Membership
  * does not enter here: in BGP mode every eligible node announces, and a dead node's routes leave the
  * router with its session. Only a node cut off from both its peers and the API server withdraws.
+ *
+ * Work follows changes: the sessions are looked at again only when their configuration may have changed,
+ * and a changed address re-decides only its own prefixes (bgp-plan.ts). What changed goes to the wire at
+ * once, withdrawals first; the ServiceBGPStatus writes it causes follow (status-writer.ts).
  */
 import { isIPv4 } from 'node:net';
 import type { V1Node } from '@kubernetes/client-node';
@@ -13,11 +17,12 @@ import type { BFDProfile, BGPPeer } from '../api/types.ts';
 import type { KubeRest } from '../k8s/rest.ts';
 import { selectorsAllow } from '../labels/selector.ts';
 import type { Logger } from '../log.ts';
-import { BgpAnnouncer, type DesiredRoute, type PeerConfig } from './bgp-announcer.ts';
+import { BgpAnnouncer, type PeerConfig } from './bgp-announcer.ts';
+import { BgpPlan } from './bgp-plan.ts';
 import type { AddressCatalog } from './catalog.ts';
 import type { SpeakerMetrics } from './metrics.ts';
 import { PeerSecrets } from './peer-secrets.ts';
-import type { ServiceAnnouncement, StatusWriter } from './status-writer.ts';
+import type { StatusWriter } from './status-writer.ts';
 
 export interface BgpApplierOptions {
   rest: KubeRest;
@@ -53,16 +58,11 @@ function routerIdOf(spec: BGPPeer['spec'], node: string, me: V1Node | undefined)
   };
 }
 
-interface Contribution {
-  route: DesiredRoute;
-  withheld: string | undefined;
-  services: Set<string>;
-}
-
 export class BgpApplier {
   private readonly opts: BgpApplierOptions;
   private readonly announcer: BgpAnnouncer;
   private readonly secrets: PeerSecrets;
+  private readonly plan = new BgpPlan();
   private readonly warnedProfiles = new Set<string>();
   /** BGPAdvertisements whose routes are withheld, as last logged. */
   private withheldAds = new Map<string, string>();
@@ -119,14 +119,50 @@ export class BgpApplier {
     return config;
   }
 
-  /** Sessions for the peers that select this node, carrying exactly this node's routes. */
+  /** Takes in catalog changes for these addresses: only their prefixes are decided again. */
+  addressesChanged(catalog: AddressCatalog, addresses: Iterable<string>): void {
+    for (const a of addresses) this.plan.setAddress(a, catalog.get(a));
+  }
+
+  /** Whether route changes wait for `apply`. */
+  get pending(): boolean {
+    return this.plan.pending;
+  }
+
+  /**
+   * With `sessions`, the sessions for the peers that select this node are looked at again (their
+   * configuration may have changed); then the routes that changed go to the wire, withdrawals first, and
+   * the statuses of the Services they belong to are updated.
+   */
   async apply(
     catalog: AddressCatalog,
     peers: readonly BGPPeer[],
     bfdProfiles: (name: string) => BFDProfile | undefined,
     me: V1Node | undefined,
     connected: boolean,
+    sessions: boolean,
   ): Promise<void> {
+    if (sessions) {
+      this.applySessions(peers, bfdProfiles, me, connected);
+      this.logWithheld(catalog.unresolvedCommunities());
+    }
+    this.plan.setConnected(connected);
+    if (!this.plan.pending) return;
+    const changes = this.plan.take();
+    for (const w of changes.withdrawals) this.announcer.withdraw(w.peer, w.prefix);
+    for (const a of changes.announcements) this.announcer.announce(a.peer, a.route);
+    this.announcer.flush();
+    this.opts.metrics.announcedAddresses.set({ protocol: 'bgp' }, this.plan.announcedAddresses);
+    for (const [service, status] of changes.services) this.opts.status.setBGP(service, status);
+  }
+
+  /** One session per peer that selects this node, with its current settings; none when cut off. */
+  private applySessions(
+    peers: readonly BGPPeer[],
+    bfdProfiles: (name: string) => BFDProfile | undefined,
+    me: V1Node | undefined,
+    connected: boolean,
+  ): void {
     const labels = me?.metadata?.labels ?? {};
     const mine = peers.filter((p) => selectorsAllow(p.spec?.nodeSelectors, labels));
     const configs: PeerConfig[] = [];
@@ -149,65 +185,6 @@ export class BgpApplier {
       ),
     );
     this.announcer.setPeers(connected ? configs : []);
-    this.logWithheld(catalog.unresolvedCommunities());
-
-    // Every advertisement that puts a prefix on a session adds its communities to it; when one of them
-    // cannot say which communities it wants, the prefix does not go out on that session at all.
-    const byPeer = new Map<string, Map<string, Contribution>>();
-    let count = 0;
-    if (connected) {
-      for (const entry of catalog.all()) {
-        if (entry.bgp.length === 0) continue;
-        count++;
-        for (const route of entry.bgp) {
-          for (const peer of route.peers) {
-            let routes = byPeer.get(peer);
-            if (!routes) {
-              routes = new Map();
-              byPeer.set(peer, routes);
-            }
-            const c = routes.get(route.prefix);
-            if (!c) {
-              routes.set(route.prefix, {
-                route: {
-                  prefix: route.prefix,
-                  communities: [...route.communities],
-                  ...(route.localPref !== undefined ? { localPref: route.localPref } : {}),
-                },
-                withheld: route.withheld,
-                services: new Set(entry.services),
-              });
-              continue;
-            }
-            for (const v of route.communities)
-              if (!c.route.communities.includes(v)) c.route.communities.push(v);
-            if (route.localPref !== undefined && route.localPref > (c.route.localPref ?? -1))
-              c.route.localPref = route.localPref;
-            c.withheld ??= route.withheld;
-            for (const svc of entry.services) c.services.add(svc);
-          }
-        }
-      }
-    }
-    const desired = new Map<string, DesiredRoute[]>();
-    const statuses = new Map<string, ServiceAnnouncement>();
-    for (const [peer, routes] of byPeer) {
-      const list: DesiredRoute[] = [];
-      for (const c of routes.values()) {
-        if (c.withheld) continue;
-        list.push(c.route);
-        for (const svc of c.services) {
-          const s = statuses.get(svc) ?? { service: svc, addresses: [], via: [], prefixes: [] };
-          statuses.set(svc, s);
-          if (!s.prefixes!.includes(c.route.prefix)) s.prefixes!.push(c.route.prefix);
-          if (!s.via.includes(peer)) s.via.push(peer);
-        }
-      }
-      desired.set(peer, list);
-    }
-    this.announcer.setRoutes(desired);
-    this.opts.metrics.announcedAddresses.set({ protocol: 'bgp' }, count);
-    this.opts.status.setBGP([...statuses.values()]);
   }
 
   /** Says when an advertisement's routes start being withheld, and when they no longer are. */

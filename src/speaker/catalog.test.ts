@@ -293,3 +293,25 @@ test('BGP: well-known community names resolve; a route whose advertisement names
   assert.equal(fixed.get('192.0.2.77')!.bgp[0]!.withheld, undefined);
   assert.equal(fixed.unresolvedCommunities().size, 0);
 });
+
+test('a Service with several EndpointSlices: Local eligibility is the union of them; one going, or moving to another Service, takes only its nodes', () => {
+  const c = new AddressCatalog('n1', () => true);
+  c.setConfig(inputs({ l2Advertisements: [l2({})] }));
+  c.setService('ns/a', svc('a', ['192.0.2.1'], 'Local'));
+  c.setService('ns/b', svc('b', ['192.0.2.2'], 'Local'));
+  const eligible = (ip: string) => [...(c.get(ip)?.l2?.eligible ?? [])].sort();
+  const named = (name: string, service: string, nodes: string[]) => ({
+    ...slice(service, nodes),
+    metadata: { name, namespace: 'ns', labels: { 'kubernetes.io/service-name': service } },
+  });
+  c.setSlice('ns/a-1', named('a-1', 'a', ['n1']));
+  assert.deepEqual(c.setSlice('ns/a-2', named('a-2', 'a', ['n2'])), ['192.0.2.1']);
+  assert.deepEqual(eligible('192.0.2.1'), ['n1', 'n2']);
+  // a-2 is relabelled to b: a keeps n1 only, b gets n2.
+  assert.deepEqual(c.setSlice('ns/a-2', named('a-2', 'b', ['n2'])).sort(), ['192.0.2.1', '192.0.2.2']);
+  assert.deepEqual(eligible('192.0.2.1'), ['n1']);
+  assert.deepEqual(eligible('192.0.2.2'), ['n2']);
+  assert.deepEqual(c.setSlice('ns/a-1', undefined), ['192.0.2.1']);
+  assert.deepEqual(eligible('192.0.2.1'), []);
+  assert.deepEqual(c.setSlice('ns/a-1', undefined), [], 'a slice deleted twice changes nothing');
+});

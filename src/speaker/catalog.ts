@@ -109,6 +109,8 @@ export class AddressCatalog {
   private readonly serviceAddresses = new Map<string, string[]>();
   private readonly users = new Map<string, Set<string>>();
   private readonly slices = new Map<string, { service: string; nodes: Set<string> }>();
+  /** Service -> keys of its EndpointSlices, so a slice event reads only its own Service's slices. */
+  private readonly slicesOf = new Map<string, Set<string>>();
   private readonly serving = new Map<string, Set<string>>();
   private readonly entries = new Map<string, AddressEntry>();
   private config: CatalogConfig = {
@@ -213,6 +215,10 @@ export class AddressCatalog {
     const old = this.slices.get(sliceKey);
     const name = slice?.metadata?.labels?.['kubernetes.io/service-name'];
     const service = slice && name ? `${slice.metadata?.namespace}/${name}` : undefined;
+    if (old) {
+      const keys = this.slicesOf.get(old.service);
+      if (keys?.delete(sliceKey) && keys.size === 0) this.slicesOf.delete(old.service);
+    }
     if (service) {
       const nodes = new Set<string>();
       for (const ep of slice!.endpoints ?? []) {
@@ -221,12 +227,18 @@ export class AddressCatalog {
         if ((c.ready !== false || c.serving === true) && ep.nodeName) nodes.add(ep.nodeName);
       }
       this.slices.set(sliceKey, { service, nodes });
+      let keys = this.slicesOf.get(service);
+      if (!keys) {
+        keys = new Set();
+        this.slicesOf.set(service, keys);
+      }
+      keys.add(sliceKey);
     } else this.slices.delete(sliceKey);
     const touched = new Set<string>();
     for (const s of [old?.service, service]) {
       if (!s) continue;
       const nodes = new Set<string>();
-      for (const v of this.slices.values()) if (v.service === s) for (const n of v.nodes) nodes.add(n);
+      for (const k of this.slicesOf.get(s) ?? []) for (const n of this.slices.get(k)!.nodes) nodes.add(n);
       const prev = this.serving.get(s);
       if (prev && prev.size === nodes.size && [...nodes].every((n) => prev.has(n))) continue;
       if (nodes.size) this.serving.set(s, nodes);

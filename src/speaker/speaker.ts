@@ -3,10 +3,12 @@
  * membership (mesh and Leases), and hands both to the L2 and BGP sides, which decide what this node
  * answers and announces. It never writes Services.
  *
- * Work follows changes: a Service or EndpointSlice event recomputes that Service's addresses only; a
- * configuration change (pools, advertisements, peers, nodes) recomputes the catalog; a membership change
- * touches only the L2 ownership of the nodes that came or went. Changes arriving together are applied
- * together on the next turn of the event loop.
+ * Work follows changes: a Service or EndpointSlice event recomputes that Service's addresses only, and
+ * the BGP side re-decides only their prefixes; a configuration change (pools, advertisements, peers,
+ * nodes) recomputes the catalog and looks at the BGP sessions again; a membership change touches only the
+ * L2 ownership of the nodes that came or went. Changes arriving together are applied together on the next
+ * turn of the event loop; nothing changing costs nothing. BGP goes first: its UPDATEs leave before the L2
+ * side and any status write of the same change.
  */
 import type { V1EndpointSlice, V1Node, V1Service } from '@kubernetes/client-node';
 import { servedByBeacon } from '../api/load-balancer-class.ts';
@@ -73,7 +75,8 @@ export class Speaker {
   private applying = false;
   private applyAgain = false;
   private configDirty = true;
-  private bgpDirty = true;
+  /** The BGP sessions' configuration may have changed (peers, Secrets, the node, being cut off). */
+  private bgpSessionsDirty = true;
   private readonly changedAddresses = new Set<string>();
   private lastConnected = true;
   private recheckTimer: NodeJS.Timeout | undefined;
@@ -158,7 +161,7 @@ export class Speaker {
       metrics,
       status: this.status,
       onChange: () => {
-        this.bgpDirty = true;
+        this.bgpSessionsDirty = true;
         this.schedule();
       },
     });
@@ -274,7 +277,7 @@ export class Speaker {
     if (this.stopping) return;
     if (this.configDirty) {
       this.configDirty = false;
-      this.bgpDirty = true;
+      this.bgpSessionsDirty = true;
       const changed = this.catalog.setConfig({
         nodes: this.nodes.list(),
         pools: this.pools.list(),
@@ -286,33 +289,35 @@ export class Speaker {
       for (const a of changed) this.changedAddresses.add(a);
     }
     if (this.changedAddresses.size) {
-      this.bgpDirty = true;
+      this.bgp.addressesChanged(this.catalog, this.changedAddresses);
       this.l2Applier.addressesChanged(this.catalog, this.changedAddresses);
       this.changedAddresses.clear();
     }
-    const live = this.membership.candidates();
-    this.metrics.liveSpeakers.set(live.size);
-    const may = this.membership.mayAnswer();
-    this.metrics.mayAnnounce.set({ protocol: 'l2' }, may ? 1 : 0);
-    this.l2Applier.apply(this.catalog);
     const connected = this.membership.connected();
     this.metrics.mayAnnounce.set({ protocol: 'bgp' }, connected ? 1 : 0);
     if (connected !== this.lastConnected) {
       this.lastConnected = connected;
-      this.bgpDirty = true;
+      this.bgpSessionsDirty = true;
       if (connected) this.log.info('in touch with peers or the API server again: announcing BGP routes');
       else this.log.warn('cut off from the API server and every peer: withdrawing BGP routes');
     }
-    if (this.bgpDirty) {
-      this.bgpDirty = false;
+    if (this.bgpSessionsDirty || this.bgp.pending) {
+      const sessions = this.bgpSessionsDirty;
+      this.bgpSessionsDirty = false;
       await this.bgp.apply(
         this.catalog,
         this.peers.list(),
         (name) => this.bfdProfiles.get(`${this.opts.namespace}/${name}`),
         this.nodes.get(this.opts.node),
         connected,
+        sessions,
       );
     }
+    const live = this.membership.candidates();
+    this.metrics.liveSpeakers.set(live.size);
+    const may = this.membership.mayAnswer();
+    this.metrics.mayAnnounce.set({ protocol: 'l2' }, may ? 1 : 0);
+    this.l2Applier.apply(this.catalog);
   }
 
   /** Graceful exit: tell peers (they take over at once), stop answering, withdraw, clean up. */

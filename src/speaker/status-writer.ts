@@ -2,7 +2,8 @@
  * Publishes what this node announces as ServiceL2Status / ServiceBGPStatus objects (one per Service and
  * node, readable with `kubectl get servicel2statuses`) and each BGP session's state as a BGPSessionState,
  * and records an Event on a Service when this node starts or stops answering for it. Writes happen only
- * on change, a few at a time: zero API writes in steady state.
+ * on change, a few at a time, and after the UPDATEs of the same change have gone out: zero API writes in
+ * steady state, and a change costs in proportion to the objects it touches, not to all of them.
  */
 import { createHash } from 'node:crypto';
 import type { EventRecorder } from '../k8s/events.ts';
@@ -15,14 +16,13 @@ const SERVICE_NAME_LABEL = 'beacon.dev/service-name';
 const SERVICE_NAMESPACE_LABEL = 'beacon.dev/service-namespace';
 const MAX_IN_FLIGHT = 8;
 
+/** What this node answers for one Service in L2 mode. */
 export interface ServiceAnnouncement {
   /** "namespace/name" */
   service: string;
   addresses: string[];
-  /** L2: interfaces; BGP: peers. */
+  /** Interfaces. */
   via: string[];
-  /** BGP only: prefixes. */
-  prefixes?: string[];
 }
 
 type Kind = 'servicel2statuses' | 'servicebgpstatuses' | 'bgpsessionstates';
@@ -65,6 +65,17 @@ function replaceStatus(status: Record<string, unknown>): { op: 'add'; path: stri
   return [{ op: 'add', path: '/status', value: status }];
 }
 
+/** A status as it should be, with its serialization (what is compared with what was written). */
+interface Desired {
+  status: Record<string, unknown>;
+  text: string;
+}
+
+const KINDS: readonly Kind[] = ['servicel2statuses', 'servicebgpstatuses', 'bgpsessionstates'];
+
+/** Object names by tuple, so that a Service changing often is not hashed each time; bounded. */
+const NAME_CACHE_LIMIT = 100_000;
+
 export class StatusWriter {
   private readonly rest: KubeRest;
   private readonly namespace: string;
@@ -73,10 +84,17 @@ export class StatusWriter {
   private readonly events: EventRecorder;
   /** What this node last wrote: kind -> object name -> serialized status. */
   private readonly written = new Map<Kind, Map<string, string>>();
-  private readonly desired = new Map<Kind, Map<string, Record<string, unknown>>>();
+  private readonly desired = new Map<Kind, Map<string, Desired>>();
+  /**
+   * Objects whose desired status may differ from what was written: only these are looked at when writing,
+   * so a change costs in proportion to itself, not to the number of objects.
+   */
+  private readonly dirty = new Map<Kind, Set<string>>();
+  private readonly names = new Map<string, string>();
   private queue: Promise<void> = Promise.resolve();
   private flushing = false;
   private again = false;
+  private soon: NodeJS.Immediate | undefined;
   private readonly serviceUid: (namespace: string, name: string) => string | undefined;
   private retryTimer: NodeJS.Timeout | undefined;
   private retryMs = 1000;
@@ -100,15 +118,16 @@ export class StatusWriter {
     this.events = events;
     this.log = log;
     this.serviceUid = serviceUid;
-    for (const k of ['servicel2statuses', 'servicebgpstatuses', 'bgpsessionstates'] as const) {
+    for (const k of KINDS) {
       this.written.set(k, new Map());
       this.desired.set(k, new Map());
+      this.dirty.set(k, new Set());
     }
   }
 
   /** Learns what an earlier run of this speaker left, so stale objects are deleted, not leaked. */
   async adoptExisting(): Promise<void> {
-    for (const kind of this.written.keys()) {
+    for (const kind of KINDS) {
       try {
         const list = await this.rest.get<{
           items: { metadata: { name: string }; status?: { node?: string } }[];
@@ -116,8 +135,11 @@ export class StatusWriter {
           query: { labelSelector: `${NODE_LABEL}=${nodeLabelValue(this.node)}` },
         });
         for (const o of list.items)
-          if (o.status?.node === this.node)
+          if (o.status?.node === this.node) {
             this.written.get(kind)!.set(o.metadata.name, JSON.stringify(o.status));
+            // Looked at on the next write: deleted unless this run wants it too.
+            this.dirty.get(kind)!.add(o.metadata.name);
+          }
       } catch (err) {
         this.log.warn({ err: (err as Error).message, kind }, 'cannot list earlier status objects');
       }
@@ -129,43 +151,90 @@ export class StatusWriter {
     return name ? `${base}/${name}` : base;
   }
 
+  /** The object name of a (node, ...parts) tuple, remembered. */
+  private nameOf(...parts: string[]): string {
+    const key = parts.join('\0');
+    let name = this.names.get(key);
+    if (!name) {
+      if (this.names.size >= NAME_CACHE_LIMIT) this.names.clear();
+      name = objectName(this.node, ...parts);
+      this.names.set(key, name);
+    }
+    return name;
+  }
+
+  /** Sets (or with undefined, removes) one object's desired status; true when that changed it. */
+  private setOne(kind: Kind, name: string, status: Record<string, unknown> | undefined): boolean {
+    const desired = this.desired.get(kind)!;
+    if (status) {
+      const text = JSON.stringify(status);
+      if (desired.get(name)?.text === text) return false;
+      desired.set(name, { status, text });
+    } else if (!desired.delete(name)) return false;
+    this.dirty.get(kind)!.add(name);
+    this.flushSoon();
+    return true;
+  }
+
+  /** Makes `kind`'s desired objects exactly `next`. */
+  private setAll(kind: Kind, next: Map<string, Record<string, unknown>>): void {
+    for (const name of [...this.desired.get(kind)!.keys()])
+      if (!next.has(name)) this.setOne(kind, name, undefined);
+    for (const [name, status] of next) this.setOne(kind, name, status);
+  }
+
   /** One status object per Service this node announces, named after node and Service. */
   private perService(
     announcements: readonly ServiceAnnouncement[],
     fields: (a: ServiceAnnouncement) => Record<string, unknown>,
   ): Map<string, Record<string, unknown>> {
     const next = new Map<string, Record<string, unknown>>();
-    for (const a of announcements) {
-      const [ns, name] = a.service.split('/') as [string, string];
-      next.set(objectName(this.node, ns, name), {
-        node: this.node,
-        serviceName: name,
-        serviceNamespace: ns,
-        ...fields(a),
-      });
-    }
+    for (const a of announcements)
+      next.set(this.serviceObjectName(a.service), this.serviceStatus(a, fields(a)));
     return next;
+  }
+
+  private serviceObjectName(service: string): string {
+    const [ns, name] = service.split('/') as [string, string];
+    return this.nameOf(ns, name);
+  }
+
+  private serviceStatus(a: ServiceAnnouncement, fields: Record<string, unknown>): Record<string, unknown> {
+    const [ns, name] = a.service.split('/') as [string, string];
+    return { node: this.node, serviceName: name, serviceNamespace: ns, ...fields };
   }
 
   setL2(announcements: readonly ServiceAnnouncement[]): void {
     const next = this.perService(announcements, (a) => ({ addresses: a.addresses, interfaces: a.via }));
     this.announceChanges(this.desired.get('servicel2statuses')!, next);
-    this.desired.set('servicel2statuses', next);
-    this.flush();
+    this.setAll('servicel2statuses', next);
   }
 
-  setBGP(announcements: readonly ServiceAnnouncement[]): void {
-    this.desired.set(
+  /**
+   * What this node announces over BGP for one Service ("namespace/name"): its prefixes and the peers it
+   * announces them to; undefined when it announces nothing for it.
+   */
+  setBGP(service: string, bgp: { prefixes: string[]; peers: string[] } | undefined): void {
+    const [namespace, name] = service.split('/') as [string, string];
+    this.setOne(
       'servicebgpstatuses',
-      this.perService(announcements, (a) => ({ prefixes: a.prefixes ?? [], peers: a.via })),
+      this.nameOf(namespace, name),
+      bgp
+        ? {
+            node: this.node,
+            serviceName: name,
+            serviceNamespace: namespace,
+            prefixes: bgp.prefixes,
+            peers: bgp.peers,
+          }
+        : undefined,
     );
-    this.flush();
   }
 
   setSessions(states: readonly SessionState[]): void {
     const next = new Map<string, Record<string, unknown>>();
     for (const s of states) {
-      next.set(objectName(this.node, s.peer), {
+      next.set(this.nameOf(s.peer), {
         node: this.node,
         peer: s.peer,
         peerAddress: s.peerAddress,
@@ -176,15 +245,11 @@ export class StatusWriter {
         ...(s.lastError ? { lastError: [...s.lastError].slice(0, 1024).join('') } : {}),
       });
     }
-    this.desired.set('bgpsessionstates', next);
-    this.flush();
+    this.setAll('bgpsessionstates', next);
   }
 
   /** Events on Services this node starts or stops answering for in L2 mode. */
-  private announceChanges(
-    before: Map<string, Record<string, unknown>>,
-    after: Map<string, Record<string, unknown>>,
-  ): void {
+  private announceChanges(before: Map<string, Desired>, after: Map<string, Record<string, unknown>>): void {
     const describe = (s: Record<string, unknown>) => {
       const name = s.serviceName as string;
       const namespace = s.serviceNamespace as string;
@@ -201,6 +266,18 @@ export class StatusWriter {
         `node ${this.node} now answers ARP/NDP for ${(s.addresses as string[]).join(', ')}${via ? ` on ${via}` : ''}`,
       );
     }
+  }
+
+  /**
+   * Writes on the next turn of the event loop: whatever the caller does next (the UPDATEs its change
+   * causes) goes first, and every status changed in this turn is written in one round.
+   */
+  private flushSoon(): void {
+    if (this.soon || this.closed) return;
+    this.soon = setImmediate(() => {
+      this.soon = undefined;
+      this.flush();
+    });
   }
 
   /**
@@ -235,26 +312,43 @@ export class StatusWriter {
 
   private async writeDifference(): Promise<number> {
     const jobs: (() => Promise<void>)[] = [];
-    for (const [kind, desired] of this.desired) {
+    for (const [kind, names] of this.dirty) {
+      const desired = this.desired.get(kind)!;
       const written = this.written.get(kind)!;
-      for (const [name, status] of desired) {
-        const text = JSON.stringify(status);
-        if (written.get(name) === text) continue;
-        jobs.push(() =>
-          this.put(kind, name, status, written.has(name)).then(() => void written.set(name, text)),
-        );
+      for (const name of names) {
+        const want = desired.get(name);
+        const have = written.get(name);
+        if (want) {
+          if (have === want.text) continue;
+          const { status, text } = want;
+          jobs.push(() =>
+            this.put(kind, name, status, have !== undefined).then(
+              () => void written.set(name, text),
+              (err: unknown) => {
+                names.add(name);
+                throw err;
+              },
+            ),
+          );
+        } else if (have !== undefined) {
+          jobs.push(() =>
+            this.rest
+              .delete(this.path(kind, name))
+              .catch((err) => {
+                if (!(err instanceof ApiError && err.status === 404)) throw err;
+              })
+              .then(
+                () => void written.delete(name),
+                (err: unknown) => {
+                  names.add(name);
+                  throw err;
+                },
+              ),
+          );
+        }
       }
-      for (const name of [...written.keys()]) {
-        if (desired.has(name)) continue;
-        jobs.push(() =>
-          this.rest
-            .delete(this.path(kind, name))
-            .catch((err) => {
-              if (!(err instanceof ApiError && err.status === 404)) throw err;
-            })
-            .then(() => void written.delete(name)),
-        );
-      }
+      // A failed write puts its name back (above), for the retry.
+      names.clear();
     }
     let next = 0;
     let failed = 0;
@@ -316,12 +410,20 @@ export class StatusWriter {
 
   /** Waits for pending writes, e.g. before exiting. */
   async settle(): Promise<void> {
+    if (this.soon) {
+      clearImmediate(this.soon);
+      this.soon = undefined;
+      this.flush();
+    }
     await this.queue;
   }
 
   /** Removes everything this node published (graceful shutdown). */
   async clear(): Promise<void> {
-    for (const k of this.desired.keys()) this.desired.set(k, new Map());
+    for (const kind of KINDS) {
+      this.desired.get(kind)!.clear();
+      for (const name of this.written.get(kind)!.keys()) this.dirty.get(kind)!.add(name);
+    }
     this.flush();
     await this.settle();
     this.closed = true;

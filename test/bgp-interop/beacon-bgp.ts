@@ -12,6 +12,8 @@ import { routerDir } from '../harness/routers/router.ts';
 export const REPO = join(import.meta.dirname, '..', '..');
 const NODE = join(REPO, 'node_modules', '.bin', 'node');
 const MAIN = join(REPO, 'src', 'cli', 'main.ts');
+/** What the container image runs: the compiled JavaScript (`npm run build`), without the type stripper. */
+const COMPILED_MAIN = join(REPO, 'dist', 'cli', 'main.js');
 
 export interface BeaconBgpOptions {
   localAs: number;
@@ -37,6 +39,10 @@ export interface BeaconBgpOptions {
   prefixBase?: string;
   /** Run BFD beside the session with these timers (both directions), e.g. 100 ms x 3. */
   bfd?: { intervalMs: number; multiplier: number };
+  /** Run dist/cli/main.js (build it first) instead of the TypeScript sources. */
+  compiled?: boolean;
+  /** Log level of the command's own log (default debug). */
+  logLevel?: string;
 }
 
 /** The command line for these options. */
@@ -89,7 +95,8 @@ export class BeaconBgp {
     const dir = await routerDir('bgp');
     const logFile = join(dir, 'beacon-bgp.log');
     const args = beaconBgpArgs(options);
-    const proc = ns.spawn(label, NODE, [MAIN, '--log-level', 'debug', 'bgp', ...args], {
+    const main = options.compiled ? COMPILED_MAIN : MAIN;
+    const proc = ns.spawn(label, NODE, [main, '--log-level', options.logLevel ?? 'debug', 'bgp', ...args], {
       cwd: REPO,
       logFile,
     });

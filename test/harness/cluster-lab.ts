@@ -16,7 +16,7 @@ import { type ApiBridge, bridgeApiServer } from './api-bridge.ts';
 import { type ApiServer, startApiServer } from './apiserver.ts';
 import { REPO_ROOT } from './binaries.ts';
 import { installCrds } from './crds.ts';
-import { adminRest, ensureNamespace } from './kube.ts';
+import { adminRest, createBeaconObject, createPool, ensureNamespace } from './kube.ts';
 import { type Bridge, NetLab, type Netns } from './netns.ts';
 import type { TetheredProcess } from './process.ts';
 import { waitFor } from './process.ts';
@@ -164,6 +164,7 @@ export class ClusterLab {
     extraArgs: string[] = [],
     compiled = false,
     env: Record<string, string> = {},
+    nodeArgs: string[] = [],
   ): TetheredProcess {
     node.speaker = node.ns.spawn(
       `speaker-${node.name}`,
@@ -171,6 +172,7 @@ export class ClusterLab {
       [
         // Compiled means "as in production": the heap caps deploy/speaker.yaml sets through NODE_OPTIONS.
         ...(compiled ? ['--max-semi-space-size=1', '--max-old-space-size=256'] : []),
+        ...nodeArgs,
         compiled ? join(REPO_ROOT, 'dist', 'cli', 'main.js') : join(REPO_ROOT, 'src', 'cli', 'main.ts'),
         'speaker',
         `--node=${node.name}`,
@@ -268,6 +270,25 @@ async function createNode(rest: KubeRest, name: string, ip: string, ip6: string)
         },
       ],
     },
+  });
+}
+
+/**
+ * BGP mode as the lab's tests and benches configure it: a pool `routed` of `addresses`, the router as the
+ * `BGPPeer` `frr` (9 s hold time) of every node, and an advertisement of the pool with a community and a
+ * large community, as a real configuration has them, so that every route carries attributes none may lose.
+ */
+export async function configureRoutedBgp(rest: KubeRest, addresses: string[]): Promise<void> {
+  await createPool(rest, BEACON_NS, 'routed', { addresses });
+  await createBeaconObject(rest, BEACON_NS, 'BGPPeer', 'frr', {
+    myASN: NODE_ASN,
+    peerASN: ROUTER_ASN,
+    peerAddress: ROUTER_IP,
+    holdTime: '9s',
+  });
+  await createBeaconObject(rest, BEACON_NS, 'BGPAdvertisement', 'routed', {
+    ipAddressPools: ['routed'],
+    communities: ['64512:100', 'large:64512:1:2'],
   });
 }
 

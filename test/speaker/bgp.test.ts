@@ -9,14 +9,12 @@ import {
   BEACON_NS,
   BGP_POOL,
   ClusterLab,
+  configureRoutedBgp,
   NODE_ASN,
-  ROUTER_ASN,
-  ROUTER_IP,
   setEndpoints,
 } from '../harness/cluster-lab.ts';
 import {
   createBeaconObject,
-  createPool,
   createService,
   ensureNamespace,
   type RunningController,
@@ -39,17 +37,7 @@ before(
   async () => {
     if (skip) return;
     lab = await ClusterLab.start({ tag: 'spkbgp', nodes: 3, router: true });
-    await createPool(lab.rest, BEACON_NS, 'routed', { addresses: BGP_POOL });
-    await createBeaconObject(lab.rest, BEACON_NS, 'BGPPeer', 'frr', {
-      myASN: NODE_ASN,
-      peerASN: ROUTER_ASN,
-      peerAddress: ROUTER_IP,
-      holdTime: '9s',
-    });
-    await createBeaconObject(lab.rest, BEACON_NS, 'BGPAdvertisement', 'routed', {
-      ipAddressPools: ['routed'],
-      communities: ['64512:100', 'large:64512:1:2'],
-    });
+    await configureRoutedBgp(lab.rest, BGP_POOL);
     controller = await startController(lab.api, { namespace: BEACON_NS, loadBalancerClass: 'beacon.dev/lb' });
     await ensureNamespace(lab.rest, APP);
     for (const n of lab.nodes) lab.startSpeaker(n);

@@ -40,8 +40,8 @@ const list = async (plural: string) =>
 test('node n1-ns with Service x/web and node n1 with Service ns-x/web publish two objects, each its own', async () => {
   const a = writer('n1-ns');
   const b = writer('n1');
-  a.setBGP([{ service: 'x/web', addresses: [], via: ['tor'], prefixes: ['198.51.100.1/32'] }]);
-  b.setBGP([{ service: 'ns-x/web', addresses: [], via: ['tor'], prefixes: ['198.51.100.2/32'] }]);
+  a.setBGP('x/web', { prefixes: ['198.51.100.1/32'], peers: ['tor'] });
+  b.setBGP('ns-x/web', { prefixes: ['198.51.100.2/32'], peers: ['tor'] });
   // The same holds for sessions: node n1-a with peer b, node n1 with peer a-b.
   a.setSessions([]);
   const c = writer('n1-a');
@@ -75,7 +75,7 @@ test('a node name of 253 characters: the objects are written, the label stays a 
   assert.equal(node.length, 253);
   const first = writer(node);
   first.setL2([{ service: 'shop/web', addresses: ['192.0.2.200'], via: ['eth0'] }]);
-  first.setBGP([{ service: 'shop/web', addresses: [], via: ['tor'], prefixes: ['198.51.100.1/32'] }]);
+  first.setBGP('shop/web', { prefixes: ['198.51.100.1/32'], peers: ['tor'] });
   await first.settle();
   const [l2] = await list('servicel2statuses');
   assert.equal(l2?.status.node, node, 'the full name is in status.node');
@@ -88,7 +88,7 @@ test('a node name of 253 characters: the objects are written, the label stays a 
   const second = writer(node);
   await second.adoptExisting();
   second.setL2([]);
-  second.setBGP([{ service: 'shop/web', addresses: [], via: ['tor'], prefixes: ['198.51.100.1/32'] }]);
+  second.setBGP('shop/web', { prefixes: ['198.51.100.1/32'], peers: ['tor'] });
   await second.settle();
   assert.equal((await list('servicel2statuses')).length, 0, 'the stale L2 object was deleted');
   assert.equal((await list('servicebgpstatuses')).length, 1);

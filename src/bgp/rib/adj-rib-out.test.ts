@@ -3,7 +3,7 @@ import { describe, test } from 'node:test';
 import { decodeMessage } from '../codec/decode.ts';
 import { endOfRib } from '../codec/decode-update.ts';
 import type { UpdateMessage } from '../codec/messages.ts';
-import { formatPrefix } from '../codec/prefix.ts';
+import { formatPrefix, type Prefix, parsePrefix } from '../codec/prefix.ts';
 import { AdjRibOut, type ExportPolicy, endOfRibFor } from './adj-rib-out.ts';
 
 const EBGP: ExportPolicy = {
@@ -243,5 +243,43 @@ describe('Adj-RIB-Out coalescing', () => {
     const rib = new AdjRibOut();
     assert.throws(() => rib.announce('192.0.2.1/33'), TypeError);
     assert.throws(() => rib.withdraw('nonsense'), TypeError);
+  });
+});
+
+describe('Adj-RIB-Out route identity', () => {
+  test('host routes across the whole IPv4 range, the top bit set or not, go out as written and come back as text', () => {
+    const rib = new AdjRibOut();
+    const edges = ['0.0.0.0/32', '127.255.255.255/32', '128.0.0.1/32', '255.255.255.255/32', '10.0.0.0/24'];
+    for (const p of edges) rib.announce(p);
+    assert.deepEqual([...rib.routes().keys()].sort(), [...edges].sort());
+    assert.deepEqual(announced(decodeAll(rib.takeChanges(EBGP))).sort(), [...edges].sort());
+    assert.equal(rib.advertisedCount, 5);
+    for (const p of edges) assert.ok(rib.isAdvertised(p), p);
+    // A Prefix object and its text are the same route; a bare address is its host route.
+    rib.withdraw(parsePrefix('255.255.255.255/32') as Prefix);
+    rib.withdraw('128.0.0.1');
+    assert.deepEqual(withdrawn(decodeAll(rib.takeChanges(EBGP))).sort(), [
+      '128.0.0.1/32',
+      '255.255.255.255/32',
+    ]);
+    assert.equal(rib.advertisedCount, 3);
+  });
+
+  test('a /32 and the /24 it starts, an IPv6 host route ending in the same 32 bits and an IPv6 /64 are all distinct', () => {
+    const rib = new AdjRibOut();
+    rib.announce('192.0.2.0/32', { med: 1 });
+    rib.announce('192.0.2.0/24', { med: 2 });
+    rib.announce('2001:db8::c000:200/128', { med: 3 });
+    rib.announce('2001:db8::/64', { med: 4 });
+    assert.equal(rib.size, 4);
+    const updates = decodeAll(rib.takeChanges(EBGP));
+    const med = (prefix: string) => updates.find((u) => announced([u]).includes(prefix))?.attributes.med;
+    assert.deepEqual(
+      ['192.0.2.0/32', '192.0.2.0/24', '2001:db8::c000:200/128', '2001:db8::/64'].map(med),
+      [1, 2, 3, 4],
+    );
+    rib.withdraw('192.0.2.0/24');
+    assert.deepEqual(withdrawn(decodeAll(rib.takeChanges(EBGP))), ['192.0.2.0/24']);
+    assert.ok(rib.isAdvertised('192.0.2.0/32'), 'the /32 stays');
   });
 });

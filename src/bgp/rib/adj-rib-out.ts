@@ -47,9 +47,56 @@ export interface ExportPolicy {
   origin?: OriginValue;
 }
 
-interface Route {
-  prefix: Prefix;
-  attrsKey: string;
+/**
+ * A route's identity. An IPv4 host route, nearly every route Beacon announces, is its address as a signed
+ * 32-bit integer: V8 keeps such a number inside the Map entry itself, so a /32 costs the Adj-RIB-Out no
+ * object at all. Every other prefix is its canonical text. The two kinds can never be equal.
+ */
+type RouteKey = number | string;
+
+function keyOf(p: Prefix): RouteKey {
+  if (p.family === 'ipv4' && p.length === 32) {
+    const b = p.bytes;
+    return (b[0]! << 24) | (b[1]! << 16) | (b[2]! << 8) | b[3]!;
+  }
+  return formatPrefix(p);
+}
+
+function toPrefix(prefix: Prefix | string): Prefix {
+  const p = typeof prefix === 'string' ? parsePrefix(prefix) : prefix;
+  if (typeof p === 'string') throw new TypeError(p);
+  return p;
+}
+
+function familyOfKey(k: RouteKey): Family {
+  return typeof k === 'number' || !k.includes(':') ? 'ipv4' : 'ipv6';
+}
+
+function prefixOfKey(k: RouteKey): Prefix {
+  if (typeof k === 'string') return parsePrefix(k) as Prefix;
+  return {
+    family: 'ipv4',
+    length: 32,
+    bytes: Uint8Array.of(k >>> 24, (k >>> 16) & 255, (k >>> 8) & 255, k & 255),
+  };
+}
+
+function formatKey(k: RouteKey): string {
+  return typeof k === 'string' ? k : `${k >>> 24}.${(k >>> 16) & 255}.${(k >>> 8) & 255}.${k & 255}/32`;
+}
+
+function nlriSizeOfKey(k: RouteKey): number {
+  return typeof k === 'number' ? 5 : nlriSize(prefixOfKey(k));
+}
+
+function writeKeyNlri(k: RouteKey, out: Uint8Array, offset: number): number {
+  if (typeof k === 'string') return writeNlri(prefixOfKey(k), out, offset);
+  out[offset] = 32;
+  out[offset + 1] = k >>> 24;
+  out[offset + 2] = (k >>> 16) & 255;
+  out[offset + 3] = (k >>> 8) & 255;
+  out[offset + 4] = k & 255;
+  return offset + 5;
 }
 
 const UPDATE_FIXED = 19 + 2 + 2;
@@ -91,67 +138,75 @@ export interface PendingCounts {
   withdrawals: number;
 }
 
+/**
+ * Per route, two small integers: the attribute set wanted and the one the peer was sent (ids into one table
+ * of distinct attribute sets, which routes share). Nothing else is kept per route: the prefix is the key.
+ */
 export class AdjRibOut {
-  readonly #desired = new Map<string, Route>();
-  readonly #advertised = new Map<string, string>();
-  readonly #dirty = new Set<string>();
-  readonly #attrs = new Map<string, RouteAttributes>();
-  /**
-   * The Prefix of each route withdrawn since the last takeChanges, so that sending the withdrawal does not
-   * parse its text again (a third of the time of withdrawing 100,000 routes).
-   */
-  readonly #gone = new Map<string, Prefix>();
+  /** Route -> id of the attributes wanted. */
+  readonly #desired = new Map<RouteKey, number>();
+  /** Route -> id of the attributes the peer was sent. */
+  readonly #advertised = new Map<RouteKey, number>();
+  readonly #dirty = new Set<RouteKey>();
+  readonly #attrs = new Map<number, RouteAttributes>();
+  readonly #attrIds = new Map<string, number>();
+  #nextAttrId = 0;
   #dirtyWithdrawals = 0;
+
+  #attrId(attributes: RouteAttributes): number {
+    const { key, attrs } = canonicalAttributes(attributes);
+    let id = this.#attrIds.get(key);
+    if (id === undefined) {
+      id = this.#nextAttrId++;
+      this.#attrIds.set(key, id);
+      this.#attrs.set(id, attrs);
+    }
+    return id;
+  }
 
   /** Adds or changes a route. Accepts a Prefix or its text (`192.0.2.1/32`, a bare address means a host route). */
   announce(prefix: Prefix | string, attributes: RouteAttributes = NO_ATTRIBUTES): void {
-    const p = typeof prefix === 'string' ? parsePrefix(prefix) : prefix;
-    if (typeof p === 'string') throw new TypeError(p);
-    const key = formatPrefix(p);
-    const { key: attrsKey, attrs } = canonicalAttributes(attributes);
-    if (!this.#attrs.has(attrsKey)) this.#attrs.set(attrsKey, attrs);
-    this.#desired.set(key, { prefix: p, attrsKey });
+    const key = keyOf(toPrefix(prefix));
+    this.#desired.set(key, this.#attrId(attributes));
     this.#dirty.add(key);
   }
 
   withdraw(prefix: Prefix | string): void {
-    const p = typeof prefix === 'string' ? parsePrefix(prefix) : prefix;
-    if (typeof p === 'string') throw new TypeError(p);
-    const key = formatPrefix(p);
-    const route = this.#desired.get(key);
-    if (!route) return;
-    this.#desired.delete(key);
-    this.#forget(key, route);
+    const key = keyOf(toPrefix(prefix));
+    if (!this.#desired.delete(key)) return;
+    this.#forget(key);
   }
 
   withdrawAll(): void {
-    for (const [key, route] of this.#desired) this.#forget(key, route);
+    for (const key of this.#desired.keys()) this.#forget(key);
     this.#desired.clear();
   }
 
-  #forget(key: string, route: Route): void {
+  #forget(key: RouteKey): void {
     this.#dirty.add(key);
-    if (this.#advertised.has(key)) {
-      this.#dirtyWithdrawals++;
-      this.#gone.set(key, route.prefix);
-    }
+    if (this.#advertised.has(key)) this.#dirtyWithdrawals++;
   }
 
   get size(): number {
     return this.#desired.size;
   }
 
+  /** How many prefixes the peer was told about (and not since told to forget). */
+  get advertisedCount(): number {
+    return this.#advertised.size;
+  }
+
   /** The routes wanted, as `prefix -> attributes`. */
   routes(): Map<string, RouteAttributes> {
     const out = new Map<string, RouteAttributes>();
-    for (const [key, r] of this.#desired) out.set(key, this.#attrs.get(r.attrsKey)!);
+    for (const [key, id] of this.#desired) out.set(formatKey(key), this.#attrs.get(id)!);
     return out;
   }
 
   /** Whether the peer was told about this prefix (and not since told to forget it). */
   isAdvertised(prefix: string): boolean {
     const p = parsePrefix(prefix);
-    return typeof p !== 'string' && this.#advertised.has(formatPrefix(p));
+    return typeof p !== 'string' && this.#advertised.has(keyOf(p));
   }
 
   /** Prefixes whose change the peer has not been sent yet. */
@@ -172,7 +227,6 @@ export class AdjRibOut {
   reset(): void {
     this.#advertised.clear();
     this.#dirty.clear();
-    this.#gone.clear();
     this.#dirtyWithdrawals = 0;
     for (const key of this.#desired.keys()) this.#dirty.add(key);
     this.#gcAttributes();
@@ -184,65 +238,57 @@ export class AdjRibOut {
    */
   takeChanges(policy: ExportPolicy, options: { announcements?: boolean } = {}): Uint8Array[] {
     const withAnnouncements = options.announcements ?? true;
-    const withdrawals: Record<Family, Prefix[]> = { ipv4: [], ipv6: [] };
-    const groups = new Map<string, Prefix[]>();
-    const keep: string[] = [];
+    const withdrawals: Record<Family, RouteKey[]> = { ipv4: [], ipv6: [] };
+    /** Announcements by attribute id, IPv4 and IPv6 apart. */
+    const groups: Record<Family, Map<number, RouteKey[]>> = { ipv4: new Map(), ipv6: new Map() };
+    const keep: RouteKey[] = [];
     for (const key of this.#dirty) {
       const want = this.#desired.get(key);
-      const family: Family = want ? want.prefix.family : key.includes(':') ? 'ipv6' : 'ipv4';
+      const family = familyOfKey(key);
       if (!policy.families.has(family) || !this.#canAnnounce(family, policy)) {
         // Withdrawals of a family that is not up cannot be sent, and need not be: the peer has nothing.
-        if (want) keep.push(key);
+        if (want !== undefined) keep.push(key);
         else this.#advertised.delete(key);
         continue;
       }
       const had = this.#advertised.get(key);
-      if (!want) {
+      if (want === undefined) {
         if (had !== undefined) {
-          const p = this.#gone.get(key) ?? (parsePrefix(key) as Prefix);
-          withdrawals[p.family].push(p);
+          withdrawals[family].push(key);
           this.#advertised.delete(key);
         }
         continue;
       }
-      if (had === want.attrsKey) continue;
+      if (had === want) continue;
       if (!withAnnouncements) {
         keep.push(key);
         continue;
       }
-      const groupKey = `${family} ${want.attrsKey}`;
-      pushTo(groups, groupKey, want.prefix);
-      this.#advertised.set(key, want.attrsKey);
+      pushTo(groups[family], want, key);
+      this.#advertised.set(key, want);
     }
     this.#dirty.clear();
-    // Every dirty key not wanted any more was settled above (sent, or nothing to send).
-    this.#gone.clear();
     this.#dirtyWithdrawals = 0;
     for (const key of keep) this.#dirty.add(key);
     const out: Uint8Array[] = [];
     packWithdrawals(withdrawals.ipv4, 'ipv4', out);
     packWithdrawals(withdrawals.ipv6, 'ipv6', out);
-    for (const [groupKey, prefixes] of groups) {
-      const space = groupKey.indexOf(' ');
-      const family = groupKey.slice(0, space) as Family;
-      const attrs = this.#attrs.get(groupKey.slice(space + 1))!;
-      packAnnouncements(prefixes, family, attrs, policy, out);
-    }
+    for (const family of ['ipv4', 'ipv6'] as const)
+      for (const [id, keys] of groups[family])
+        packAnnouncements(keys, family, this.#attrs.get(id)!, policy, out);
     if (withAnnouncements) this.#gcAttributes();
     return out;
   }
 
   /** Everything the peer was told for one family, again (RFC 2918 route refresh), without End-of-RIB. */
   fullTable(family: Family, policy: ExportPolicy): Uint8Array[] {
-    const groups = new Map<string, Prefix[]>();
-    for (const [key, attrsKey] of this.#advertised) {
-      const route = this.#desired.get(key);
-      if (!route || route.prefix.family !== family) continue;
-      pushTo(groups, attrsKey, route.prefix);
+    const groups = new Map<number, RouteKey[]>();
+    for (const [key, id] of this.#advertised) {
+      if (familyOfKey(key) !== family || !this.#desired.has(key)) continue;
+      pushTo(groups, id, key);
     }
     const out: Uint8Array[] = [];
-    for (const [attrsKey, prefixes] of groups)
-      packAnnouncements(prefixes, family, this.#attrs.get(attrsKey)!, policy, out);
+    for (const [id, keys] of groups) packAnnouncements(keys, family, this.#attrs.get(id)!, policy, out);
     return out;
   }
 
@@ -252,10 +298,14 @@ export class AdjRibOut {
 
   #gcAttributes(): void {
     if (this.#attrs.size < 64) return;
-    const used = new Set<string>();
-    for (const r of this.#desired.values()) used.add(r.attrsKey);
-    for (const k of this.#advertised.values()) used.add(k);
-    for (const k of this.#attrs.keys()) if (!used.has(k)) this.#attrs.delete(k);
+    const used = new Set<number>();
+    for (const id of this.#desired.values()) used.add(id);
+    for (const id of this.#advertised.values()) used.add(id);
+    for (const [key, id] of this.#attrIds)
+      if (!used.has(id)) {
+        this.#attrIds.delete(key);
+        this.#attrs.delete(id);
+      }
   }
 }
 
@@ -282,22 +332,22 @@ export function pathAttributesFor(family: Family, a: RouteAttributes, policy: Ex
   };
 }
 
-function packNlri(prefixes: readonly Prefix[], budget: number, each: (nlri: Uint8Array) => void): void {
+function packNlri(keys: readonly RouteKey[], budget: number, each: (nlri: Uint8Array) => void): void {
   let buf = new Uint8Array(budget);
   let used = 0;
-  for (const p of prefixes) {
-    const size = nlriSize(p);
+  for (const k of keys) {
+    const size = nlriSizeOfKey(k);
     if (used + size > budget) {
       each(buf.subarray(0, used));
       buf = new Uint8Array(budget);
       used = 0;
     }
-    used = writeNlri(p, buf, used);
+    used = writeKeyNlri(k, buf, used);
   }
   if (used > 0) each(buf.subarray(0, used));
 }
 
-function packWithdrawals(prefixes: readonly Prefix[], family: Family, out: Uint8Array[]): void {
+function packWithdrawals(prefixes: readonly RouteKey[], family: Family, out: Uint8Array[]): void {
   if (prefixes.length === 0) return;
   if (family === 'ipv4') {
     packNlri(prefixes, MAX_MESSAGE_LENGTH - UPDATE_FIXED, (nlri) =>
@@ -317,7 +367,7 @@ function packWithdrawals(prefixes: readonly Prefix[], family: Family, out: Uint8
 }
 
 function packAnnouncements(
-  prefixes: readonly Prefix[],
+  prefixes: readonly RouteKey[],
   family: Family,
   a: RouteAttributes,
   policy: ExportPolicy,

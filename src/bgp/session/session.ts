@@ -255,8 +255,17 @@ export class BgpSession extends EventEmitter<SessionEvents> {
   get queuedBytes(): number {
     return this.#primary?.queuedBytes ?? 0;
   }
+  /** A copy of the routes wanted, prefix text to attributes: dear with a large table. */
   get routes(): Map<string, RouteAttributes> {
     return this.#rib.routes();
+  }
+  /** How many routes are wanted (announced or about to be). */
+  get routeCount(): number {
+    return this.#rib.size;
+  }
+  /** How many routes the peer was sent and not since told to forget: 0 while no session is up. */
+  get advertisedCount(): number {
+    return this.#rib.advertisedCount;
   }
   isAdvertised(prefix: string): boolean {
     return this.#rib.isAdvertised(prefix);
@@ -345,6 +354,15 @@ export class BgpSession extends EventEmitter<SessionEvents> {
   withdrawAll(): void {
     this.#rib.withdrawAll();
     this.#sender.schedule();
+  }
+
+  /**
+   * Sends the changes made so far now, rather than on the next turn of the event loop: for a caller that
+   * has made all of its changes and must not have them wait behind other work. Withdrawals go first.
+   */
+  flush(): void {
+    if (!this.#primary) return;
+    this.#guard(() => this.#sender.sendNow());
   }
 
   /** Asks the peer to send its routes again (RFC 2918), if it supports route refresh. */

@@ -115,6 +115,16 @@ export class UpdateSender {
     this.#timer = { cancel: () => clearImmediate(immediate) };
   }
 
+  /**
+   * Sends pending changes now instead of on the next turn of the event loop (the caller has made all of
+   * this turn's changes); announcements the MRAI holds back stay scheduled.
+   */
+  sendNow(): void {
+    this.#cancel();
+    this.flush();
+    this.schedule();
+  }
+
   /** Sends pending changes now (announcements only once the MRAI has passed), and End-of-RIB when asked. */
   flush(endOfRib: readonly Family[] = []): void {
     const sink = this.#sink;

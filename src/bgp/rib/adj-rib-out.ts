@@ -144,22 +144,22 @@ export interface PendingCounts {
  */
 export class AdjRibOut {
   /** Route -> id of the attributes wanted. */
-  readonly #desired = new Map<RouteKey, number>();
+  private readonly desired = new Map<RouteKey, number>();
   /** Route -> id of the attributes the peer was sent. */
-  readonly #advertised = new Map<RouteKey, number>();
-  readonly #dirty = new Set<RouteKey>();
-  readonly #attrs = new Map<number, RouteAttributes>();
-  readonly #attrIds = new Map<string, number>();
-  #nextAttrId = 0;
-  #dirtyWithdrawals = 0;
+  private readonly advertised = new Map<RouteKey, number>();
+  private readonly dirty = new Set<RouteKey>();
+  private readonly attrs = new Map<number, RouteAttributes>();
+  private readonly attrIds = new Map<string, number>();
+  private nextAttrId = 0;
+  private dirtyWithdrawals = 0;
 
-  #attrId(attributes: RouteAttributes): number {
+  private attrId(attributes: RouteAttributes): number {
     const { key, attrs } = canonicalAttributes(attributes);
-    let id = this.#attrIds.get(key);
+    let id = this.attrIds.get(key);
     if (id === undefined) {
-      id = this.#nextAttrId++;
-      this.#attrIds.set(key, id);
-      this.#attrs.set(id, attrs);
+      id = this.nextAttrId++;
+      this.attrIds.set(key, id);
+      this.attrs.set(id, attrs);
     }
     return id;
   }
@@ -167,69 +167,69 @@ export class AdjRibOut {
   /** Adds or changes a route. Accepts a Prefix or its text (`192.0.2.1/32`, a bare address means a host route). */
   announce(prefix: Prefix | string, attributes: RouteAttributes = NO_ATTRIBUTES): void {
     const key = keyOf(toPrefix(prefix));
-    this.#desired.set(key, this.#attrId(attributes));
-    this.#dirty.add(key);
+    this.desired.set(key, this.attrId(attributes));
+    this.dirty.add(key);
   }
 
   withdraw(prefix: Prefix | string): void {
     const key = keyOf(toPrefix(prefix));
-    if (!this.#desired.delete(key)) return;
-    this.#forget(key);
+    if (!this.desired.delete(key)) return;
+    this.forget(key);
   }
 
   withdrawAll(): void {
-    for (const key of this.#desired.keys()) this.#forget(key);
-    this.#desired.clear();
+    for (const key of this.desired.keys()) this.forget(key);
+    this.desired.clear();
   }
 
-  #forget(key: RouteKey): void {
-    this.#dirty.add(key);
-    if (this.#advertised.has(key)) this.#dirtyWithdrawals++;
+  private forget(key: RouteKey): void {
+    this.dirty.add(key);
+    if (this.advertised.has(key)) this.dirtyWithdrawals++;
   }
 
   get size(): number {
-    return this.#desired.size;
+    return this.desired.size;
   }
 
   /** How many prefixes the peer was told about (and not since told to forget). */
   get advertisedCount(): number {
-    return this.#advertised.size;
+    return this.advertised.size;
   }
 
   /** The routes wanted, as `prefix -> attributes`. */
   routes(): Map<string, RouteAttributes> {
     const out = new Map<string, RouteAttributes>();
-    for (const [key, id] of this.#desired) out.set(formatKey(key), this.#attrs.get(id)!);
+    for (const [key, id] of this.desired) out.set(formatKey(key), this.attrs.get(id)!);
     return out;
   }
 
   /** Whether the peer was told about this prefix (and not since told to forget it). */
   isAdvertised(prefix: string): boolean {
     const p = parsePrefix(prefix);
-    return typeof p !== 'string' && this.#advertised.has(keyOf(p));
+    return typeof p !== 'string' && this.advertised.has(keyOf(p));
   }
 
   /** Prefixes whose change the peer has not been sent yet. */
   get pendingChanges(): number {
-    return this.#dirty.size;
+    return this.dirty.size;
   }
 
   get hasChanges(): boolean {
-    return this.#dirty.size > 0;
+    return this.dirty.size > 0;
   }
 
   /** Whether pending changes include withdrawing something the peer has; these must not wait. */
   get hasWithdrawals(): boolean {
-    return this.#dirtyWithdrawals > 0;
+    return this.dirtyWithdrawals > 0;
   }
 
   /** The session went down: the peer knows nothing; everything wanted is to be sent again. */
   reset(): void {
-    this.#advertised.clear();
-    this.#dirty.clear();
-    this.#dirtyWithdrawals = 0;
-    for (const key of this.#desired.keys()) this.#dirty.add(key);
-    this.#gcAttributes();
+    this.advertised.clear();
+    this.dirty.clear();
+    this.dirtyWithdrawals = 0;
+    for (const key of this.desired.keys()) this.dirty.add(key);
+    this.gcAttributes();
   }
 
   /**
@@ -242,20 +242,20 @@ export class AdjRibOut {
     /** Announcements by attribute id, IPv4 and IPv6 apart. */
     const groups: Record<Family, Map<number, RouteKey[]>> = { ipv4: new Map(), ipv6: new Map() };
     const keep: RouteKey[] = [];
-    for (const key of this.#dirty) {
-      const want = this.#desired.get(key);
+    for (const key of this.dirty) {
+      const want = this.desired.get(key);
       const family = familyOfKey(key);
-      if (!policy.families.has(family) || !this.#canAnnounce(family, policy)) {
+      if (!policy.families.has(family) || !this.canAnnounce(family, policy)) {
         // Withdrawals of a family that is not up cannot be sent, and need not be: the peer has nothing.
         if (want !== undefined) keep.push(key);
-        else this.#advertised.delete(key);
+        else this.advertised.delete(key);
         continue;
       }
-      const had = this.#advertised.get(key);
+      const had = this.advertised.get(key);
       if (want === undefined) {
         if (had !== undefined) {
           withdrawals[family].push(key);
-          this.#advertised.delete(key);
+          this.advertised.delete(key);
         }
         continue;
       }
@@ -265,46 +265,46 @@ export class AdjRibOut {
         continue;
       }
       pushTo(groups[family], want, key);
-      this.#advertised.set(key, want);
+      this.advertised.set(key, want);
     }
-    this.#dirty.clear();
-    this.#dirtyWithdrawals = 0;
-    for (const key of keep) this.#dirty.add(key);
+    this.dirty.clear();
+    this.dirtyWithdrawals = 0;
+    for (const key of keep) this.dirty.add(key);
     const out: Uint8Array[] = [];
     packWithdrawals(withdrawals.ipv4, 'ipv4', out);
     packWithdrawals(withdrawals.ipv6, 'ipv6', out);
     for (const family of ['ipv4', 'ipv6'] as const)
       for (const [id, keys] of groups[family])
-        packAnnouncements(keys, family, this.#attrs.get(id)!, policy, out);
-    if (withAnnouncements) this.#gcAttributes();
+        packAnnouncements(keys, family, this.attrs.get(id)!, policy, out);
+    if (withAnnouncements) this.gcAttributes();
     return out;
   }
 
   /** Everything the peer was told for one family, again (RFC 2918 route refresh), without End-of-RIB. */
   fullTable(family: Family, policy: ExportPolicy): Uint8Array[] {
     const groups = new Map<number, RouteKey[]>();
-    for (const [key, id] of this.#advertised) {
-      if (familyOfKey(key) !== family || !this.#desired.has(key)) continue;
+    for (const [key, id] of this.advertised) {
+      if (familyOfKey(key) !== family || !this.desired.has(key)) continue;
       pushTo(groups, id, key);
     }
     const out: Uint8Array[] = [];
-    for (const [id, keys] of groups) packAnnouncements(keys, family, this.#attrs.get(id)!, policy, out);
+    for (const [id, keys] of groups) packAnnouncements(keys, family, this.attrs.get(id)!, policy, out);
     return out;
   }
 
-  #canAnnounce(family: Family, policy: ExportPolicy): boolean {
+  private canAnnounce(family: Family, policy: ExportPolicy): boolean {
     return family === 'ipv4' ? policy.nextHopIpv4 !== undefined : (policy.nextHopIpv6?.length ?? 0) > 0;
   }
 
-  #gcAttributes(): void {
-    if (this.#attrs.size < 64) return;
+  private gcAttributes(): void {
+    if (this.attrs.size < 64) return;
     const used = new Set<number>();
-    for (const id of this.#desired.values()) used.add(id);
-    for (const id of this.#advertised.values()) used.add(id);
-    for (const [key, id] of this.#attrIds)
+    for (const id of this.desired.values()) used.add(id);
+    for (const id of this.advertised.values()) used.add(id);
+    for (const [key, id] of this.attrIds)
       if (!used.has(id)) {
-        this.#attrIds.delete(key);
-        this.#attrs.delete(id);
+        this.attrIds.delete(key);
+        this.attrs.delete(id);
       }
   }
 }

@@ -174,26 +174,26 @@ export class BgpSession extends EventEmitter<SessionEvents> {
     routeRefreshesCoalesced: 0,
     sendQueueOverflows: 0,
   };
-  readonly #rib = new AdjRibOut();
-  readonly #clock: Clock;
-  readonly #factory: SocketFactory;
-  readonly #sender: UpdateSender;
-  readonly #owner: ConnectionOwner;
-  #security: TcpSecurity = {};
-  #primary: Connection | undefined;
-  #secondary: Connection | undefined;
-  #started = false;
-  #keepalivesSuspended = false;
-  #bfd: BfdSession | undefined;
-  readonly #closing = new Set<Socket>();
-  readonly #malformed: MalformedLog;
+  private readonly rib = new AdjRibOut();
+  private readonly clock: Clock;
+  private readonly factory: SocketFactory;
+  private readonly sender: UpdateSender;
+  private readonly owner: ConnectionOwner;
+  private security: TcpSecurity = {};
+  private primary: Connection | undefined;
+  private secondary: Connection | undefined;
+  private started = false;
+  private keepalivesSuspended = false;
+  private _bfd: BfdSession | undefined;
+  private readonly closing = new Set<Socket>();
+  private readonly malformed: MalformedLog;
 
   constructor(options: SessionOptions) {
     super();
     this.options = options;
     this.peerAddress = normalizeAddress(options.peerAddress);
-    this.#clock = options.clock ?? systemClock;
-    this.#factory = options.socketFactory ?? defaultSocketFactory;
+    this.clock = options.clock ?? systemClock;
+    this.factory = options.socketFactory ?? defaultSocketFactory;
     this.log = options.log.child({
       peer: this.peerAddress,
       localAs: options.localAs,
@@ -210,69 +210,69 @@ export class BgpSession extends EventEmitter<SessionEvents> {
     for (const asn of [options.localAs, ...(options.peerAs === 'external' ? [] : [options.peerAs])])
       if (!Number.isInteger(asn) || asn < 1 || asn > 0xffffffff)
         throw new RangeError(`ASN out of range: ${asn}`);
-    this.#malformed = new MalformedLog(this.log);
-    this.#sender = new UpdateSender({
-      rib: this.#rib,
-      clock: this.#clock,
+    this.malformed = new MalformedLog(this.log);
+    this.sender = new UpdateSender({
+      rib: this.rib,
+      clock: this.clock,
       mraiMs: options.minRouteAdvertisementIntervalMs ?? 0,
-      guard: (fn) => this.#guard(fn),
+      guard: (fn) => this.guard(fn),
       onSent: (e) => this.emit('sent', e),
     });
     // What the connections call back into: kept off the public surface of the session.
-    this.#owner = {
+    this.owner = {
       log: this.log,
-      createFsm: (host, passive, autoRestart) => this.#createFsm(host, passive, autoRestart),
-      openSocket: (signal) => this.#openSocket(signal),
-      closing: (socket) => this.#trackClosing(socket),
-      transition: (conn, from, to, reason) => this.#onTransition(conn, from, to, reason),
-      openReceived: (conn, open, negotiated) => this.#onOpen(conn, open, negotiated),
-      established: (conn, negotiated) => this.#onEstablished(conn, negotiated),
-      update: (_conn, message, raw) => this.#onUpdate(message, raw),
-      routeRefresh: (conn, message) => this.#onRouteRefresh(conn, message),
-      notification: (conn, direction, n, reason) => this.#onNotification(conn, direction, n, reason),
+      createFsm: (host, passive, autoRestart) => this.createFsm(host, passive, autoRestart),
+      openSocket: (signal) => this.openSocket(signal),
+      closing: (socket) => this.trackClosing(socket),
+      transition: (conn, from, to, reason) => this.onTransition(conn, from, to, reason),
+      openReceived: (conn, open, negotiated) => this.onOpen(conn, open, negotiated),
+      established: (conn, negotiated) => this.onEstablished(conn, negotiated),
+      update: (_conn, message, raw) => this.onUpdate(message, raw),
+      routeRefresh: (conn, message) => this.onRouteRefresh(conn, message),
+      notification: (conn, direction, n, reason) => this.onNotification(conn, direction, n, reason),
       drained: (conn) => {
-        if (conn === this.#primary) this.#sender.drained();
+        if (conn === this.primary) this.sender.drained();
       },
-      malformedNotification: (conn, error, raw) => this.#malformed.notification(error, raw, conn.direction),
+      malformedNotification: (conn, error, raw) => this.malformed.notification(error, raw, conn.direction),
     };
   }
 
   // ---- public API ----
 
   get state(): BgpState {
-    return this.#primary?.fsm.state ?? 'Idle';
+    return this.primary?.fsm.state ?? 'Idle';
   }
   get negotiated(): Negotiated | undefined {
-    return this.#primary?.fsm.negotiated;
+    return this.primary?.fsm.negotiated;
   }
   get peerOpen(): OpenMessage | undefined {
-    return this.#primary?.fsm.peerOpen;
+    return this.primary?.fsm.peerOpen;
   }
   get localAddress(): string | undefined {
-    return this.#primary?.localAddress;
+    return this.primary?.localAddress;
   }
   /** Bytes written to the peer that wait in this process because the kernel has not taken them yet. */
   get queuedBytes(): number {
-    return this.#primary?.queuedBytes ?? 0;
+    return this.primary?.queuedBytes ?? 0;
   }
   /** A copy of the routes wanted, prefix text to attributes: dear with a large table. */
   get routes(): Map<string, RouteAttributes> {
-    return this.#rib.routes();
+    return this.rib.routes();
   }
   /** How many routes are wanted (announced or about to be). */
   get routeCount(): number {
-    return this.#rib.size;
+    return this.rib.size;
   }
   /** How many routes the peer was sent and not since told to forget: 0 while no session is up. */
   get advertisedCount(): number {
-    return this.#rib.advertisedCount;
+    return this.rib.advertisedCount;
   }
   isAdvertised(prefix: string): boolean {
-    return this.#rib.isAdvertised(prefix);
+    return this.rib.isAdvertised(prefix);
   }
   /** The BFD session beside this one, while started with the `bfd` option. */
   get bfd(): BfdSession | undefined {
-    return this.#bfd;
+    return this._bfd;
   }
 
   /**
@@ -280,7 +280,7 @@ export class BgpSession extends EventEmitter<SessionEvents> {
    * cannot do (an MD5 password or GTSM without the native addon), rather than running unprotected.
    */
   start(): void {
-    if (this.#started) return;
+    if (this.started) return;
     const o = this.options;
     const security: TcpSecurity = {};
     if (o.password !== undefined) security.md5Password = o.password;
@@ -293,21 +293,21 @@ export class BgpSession extends EventEmitter<SessionEvents> {
     }
     const hard = { ...security };
     delete hard.ttl;
-    const refused = this.#factory.unsupported(hard);
+    const refused = this.factory.unsupported(hard);
     if (refused) throw new Error(refused);
-    if (security.ttl !== undefined && !security.minTtl && this.#factory.unsupported(security)) {
+    if (security.ttl !== undefined && !security.minTtl && this.factory.unsupported(security)) {
       // Multihop needs a TTL of at least the hop count; the system default (64) already is, so go on.
       this.log.warn(
-        { ttl: security.ttl, why: this.#factory.unsupported(security) },
+        { ttl: security.ttl, why: this.factory.unsupported(security) },
         'cannot set the outgoing TTL; using the system default',
       );
       delete security.ttl;
     }
-    this.#security = security;
-    this.#started = true;
-    this.#primary = new Connection(this.#owner, 'outgoing', o.passive ?? false, true);
-    this.#primary.fsm.start();
-    if (o.bfd) this.#startBfd(o.bfd);
+    this.security = security;
+    this.started = true;
+    this.primary = new Connection(this.owner, 'outgoing', o.passive ?? false, true);
+    this.primary.fsm.start();
+    if (o.bfd) this.startBfd(o.bfd);
   }
 
   /**
@@ -315,45 +315,45 @@ export class BgpSession extends EventEmitter<SessionEvents> {
    * with `message` as RFC 8203 text) and closes. Resolves once the sockets are closed.
    */
   async stop(opts: { withdraw?: boolean; message?: string } = {}): Promise<void> {
-    if (!this.#started) return;
-    this.#started = false;
+    if (!this.started) return;
+    this.started = false;
     // AdminDown, so the peer does not take the BFD silence that follows for a failure (RFC 5882 3.2).
-    const bfdStopped = this.#bfd?.stop();
-    this.#bfd = undefined;
+    const bfdStopped = this._bfd?.stop();
+    this._bfd = undefined;
     if (opts.withdraw && this.state === 'Established') {
-      this.#rib.withdrawAll();
-      this.#sender.flush();
+      this.rib.withdrawAll();
+      this.sender.flush();
     }
-    this.#sender.detach();
+    this.sender.detach();
     const data = opts.message ? shutdownCommunication(opts.message) : undefined;
-    for (const c of [this.#secondary, this.#primary]) {
+    for (const c of [this.secondary, this.primary]) {
       c?.fsm.stop(opts.message ?? 'stopped', {
         subcode: CeaseSubcode.ADMINISTRATIVE_SHUTDOWN,
         ...(data ? { data } : {}),
       });
     }
-    this.#secondary = undefined;
+    this.secondary = undefined;
     await bfdStopped;
     await Promise.all(
-      [...this.#closing].map(
+      [...this.closing].map(
         (s) => new Promise<void>((resolve) => (s.destroyed ? resolve() : s.once('close', () => resolve()))),
       ),
     );
   }
 
   announce(prefix: Prefix | string, attributes: RouteAttributes = {}): void {
-    this.#rib.announce(prefix, attributes);
-    this.#sender.schedule();
+    this.rib.announce(prefix, attributes);
+    this.sender.schedule();
   }
 
   withdraw(prefix: Prefix | string): void {
-    this.#rib.withdraw(prefix);
-    this.#sender.schedule();
+    this.rib.withdraw(prefix);
+    this.sender.schedule();
   }
 
   withdrawAll(): void {
-    this.#rib.withdrawAll();
-    this.#sender.schedule();
+    this.rib.withdrawAll();
+    this.sender.schedule();
   }
 
   /**
@@ -361,23 +361,23 @@ export class BgpSession extends EventEmitter<SessionEvents> {
    * has made all of its changes and must not have them wait behind other work. Withdrawals go first.
    */
   flush(): void {
-    if (!this.#primary) return;
-    this.#guard(() => this.#sender.sendNow());
+    if (!this.primary) return;
+    this.guard(() => this.sender.sendNow());
   }
 
   /** Asks the peer to send its routes again (RFC 2918), if it supports route refresh. */
   requestRouteRefresh(family: Family): boolean {
     const n = this.negotiated;
     if (this.state !== 'Established' || !n?.routeRefresh || !n.families.includes(family)) return false;
-    this.#primary!.send(encodeRouteRefresh(family === 'ipv4' ? Afi.IPV4 : Afi.IPV6, Safi.UNICAST));
-    this.#primary!.fsm.sentUpdate();
+    this.primary!.send(encodeRouteRefresh(family === 'ipv4' ? Afi.IPV4 : Afi.IPV6, Safi.UNICAST));
+    this.primary!.fsm.sentUpdate();
     return true;
   }
 
   /** Stops (or resumes) sending keepalives while staying up, so a test can watch the peer's hold timer fire. */
   suspendKeepalives(on: boolean): void {
-    this.#keepalivesSuspended = on;
-    this.#primary?.fsm.suspendKeepalives(on);
+    this.keepalivesSuspended = on;
+    this.primary?.fsm.suspendKeepalives(on);
   }
 
   /** Resolves when the session reaches `state`; rejects when `signal` aborts. */
@@ -405,9 +405,9 @@ export class BgpSession extends EventEmitter<SessionEvents> {
 
   /** An incoming TCP connection from this peer (from a BgpListener). */
   acceptConnection(socket: Socket): void {
-    const primary = this.#primary;
+    const primary = this.primary;
     const state = primary?.fsm.state;
-    if (!this.#started || !primary || state === 'Idle' || state === 'Established' || this.#secondary) {
+    if (!this.started || !primary || state === 'Idle' || state === 'Established' || this.secondary) {
       this.log.info({ state }, 'refusing incoming connection');
       socket.destroy();
       return;
@@ -418,34 +418,34 @@ export class BgpSession extends EventEmitter<SessionEvents> {
     }
     // OpenSent or OpenConfirm: both connections run until the OPENs tell which one to keep.
     this.log.info({ state }, 'incoming connection while one is being set up: collision detection');
-    const second = new Connection(this.#owner, 'incoming', true, false);
-    this.#secondary = second;
+    const second = new Connection(this.owner, 'incoming', true, false);
+    this.secondary = second;
     second.fsm.start();
     second.accept(socket);
   }
 
   // ---- BFD ----
 
-  #startBfd(profile: BfdProfileOptions): void {
+  private startBfd(profile: BfdProfileOptions): void {
     const o = this.options;
     const bfd = startBfdBeside({
       peerAddress: o.peerAddress,
       profile,
       log: this.log,
-      clock: this.#clock,
+      clock: this.clock,
       ...(o.localAddress ? { localAddress: o.localAddress } : {}),
       ...(o.bfdTransport ? { transport: o.bfdTransport } : {}),
       onChange: (c) => this.emit('bfd', c),
       onPathDown: (reason, c) => {
-        if (this.#bfd === bfd) this.#guard(() => this.#resetForBfd(reason, c));
+        if (this._bfd === bfd) this.guard(() => this.resetForBfd(reason, c));
       },
     });
-    this.#bfd = bfd;
+    this._bfd = bfd;
   }
 
   /** The path is down: drop the connection now and let the FSM reconnect after its back-off (RFC 5882 4.3). */
-  #resetForBfd(reason: string, c: BfdStateChange): void {
-    const conn = this.#primary;
+  private resetForBfd(reason: string, c: BfdStateChange): void {
+    const conn = this.primary;
     const state = conn?.fsm.state;
     if (!conn || (state !== 'OpenSent' && state !== 'OpenConfirm' && state !== 'Established')) return;
     this.log.warn({ state, diag: c.diag }, 'BFD down: resetting the BGP session');
@@ -456,9 +456,9 @@ export class BgpSession extends EventEmitter<SessionEvents> {
   // ---- what the connections call back into ----
 
   /** Runs a timer or BFD callback against the primary connection: what it throws drops that connection. */
-  #guard(fn: () => void): void {
-    if (this.#primary) {
-      this.#primary.run(fn);
+  private guard(fn: () => void): void {
+    if (this.primary) {
+      this.primary.run(fn);
       return;
     }
     try {
@@ -472,7 +472,7 @@ export class BgpSession extends EventEmitter<SessionEvents> {
    * The Restart State (R) bit says "this speaker has just restarted": true in the OPEN of the first session
    * after a restart only (RFC 4724 section 3), so it is read afresh for every OPEN this session sends.
    */
-  #gracefulRestartForOpen(gr: GracefulRestartConfig): GracefulRestartConfig {
+  private gracefulRestartForOpen(gr: GracefulRestartConfig): GracefulRestartConfig {
     const stats = this.stats;
     return {
       restartTimeSec: gr.restartTimeSec,
@@ -483,11 +483,11 @@ export class BgpSession extends EventEmitter<SessionEvents> {
     };
   }
 
-  #createFsm(host: FsmHost, passive: boolean, autoRestart: boolean): BgpFsm {
+  private createFsm(host: FsmHost, passive: boolean, autoRestart: boolean): BgpFsm {
     const o = this.options;
     const clock: Clock = {
-      now: () => this.#clock.now(),
-      setTimer: (ms, fire) => this.#clock.setTimer(ms, () => this.#guard(fire)),
+      now: () => this.clock.now(),
+      setTimer: (ms, fire) => this.clock.setTimer(ms, () => this.guard(fire)),
     };
     const fsm = new BgpFsm(host, {
       open: {
@@ -497,7 +497,7 @@ export class BgpSession extends EventEmitter<SessionEvents> {
         holdTimeSec: o.holdTimeSec ?? 90,
         families: o.families ?? ['ipv4', 'ipv6'],
         ...(o.keepaliveTimeSec !== undefined ? { keepaliveTimeSec: o.keepaliveTimeSec } : {}),
-        ...(o.gracefulRestart ? { gracefulRestart: this.#gracefulRestartForOpen(o.gracefulRestart) } : {}),
+        ...(o.gracefulRestart ? { gracefulRestart: this.gracefulRestartForOpen(o.gracefulRestart) } : {}),
       },
       clock,
       passive,
@@ -506,37 +506,37 @@ export class BgpSession extends EventEmitter<SessionEvents> {
       ...(o.backoffInitialMs !== undefined ? { backoffInitialMs: o.backoffInitialMs } : {}),
       ...(o.backoffMaxMs !== undefined ? { backoffMaxMs: o.backoffMaxMs } : {}),
     });
-    fsm.suspendKeepalives(this.#keepalivesSuspended);
+    fsm.suspendKeepalives(this.keepalivesSuspended);
     return fsm;
   }
 
-  #openSocket(signal: AbortSignal): Promise<Socket> {
+  private openSocket(signal: AbortSignal): Promise<Socket> {
     const o = this.options;
-    return this.#factory.connect({
+    return this.factory.connect({
       host: this.peerAddress,
       port: o.peerPort ?? 179,
       timeoutMs: o.connectTimeoutMs ?? 10_000,
       signal,
       ...(o.localAddress ? { localAddress: o.localAddress } : {}),
-      ...this.#security,
+      ...this.security,
     });
   }
 
-  #trackClosing(socket: Socket): void {
-    this.#closing.add(socket);
-    socket.once('close', () => this.#closing.delete(socket));
-    if (socket.destroyed) this.#closing.delete(socket);
+  private trackClosing(socket: Socket): void {
+    this.closing.add(socket);
+    socket.once('close', () => this.closing.delete(socket));
+    if (socket.destroyed) this.closing.delete(socket);
   }
 
-  #onTransition(conn: Connection, from: BgpState, to: BgpState, reason: string): void {
-    if (conn !== this.#primary) {
+  private onTransition(conn: Connection, from: BgpState, to: BgpState, reason: string): void {
+    if (conn !== this.primary) {
       this.log.debug({ from, to, reason, connection: conn.direction }, 'collision connection state');
-      if (to === 'Idle' && conn === this.#secondary) this.#secondary = undefined;
+      if (to === 'Idle' && conn === this.secondary) this.secondary = undefined;
       return;
     }
     if (from === 'Established') {
-      this.#sender.detach();
-      this.#malformed.sessionEnded();
+      this.sender.detach();
+      this.malformed.sessionEnded();
     }
     const line = { from, to, reason, connection: conn.direction };
     if (to === 'Established' || from === 'Established') this.log.info(line, `BGP state ${to}`);
@@ -544,8 +544,8 @@ export class BgpSession extends EventEmitter<SessionEvents> {
     this.emit('state', { from, to, reason });
   }
 
-  #onOpen(conn: Connection, open: OpenMessage, negotiated: Negotiated): boolean {
-    const other = conn === this.#primary ? this.#secondary : this.#primary;
+  private onOpen(conn: Connection, open: OpenMessage, negotiated: Negotiated): boolean {
+    const other = conn === this.primary ? this.secondary : this.primary;
     const verdict = resolveCollision({
       localId: this.options.routerId,
       peerId: open.bgpId,
@@ -566,16 +566,16 @@ export class BgpSession extends EventEmitter<SessionEvents> {
     }
     if (verdict === 'close-received') return false;
     if (verdict === 'close-other') {
-      if (other === this.#primary) {
-        this.#primary = conn;
-        this.#secondary = undefined;
+      if (other === this.primary) {
+        this.primary = conn;
+        this.secondary = undefined;
         conn.fsm.autoRestart = true;
       }
       other!.fsm.stop('connection collision resolved in favour of the other connection', {
         subcode: CeaseSubcode.CONNECTION_COLLISION_RESOLUTION,
       });
     }
-    if (conn === this.#primary) {
+    if (conn === this.primary) {
       this.log.info(
         {
           peerRouterId: open.bgpId,
@@ -592,8 +592,8 @@ export class BgpSession extends EventEmitter<SessionEvents> {
     return true;
   }
 
-  #onEstablished(conn: Connection, negotiated: Negotiated): void {
-    if (conn !== this.#primary) return;
+  private onEstablished(conn: Connection, negotiated: Negotiated): void {
+    if (conn !== this.primary) return;
     this.stats.established++;
     const localAddress = conn.localAddress ?? this.options.localAddress ?? '';
     const { policy, withoutNextHop } = exportFor(this.options, negotiated, {
@@ -607,13 +607,13 @@ export class BgpSession extends EventEmitter<SessionEvents> {
         'no local address of this family for the next hop; its routes wait',
       );
     const maxQueued = this.options.maxQueuedBytes ?? DEFAULT_MAX_QUEUED_BYTES;
-    this.#sender.attach(
+    this.sender.attach(
       {
         write: (msgs) => {
           for (const m of msgs) conn.send(m);
           conn.fsm.sentUpdate();
           this.stats.updatesSent += msgs.length;
-          if (conn.queuedBytes > maxQueued) this.#overflow(conn, maxQueued);
+          if (conn.queuedBytes > maxQueued) this.overflow(conn, maxQueued);
         },
         get congested() {
           return conn.congested;
@@ -622,8 +622,8 @@ export class BgpSession extends EventEmitter<SessionEvents> {
       policy,
     );
     this.emit('established', negotiated);
-    if (this.#primary !== conn || conn.fsm.state !== 'Established') return;
-    this.#sender.sendTable(negotiated.families);
+    if (this.primary !== conn || conn.fsm.state !== 'Established') return;
+    this.sender.sendTable(negotiated.families);
   }
 
   /**
@@ -631,15 +631,15 @@ export class BgpSession extends EventEmitter<SessionEvents> {
    * grow without bound (RFC 4486 4: Cease, "Out of Resources"). The NOTIFICATION queues behind the rest;
    * the socket is cut off if the peer has not taken it all within the close grace.
    */
-  #overflow(conn: Connection, maxQueued: number): void {
+  private overflow(conn: Connection, maxQueued: number): void {
     this.stats.sendQueueOverflows++;
     const queuedBytes = conn.queuedBytes;
     this.log.error(
       {
         queuedBytes,
         maxQueuedBytes: maxQueued,
-        pendingChanges: this.#rib.pendingChanges,
-        refreshPending: this.#sender.refreshPending,
+        pendingChanges: this.rib.pendingChanges,
+        refreshPending: this.sender.refreshPending,
       },
       'the peer is not reading what Beacon sends: send queue above its cap; dropping the session with Cease/Out of Resources (RFC 4486)',
     );
@@ -650,20 +650,20 @@ export class BgpSession extends EventEmitter<SessionEvents> {
     );
   }
 
-  #onUpdate(message: UpdateMessage, raw: Uint8Array): void {
+  private onUpdate(message: UpdateMessage, raw: Uint8Array): void {
     this.stats.updatesReceived++;
     const n = message.nlri.length + (message.attributes.mpReach?.nlri.length ?? 0);
     this.stats.prefixesReceived += n;
     if (message.treatAsWithdraw) this.stats.updatesTreatedAsWithdraw++;
     this.stats.attributesDiscarded += message.attributes.discarded?.length ?? 0;
-    if (message.treatAsWithdraw || message.attributes.discarded) this.#malformed.update(message, raw);
+    if (message.treatAsWithdraw || message.attributes.discarded) this.malformed.update(message, raw);
     this.emit('update', message);
   }
 
-  #onRouteRefresh(conn: Connection, m: RouteRefreshMessage): void {
+  private onRouteRefresh(conn: Connection, m: RouteRefreshMessage): void {
     const family = familyOf(m.afi, m.safi);
     // RFC 2918: a refresh for a family that was not negotiated is ignored.
-    const outcome = conn === this.#primary && family ? this.#sender.refresh(family) : undefined;
+    const outcome = conn === this.primary && family ? this.sender.refresh(family) : undefined;
     if (!outcome || !family) {
       this.log.debug({ afi: m.afi, safi: m.safi }, 'ignoring ROUTE-REFRESH for a family not negotiated');
       return;
@@ -681,7 +681,7 @@ export class BgpSession extends EventEmitter<SessionEvents> {
     this.emit('route-refresh', { family });
   }
 
-  #onNotification(
+  private onNotification(
     conn: Connection,
     direction: 'sent' | 'received',
     n: NotificationSeen,
@@ -701,7 +701,7 @@ export class BgpSession extends EventEmitter<SessionEvents> {
     const routine = n.code === 6 && (n.subcode === 2 || n.subcode === 7);
     if (routine) this.log.info(fields, `NOTIFICATION ${direction}`);
     else this.log.warn(fields, `NOTIFICATION ${direction}`);
-    if (conn !== this.#primary) return;
+    if (conn !== this.primary) return;
     this.emit('notification', {
       direction,
       code: n.code,

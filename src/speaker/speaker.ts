@@ -27,6 +27,7 @@ import { L2Answerer } from '../l2/answerer.ts';
 import type { Logger } from '../log.ts';
 import { BgpApplier, nodeAddress } from './bgp-applier.ts';
 import { AddressCatalog } from './catalog.ts';
+import { customResourceUpdateMatters, nodeUpdateMatters } from './config-change.ts';
 import { L2Applier } from './l2-applier.ts';
 import { SpeakerMembership } from './membership.ts';
 import type { SpeakerMetrics } from './metrics.ts';
@@ -183,17 +184,24 @@ export class Speaker {
     this.slices.on('add', (e) => this.sliceChanged(objectKey(e), e));
     this.slices.on('update', (e) => this.sliceChanged(objectKey(e), e));
     this.slices.on('delete', (e) => this.sliceChanged(objectKey(e), undefined));
-    for (const inf of [
-      this.nodes,
-      this.pools,
-      this.l2Ads,
-      this.bgpAds,
-      this.peers,
-      this.bfdProfiles,
-      this.communities,
-    ] as Informer<KubeObject>[]) {
-      for (const ev of ['add', 'update', 'delete'] as const) inf.on(ev, () => this.configChanged());
-    }
+    this.nodes.on('add', () => this.configChanged());
+    this.nodes.on('update', (n, old) => {
+      if (nodeUpdateMatters(n, old)) this.configChanged();
+    });
+    this.nodes.on('delete', () => this.configChanged());
+    const followConfig = <T extends KubeObject>(inf: Informer<T>) => {
+      inf.on('add', () => this.configChanged());
+      inf.on('update', (o, old) => {
+        if (customResourceUpdateMatters(o, old)) this.configChanged();
+      });
+      inf.on('delete', () => this.configChanged());
+    };
+    followConfig(this.pools);
+    followConfig(this.l2Ads);
+    followConfig(this.bgpAds);
+    followConfig(this.peers);
+    followConfig(this.bfdProfiles);
+    followConfig(this.communities);
     this.leases.on('add', (l) => this.membership.observeLease(l));
     this.leases.on('update', (l) => this.membership.observeLease(l));
     this.leases.on('delete', (l) => this.membership.forgetLease(l));

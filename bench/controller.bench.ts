@@ -271,7 +271,8 @@ export const benches: Bench[] = [
           name: 'controller.rss_at_1001_services',
           unit: 'MB',
           samples: figures.rss1001,
-          description: 'controller resident memory with 1,001 Services assigned (MetalLB v0.16.1 controller: 80 MB)',
+          description:
+            'controller resident memory with 1,001 Services assigned (MetalLB v0.16.1 controller: 80 MB)',
           aim: '<= 80 MB',
         },
         {

@@ -10,7 +10,8 @@ import { join } from 'node:path';
 import { canonicalAddress } from '../../src/l2/addresses.ts';
 import { REPO_ROOT } from './binaries.ts';
 import type { Netns } from './netns.ts';
-import { type TetheredProcess, waitFor } from './process.ts';
+import type { TetheredProcess } from './process.ts';
+import { startCapture } from './tcpdump.ts';
 
 /**
  * Questions per second in all: each node answers about a third, well under a responder's 2,000 per
@@ -45,15 +46,6 @@ export class AnswerWatch {
   private constructor(capture: TetheredProcess, asker: TetheredProcess) {
     this.capture = capture;
     this.asker = asker;
-    let partial = '';
-    capture.child.stdout!.on('data', (chunk: Buffer) => {
-      const lines = (partial + chunk.toString('utf8')).split('\n');
-      partial = lines.pop()!;
-      for (const l of lines) {
-        const a = parseAnswerLine(l);
-        if (a) this.answered(a.address, a.at);
-      }
-    });
   }
 
   /** Asks and listens on `ifname` of `client`, whose addresses `from` are the questions' sources. */
@@ -63,24 +55,26 @@ export class AnswerWatch {
     from: { ipv4: string; ipv6: string },
   ): Promise<AnswerWatch> {
     const mac = await client.mac(ifname);
-    const capture = client.spawn('answers', 'tcpdump', [
-      '-i',
-      ifname,
-      '-l',
-      '-n',
-      '-tt',
-      '--immediate-mode',
-      // Thousands of answers in a burst must not be dropped by the kernel for want of buffer (KiB).
-      '-B',
-      '16384',
-      `ether dst ${mac} and (arp[6:2] = 2 or (icmp6 and ip6[40] = 136))`,
-    ]);
-    await waitFor(
-      'tcpdump to listen',
-      () => capture.tail().includes('listening on'),
-      10_000,
-      50,
-      () => capture.tail(),
+    // Set before anything is asked, so before any answer to a question.
+    let watch: AnswerWatch | undefined;
+    const capture = await startCapture(
+      client,
+      'answers',
+      [
+        '-i',
+        ifname,
+        '-n',
+        '-tt',
+        '--immediate-mode',
+        // Thousands of answers in a burst must not be dropped by the kernel for want of buffer (KiB).
+        '-B',
+        '16384',
+        `ether dst ${mac} and (arp[6:2] = 2 or (icmp6 and ip6[40] = 136))`,
+      ],
+      (l) => {
+        const a = parseAnswerLine(l);
+        if (a) watch?.answered(a.address, a.at);
+      },
     );
     const asker = client.spawn(
       'asker',
@@ -95,7 +89,8 @@ export class AnswerWatch {
       ],
       { stdin: 'pipe' },
     );
-    return new AnswerWatch(capture, asker);
+    watch = new AnswerWatch(capture, asker);
+    return watch;
   }
 
   /**

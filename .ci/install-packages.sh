@@ -4,7 +4,9 @@
 # build the native addon during npm install (python3, make, g++). The container images (scripts/build-image.sh)
 # need mmdebstrap for their Debian bases, buildah to build and podman (with runc: crun refuses hybrid cgroups)
 # to import and run them, qemu-user-static for the other architecture, and that architecture's C compiler
-# for the test Pods' pause binary.
+# for the test Pods' pause binary. The test cluster's nodes add kube-proxy's tools (iptables, nftables,
+# conntrack), the CNI plugins (containernetworking-plugins), what the runc they run needs to build with
+# seccomp (libseccomp-dev, pkg-config), and openssl for the cluster's certificates.
 set -euo pipefail
 case "$(dpkg --print-architecture)" in
   amd64) cross=gcc-aarch64-linux-gnu ;;
@@ -13,7 +15,8 @@ case "$(dpkg --print-architecture)" in
 esac
 # iptables and faketime: the speaker fault tests (UDP blocked, a clock 30 minutes behind).
 packages=(frr bird2 gobgpd iproute2 iptables arping ndisc6 tcpdump iputils-ping curl faketime python3 make g++
-  mmdebstrap arch-test buildah podman runc qemu-user-static ${cross})
+  mmdebstrap arch-test buildah podman runc qemu-user-static ${cross}
+  nftables conntrack containernetworking-plugins libseccomp-dev pkg-config openssl util-linux)
 missing=()
 for p in "${packages[@]}"; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then

@@ -47,7 +47,10 @@ export function simulate(nodes: number, log: (l: string) => void, quick: boolean
   });
   sim.startConverged();
   sim.run(3000);
-  log(`${nodes} nodes: converged (${((performance.now() - started) / 1000).toFixed(0)} s)`);
+  const heapMB = () => (process.memoryUsage().heapUsed / 2 ** 20).toFixed(0);
+  log(
+    `${nodes} nodes: converged (${((performance.now() - started) / 1000).toFixed(0)} s, heap ${heapMB()} MB)`,
+  );
 
   // Steady state.
   const steadySeconds = quick ? 3 : nodes >= 5000 ? 5 : 10;
@@ -70,7 +73,9 @@ export function simulate(nodes: number, log: (l: string) => void, quick: boolean
     longestGapMs: 0,
     wallSeconds: 0,
   };
-  log(`${nodes} nodes: steady state measured (${((performance.now() - started) / 1000).toFixed(0)} s)`);
+  log(
+    `${nodes} nodes: steady state measured (${((performance.now() - started) / 1000).toFixed(0)} s, heap ${heapMB()} MB)`,
+  );
 
   // Faults, one after the other, each given time to settle.
   let t = sim.now + 500;

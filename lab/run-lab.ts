@@ -1,53 +1,59 @@
 /**
- * `beacon lab`: the whole system on one Linux machine. A real etcd + kube-apiserver, three "nodes"
- * (network namespaces) running `beacon speaker`, `beacon controller`, an FRR router and a client, all on
- * one bridge; a demo Service whose "pods" are HTTP servers in the node namespaces. It proves the address is
- * reachable over L2 and through the router over BGP, can fail a node over, and removes everything it made.
+ * `beacon lab`: Beacon on a real Kubernetes cluster on this machine. The test harness's cluster (a control
+ * plane and three nodes running containerd, the kubelet and kube-proxy, each node a network namespace on
+ * one bridge, with an FRR router and a client beside them), Beacon's image imported into every node and
+ * installed with its Helm chart, and a Deployment of real pods behind two LoadBalancer Services: one
+ * announced over L2, one over BGP. The client reaches a pod through each, and the answer names the pod and
+ * its node. It can crash the answering speaker to show the takeover, and removes everything it made.
  *
- * It needs root (namespaces, raw sockets), Go (to build the API server once), FRR and the wire tools
+ * It needs root (namespaces, cgroups), Go (to build the cluster's binaries once), FRR and the node tools
  * (scripts/setup.sh installs them), and a source checkout: it reuses the test harness.
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { ApiServer } from '../test/harness/apiserver.ts';
+import { REPO_ROOT } from '../test/harness/binaries.ts';
+import { clusterBinaries, clusterToolsMissing } from '../test/harness/cluster/binaries.ts';
 import {
-  BEACON_NS,
-  BGP_POOL,
-  ClusterLab,
-  L2_POOL,
-  type LabNode,
-  NODE_ASN,
-  ROUTER_ASN,
-  ROUTER_IP,
-  setEndpoints,
-} from '../test/harness/cluster-lab.ts';
-import {
-  createBeaconObject,
-  createPool,
-  createService,
-  ensureNamespace,
-  type RunningController,
-  startController,
-  waitForIngress,
-} from '../test/harness/kube.ts';
+  type Answer,
+  apply,
+  demoDeployment,
+  describeAnswer,
+  loadBalancerService,
+  mustKubectl,
+  routedPoolConfig,
+  waitForAnswer,
+  waitForExternalIp,
+  waitForRollout,
+} from '../test/harness/cluster/demo.ts';
+import { clusterImages } from '../test/harness/cluster/images.ts';
+import { KubeCluster } from '../test/harness/cluster/kube-cluster.ts';
+import { crashContainer, listPods } from '../test/harness/cluster/pods.ts';
+import { L2_POOL } from '../test/harness/cluster-lab.ts';
+import { helmBinary, runHelm } from '../test/harness/helm.ts';
 import { netnsUnavailable } from '../test/harness/netns.ts';
 import { waitFor } from '../test/harness/process.ts';
 
 export interface LabOptions {
-  /** Run a node failure after the reachability checks, and report the takeover time. */
+  /** Crash the speaker that answers over L2 after the reachability checks, and report the takeover time. */
   failover: boolean;
-  /** Tear down after the checks instead of waiting for Ctrl-C (what CI does). */
+  /** Tear down after the checks instead of waiting for a signal (what CI does). */
   exitAfterChecks: boolean;
   signal: AbortSignal;
   print(line: string): void;
 }
 
 export interface LabResult {
-  l2Node: string;
-  bgpNode: string;
+  l2Answer: Answer;
+  bgpAnswer: Answer;
   failoverMs?: number;
   secondsToReachable: number;
 }
+
+const NS = 'beacon-system';
+const DEMO_NS = 'demo';
 
 class StepError extends Error {
   readonly fix: string;
@@ -77,205 +83,217 @@ async function checkMachine(): Promise<void> {
   need('vtysh', 'frr');
   need('curl', 'curl');
   need('arping', 'arping');
-  if (!existsSync('/usr/lib/frr/bgpd')) throw new StepError('FRR daemons are missing', 'apt-get install frr');
+  need('iptables', 'iptables');
+  need('nft', 'nftables');
+  const missing = clusterToolsMissing();
+  if (missing) throw new StepError(missing, 'run scripts/setup.sh');
 }
 
-const DEMO_SERVER = `
-const http = require('node:http');
-const node = process.argv[2];
-http.createServer((req, res) => res.end('served by ' + node + '\\n')).listen(80, '::', () => console.log('listening'));
-`;
-
-/** The demo's "pods": an HTTP server per node, and the Service addresses accepted locally (like kube-proxy). */
-async function startPods(lab: ClusterLab, addresses: string[]): Promise<void> {
-  const script = join(lab.api.kubeconfigPath, '..', 'demo-server.cjs');
-  writeFileSync(script, DEMO_SERVER);
-  for (const n of lab.nodes) {
-    // With the address on lo the kernel would answer ARP for it on eth0 too; arp_ignore=1 keeps ARP to
-    // Beacon (the same setting kube-proxy's IPVS mode needs, strictARP).
-    await n.ns.must('sysctl', ['-qw', 'net.ipv4.conf.all.arp_ignore=1', 'net.ipv4.conf.all.arp_announce=2']);
-    for (const a of addresses) await n.ns.must('ip', ['addr', 'add', `${a}/32`, 'dev', 'lo']);
-    const p = n.ns.spawn(`pod-${n.name}`, process.execPath, [script, n.name]);
-    await waitFor(
-      `the demo server on ${n.name}`,
-      () => p.tail().includes('listening'),
-      10_000,
-      50,
-      () => p.tail(),
-    );
-  }
-}
-
-async function curl(lab: ClusterLab, address: string): Promise<string> {
-  const r = await lab.client.exec('curl', ['-s', '--max-time', '2', `http://${address}/`], 5000);
-  return r.stdout.trim();
-}
-
-function nodeNamed(lab: ClusterLab, text: string): LabNode | undefined {
-  return lab.nodes.find((n) => text.endsWith(n.name));
+/** Beacon's configuration and the demo, applied while the nodes are still starting. */
+async function applyDemo(api: ApiServer, images: Awaited<ReturnType<typeof clusterImages>>): Promise<void> {
+  await apply(
+    api,
+    `apiVersion: v1
+kind: Namespace
+metadata: { name: ${DEMO_NS} }
+---
+${demoDeployment(images.demo, { namespace: DEMO_NS, name: 'hello', replicas: 3 })}
+---
+${loadBalancerService({ namespace: DEMO_NS, name: 'hello-l2', app: 'hello', targetPort: images.demo.port })}
+---
+${loadBalancerService({
+  namespace: DEMO_NS,
+  name: 'hello-bgp',
+  app: 'hello',
+  targetPort: images.demo.port,
+  annotations: { 'beacon.dev/address-pool': 'routed' },
+})}`,
+  );
 }
 
 export async function runLab(opts: LabOptions): Promise<LabResult> {
   const started = Date.now();
-  const step = (n: number, text: string) => opts.print(`[${n}/8] ${text}`);
   const elapsed = () => `${((Date.now() - started) / 1000).toFixed(1)} s`;
-  let lab: ClusterLab | undefined;
-  let controller: RunningController | undefined;
+  const step = (n: number, text: string) => opts.print(`[${n}/8] ${text}  (${elapsed()})`);
+  const detail = (text: string) => opts.print(`      ${text}`);
+  let cluster: KubeCluster | undefined;
+  let helmHome: string | undefined;
   try {
-    step(1, 'checking the machine (root, Go, FRR, curl, arping)');
+    step(1, 'checking the machine (root, Go, FRR, curl, arping, iptables, nftables, CNI plugins)');
     await checkMachine();
-    step(2, 'starting etcd + kube-apiserver, three node namespaces, a client and an FRR router');
+    step(2, "the cluster's binaries and images (built once, then cached under .cache/)");
+    const [images, helm] = await Promise.all([
+      clusterImages(detail),
+      helmBinary(detail),
+      clusterBinaries(detail),
+    ]);
+    helmHome = mkdtempSync(join(tmpdir(), 'beacon-lab-helm-'));
+    const helmRun = async (args: string[], api: ApiServer) => {
+      const r = await runHelm(helm, [...args, `--kubeconfig=${api.kubeconfigPath}`], helmHome!);
+      if (r.code !== 0)
+        throw new StepError(`helm ${args[0]} failed: ${r.stderr.trim()}`, 'see the message above');
+      return r.stdout;
+    };
+    step(3, 'starting the cluster: control plane, 3 nodes (containerd, kubelet, kube-proxy), FRR, a client');
+    detail(
+      'while the nodes start: helm install Beacon, its BGP configuration, the demo Deployment and Services',
+    );
     try {
-      lab = await ClusterLab.start({
+      cluster = await KubeCluster.start({
         tag: 'lab',
-        nodes: 3,
         router: true,
-        log: (l) => opts.print(`      ${l}`),
+        images: images.archives,
+        sandboxImage: images.pause.ref,
+        log: detail,
+        signal: opts.signal,
+        // As docs/install.md says: the namespace with its Pod Security label, then the chart.
+        onApiServer: async (api) => {
+          await mustKubectl(api, ['create', 'namespace', NS]);
+          await mustKubectl(api, ['label', 'namespace', NS, 'pod-security.kubernetes.io/enforce=privileged']);
+          await helmRun(
+            [
+              'install',
+              'beacon',
+              join(REPO_ROOT, 'deploy', 'helm', 'beacon'),
+              '-n',
+              NS,
+              `--set=image.repository=${images.beacon.repository}`,
+              `--set=image.tag=${images.beacon.tag}`,
+              `--set=pools[0].name=lan,pools[0].addresses[0]=${L2_POOL[0]},pools[0].l2Advertisement=true`,
+            ],
+            api,
+          );
+          await apply(api, routedPoolConfig(NS));
+          await applyDemo(api, images);
+        },
       });
     } catch (err) {
+      if (err instanceof StepError || opts.signal.aborted) throw err;
       throw new StepError(
         `the cluster did not start: ${(err as Error).message}`,
-        'see the message above; a port or namespace conflict clears after `ip netns list` shows no bcn* namespaces',
+        'see the message above; leftovers of a killed run are removed by the next one',
       );
     }
-    step(3, 'applying an IPAddressPool, an L2Advertisement, a BGPPeer and a BGPAdvertisement');
-    await createPool(lab.rest, BEACON_NS, 'lab-l2', { addresses: L2_POOL });
-    await createPool(lab.rest, BEACON_NS, 'lab-bgp', {
-      addresses: BGP_POOL,
-      autoAssign: false,
-      avoidBuggyIPs: true,
-    });
-    await createBeaconObject(lab.rest, BEACON_NS, 'L2Advertisement', 'lab', { ipAddressPools: ['lab-l2'] });
-    await createBeaconObject(lab.rest, BEACON_NS, 'BGPPeer', 'router', {
-      myASN: NODE_ASN,
-      peerASN: ROUTER_ASN,
-      peerAddress: ROUTER_IP,
-      holdTime: '9s',
-    });
-    await createBeaconObject(lab.rest, BEACON_NS, 'BGPAdvertisement', 'lab', { ipAddressPools: ['lab-bgp'] });
-    step(4, 'starting beacon controller and a beacon speaker on each node');
-    controller = await startController(lab.api, {
-      namespace: BEACON_NS,
-      loadBalancerClass: 'beacon.dev/lb',
-      identity: 'lab-controller',
-    });
-    for (const n of lab.nodes) lab.startSpeaker(n);
-    await lab.waitForSpeakersSynced();
-    step(5, 'creating the demo Services (one over L2, one over BGP) and their pods');
-    await ensureNamespace(lab.rest, 'demo');
-    await createService(lab.rest, 'demo', 'hello-l2', undefined);
-    await createService(lab.rest, 'demo', 'hello-bgp', undefined, {
-      annotations: { 'beacon.dev/address-pool': 'lab-bgp' },
-    });
-    for (const s of ['hello-l2', 'hello-bgp'])
-      await setEndpoints(
-        lab.rest,
-        'demo',
-        s,
-        lab.nodes.map((n) => n.name),
-      );
-    const [l2Address] = await waitForIngress(lab.rest, 'demo', 'hello-l2');
-    const [bgpAddress] = await waitForIngress(lab.rest, 'demo', 'hello-bgp');
-    await startPods(lab, [l2Address!, bgpAddress!]);
-    const svc = await lab.api.kubectl(['get', 'svc', '-n', 'demo', '-o', 'wide']);
-    opts.print(`\n$ kubectl get svc -n demo\n${svc.stdout}`);
-    step(6, `proving reachability from the client (${elapsed()} so far)`);
-    let l2Answer = '';
-    await waitFor(
-      `http://${l2Address}/ over L2`,
-      async () => {
-        l2Answer = await curl(lab!, l2Address!);
-        return !!nodeNamed(lab!, l2Answer);
+    const api = cluster.api;
+    detail(`cluster up in ${cluster.timings.total.toFixed(1)} s`);
+    // No wait for every pod to report Ready: the EXTERNAL-IPs and the answers are what prove Beacon works,
+    // and readiness probes run every few seconds.
+    step(4, 'waiting for the EXTERNAL-IPs (beacon controller)');
+    const [l2Address] = await waitForExternalIp(api, DEMO_NS, 'hello-l2', opts.signal);
+    const [bgpAddress] = await waitForExternalIp(api, DEMO_NS, 'hello-bgp', opts.signal);
+    const svc = await mustKubectl(api, ['get', 'svc', '-n', DEMO_NS]);
+    opts.print(`\n$ kubectl get svc -n ${DEMO_NS}\n${svc}`);
+    step(5, 'proving reachability from the client namespace (beacon speaker, kube-proxy, the demo pods)');
+    const l2Answer = await waitForAnswer(cluster.client, l2Address!, 60_000, undefined, opts.signal).catch(
+      (err) => {
+        if (opts.signal.aborted) throw err;
+        throw new StepError(
+          `the client could not reach ${l2Address} over L2`,
+          `kubectl -n ${NS} logs ds/beacon-speaker; kubectl get servicel2statuses -n ${NS} shows who should answer`,
+        );
       },
-      30_000,
-      200,
-      () => `last answer: "${l2Answer}"`,
-    ).catch(() => {
-      throw new StepError(
-        `the client could not reach ${l2Address} over L2`,
-        "look at the speakers' logs: kubectl get servicel2statuses -n beacon-system shows who should answer",
-      );
-    });
-    opts.print(`      curl http://${l2Address}/ (L2, ARP answered by Beacon)  ->  ${l2Answer}`);
-    let bgpAnswer = '';
-    await waitFor(
-      `http://${bgpAddress}/ through the router`,
-      async () => {
-        bgpAnswer = await curl(lab!, bgpAddress!);
-        return !!nodeNamed(lab!, bgpAnswer);
+    );
+    const arpOwner = await cluster.nodeAnsweringFor(l2Address!);
+    detail(
+      `curl http://${l2Address}/  (L2: ARP answered by Beacon on ${arpOwner?.name ?? '?'}, then kube-proxy)  ->  ${describeAnswer(l2Answer)}`,
+    );
+    const bgpAnswer = await waitForAnswer(cluster.client, bgpAddress!, 90_000, undefined, opts.signal).catch(
+      (err) => {
+        if (opts.signal.aborted) throw err;
+        throw new StepError(
+          `the client could not reach ${bgpAddress} through the router`,
+          `check the sessions: kubectl get bgpsessionstates -n ${NS}`,
+        );
       },
-      60_000,
-      250,
-      () => `last answer: "${bgpAnswer}"`,
-    ).catch(() => {
-      throw new StepError(
-        `the client could not reach ${bgpAddress} through the router`,
-        'check the sessions: kubectl get bgpsessionstates -n beacon-system',
-      );
-    });
-    opts.print(`      curl http://${bgpAddress}/ (BGP, routed by FRR)      ->  ${bgpAnswer}`);
-    const routes = await lab.router!.routes(['ipv4']);
-    const paths = routes.filter((r) => r.prefix === `${bgpAddress}/32`).flatMap((r) => r.nextHops);
-    opts.print(`      FRR holds ${bgpAddress}/32 via ${[...new Set(paths)].sort().join(', ')}`);
-    const result: LabResult = {
-      l2Node: nodeNamed(lab, l2Answer)!.name,
-      bgpNode: nodeNamed(lab, bgpAnswer)!.name,
-      secondsToReachable: (Date.now() - started) / 1000,
-    };
-    opts.print(`      reachable over L2 and BGP ${result.secondsToReachable.toFixed(1)} s after start`);
+    );
+    detail(
+      `curl http://${bgpAddress}/  (BGP: routed by FRR, then kube-proxy)  ->  ${describeAnswer(bgpAnswer)}`,
+    );
+    const routes = await cluster.router!.routes(['ipv4']);
+    const hops = [
+      ...new Set(routes.filter((r) => r.prefix === `${bgpAddress}/32`).flatMap((r) => r.nextHops)),
+    ];
+    detail(`FRR holds ${bgpAddress}/32 via ${hops.sort().join(', ')}`);
+    const result: LabResult = { l2Answer, bgpAnswer, secondsToReachable: (Date.now() - started) / 1000 };
+    detail(`reachable over L2 and BGP ${result.secondsToReachable.toFixed(1)} s after start`);
 
-    if (opts.failover) {
-      const owner = nodeNamed(lab, l2Answer)!;
-      step(7, `failing over: killing the speaker on ${owner.name}, which answers for ${l2Address}`);
+    step(6, 'what runs where');
+    for (const [kind, name, ns] of [
+      ['daemonset', 'beacon-speaker', NS],
+      ['deployment', 'beacon-controller', NS],
+      ['deployment', 'hello', DEMO_NS],
+    ] as const) {
+      await waitForRollout(api, kind, ns, name, opts.signal);
+    }
+    const pods = await mustKubectl(api, ['get', 'pods', '-A', '-o', 'wide']);
+    opts.print(`\n$ kubectl get pods -A -o wide\n${pods}`);
+
+    if (opts.failover && arpOwner) {
+      step(7, `failing over: SIGKILL of the speaker on ${arpOwner.name}, which answers ARP for ${l2Address}`);
+      const [pod] = await listPods(api, NS, 'app.kubernetes.io/component=speaker').then((all) =>
+        all.filter((p) => p.spec.nodeName === arpOwner.name),
+      );
+      if (!pod)
+        throw new StepError(`no speaker pod on ${arpOwner.name}`, `kubectl -n ${NS} get pods -o wide`);
       const killed = Date.now();
-      owner.speaker!.child.kill('SIGKILL');
-      let after = '';
+      crashContainer(arpOwner, pod);
       await waitFor(
         'another node to answer',
         async () => {
-          const mac = JSON.parse(
-            (await lab!.client.exec('ip', ['-j', 'neigh', 'show', l2Address!, 'dev', 'eth0'])).stdout || '[]',
-          )[0]?.lladdr;
-          return !!mac && mac !== owner.mac;
+          const n = await cluster!.nodeAnsweringFor(l2Address!);
+          return !!n && n !== arpOwner;
         },
-        15_000,
+        30_000,
         10,
       );
       result.failoverMs = Date.now() - killed;
-      after = await curl(lab, l2Address!);
-      opts.print(
-        `      the client's neighbour entry moved after ${result.failoverMs} ms; curl now -> ${after}`,
+      const after = await waitForAnswer(cluster.client, l2Address!);
+      const now = await cluster.nodeAnsweringFor(l2Address!);
+      detail(
+        `the client's neighbour entry moved to ${now?.name} after ${result.failoverMs} ms; curl now -> ${describeAnswer(after)}`,
       );
-      lab.startSpeaker(owner);
     } else {
       step(7, 'skipping the failover (run with --failover to see one)');
     }
 
     step(8, opts.exitAfterChecks ? 'done; tearing down' : 'running; press Ctrl-C to tear everything down');
     if (!opts.exitAfterChecks) {
+      const kubectl = api.binaries.kubectl;
       opts.print(`
 Explore it (as root, from this machine):
-  export KUBECONFIG=${lab.api.kubeconfigPath}
-  ${lab.api.binaries.kubectl} get svc -n demo
-  ${lab.api.binaries.kubectl} get servicel2statuses,servicebgpstatuses,bgpsessionstates -n beacon-system
-  ${lab.api.binaries.kubectl} describe svc -n demo hello-l2
-  ip netns exec ${lab.client.name} curl http://${l2Address}/
-  ip netns exec ${lab.client.name} curl http://${bgpAddress}/
-  kill -9 $(pgrep -f 'speaker --node=${result.l2Node}')   # and watch another node take over
+  export KUBECONFIG=${api.kubeconfigPath}
+  ${kubectl} get pods -A -o wide
+  ${kubectl} get svc -n ${DEMO_NS}
+  ${kubectl} get servicel2statuses,servicebgpstatuses,bgpsessionstates -n ${NS}
+  ${kubectl} logs -n ${NS} ds/beacon-speaker
+  ip netns exec ${cluster.client.name} curl http://${l2Address}/
+  ip netns exec ${cluster.client.name} curl http://${bgpAddress}/
+  kill -9 $(pgrep -f 'speaker --node=${arpOwner?.name ?? 'node-1'}')   # and watch another node take over
 `);
-      await new Promise<void>((resolve) =>
-        opts.signal.addEventListener('abort', () => resolve(), { once: true }),
-      );
+      await new Promise<void>((resolve) => {
+        if (opts.signal.aborted) resolve();
+        opts.signal.addEventListener('abort', () => resolve(), { once: true });
+      });
     }
     return result;
   } catch (err) {
-    if (err instanceof StepError) {
-      opts.print(`\nFAILED: ${err.message}\n  fix: ${err.fix}`);
-    }
+    if (opts.signal.aborted) opts.print(`\ninterrupted at ${elapsed()}`);
+    else if (err instanceof StepError) opts.print(`\nFAILED: ${err.message}\n  fix: ${err.fix}`);
+    else opts.print(`\nFAILED: ${(err as Error).message}`);
     throw err;
   } finally {
-    opts.print('removing every namespace, link and process the lab made');
-    await controller?.stop().catch(() => {});
-    await lab?.stop().catch(() => {});
+    const tearing = Date.now();
+    opts.print(
+      cluster || !opts.signal.aborted
+        ? 'tearing down: removing every pod, process, namespace and cgroup the lab made'
+        : 'tearing down: the cluster start removes what it had made',
+    );
+    await cluster
+      ?.stop((line) => opts.print(`      ${line}`))
+      .catch((err: Error) => {
+        opts.print(`      teardown failed: ${err.message}`);
+      });
+    if (helmHome) rmSync(helmHome, { recursive: true, force: true });
+    opts.print(`torn down in ${((Date.now() - tearing) / 1000).toFixed(1)} s`);
   }
 }

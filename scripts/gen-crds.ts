@@ -1,4 +1,4 @@
-// Writes crds/*.yaml from src/api/crds.ts. The unit test src/api/manifests.test.ts fails when they differ.
+// Writes crds/*.yaml from src/api/crds/. The unit test src/api/manifests.test.ts fails when they differ.
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { crdManifests } from '../src/api/manifests.ts';

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Everything the tests and the lab need on a fresh Debian machine: Debian packages (routers and wire tools),
-# Go (for the test API server, built from the Kubernetes and etcd Go modules), and the npm dependencies,
-# which bring Node 24 itself and build the native addon.
+# Everything the tests and the lab need on a fresh Debian machine: Debian packages (routers, wire tools, the
+# test cluster's node tools), Go (for the test cluster: Kubernetes, etcd, containerd and runc are built from
+# their Go modules), and the npm dependencies, which bring Node 24 itself and build the native addon.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -22,6 +22,8 @@ go version
 (cd test/harness/helm && GOTOOLCHAIN=auto GOFLAGS=-mod=readonly go mod download)
 # promtool (promtool check metrics / check rules in the metrics tests), likewise a module of its own.
 (cd test/harness/promtool && GOTOOLCHAIN=auto GOFLAGS=-mod=readonly go mod download)
+# The test cluster's container runtime (containerd 2, runc), a module of its own for the same reason.
+(cd test/harness/runtime && GOTOOLCHAIN=auto GOFLAGS=-mod=readonly go mod download)
 
 echo "==> npm dependencies (Node 24 comes with them)"
 # `npm ci` installs exactly the lock file and never rewrites it, so a fresh clone stays clean. The lock lists

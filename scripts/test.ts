@@ -1,13 +1,13 @@
-// `npm test [-- FILE...]`: builds the test API server's binaries, Helm and promtool once (minutes on a fresh
-// machine, with progress) so that no test file times out waiting for them, and the container images when a
-// test file that runs them is selected, then runs Node's test runner on every *.test.ts under src/ and test/
-// (or on the files given). Under CI=true a test that did not run fails the run unless
-// test/skip-allow-list.txt names it (scripts/skip-policy.ts).
+// `npm test [-- FILE...]`: builds the test cluster's binaries (API server, kubelet, containerd, ...), Helm and
+// promtool once (minutes on a fresh machine, with progress) so that no test file times out waiting for
+// them, and the container images when a test file that runs them is selected, then runs Node's test runner
+// on every *.test.ts under src/ and test/ (or on the files given). Under CI=true a test that did not run
+// fails the run unless test/skip-allow-list.txt names it (scripts/skip-policy.ts).
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { kubeBinaries } from '../test/harness/binaries.ts';
+import { clusterBinaries } from '../test/harness/cluster/binaries.ts';
 import { helmBinary } from '../test/harness/helm.ts';
 import { testImages } from '../test/harness/images.ts';
 import { underCi } from '../test/harness/preconditions.ts';
@@ -17,14 +17,14 @@ import { enforceSkipPolicy } from './skip-policy.ts';
 const files = process.argv.slice(2);
 const started = Date.now();
 const progress = (line: string) => process.stdout.write(`[harness] ${line}\n`);
-const bins = await kubeBinaries(progress);
+const bins = await clusterBinaries(progress);
 await helmBinary(progress);
 await promtoolBinary(progress);
 process.stdout.write(
-  `[harness] kube-apiserver ${bins.kubernetesVersion}, etcd ${bins.etcdVersion} ready in ${((Date.now() - started) / 1000).toFixed(1)} s\n`,
+  `[harness] Kubernetes ${bins.kubernetesVersion}, etcd ${bins.etcdVersion}, containerd ${bins.containerdVersion}, runc ${bins.runcVersion} ready in ${((Date.now() - started) / 1000).toFixed(1)} s\n`,
 );
 // Images: a cold build takes minutes (docs/image.md), more than a test's time limit.
-if (!files.length || files.some((f) => readFileSync(f, 'utf8').includes('harness/images.ts'))) {
+if (!files.length || files.some((f) => /harness\/(cluster\/)?images\.ts/.test(readFileSync(f, 'utf8')))) {
   await testImages((line) => process.stdout.write(`[image] ${line}\n`));
 }
 

@@ -7,7 +7,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { parse, stringify } from 'yaml';
-import { KINDS } from '../src/api/crds.ts';
+import { KINDS } from '../src/api/crds/kinds.ts';
 import { type ApiServer, startApiServer } from './harness/apiserver.ts';
 import { REPO_ROOT } from './harness/binaries.ts';
 import { installCrds } from './harness/crds.ts';

@@ -1,7 +1,9 @@
 import { stringify } from 'yaml';
-import { customResourceDefinition, KINDS, type Kind } from './crds.ts';
+import type { Kind } from './crds/common.ts';
+import { KINDS } from './crds/kinds.ts';
+import { customResourceDefinition } from './crds/render.ts';
 
-export const GENERATED_HEADER = '# Generated from src/api/crds.ts by `npm run gen:crds`; do not edit.\n';
+export const GENERATED_HEADER = '# Generated from src/api/crds/ by `npm run gen:crds`; do not edit.\n';
 
 /** File name and YAML text of every CRD manifest, in a stable order. */
 export function crdManifests(kinds: readonly Kind[] = KINDS): { file: string; yaml: string }[] {

@@ -1,26 +1,22 @@
 /**
- * TypeScript types of Beacon's resources, inferred from the schemas in crds.ts that also generate
+ * TypeScript types of Beacon's resources, inferred from the schemas in crds/ that also generate
  * crds/*.yaml: one source of truth for both.
  */
 import type { V1ObjectMeta } from '@kubernetes/client-node';
-import type {
-  bfdProfileSpec,
-  bgpAdvertisementSpec,
-  bgpAdvertisementStatus,
-  bgpPeerSpec,
-  bgpSessionState,
-  communitySpec,
-  condition,
-  ipAddressPoolSpec,
-  ipAddressPoolStatus,
-  l2AdvertisementSpec,
-  labelSelector,
-  serviceBGPStatus,
-  serviceL2Status,
-} from './crds.ts';
+import type { bfdProfileSpec } from './crds/bfd-profile.ts';
+import type { bgpAdvertisementSpec, bgpAdvertisementStatus } from './crds/bgp-advertisement.ts';
+import type { bgpPeerSpec } from './crds/bgp-peer.ts';
+import type { bgpSessionState } from './crds/bgp-session-state.ts';
+import type { condition } from './crds/common.ts';
+import type { communitySpec } from './crds/community.ts';
+import type { ipAddressPoolSpec, ipAddressPoolStatus } from './crds/ip-address-pool.ts';
+import type { l2AdvertisementSpec } from './crds/l2-advertisement.ts';
+import type { serviceBGPStatus } from './crds/service-bgp-status.ts';
+import type { serviceL2Status } from './crds/service-l2-status.ts';
 import type { Static } from './schema.ts';
 
-export type LabelSelector = Static<typeof labelSelector>;
+// Defined beside its schema, which src/ipam and src/labels use without this file's Kubernetes metadata type.
+export type { LabelSelector } from './crds/common.ts';
 export type Condition = Static<typeof condition>;
 export type IPAddressPoolSpec = Static<typeof ipAddressPoolSpec>;
 export type IPAddressPoolStatus = Static<typeof ipAddressPoolStatus>;

@@ -6,12 +6,13 @@ import type { Command } from './command.ts';
 
 const USAGE = `Usage: beacon lab [--failover] [--exit]
 
-Builds a small cluster on this machine out of network namespaces: a real etcd + kube-apiserver, three nodes
-running beacon speaker, beacon controller, an FRR router and a client. Creates a demo Service over L2 and
-one over BGP, proves both answer from the client (naming the node that answered), and keeps running until
-Ctrl-C, then removes every namespace and process it made.
+Builds a real Kubernetes cluster on this machine: a control plane and three nodes (each a network namespace
+running containerd, the kubelet and kube-proxy), an FRR router and a client, all on one bridge. Installs
+Beacon's image with its Helm chart, runs a Deployment of demo pods behind a LoadBalancer Service over L2 and
+one over BGP, proves both answer from the client (naming the pod and node that answered), and keeps running
+until Ctrl-C (or SIGTERM, or SIGHUP), then removes every pod, process, namespace and cgroup it made.
 
-Needs root, a source checkout (it uses the test harness), Go, FRR, curl and arping: run scripts/setup.sh.
+Needs root, a source checkout (it uses the test harness), Go, FRR and the node tools: run scripts/setup.sh.
 
 Flags:
   --failover   kill the speaker that answers over L2 and show how long the takeover took
@@ -26,10 +27,32 @@ interface LabModule {
   }): Promise<{ secondsToReachable: number; failoverMs?: number }>;
 }
 
+/**
+ * Lines for the terminal that never fail the lab: when stdout goes away (a `| tee` killed by the same Ctrl-C,
+ * a closed terminal), writing fails with EPIPE or EIO, and the teardown must still run to the end.
+ */
+function resilientPrinter(): (line: string) => void {
+  let broken = false;
+  for (const stream of [process.stdout, process.stderr]) {
+    stream.on('error', () => {
+      broken = true;
+    });
+  }
+  return (line) => {
+    if (broken) return;
+    try {
+      process.stdout.write(`${line}\n`);
+    } catch {
+      broken = true;
+    }
+  };
+}
+
 export const labCommand: Command = {
   name: 'lab',
-  summary: 'run the whole system on this machine in network namespaces (needs root)',
+  summary: 'run Beacon on a real Kubernetes cluster built on this machine (needs root)',
   usage: USAGE,
+  finishesCleanupOnRepeatedSignal: true,
   async run({ args, signal }) {
     let values: { failover?: boolean; exit?: boolean };
     try {
@@ -55,11 +78,12 @@ export const labCommand: Command = {
         failover: values.failover ?? false,
         exitAfterChecks: values.exit ?? false,
         signal,
-        print: (line) => process.stdout.write(`${line}\n`),
+        print: resilientPrinter(),
       });
       return 0;
     } catch {
-      return 1;
+      // Interrupted before the checks finished: torn down all the same, and said so.
+      return signal.aborted ? 130 : 1;
     }
   },
 };

@@ -74,12 +74,15 @@ export async function main(argv: readonly string[]): Promise<number> {
   const log = createLogger(cmd.name, common.logLevel);
   const abort = new AbortController();
   const stop = (sig: NodeJS.Signals) => {
-    if (abort.signal.aborted) process.exit(130);
+    if (abort.signal.aborted) {
+      if (cmd.finishesCleanupOnRepeatedSignal) return;
+      process.exit(130);
+    }
     log.info({ signal: sig }, 'stopping');
     abort.abort();
   };
-  process.on('SIGINT', stop);
-  process.on('SIGTERM', stop);
+  const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
+  for (const s of signals) process.on(s, stop);
   try {
     return await cmd.run({ common, args: rest, log, signal: abort.signal });
   } catch (err) {
@@ -88,8 +91,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     log.fatal({ err }, 'command failed');
     return 1;
   } finally {
-    process.off('SIGINT', stop);
-    process.off('SIGTERM', stop);
+    for (const s of signals) process.off(s, stop);
   }
 }
 

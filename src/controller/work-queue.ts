@@ -10,9 +10,12 @@
  */
 import { type BackoffPolicy, backoffDelay } from '../k8s/backoff.ts';
 
-/** Timers the queue waits with; tests replace them to see the delays chosen without waiting them out. */
+/**
+ * Timers the queue waits with; tests replace them to see the delays chosen (and for which key) without
+ * waiting them out.
+ */
 export interface QueueTimers {
-  setTimeout(fn: () => void, ms: number): unknown;
+  setTimeout(fn: () => void, ms: number, key: string): unknown;
   clearTimeout(handle: unknown): void;
 }
 
@@ -64,10 +67,14 @@ export class WorkQueue {
     if (previous !== undefined) this.timers.clearTimeout(previous);
     this.retryTimers.set(
       key,
-      this.timers.setTimeout(() => {
-        this.retryTimers.delete(key);
-        this.add(key);
-      }, delay),
+      this.timers.setTimeout(
+        () => {
+          this.retryTimers.delete(key);
+          this.add(key);
+        },
+        delay,
+        key,
+      ),
     );
     return delay;
   }

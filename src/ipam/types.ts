@@ -1,5 +1,5 @@
 /** The allocator's public vocabulary: what the controller passes in and what it gets back. */
-import type { LabelSelector } from '../api/types.ts';
+import type { LabelSelector } from '../api/crds/common.ts';
 import type { Family } from './address.ts';
 
 export type { Family } from './address.ts';

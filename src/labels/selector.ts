@@ -6,7 +6,7 @@
  * every well-formed selector its Kubernetes meaning and every malformed one the plain reading of its
  * fields, so they never throw.
  */
-import type { LabelSelector } from '../api/types.ts';
+import type { LabelSelector } from '../api/crds/common.ts';
 
 export type Labels = Readonly<Record<string, string>>;
 

@@ -231,7 +231,7 @@ export class MeshNode {
 
   private apiAckSentAt = Number.NEGATIVE_INFINITY;
   private apiEchoSentAt = Number.NEGATIVE_INFINITY;
-  private readonly leaseChangedAt = new Map<string, number>();
+  private readonly leaseRenewedAt: (name: string) => number | undefined;
 
   private aliveSince: number | undefined;
   private readonly releasedBy = new Set<string>();
@@ -245,7 +245,7 @@ export class MeshNode {
   private lastSyncAsk = Number.NEGATIVE_INFINITY;
   private lastFenced: boolean | undefined;
   private trouble = false;
-  private candidateCache: { version: string; names: Set<string> } | undefined;
+  private candidateCache: { version: string; names: ReadonlySet<string> } | undefined;
   private lastCandidatesVersion = '';
   private refused = 0;
   private left = false;
@@ -261,6 +261,12 @@ export class MeshNode {
       random?: () => number;
       /** Incarnation to start at (the Lease's generation, round 0 unless told otherwise). */
       round?: number;
+      /**
+       * When (this clock) the named member's Lease was last seen renewed, if it was: the API server's vote.
+       * The host keeps it (the speaker's Lease informer already does), so a node holds no per-member map
+       * of its own and N nodes of a simulation can share one.
+       */
+      leaseRenewedAt: (name: string) => number | undefined;
     },
   ) {
     this.self = { name: self.name, gen: self.gen, keys: [...self.keys] };
@@ -271,6 +277,7 @@ export class MeshNode {
     this.transport = opts.transport;
     this.events = opts.events;
     this.random = opts.random ?? Math.random;
+    this.leaseRenewedAt = opts.leaseRenewedAt;
     this.inc = { gen: self.gen, round: opts.round ?? 0 };
     this.startedAt = this.clock.now();
     this.statusSince = this.startedAt;
@@ -348,20 +355,22 @@ export class MeshNode {
    * Names of the nodes that may own addresses: alive in this node's view, this node included if it is.
    * Kept as exceptions to the roster, and rebuilt only when they change.
    */
-  candidates(): Set<string> {
+  candidates(): ReadonlySet<string> {
     const version = this.candidatesVersion();
     if (this.candidateCache?.version === version) return this.candidateCache.names;
-    const out = new Set<string>();
-    if (this.status === 'alive' && !this.left) out.add(this.self.name);
-    const except = this.members.exceptions();
-    for (const [id, e] of this.roster.entries) {
-      if (id === this.id || except.has(id)) continue;
+    const selfAlive = this.status === 'alive' && !this.left;
+    const excluded = new Set<string>(this.members.exceptions());
+    for (const id of this.roster.entries.keys()) {
+      if (id === this.id || excluded.has(id)) continue;
       const b = this.members.get(id);
-      if (b && this.apiAssisted.has(incKey(id, b.inc)) && this.apiVotesDead(id)) continue;
-      out.add(e.member.name);
+      if (b && this.apiAssisted.has(incKey(id, b.inc)) && this.apiVotesDead(id)) excluded.add(id);
     }
-    this.candidateCache = { version, names: out };
-    return out;
+    let names: ReadonlySet<string>;
+    if (!selfAlive) names = this.roster.namesExcept(excluded.add(this.id));
+    else if (this.roster.entries.has(this.id)) names = this.roster.namesExcept(excluded);
+    else names = new Set([...this.roster.namesExcept(excluded), this.self.name]);
+    this.candidateCache = { version, names };
+    return names;
   }
 
   /** Changes whenever candidates() may: own state, beliefs, the roster, and the API server's votes. */
@@ -544,11 +553,6 @@ export class MeshNode {
   /** This node's own Lease write sent at `sentAt` came back through the watch: our view is current to it. */
   apiEcho(sentAt: number): void {
     this.apiEchoSentAt = Math.max(this.apiEchoSentAt, sentAt);
-  }
-
-  /** Another member's Lease changed (its renewal was seen). */
-  leaseChanged(name: string): void {
-    this.leaseChangedAt.set(this.roster.idOf(name) ?? nodeId(name), this.clock.now());
   }
 
   /** Tell a joining node that this node no longer answers for the addresses it now owns. */
@@ -913,7 +917,8 @@ export class MeshNode {
   private apiVotesDead(subject: string): boolean {
     const now = this.clock.now();
     if (now - this.apiEchoSentAt > this.params.apiStaleMs) return false;
-    const changed = this.leaseChangedAt.get(subject) ?? this.startedAt;
+    const member = this.roster.get(subject);
+    const changed = (member && this.leaseRenewedAt(member.name)) ?? this.startedAt;
     return now - changed > this.params.apiStaleMs;
   }
 

@@ -28,6 +28,7 @@ export class Roster {
   readonly entries: ReadonlyMap<string, RosterEntry>;
   readonly ids: ReadonlyMap<string, string>;
   readonly ring: Ring;
+  private readonly namesCache = new Map<string, ReadonlySet<string>>();
 
   constructor(members: readonly MeshMember[]) {
     const entries = new Map<string, RosterEntry>();
@@ -52,6 +53,23 @@ export class Roster {
 
   get size(): number {
     return this.entries.size;
+  }
+
+  /**
+   * The names of the members but those with the given ids, as one set per distinct exclusion list: every
+   * node of a simulation that holds the same members dead shares one set, where a set per node would be
+   * N² names at thousands of nodes. Never changed once handed out.
+   */
+  namesExcept(excluded: ReadonlySet<string>): ReadonlySet<string> {
+    const key = [...excluded].sort().join(',');
+    const cached = this.namesCache.get(key);
+    if (cached) return cached;
+    const names = new Set<string>();
+    for (const [id, e] of this.entries) if (!excluded.has(id)) names.add(e.member.name);
+    // Bounded: a long-lived roster sees few distinct lists, but nothing may grow without end.
+    if (this.namesCache.size >= 64) this.namesCache.clear();
+    this.namesCache.set(key, names);
+    return names;
   }
 
   /** The same roster with `self` on the ring too (a node whose own Lease is not listed yet). */

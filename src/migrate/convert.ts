@@ -4,12 +4,12 @@
  * fields are copied as they are; every field that cannot be carried over yields a Warning naming it and
  * saying what changes, and nothing is silently dropped: a field this module does not know is reported too.
  *
- * Field lists compared: Beacon's in src/api/crds.ts; MetalLB's from its API reference (metallb.io/v1beta1
+ * Field lists compared: Beacon's in src/api/crds/; MetalLB's from its API reference (metallb.io/v1beta1
  * IPAddressPool, L2Advertisement, BGPAdvertisement, BFDProfile, Community, the deprecated AddressPool;
  * BGPPeer in v1beta1 and v1beta2).
  */
 import { parse as parseYaml } from 'yaml';
-import { API_VERSION } from '../api/crds.ts';
+import { API_VERSION } from '../api/crds/common.ts';
 import { durationMs } from '../api/duration.ts';
 
 export const METALLB_GROUP = 'metallb.io';

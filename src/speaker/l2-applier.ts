@@ -18,7 +18,7 @@ import { Ownership } from './ownership.ts';
 import type { ServiceAnnouncement, StatusWriter } from './status-writer.ts';
 
 export interface L2Membership {
-  candidates(): Set<string>;
+  candidates(): ReadonlySet<string>;
   /** When this node became alive in its current incarnation; undefined while it is not. */
   aliveAt(): number | undefined;
   releases(): ReadonlySet<string>;

@@ -64,6 +64,14 @@ export class SpeakerMembership {
   private readonly echoes = new Map<string, number>();
   private ownEchoAt = Number.NEGATIVE_INFINITY;
   private leaseOnlyLive = new Set<string>();
+  private candidateCache:
+    | {
+        mesh: ReadonlySet<string> | undefined;
+        leaseOnlyLive: ReadonlySet<string>;
+        settled: boolean;
+        names: ReadonlySet<string>;
+      }
+    | undefined;
   /** Peers whose Lease is current: the roster the ring is built from. */
   private rosterLive = new Set<string>();
   private tick: NodeJS.Timeout | undefined;
@@ -105,6 +113,7 @@ export class SpeakerMembership {
         params,
         clock: { now: this.now },
         transport: { send: (address, port, data) => this.send(address, port, data) },
+        leaseRenewedAt: (name) => this.leases.get(name)?.changedAt,
         events: {
           onChange: () => this.opts.onChange(),
           onSelfState: () => this.publish(),
@@ -266,7 +275,6 @@ export class SpeakerMembership {
       }
       return;
     }
-    this.mesh?.leaseChanged(node);
     this.refreshLiveness(true);
   }
 
@@ -314,7 +322,7 @@ export class SpeakerMembership {
     }
     const changed =
       next.size !== this.leaseOnlyLive.size || [...next].some((n) => !this.leaseOnlyLive.has(n));
-    this.leaseOnlyLive = next;
+    if (changed) this.leaseOnlyLive = next;
     if (rosterChanged || rosterTouched) this.refreshRoster();
     else if (changed) this.opts.onChange();
   }
@@ -392,11 +400,19 @@ export class SpeakerMembership {
   // ---- what the speaker asks --------------------------------------------------------------------------
 
   /** Nodes that may own addresses. */
-  candidates(): Set<string> {
-    const out = new Set<string>(this.leaseOnly ? [] : (this.mesh?.candidates() ?? []));
-    for (const n of this.leaseOnlyLive) out.add(n);
-    if (this.leaseOnly && this.leaseOnlySettled()) out.add(this.opts.node);
-    return out;
+  candidates(): ReadonlySet<string> {
+    const mesh = this.leaseOnly ? undefined : this.mesh?.candidates();
+    const settled = this.leaseOnly && this.leaseOnlySettled();
+    // The same set object until something changes: the ownership table then knows at once that nothing
+    // did, instead of comparing thousands of names on every evaluation.
+    const c = this.candidateCache;
+    if (c && c.mesh === mesh && c.leaseOnlyLive === this.leaseOnlyLive && c.settled === settled)
+      return c.names;
+    const names = new Set<string>(mesh ?? []);
+    for (const n of this.leaseOnlyLive) names.add(n);
+    if (settled) names.add(this.opts.node);
+    this.candidateCache = { mesh, leaseOnlyLive: this.leaseOnlyLive, settled, names };
+    return names;
   }
 
   /**

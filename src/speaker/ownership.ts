@@ -26,22 +26,15 @@ export interface OwnerChange {
 
 export class Ownership {
   private readonly entries = new Map<string, Entry>();
-  private readonly nodeHashes = new Map<string, Hashed>();
   private readonly owned = new Map<string, Set<string>>();
   /** Addresses each node is runner-up for. */
   private readonly seconds = new Map<string, Set<string>>();
   private live: ReadonlySet<string> = new Set();
-  private liveGiven: ReadonlySet<string> | undefined;
   /** Score computations, for the benchmark's CPU accounting and the tests' proof of incrementality. */
   scoresComputed = 0;
 
   private nodeHash(name: string): Hashed {
-    let h = this.nodeHashes.get(name);
-    if (!h) {
-      h = hashName(name);
-      this.nodeHashes.set(name, h);
-    }
-    return h;
+    return hashName(name);
   }
 
   /** The best two eligible live nodes of an address, scored from scratch. */
@@ -147,15 +140,18 @@ export class Ownership {
     return changes;
   }
 
-  /** Takes in the live nodes; only the addresses that the difference concerns are looked at. */
+  /**
+   * Takes in the live nodes; only the addresses that the difference concerns are looked at. The set is
+   * kept, not copied (at thousands of nodes a copy per table is most of the memory), so it must not be
+   * changed afterwards: the membership hands out a new set on every change.
+   */
   setLive(next: ReadonlySet<string>): OwnerChange[] {
     // The membership hands out the same set object until something changes.
-    if (next === this.liveGiven) return [];
-    this.liveGiven = next;
+    if (next === this.live) return [];
     const changes: OwnerChange[] = [];
     const gone = [...this.live].filter((n) => !next.has(n));
     const added = [...next].filter((n) => !this.live.has(n));
-    this.live = new Set(next);
+    this.live = next;
     for (const n of gone) {
       const touched = new Set([...(this.owned.get(n) ?? []), ...(this.seconds.get(n) ?? [])]);
       for (const address of touched) this.rerank(address, this.entries.get(address)!, changes);
@@ -203,10 +199,9 @@ export class Ownership {
   clone(): Ownership {
     const copy = new Ownership();
     for (const [a, e] of this.entries) copy.entries.set(a, { ...e });
-    for (const [n, h] of this.nodeHashes) copy.nodeHashes.set(n, h);
     for (const [n, set] of this.owned) copy.owned.set(n, new Set(set));
     for (const [n, set] of this.seconds) copy.seconds.set(n, new Set(set));
-    copy.live = new Set(this.live);
+    copy.live = this.live;
     return copy;
   }
 

@@ -2,7 +2,7 @@
  * The score that decides who answers for an address in L2 mode: rendezvous hashing, the candidate with
  * the highest score for (address, node) owns it. Every speaker computes the same owner from the same
  * candidates, a node joining or leaving moves only the addresses it wins or held, and the addresses spread
- * evenly. Each name is hashed once (SHA-256, cached); a score is then two 32-bit mixes (MurmurHash3's
+ * evenly. Each name is hashed once (SHA-256, cached for the process); a score is then two 32-bit mixes (MurmurHash3's
  * finaliser) of the XORed name hashes: a few nanoseconds, where a SHA-256 per pair made a plan over 1,000
  * addresses and 100 nodes cost most of a second.
  */
@@ -14,9 +14,21 @@ export interface Hashed {
   h2: number;
 }
 
+/**
+ * Names hashed so far, shared by every table in the process (a name's hash never changes): one entry per
+ * node name and address. Emptied when it outgrows any real cluster's names, so churn cannot grow it.
+ */
+const hashed = new Map<string, Hashed>();
+const HASHED_MAX = 1 << 20;
+
 export function hashName(name: string): Hashed {
+  let h = hashed.get(name);
+  if (h) return h;
   const d = createHash('sha256').update(name, 'utf8').digest();
-  return { h1: d.readUInt32BE(0), h2: d.readUInt32BE(4) };
+  h = { h1: d.readUInt32BE(0), h2: d.readUInt32BE(4) };
+  if (hashed.size >= HASHED_MAX) hashed.clear();
+  hashed.set(name, h);
+  return h;
 }
 
 function fmix32(x: number): number {

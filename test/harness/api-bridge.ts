@@ -6,11 +6,11 @@
  * which the API server's certificate is valid. No interface is created in the host namespace.
  */
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { connect, createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import type { ApiServer } from './apiserver.ts';
 import { REPO_ROOT } from './binaries.ts';
 import type { Netns } from './netns.ts';
+import { forwardingServer } from './pipe.ts';
 import { waitFor } from './process.ts';
 
 export const IN_NAMESPACE_API_PORT = 6443;
@@ -32,25 +32,7 @@ export async function bridgeApiServer(api: ApiServer, dir: string): Promise<ApiB
   const socketPath = join(dir, `api-${process.pid}.sock`);
   rmSync(socketPath, { force: true });
   const port = Number(new URL(api.url).port);
-  let down = false;
-  const open = new Set<() => void>();
-  const server: Server = createServer((client) => {
-    if (down) {
-      client.destroy();
-      return;
-    }
-    const upstream = connect(port, '127.0.0.1');
-    client.pipe(upstream).pipe(client);
-    const close = () => {
-      client.destroy();
-      upstream.destroy();
-      open.delete(close);
-    };
-    open.add(close);
-    client.on('error', close);
-    upstream.on('error', close);
-    client.on('close', close);
-  });
+  const { server, setDown, close } = forwardingServer({ host: '127.0.0.1', port });
   await new Promise<void>((resolve) => server.listen(socketPath, resolve));
   const kubeconfigPath = join(dir, 'kubeconfig-in-namespace');
   writeFileSync(
@@ -60,16 +42,12 @@ export async function bridgeApiServer(api: ApiServer, dir: string): Promise<ApiB
   );
   return {
     kubeconfigPath,
-    setDown(d: boolean) {
-      down = d;
-      if (d) for (const close of [...open]) close();
-    },
+    setDown,
     async openInto(ns: Netns) {
       const p = ns.spawn('api-bridge', join(REPO_ROOT, 'node_modules', '.bin', 'node'), [
-        join(REPO_ROOT, 'test', 'harness', 'tcp-to-unix.ts'),
-        '127.0.0.1',
-        String(IN_NAMESPACE_API_PORT),
-        socketPath,
+        join(REPO_ROOT, 'test', 'harness', 'forward.ts'),
+        `tcp:127.0.0.1:${IN_NAMESPACE_API_PORT}`,
+        `unix:${socketPath}`,
       ]);
       await waitFor(
         `the API bridge in ${ns.name}`,
@@ -80,7 +58,7 @@ export async function bridgeApiServer(api: ApiServer, dir: string): Promise<ApiB
       );
     },
     async close() {
-      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await close();
       rmSync(socketPath, { force: true });
     },
   };

@@ -15,7 +15,8 @@ import { type ClusterAccess, parseKubeconfig } from '../../src/k8s/kubeconfig.ts
 import { type KubeBinaries, kubeBinaries } from './binaries.ts';
 import { spawnTethered, type TetheredProcess, waitFor } from './process.ts';
 
-function httpsGet(url: string, ca: string, token: string): Promise<string> {
+/** GET with a bearer token against a server whose certificate `ca` signed; resolves with the body. */
+export function httpsGet(url: string, ca: string, token: string): Promise<string> {
   return new Promise((resolve, reject) => {
     const req = request(url, { ca, headers: { authorization: `Bearer ${token}` }, timeout: 2000 }, (res) => {
       let body = '';
@@ -43,7 +44,7 @@ export interface ApiServer {
   /** Seconds from the call to a ready server, binaries already built. */
   readonly startSeconds: number;
   /** Runs the harness's kubectl as admin; never throws for a non-zero exit. */
-  kubectl(args: string[], input?: string): Promise<{ code: number; stdout: string; stderr: string }>;
+  kubectl(args: string[], input?: string): Promise<KubectlResult>;
   /** A kubeconfig file that authenticates as a ServiceAccount (through the TokenRequest API). */
   serviceAccountKubeconfig(namespace: string, name: string): Promise<string>;
   /** The serving certificate (chain) and key, for a proxy that must look like this server to clients. */
@@ -76,8 +77,18 @@ export async function freePort(): Promise<number> {
   });
 }
 
-function kubeconfigYaml(url: string, caPem: string, user: string, token: string): string {
+/** A kubeconfig for one identity: a bearer token, or a client certificate and key (file paths). */
+export function kubeconfigYaml(
+  url: string,
+  caPem: string,
+  user: string,
+  credential: string | { cert: string; key: string },
+): string {
   const ca = Buffer.from(caPem).toString('base64');
+  const auth =
+    typeof credential === 'string'
+      ? `    token: ${credential}`
+      : `    client-certificate: ${credential.cert}\n    client-key: ${credential.key}`;
   return `apiVersion: v1
 kind: Config
 clusters:
@@ -88,7 +99,7 @@ clusters:
 users:
 - name: ${user}
   user:
-    token: ${token}
+${auth}
 contexts:
 - name: harness
   context:
@@ -97,6 +108,48 @@ contexts:
     namespace: default
 current-context: harness
 `;
+}
+
+export type KubectlResult = { code: number; stdout: string; stderr: string };
+
+/** Runs kubectl with this kubeconfig; never throws for a non-zero exit. */
+export function kubectlRunner(
+  kubectlPath: string,
+  kubeconfigPath: string,
+): (args: string[], input?: string) => Promise<KubectlResult> {
+  return (args, input) =>
+    new Promise<KubectlResult>((resolve) => {
+      const child = execFile(
+        kubectlPath,
+        [`--kubeconfig=${kubeconfigPath}`, ...args],
+        { maxBuffer: 64 * 1024 * 1024, timeout: 60_000 },
+        (err, stdout, stderr) => {
+          const code = err ? (typeof err.code === 'number' ? err.code : 1) : 0;
+          resolve({ code, stdout, stderr });
+        },
+      );
+      child.stdin?.end(input ?? '');
+    });
+}
+
+/** `serviceAccountKubeconfig` of an ApiServer: a TokenRequest through kubectl, written next to `dir`'s files. */
+export function serviceAccountKubeconfigMaker(
+  kubectl: (args: string[]) => Promise<KubectlResult>,
+  url: string,
+  caPem: string,
+  dir: string,
+): (namespace: string, name: string) => Promise<string> {
+  return async (namespace, name) => {
+    const res = await kubectl(['create', 'token', name, '-n', namespace, '--duration=1h']);
+    if (res.code !== 0) throw new Error(`cannot get a token for ${namespace}/${name}: ${res.stderr}`);
+    const path = join(dir, `kubeconfig-${namespace}-${name}`);
+    writeFileSync(
+      path,
+      kubeconfigYaml(url, caPem, `system:serviceaccount:${namespace}:${name}`, res.stdout.trim()),
+      { mode: 0o600 },
+    );
+    return path;
+  };
 }
 
 export async function startApiServer(opts: ApiServerOptions = {}): Promise<ApiServer> {
@@ -195,20 +248,7 @@ export async function startApiServer(opts: ApiServerOptions = {}): Promise<ApiSe
     writeFileSync(kubeconfigPath, kubeconfigYaml(url, caPem, 'admin', adminToken), { mode: 0o600 });
     const access = parseKubeconfig(readFileSync(kubeconfigPath, 'utf8'), kubeconfigPath);
 
-    const kubectl = async (args: string[], input?: string) => {
-      return new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
-        const child = execFile(
-          binaries.kubectl,
-          [`--kubeconfig=${kubeconfigPath}`, ...args],
-          { maxBuffer: 64 * 1024 * 1024, timeout: 60_000 },
-          (err, stdout, stderr) => {
-            const code = err ? (typeof err.code === 'number' ? err.code : 1) : 0;
-            resolve({ code, stdout, stderr });
-          },
-        );
-        child.stdin?.end(input ?? '');
-      });
-    };
+    const kubectl = kubectlRunner(binaries.kubectl, kubeconfigPath);
 
     let stopped = false;
     return {
@@ -226,19 +266,7 @@ export async function startApiServer(opts: ApiServerOptions = {}): Promise<ApiSe
         processes.splice(processes.indexOf(apiserver), 1);
         apiserver = await startApiserverProcess();
       },
-      async serviceAccountKubeconfig(namespace: string, name: string) {
-        const res = await kubectl(['create', 'token', name, '-n', namespace, '--duration=1h']);
-        if (res.code !== 0) throw new Error(`cannot get a token for ${namespace}/${name}: ${res.stderr}`);
-        const path = join(dir, `kubeconfig-${namespace}-${name}`);
-        writeFileSync(
-          path,
-          kubeconfigYaml(url, caPem, `system:serviceaccount:${namespace}:${name}`, res.stdout.trim()),
-          {
-            mode: 0o600,
-          },
-        );
-        return path;
-      },
+      serviceAccountKubeconfig: serviceAccountKubeconfigMaker(kubectl, url, caPem, dir),
       async stop() {
         if (stopped) return;
         stopped = true;

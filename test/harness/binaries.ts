@@ -14,7 +14,7 @@ const run = promisify(execFile);
 
 export const REPO_ROOT = join(import.meta.dirname, '..', '..');
 const MODULE_DIR = join(import.meta.dirname, 'go');
-const CACHE_ROOT = process.env.BEACON_KUBE_CACHE ?? join(REPO_ROOT, '.cache', 'kube');
+export const CACHE_ROOT = process.env.BEACON_KUBE_CACHE ?? join(REPO_ROOT, '.cache', 'kube');
 
 export interface KubeBinaries {
   etcd: string;
@@ -50,7 +50,7 @@ function paths(dir: string, v: { kubernetes: string; etcd: string }): KubeBinari
 }
 
 /** -X flags so that `kubectl version` and the server's /version report the real release, not v0.0.0-master. */
-function versionLdflags(kubernetes: string): string {
+export function versionLdflags(kubernetes: string): string {
   const [major, minor] = kubernetes.replace(/^v/, '').split('.');
   const vars = (pkg: string) => [
     `-X ${pkg}.gitVersion=${kubernetes}`,
@@ -64,8 +64,8 @@ function versionLdflags(kubernetes: string): string {
 }
 
 /**
- * `go build` of one main package inside a harness Go module. CGO is off so the binary runs on any Linux
- * machine; `-trimpath` keeps build paths out of it.
+ * `go build` of one main package inside a harness Go module. CGO is off unless asked for (runc's nsenter is
+ * C), so the binary runs on any Linux machine; `-trimpath` keeps build paths out of it.
  */
 export async function goBuild(opts: {
   moduleDir: string;
@@ -73,14 +73,17 @@ export async function goBuild(opts: {
   out: string;
   ldflags: string;
   log: (line: string) => void;
+  cgo?: boolean;
+  tags?: string[];
 }): Promise<void> {
   const name = opts.out.split('/').pop() ?? opts.pkg;
   const started = Date.now();
   opts.log(`building ${name} (${opts.pkg}) ...`);
   try {
-    await run('go', ['build', '-trimpath', `-ldflags=${opts.ldflags}`, '-o', opts.out, opts.pkg], {
+    const tags = opts.tags?.length ? [`-tags=${opts.tags.join(',')}`] : [];
+    await run('go', ['build', '-trimpath', ...tags, `-ldflags=${opts.ldflags}`, '-o', opts.out, opts.pkg], {
       cwd: opts.moduleDir,
-      env: { ...process.env, CGO_ENABLED: '0', GOFLAGS: '-buildvcs=false' },
+      env: { ...process.env, CGO_ENABLED: opts.cgo ? '1' : '0', GOFLAGS: '-buildvcs=false' },
       maxBuffer: 64 * 1024 * 1024,
     });
   } catch (err) {

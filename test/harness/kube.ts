@@ -2,7 +2,7 @@
 
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { V1Service } from '@kubernetes/client-node';
-import { KINDS } from '../../src/api/crds.ts';
+import { KINDS } from '../../src/api/crds/kinds.ts';
 import { Controller, type ControllerOptions } from '../../src/controller/controller.ts';
 import { controllerMetrics } from '../../src/controller/metrics.ts';
 import type { ClusterAccess } from '../../src/k8s/kubeconfig.ts';

@@ -221,6 +221,8 @@ export class MeshSim {
   }
 
   private rosterCache: Roster | undefined;
+  /** When each node's Lease was last seen renewed, as every node's watch delivers it. */
+  private readonly leaseRenewed = new Map<string, number>();
   private readonly memberCache = new Map<string, { key: string; member: MeshMember }>();
 
   /**
@@ -296,6 +298,7 @@ export class MeshSim {
       {
         params: this.params,
         clock: { now: () => this.now },
+        leaseRenewedAt: (name) => this.leaseRenewed.get(name),
         transport: { send: (address, _port, data) => this.transmit(n, address, data) },
         random: this.random,
         round,
@@ -524,12 +527,13 @@ export class MeshSim {
       if (n.alive && n.gen === gen) this.later(n, () => n.mesh.apiAcknowledged(sentAt));
       this.queue.push(this.now + this.opts.apiWatchMs, () => {
         const roster = this.roster();
+        // Every node's watch delivers the renewal now: one record for all (a map per node is N²).
+        this.leaseRenewed.set(n.name, this.now);
         for (const m of this.nodes) {
           if (!m.alive) continue;
           this.later(m, () => {
             if (rosterChanges) m.mesh.setRoster(roster);
             if (m === n) m.mesh.apiEcho(sentAt);
-            else m.mesh.leaseChanged(n.name);
           });
         }
       });

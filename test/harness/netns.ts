@@ -10,7 +10,7 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { brokenTool } from './preconditions.ts';
-import { spawnTethered, type TetheredProcess, type TetherOptions } from './process.ts';
+import { pidAlive, spawnTethered, type TetheredProcess, type TetherOptions } from './process.ts';
 
 const run = promisify(execFile);
 const NAME_PREFIX = 'bcn';
@@ -56,15 +56,6 @@ async function must(cmd: string, args: string[]): Promise<string> {
   const r = await sh(cmd, args);
   if (r.code !== 0) throw new Error(`${cmd} ${args.join(' ')} failed: ${r.stderr.trim()}`);
   return r.stdout;
-}
-
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 async function listNamespaces(): Promise<string[]> {
@@ -290,9 +281,12 @@ export class NetLab {
     return [ifA, ifB];
   }
 
-  /** Stops every process the lab started and deletes every namespace (and with them every link). */
-  async cleanup(): Promise<void> {
-    await Promise.all(this.processes.splice(0).map((p) => p.stop(2000)));
+  /**
+   * Stops every process the lab started (SIGTERM, then SIGKILL after `graceMs`) and deletes every namespace
+   * (and with them every link).
+   */
+  async cleanup(graceMs = 2000): Promise<void> {
+    await Promise.all(this.processes.splice(0).map((p) => p.stop(graceMs)));
     for (const ns of this.namespaces.splice(0).reverse()) await deleteNamespace(ns.name);
     this.switchNs = undefined;
   }

@@ -46,6 +46,9 @@ export function spawnTethered(
     env: opts.env ?? process.env,
     cwd: opts.cwd,
     stdio: [opts.stdin ?? 'ignore', 'pipe', 'pipe'],
+    // A process group of its own: a terminal's Ctrl-C goes to the whole foreground group, and a tethered
+    // process must stop when its owner stops it (in order, e.g. the lab's teardown), not all at once with it.
+    detached: true,
   });
   let tail = '';
   const log: WriteStream | undefined = opts.logFile
@@ -68,6 +71,7 @@ export function spawnTethered(
   };
   child.stdout!.on('data', keep);
   child.stderr!.on('data', keep);
+  // 'close' comes after the last 'data' event; 'exit' may come before it, and a write after end() throws.
   child.once('close', () => log?.end());
   const exited = new Promise<number | string>((resolve) => {
     child.once('exit', (code, signal) => {
@@ -101,17 +105,32 @@ export function spawnTethered(
   };
 }
 
-/** Waits until `check` resolves true, failing with `describe()` after `timeoutMs`. */
+/** Whether a process exists (one owned by another user counts). */
+export function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * Waits until `check` resolves true, failing with `describe()` after `timeoutMs`, or with `signal`'s reason
+ * as soon as it is aborted.
+ */
 export async function waitFor(
   what: string,
   check: () => Promise<boolean> | boolean,
   timeoutMs: number,
   intervalMs = 100,
   describe: () => string = () => '',
+  signal?: AbortSignal,
 ): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   let lastError: unknown;
   for (;;) {
+    signal?.throwIfAborted();
     try {
       if (await check()) return;
     } catch (err) {

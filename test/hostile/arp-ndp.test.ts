@@ -201,6 +201,8 @@ interface FloodResult {
   toFlooder: number;
   toSpoofed: number;
   toClient: number;
+  /** Answers the rate limiter withheld from spoofed MACs (each new, so none may be). */
+  limitedSpoofed: number;
   client: number;
 }
 
@@ -211,6 +213,7 @@ interface FloodResult {
  */
 async function flood(seconds: number, spoofRate: number): Promise<FloodResult> {
   const before = speaker.events('answered').length;
+  const limitedBefore = speaker.events('rate-limited').length;
   const [single, spoofed, client] = await Promise.all([
     inject(
       'single',
@@ -224,8 +227,9 @@ async function flood(seconds: number, spoofRate: number): Promise<FloodResult> {
     ),
     legitimate(10),
   ]);
-  // The responder may still be working through its socket; its event lines reach the log after that.
-  await new Promise((r) => setTimeout(r, 1000));
+  // The responder may still be working through its socket, and reports drops once a second; its event
+  // lines reach the log after that.
+  await new Promise((r) => setTimeout(r, 2500));
   const answered = speaker.events('answered').slice(before);
   const r: FloodResult = {
     sentSingle: Number(/sent (\d+)/.exec(single)![1]),
@@ -233,6 +237,11 @@ async function flood(seconds: number, spoofRate: number): Promise<FloodResult> {
     toFlooder: answered.filter((e) => e['requester-mac'] === hostileMac(0x99)).length,
     toSpoofed: answered.filter((e) => e['requester-mac']?.startsWith('02:77:')).length,
     toClient: answered.filter((e) => e['requester-mac'] === CLIENT_MAC).length,
+    limitedSpoofed: speaker
+      .events('rate-limited')
+      .slice(limitedBefore)
+      .filter((e) => e['requester-mac']?.startsWith('02:77:'))
+      .reduce((n, e) => n + Number(e.dropped), 0),
     client,
   };
   process.stdout.write(
@@ -251,11 +260,11 @@ test('floods from one MAC and from spoofed MACs within its capacity: rate-limite
   assert.ok(r.sentSingle > 10_000, `the single-MAC flood sent only ${r.sentSingle}`);
   // Per question: a burst of 20, then 10 a second.
   assert.ok(r.toFlooder <= 20 + 10 * (seconds + 2), `${r.toFlooder} answers to one flooding MAC`);
-  // Each spoofed MAC is new (its own per-requester bucket), and together they stay under the interface limit.
-  assert.ok(
-    r.toSpoofed > 0.9 * r.sentSpoofed && r.toSpoofed <= r.sentSpoofed,
-    `${r.toSpoofed} spoofed answered`,
-  );
+  // Each spoofed MAC is new (its own per-requester bucket), and together they stay under the interface
+  // limit: the limiter withholds none of their answers. (How many the responder gets through on a busy
+  // machine, where the kernel drops what the socket cannot hold, is the l2-responder benchmark's figure.)
+  assert.equal(r.limitedSpoofed, 0, `${r.limitedSpoofed} answers to spoofed MACs withheld by the limiter`);
+  assert.ok(r.toSpoofed > 0 && r.toSpoofed <= r.sentSpoofed, `${r.toSpoofed} spoofed answered`);
   assert.equal(r.client, 10, 'the client was answered every time during the floods');
   assert.equal(speaker.process.hasExited(), false, speaker.process.tail());
 });

@@ -14,7 +14,7 @@ import { Informer } from '../src/k8s/informer.ts';
 import { createLogger } from '../src/log.ts';
 import { AnswerWatch, ASK_RATE } from '../test/harness/answer-watch.ts';
 import { REPO_ROOT } from '../test/harness/binaries.ts';
-import { BEACON_NS, CLIENT_IP, ClusterLab, setEndpoints } from '../test/harness/cluster-lab.ts';
+import { BEACON_NS, CLIENT_IP, CLIENT_IP6, ClusterLab, setEndpoints } from '../test/harness/cluster-lab.ts';
 import { createBeaconObject, createPool, ensureNamespace, serviceManifest } from '../test/harness/kube.ts';
 import { netnsUnavailable } from '../test/harness/netns.ts';
 import { spawnTethered, type TetheredProcess, waitFor } from '../test/harness/process.ts';
@@ -66,6 +66,10 @@ function pools(): { name: string; addresses: string[] }[] {
 
 /** A fifth of the Services are dual-stack: they have an address of each family. */
 const isDualStack = (i: number) => i % 5 === 0;
+/** Addresses of `total` Services, and how late a first answer can be seen when all are asked at once. */
+const addressesOf = (total: number) => total + Math.ceil(total / 5);
+const askLag = (total: number) =>
+  `each of the ${addressesOf(total)} asked every ${(addressesOf(total) / ASK_RATE).toFixed(1)} s at most, so up to that late`;
 
 /**
  * The time of the answer that completed the set: when every Service `s0..s<total-1>` has all its
@@ -117,8 +121,6 @@ async function everyAddressAnswered(
 }
 
 const SERVICES = { group: '', version: 'v1', plural: 'services' };
-/** The lab client's IPv6 address (test/harness/cluster-lab.ts). */
-const CLIENT_IP6 = '2001:db8::100';
 
 export const benches: Bench[] = [
   {
@@ -207,7 +209,7 @@ export const benches: Bench[] = [
           name: `scale.create_to_answered_${total}`,
           unit: 's',
           samples: [converge],
-          description: `${total} Services and EndpointSlices created (32 clients) -> every address answered ARP or NDP from the client (the last first answer)`,
+          description: `${total} Services and EndpointSlices created (32 clients) -> every address answered ARP or NDP from the client (the last first answer; ${askLag(total)})`,
         });
 
         await new Promise((r) => setTimeout(r, 10_000));
@@ -286,14 +288,13 @@ export const benches: Bench[] = [
         // Every address asked for again: only answers from the restarted speakers count.
         for (const svc of services.list())
           for (const x of svc.status?.loadBalancer?.ingress ?? []) if (x.ip) watch.ask(x.ip, s0);
-        const addresses = total + Math.ceil(total / 5);
         const back = ((await everyAddressAnswered(services, watch, total, 300_000)) - s0) / 1000;
         ctx.log(`every address answered again ${back.toFixed(1)} s after all speakers restarted`);
         figures.push({
           name: 'scale.all_speakers_restart_to_answering',
           unit: 's',
           samples: [back],
-          description: `all three speakers SIGKILLed and restarted with ${total} Services -> every address answered again (each of the ${addresses} asked every ${(addresses / ASK_RATE).toFixed(1)} s at most, so up to that late)`,
+          description: `all three speakers SIGKILLed and restarted with ${total} Services -> every address answered again (${askLag(total)})`,
         });
       } finally {
         stopWatching.abort();

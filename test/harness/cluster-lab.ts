@@ -26,6 +26,7 @@ export const BEACON_NS = 'beacon-system';
 export const ROUTER_IP = '192.0.2.1';
 export const ROUTER_IP6 = '2001:db8::1';
 export const CLIENT_IP = '192.0.2.100';
+export const CLIENT_IP6 = '2001:db8::100';
 export const L2_POOL = ['192.0.2.200-192.0.2.250', '2001:db8::200-2001:db8::2ff'];
 export const BGP_POOL = ['198.51.100.0/24'];
 export const ROUTER_ASN = 64500;
@@ -115,7 +116,7 @@ export class ClusterLab {
       const client = await net.addNamespace('client');
       await net.attach(client, bridge, {
         ifname: 'eth0',
-        addresses: [`${CLIENT_IP}/24`, '2001:db8::100/64'],
+        addresses: [`${CLIENT_IP}/24`, `${CLIENT_IP6}/64`],
       });
       let router: FrrRouter | undefined;
       if (opts.router) {

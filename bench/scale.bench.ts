@@ -121,6 +121,12 @@ async function everyAddressAnswered(
 }
 
 const SERVICES = { group: '', version: 'v1', plural: 'services' };
+/**
+ * The 32 creating clients, the audit log written before each answer and the components all share the
+ * machine: on a busy 2-core one a create waited more than the client's default 30 s and ended the run. The
+ * figure counts from the first create, so a slow create lengthens it instead.
+ */
+const CREATE_TIMEOUT = { timeoutMs: 180_000 };
 
 export const benches: Bench[] = [
   {
@@ -189,12 +195,14 @@ export const benches: Bench[] = [
               await lab.rest.create(
                 '/api/v1/namespaces/scale/services',
                 serviceManifest('scale', `s${i}`, undefined, dual),
+                CREATE_TIMEOUT,
               );
               await setEndpoints(
                 lab.rest,
                 'scale',
                 `s${i}`,
                 lab.nodes.map((n) => n.name),
+                CREATE_TIMEOUT,
               );
               if (i % 1000 === 999) ctx.log(`  ${i + 1} created`);
             }

@@ -11,7 +11,7 @@
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { KubeRest } from '../../src/k8s/rest.ts';
+import type { KubeRest, RequestInit } from '../../src/k8s/rest.ts';
 import { type ApiBridge, bridgeApiServer } from './api-bridge.ts';
 import { type ApiServer, startApiServer } from './apiserver.ts';
 import { REPO_ROOT } from './binaries.ts';
@@ -259,6 +259,7 @@ export async function setEndpoints(
   namespace: string,
   service: string,
   nodes: string[],
+  init: RequestInit = {},
 ): Promise<void> {
   const name = `${service}-lab`;
   const body = {
@@ -274,8 +275,12 @@ export async function setEndpoints(
     })),
   };
   try {
-    await rest.create(`/apis/discovery.k8s.io/v1/namespaces/${namespace}/endpointslices`, body);
+    await rest.create(`/apis/discovery.k8s.io/v1/namespaces/${namespace}/endpointslices`, body, init);
   } catch {
-    await rest.replace(`/apis/discovery.k8s.io/v1/namespaces/${namespace}/endpointslices/${name}`, body);
+    await rest.replace(
+      `/apis/discovery.k8s.io/v1/namespaces/${namespace}/endpointslices/${name}`,
+      body,
+      init,
+    );
   }
 }

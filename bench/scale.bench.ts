@@ -19,7 +19,7 @@ import { createBeaconObject, createPool, ensureNamespace, serviceManifest } from
 import { netnsUnavailable } from '../test/harness/netns.ts';
 import { spawnTethered, type TetheredProcess, waitFor } from '../test/harness/process.ts';
 import { auditedRequests, auditLogArgs, WRITE_VERBS } from './audit.ts';
-import type { Bench, Figure } from './figures.ts';
+import { type Bench, BULK_CREATE, type Figure } from './figures.ts';
 
 const AUDIT_POLICY = `apiVersion: audit.k8s.io/v1
 kind: Policy
@@ -121,12 +121,6 @@ async function everyAddressAnswered(
 }
 
 const SERVICES = { group: '', version: 'v1', plural: 'services' };
-/**
- * The 32 creating clients, the audit log written before each answer and the components all share the
- * machine: on a busy 2-core one a create waited more than the client's default 30 s and ended the run. The
- * figure counts from the first create, so a slow create lengthens it instead.
- */
-const CREATE_TIMEOUT = { timeoutMs: 180_000 };
 
 export const benches: Bench[] = [
   {
@@ -195,14 +189,14 @@ export const benches: Bench[] = [
               await lab.rest.create(
                 '/api/v1/namespaces/scale/services',
                 serviceManifest('scale', `s${i}`, undefined, dual),
-                CREATE_TIMEOUT,
+                BULK_CREATE,
               );
               await setEndpoints(
                 lab.rest,
                 'scale',
                 `s${i}`,
                 lab.nodes.map((n) => n.name),
-                CREATE_TIMEOUT,
+                BULK_CREATE,
               );
               if (i % 1000 === 999) ctx.log(`  ${i + 1} created`);
             }

@@ -15,7 +15,8 @@ import { REPO_ROOT } from '../test/harness/binaries.ts';
 import { installCrds } from '../test/harness/crds.ts';
 import { createPool, ensureNamespace, serviceManifest } from '../test/harness/kube.ts';
 import { spawnTethered, type TetheredProcess, waitFor } from '../test/harness/process.ts';
-import { type Bench, BULK_CREATE, type Figure, percentile } from './figures.ts';
+import { createSurely } from './bulk-create.ts';
+import { type Bench, type Figure, percentile } from './figures.ts';
 
 const SERVICES = { group: '', version: 'v1', plural: 'services' };
 /** However slow the machine, a bench that cannot finish says so instead of hanging. */
@@ -141,11 +142,7 @@ async function createAll(rest: KubeRest, ns: string, names: string[], parallel: 
   const worker = async () => {
     while (next < names.length) {
       const name = names[next++]!;
-      await rest.create(
-        `/api/v1/namespaces/${ns}/services`,
-        serviceManifest(ns, name, undefined),
-        BULK_CREATE,
-      );
+      await createSurely(rest, `/api/v1/namespaces/${ns}/services`, serviceManifest(ns, name, undefined));
     }
   };
   await Promise.all(Array.from({ length: parallel }, worker));

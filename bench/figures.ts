@@ -15,14 +15,6 @@ export interface Figure {
   aim?: string;
 }
 
-/**
- * The time limit of each create in the benches that create thousands of objects at once. The creating
- * clients, the API server (writing its audit log before each answer) and Beacon share the machine: on a
- * busy 2-core one a create waited past the REST client's 30 s default and ended the run. The figures count
- * from the first create, so a slow create lengthens them instead.
- */
-export const BULK_CREATE = { timeoutMs: 180_000 };
-
 export interface BenchContext {
   /** Progress lines for long benchmarks. */
   log(line: string): void;

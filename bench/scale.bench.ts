@@ -19,7 +19,8 @@ import { createBeaconObject, createPool, ensureNamespace, serviceManifest } from
 import { netnsUnavailable } from '../test/harness/netns.ts';
 import { spawnTethered, type TetheredProcess, waitFor } from '../test/harness/process.ts';
 import { auditedRequests, auditLogArgs, WRITE_VERBS } from './audit.ts';
-import { type Bench, BULK_CREATE, type Figure } from './figures.ts';
+import { BULK_WRITE, createSurely } from './bulk-create.ts';
+import type { Bench, Figure } from './figures.ts';
 
 const AUDIT_POLICY = `apiVersion: audit.k8s.io/v1
 kind: Policy
@@ -186,17 +187,17 @@ export const benches: Bench[] = [
               const dual = isDualStack(i)
                 ? { spec: { ipFamilyPolicy: 'RequireDualStack', ipFamilies: ['IPv4', 'IPv6'] } }
                 : {};
-              await lab.rest.create(
+              await createSurely(
+                lab.rest,
                 '/api/v1/namespaces/scale/services',
                 serviceManifest('scale', `s${i}`, undefined, dual),
-                BULK_CREATE,
               );
               await setEndpoints(
                 lab.rest,
                 'scale',
                 `s${i}`,
                 lab.nodes.map((n) => n.name),
-                BULK_CREATE,
+                BULK_WRITE,
               );
               if (i % 1000 === 999) ctx.log(`  ${i + 1} created`);
             }

@@ -19,6 +19,7 @@ import {
 import { netnsUnavailable } from '../test/harness/netns.ts';
 import { waitFor } from '../test/harness/process.ts';
 import { auditedRequests, auditLogArgs, auditLogFiles, WRITE_VERBS } from './audit.ts';
+import { BULK_WRITE, createSurely } from './bulk-create.ts';
 import type { Bench, Figure } from './figures.ts';
 
 const AUDIT_POLICY = `apiVersion: audit.k8s.io/v1
@@ -54,12 +55,17 @@ async function createServices(
     Array.from({ length: parallel }, async () => {
       while (next < names.length) {
         const name = names[next++]!;
-        await lab.rest.create(`/api/v1/namespaces/${ns}/services`, serviceManifest(ns, name, undefined));
+        await createSurely(
+          lab.rest,
+          `/api/v1/namespaces/${ns}/services`,
+          serviceManifest(ns, name, undefined),
+        );
         await setEndpoints(
           lab.rest,
           ns,
           name,
           lab.nodes.map((n) => n.name),
+          BULK_WRITE,
         );
       }
     }),

@@ -2,9 +2,8 @@
  * Creating thousands of objects on a busy machine. The creating clients, the API server (writing its audit
  * log before each answer) and Beacon share two cores; under other load a create waited past the REST
  * client's 30 s default, got the API server's own 504 (its storage too slow) or a reset connection, and
- * ended the run. After
- * either the object may or may not exist, so the create is sent again, and AlreadyExists on a repeat means
- * an earlier one landed. The figures count from the first create, so a slow create lengthens them instead.
+ * ended the run. After any of these the object may or may not exist, so the create is sent again, and
+ * AlreadyExists on a repeat means an earlier one landed. The figures count from the first create, so a slow create lengthens them instead.
  */
 import { ApiError, type KubeRest } from '../src/k8s/rest.ts';
 

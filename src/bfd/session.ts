@@ -76,125 +76,125 @@ const RETRY_OPEN_MS = 5_000;
 export class BfdSession extends EventEmitter<BfdSessionEvents> {
   readonly log: Logger;
   readonly options: Readonly<BfdSessionOptions>;
-  readonly #transport: BfdTransport;
-  readonly #clock: Clock;
-  readonly #fsm: BfdFsm;
-  #link: BfdLink | undefined;
-  #opening: Promise<void> | undefined;
-  #retry: Timer | undefined;
-  #running = false;
+  private readonly transport: BfdTransport;
+  private readonly clock: Clock;
+  private readonly fsm: BfdFsm;
+  private link: BfdLink | undefined;
+  private opening: Promise<void> | undefined;
+  private retry: Timer | undefined;
+  private running = false;
 
   constructor(options: BfdSessionOptions) {
     super();
     this.options = options;
-    this.#clock = options.clock ?? systemClock;
-    this.#transport = options.transport ?? defaultBfdTransport(options.log);
-    const localDiscriminator = this.#transport.allocateDiscriminator();
+    this.clock = options.clock ?? systemClock;
+    this.transport = options.transport ?? defaultBfdTransport(options.log);
+    const localDiscriminator = this.transport.allocateDiscriminator();
     this.log = options.log.child({ bfdPeer: options.peerAddress, discriminator: localDiscriminator });
-    this.#fsm = new BfdFsm(
+    this.fsm = new BfdFsm(
       {
-        send: (bytes) => this.#link?.send(bytes),
-        transition: (c) => this.#onTransition(c),
+        send: (bytes) => this.link?.send(bytes),
+        transition: (c) => this.onTransition(c),
       },
       {
         localDiscriminator,
         timers: timersFromProfile(options.profile),
-        clock: this.#clock,
+        clock: this.clock,
         ...(options.random ? { random: options.random } : {}),
       },
     );
   }
 
   get state(): BfdState {
-    return this.#fsm.state;
+    return this.fsm.state;
   }
   /** The local diagnostic code (Diag.*): why the session last changed state. */
   get diag(): number {
-    return this.#fsm.diag;
+    return this.fsm.diag;
   }
   get localDiscriminator(): number {
-    return this.#fsm.localDiscriminator;
+    return this.fsm.localDiscriminator;
   }
   get remoteDiscriminator(): number {
-    return this.#fsm.remoteDiscriminator;
+    return this.fsm.remoteDiscriminator;
   }
   get detectionTimeMs(): number {
-    return this.#fsm.detectionTimeMs;
+    return this.fsm.detectionTimeMs;
   }
   get transmitIntervalMs(): number | undefined {
-    return this.#fsm.transmitIntervalMs;
+    return this.fsm.transmitIntervalMs;
   }
 
   /** Opens the sockets and starts the handshake; a failure to bind is logged and retried every 5 s. */
   start(): void {
-    if (this.#running) return;
-    this.#running = true;
-    this.#open();
+    if (this.running) return;
+    this.running = true;
+    this.open();
   }
 
   /** New timers; an Up session renegotiates them with a poll sequence. */
   setProfile(profile: BfdProfileOptions): void {
-    this.#fsm.setTimers(timersFromProfile(profile));
+    this.fsm.setTimers(timersFromProfile(profile));
   }
 
   /** AdminDown to the peer (for about one detection time when it was listening), then closes the sockets. */
   async stop(): Promise<void> {
-    if (!this.#running) return;
-    this.#running = false;
-    this.#retry?.cancel();
-    this.#retry = undefined;
-    await this.#opening;
+    if (!this.running) return;
+    this.running = false;
+    this.retry?.cancel();
+    this.retry = undefined;
+    await this.opening;
     // The clock's timers and the sockets are unref'd; without a ref'd handle a process whose last work is
     // this farewell would exit after the first AdminDown packet.
     const keepAlive = setTimeout(() => {}, 60_000);
     try {
-      if (this.#link) await new Promise<void>((resolve) => this.#fsm.stop(resolve));
+      if (this.link) await new Promise<void>((resolve) => this.fsm.stop(resolve));
     } finally {
       clearTimeout(keepAlive);
     }
-    this.#fsm.destroy();
-    const link = this.#link;
-    this.#link = undefined;
+    this.fsm.destroy();
+    const link = this.link;
+    this.link = undefined;
     await link?.close();
   }
 
-  #open(): void {
+  private open(): void {
     const endpoint = {
       peerAddress: this.options.peerAddress,
       minTtl: this.options.profile?.minimumTtl ?? SINGLE_HOP_TTL,
       ...(this.options.localAddress ? { localAddress: this.options.localAddress } : {}),
     };
-    this.#opening = this.#transport
-      .open(endpoint, this.#fsm.localDiscriminator, (p: ControlPacket) => this.#receive(p))
+    this.opening = this.transport
+      .open(endpoint, this.fsm.localDiscriminator, (p: ControlPacket) => this.receive(p))
       .then(
         (link) => {
-          if (!this.#running) {
+          if (!this.running) {
             void link.close();
             return;
           }
-          this.#link = link;
-          this.#fsm.start();
+          this.link = link;
+          this.fsm.start();
         },
         (err: Error) => {
-          if (!this.#running) return;
+          if (!this.running) return;
           this.log.error({ err: err.message }, 'cannot open the BFD sockets; retrying');
-          this.#retry = this.#clock.setTimer(RETRY_OPEN_MS, () => {
-            this.#retry = undefined;
-            if (this.#running) this.#open();
+          this.retry = this.clock.setTimer(RETRY_OPEN_MS, () => {
+            this.retry = undefined;
+            if (this.running) this.open();
           });
         },
       );
   }
 
-  #receive(p: ControlPacket): void {
+  private receive(p: ControlPacket): void {
     try {
-      this.#fsm.receive(p);
+      this.fsm.receive(p);
     } catch (err) {
       this.log.error({ err }, 'error handling a BFD packet');
     }
   }
 
-  #onTransition(c: BfdStateChange): void {
+  private onTransition(c: BfdStateChange): void {
     const line = { from: c.from, to: c.to, diag: diagName(c.diag), failure: c.failure };
     if (c.to === 'Up' || c.from === 'Up') this.log.info(line, `BFD state ${c.to}`);
     else this.log.debug(line, `BFD state ${c.to}`);

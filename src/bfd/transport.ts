@@ -70,25 +70,25 @@ type FamilyName = 'udp4' | 'udp6';
 
 export class UdpBfdTransport implements BfdTransport {
   readonly port: number;
-  readonly #log: Logger;
-  readonly #random: () => number;
-  readonly #listen: { ipv4?: string; ipv6?: string };
-  readonly #byDiscriminator = new Map<number, Registration>();
-  readonly #receivers = new Map<FamilyName, Promise<Socket>>();
+  private readonly log: Logger;
+  private readonly random: () => number;
+  private readonly listen: { ipv4?: string; ipv6?: string };
+  private readonly byDiscriminator = new Map<number, Registration>();
+  private readonly receivers = new Map<FamilyName, Promise<Socket>>();
   /** The TTL threshold each receive socket filters on; 0 when the filter could not be attached. */
-  readonly #ttlFilters = new Map<FamilyName, number>();
+  private readonly ttlFilters = new Map<FamilyName, number>();
 
   constructor(options: UdpTransportOptions) {
-    this.#log = options.log;
+    this.log = options.log;
     this.port = options.port ?? BFD_CONTROL_PORT;
-    this.#random = options.random ?? Math.random;
-    this.#listen = options.listenAddress ?? {};
+    this.random = options.random ?? Math.random;
+    this.listen = options.listenAddress ?? {};
   }
 
   allocateDiscriminator(): number {
     for (;;) {
-      const d = 1 + Math.floor(this.#random() * 0xfffffffe);
-      if (!this.#byDiscriminator.has(d)) return d;
+      const d = 1 + Math.floor(this.random() * 0xfffffffe);
+      if (!this.byDiscriminator.has(d)) return d;
     }
   }
 
@@ -101,16 +101,16 @@ export class UdpBfdTransport implements BfdTransport {
     const bare = peer.split('%')[0]!;
     const type: FamilyName | undefined = isIPv4(bare) ? 'udp4' : isIPv6(bare) ? 'udp6' : undefined;
     if (!type) throw new TypeError(`BFD peer is not an IP address: ${peer}`);
-    if (this.#byDiscriminator.has(discriminator)) throw new Error(`discriminator ${discriminator} in use`);
+    if (this.byDiscriminator.has(discriminator)) throw new Error(`discriminator ${discriminator} in use`);
     const reg: Registration = { key: addressKey(peer), minTtl: endpoint.minTtl ?? SINGLE_HOP_TTL, receive };
-    this.#byDiscriminator.set(discriminator, reg);
+    this.byDiscriminator.set(discriminator, reg);
     let sender: Socket;
     try {
-      this.#filterTtl(type, await this.#receiver(type));
-      sender = await this.#bindSender(type, endpoint.localAddress);
+      this.filterTtl(type, await this.receiver(type));
+      sender = await this.bindSender(type, endpoint.localAddress);
     } catch (err) {
-      this.#byDiscriminator.delete(discriminator);
-      await this.#releaseReceiverIfUnused(type);
+      this.byDiscriminator.delete(discriminator);
+      await this.releaseReceiverIfUnused(type);
       throw err;
     }
     const port = this.port;
@@ -119,18 +119,18 @@ export class UdpBfdTransport implements BfdTransport {
       send: (bytes) => {
         if (closed) return;
         sender.send(bytes, port, peer, (err) => {
-          if (err) this.#log.debug({ err: err.message, to: peer }, 'BFD send failed');
+          if (err) this.log.debug({ err: err.message, to: peer }, 'BFD send failed');
         });
       },
       close: async () => {
         if (closed) return;
         closed = true;
-        this.#byDiscriminator.delete(discriminator);
+        this.byDiscriminator.delete(discriminator);
         await new Promise<void>((resolve) => sender.close(() => resolve()));
-        await this.#releaseReceiverIfUnused(type);
+        await this.releaseReceiverIfUnused(type);
         // The session that asked for the lowest TTL may be this one: the threshold follows those left.
-        const receiver = this.#receivers.get(type);
-        if (receiver) this.#filterTtl(type, await receiver);
+        const receiver = this.receivers.get(type);
+        if (receiver) this.filterTtl(type, await receiver);
       },
     };
   }
@@ -142,88 +142,88 @@ export class UdpBfdTransport implements BfdTransport {
   deliver(bytes: Uint8Array, from: string, ttl?: number): void {
     const d = decodeControlPacket(bytes);
     if (!d.ok) {
-      this.#log.debug({ from, reason: d.reason }, 'BFD packet dropped');
+      this.log.debug({ from, reason: d.reason }, 'BFD packet dropped');
       return;
     }
     const p = d.packet;
     let reg: Registration | undefined;
-    if (p.yourDiscriminator !== 0) reg = this.#byDiscriminator.get(p.yourDiscriminator);
+    if (p.yourDiscriminator !== 0) reg = this.byDiscriminator.get(p.yourDiscriminator);
     else {
       const key = addressKey(from);
-      for (const r of this.#byDiscriminator.values())
+      for (const r of this.byDiscriminator.values())
         if (r.key === key) {
           reg = r;
           break;
         }
     }
     if (!reg || (p.yourDiscriminator !== 0 && reg.key !== addressKey(from))) {
-      this.#log.debug({ from, yourDiscriminator: p.yourDiscriminator }, 'BFD packet for no session dropped');
+      this.log.debug({ from, yourDiscriminator: p.yourDiscriminator }, 'BFD packet for no session dropped');
       return;
     }
     if (ttl !== undefined && ttl < reg.minTtl) {
-      this.#log.debug({ from, ttl, minTtl: reg.minTtl }, 'BFD packet dropped: TTL below the minimum (GTSM)');
+      this.log.debug({ from, ttl, minTtl: reg.minTtl }, 'BFD packet dropped: TTL below the minimum (GTSM)');
       return;
     }
     reg.receive(p);
   }
 
   /** Points the receive socket's TTL filter at the lowest minimum its family's sessions accept. */
-  #filterTtl(type: FamilyName, socket: Socket): void {
+  private filterTtl(type: FamilyName, socket: Socket): void {
     const family = type === 'udp4' ? isIPv4 : isIPv6;
     let minTtl = SINGLE_HOP_TTL;
-    for (const r of this.#byDiscriminator.values()) if (family(r.key)) minTtl = Math.min(minTtl, r.minTtl);
-    const applied = this.#ttlFilters.get(type);
+    for (const r of this.byDiscriminator.values()) if (family(r.key)) minTtl = Math.min(minTtl, r.minTtl);
+    const applied = this.ttlFilters.get(type);
     if (applied === minTtl || applied === 0) return;
     try {
       requireMinTtl(socket, minTtl);
-      this.#ttlFilters.set(type, minTtl);
+      this.ttlFilters.set(type, minTtl);
     } catch (err) {
-      this.#ttlFilters.set(type, 0);
-      this.#log.warn(
+      this.ttlFilters.set(type, 0);
+      this.log.warn(
         { err: (err as Error).message, family: type },
         'BFD cannot check the TTL of received packets (GTSM is off): an off-link sender that guesses the discriminators could hold a session up',
       );
     }
   }
 
-  #receiver(type: FamilyName): Promise<Socket> {
-    let pending = this.#receivers.get(type);
+  private receiver(type: FamilyName): Promise<Socket> {
+    let pending = this.receivers.get(type);
     if (pending) return pending;
     pending = new Promise<Socket>((resolve, reject) => {
       const s = createSocket({ type, ...(type === 'udp6' ? { ipv6Only: true } : {}) });
       s.once('error', reject);
       s.on('message', (msg, rinfo) => this.deliver(msg, rinfo.address));
-      const address = type === 'udp4' ? (this.#listen.ipv4 ?? '0.0.0.0') : (this.#listen.ipv6 ?? '::');
+      const address = type === 'udp4' ? (this.listen.ipv4 ?? '0.0.0.0') : (this.listen.ipv6 ?? '::');
       s.bind({ port: this.port, address, exclusive: true }, () => {
         s.off('error', reject);
-        s.on('error', (err) => this.#log.warn({ err: err.message }, 'BFD receive socket error'));
+        s.on('error', (err) => this.log.warn({ err: err.message }, 'BFD receive socket error'));
         // BFD alone must not keep a process alive; the BGP session or the caller does.
         s.unref();
         resolve(s);
       });
     });
-    this.#receivers.set(type, pending);
-    pending.catch(() => this.#receivers.delete(type));
+    this.receivers.set(type, pending);
+    pending.catch(() => this.receivers.delete(type));
     return pending;
   }
 
-  async #releaseReceiverIfUnused(type: FamilyName): Promise<void> {
+  private async releaseReceiverIfUnused(type: FamilyName): Promise<void> {
     const family = type === 'udp4' ? isIPv4 : isIPv6;
-    for (const r of this.#byDiscriminator.values()) if (family(r.key)) return;
-    const pending = this.#receivers.get(type);
+    for (const r of this.byDiscriminator.values()) if (family(r.key)) return;
+    const pending = this.receivers.get(type);
     if (!pending) return;
-    this.#receivers.delete(type);
-    this.#ttlFilters.delete(type);
+    this.receivers.delete(type);
+    this.ttlFilters.delete(type);
     const s = await pending.catch(() => undefined);
     if (s) await new Promise<void>((resolve) => s.close(() => resolve()));
   }
 
   /** A socket bound to a random port of 49152-65535 (RFC 5881 section 4), sending with TTL 255. */
-  async #bindSender(type: FamilyName, localAddress: string | undefined): Promise<Socket> {
+  private async bindSender(type: FamilyName, localAddress: string | undefined): Promise<Socket> {
     const span = SOURCE_PORT_MAX - SOURCE_PORT_MIN + 1;
     let lastError: Error | undefined;
     for (let attempt = 0; attempt < 64; attempt++) {
-      const port = SOURCE_PORT_MIN + Math.floor(this.#random() * span);
+      const port = SOURCE_PORT_MIN + Math.floor(this.random() * span);
       const s = createSocket({ type, ...(type === 'udp6' ? { ipv6Only: true } : {}) });
       try {
         await new Promise<void>((resolve, reject) => {
@@ -243,7 +243,7 @@ export class UdpBfdTransport implements BfdTransport {
         throw err;
       }
       s.setTTL(SINGLE_HOP_TTL);
-      s.on('error', (err) => this.#log.debug({ err: err.message }, 'BFD send socket error'));
+      s.on('error', (err) => this.log.debug({ err: err.message }, 'BFD send socket error'));
       // Packets that arrive on the sending port are not BFD's to read (they come to 3784); drop them.
       s.on('message', () => {});
       s.unref();

@@ -47,12 +47,12 @@ interface Holding {
   text: string;
   /**
    * The pool it is counted in; undefined when it lies in no pool. Derived from the pools and the
-   * holders' requests alone (see #attribute), so it does not depend on the order Services arrived in.
+   * holders' requests alone (see attribute()), so it does not depend on the order Services arrived in.
    */
   pool: string | undefined;
-  /** The Services on it; their requests are in #byService. */
+  /** The Services on it; their requests are in byService. */
   holders: Set<string>;
-  /** The sharing key its holders share, indexed in #sharingGroups. */
+  /** The sharing key its holders share, indexed in sharingGroups. */
   groupKey: string | undefined;
 }
 
@@ -85,15 +85,15 @@ interface ValidRequest {
 }
 
 export class Allocator {
-  #pools = new Map<string, Pool>();
+  private pools = new Map<string, Pool>();
   /** Pools in the order they are tried (see comparePools). */
-  #ordered: Pool[] = [];
-  #holdings = new Map<string, Holding>();
-  #byService = new Map<string, ServiceEntry>();
-  readonly #used: Record<Family, AddressSet> = { 4: new AddressSet(), 6: new AddressSet() };
+  private ordered: Pool[] = [];
+  private holdings = new Map<string, Holding>();
+  private byService = new Map<string, ServiceEntry>();
+  private readonly used: Record<Family, AddressSet> = { 4: new AddressSet(), 6: new AddressSet() };
   /** Held addresses that isBuggyAddress rules out, so that pool stats can leave them out by counting. */
-  readonly #buggyHeld: Record<Family, AddressSet> = { 4: new AddressSet(), 6: new AddressSet() };
-  #sharingGroups = new Map<string, Set<Holding>>();
+  private readonly buggyHeld: Record<Family, AddressSet> = { 4: new AddressSet(), 6: new AddressSet() };
+  private sharingGroups = new Map<string, Set<Holding>>();
 
   /**
    * Replaces the pool configuration. Pools with a bad entry or a duplicate name are rejected whole and
@@ -111,15 +111,15 @@ export class Allocator {
       if (compiled.ok) pools.set(input.name, compiled.pool);
       else errors.push({ pool: input.name, message: compiled.message });
     }
-    this.#pools = pools;
-    this.#ordered = [...pools.values()].sort(comparePools);
-    for (const holding of this.#holdings.values()) holding.pool = this.#attribute(holding);
+    this.pools = pools;
+    this.ordered = [...pools.values()].sort(comparePools);
+    for (const holding of this.holdings.values()) holding.pool = this.attribute(holding);
     return { errors, outOfPool: this.outOfPool() };
   }
 
   /** Pool names in the order they are tried for a Service that names none. */
   poolNames(): string[] {
-    return this.#ordered.map((p) => p.name);
+    return this.ordered.map((p) => p.name);
   }
 
   /**
@@ -154,8 +154,8 @@ export class Allocator {
         });
         continue;
       }
-      const existing = this.#holdings.get(canonical);
-      const refusal = existing && sharingRefusal(canonical, req.key, req.sharing, this.#holdersOf(existing));
+      const existing = this.holdings.get(canonical);
+      const refusal = existing && sharingRefusal(canonical, req.key, req.sharing, this.holdersOf(existing));
       if (refusal) {
         conflicts.push({
           ...refusal,
@@ -166,7 +166,7 @@ export class Allocator {
       }
       picks.push({ family: parsed.family, value: parsed.value, text: canonical, existing });
     }
-    this.#apply(req, picks);
+    this.apply(req, picks);
     const assignment = this.assignmentOf(req.key);
     return {
       assignment,
@@ -180,11 +180,11 @@ export class Allocator {
    * satisfies the request. On refusal nothing changes.
    */
   assign(req: ServiceRequest): AssignResult {
-    const entry = this.#byService.get(req.key);
+    const entry = this.byService.get(req.key);
     const before = entry?.holdings ?? [];
     const valid = validateRequest(req);
     if (!valid.ok) {
-      const lost = entry ? this.#giveUpUnshareable(req, entry) : [];
+      const lost = entry ? this.giveUpUnshareable(req, entry) : [];
       return { ok: false, refusal: valid.refusal, assignment: this.assignmentOf(req.key), lost };
     }
 
@@ -193,20 +193,20 @@ export class Allocator {
     for (const family of valid.request.wanted) {
       const requested = valid.request.requested.get(family);
       const current = before.find((h) => h.family === family);
-      if (current && this.#stillSatisfies(current, entry!.request, req, requested)) {
+      if (current && this.stillSatisfies(current, entry!.request, req, requested)) {
         picks.push({ family, value: current.value, text: current.text, existing: current });
         continue;
       }
-      const result = requested ? this.#pickRequested(req, requested) : this.#pickAuto(req, family);
+      const result = requested ? this.pickRequested(req, requested) : this.pickAuto(req, family);
       if (result.ok) picks.push(result.pick);
       else failures.push({ ...result.refusal, family });
     }
     if (failures.length && (req.requireAllFamilies || picks.length === 0)) {
-      const lost = entry ? this.#giveUpUnshareable(req, entry) : [];
+      const lost = entry ? this.giveUpUnshareable(req, entry) : [];
       return { ok: false, refusal: failures[0]!, assignment: this.assignmentOf(req.key), lost };
     }
-    this.#apply(req, picks);
-    const after = this.#byService.get(req.key)?.holdings ?? [];
+    this.apply(req, picks);
+    const after = this.byService.get(req.key)?.holdings ?? [];
     const changed = before.length !== after.length || before.some((h, i) => h !== after[i]);
     return { ok: true, assignment: this.assignmentOf(req.key)!, changed, unassigned: failures };
   }
@@ -215,11 +215,11 @@ export class Allocator {
    * After a refusal: the Service keeps the addresses it may still share under its new sharing terms, held
    * from now on under those terms, and gives up the others. Returns why each was given up.
    */
-  #giveUpUnshareable(req: ServiceRequest, entry: ServiceEntry): Refusal[] {
+  private giveUpUnshareable(req: ServiceRequest, entry: ServiceEntry): Refusal[] {
     const lost: Refusal[] = [];
     const kept: Pick[] = [];
     for (const h of entry.holdings) {
-      const refusal = sharingRefusal(h.text, req.key, req.sharing, this.#holdersOf(h));
+      const refusal = sharingRefusal(h.text, req.key, req.sharing, this.holdersOf(h));
       if (!refusal) {
         kept.push({ family: h.family, value: h.value, text: h.text, existing: h });
         continue;
@@ -234,18 +234,18 @@ export class Allocator {
     const terms: ServiceRequest = { ...entry.request };
     if (req.sharing) terms.sharing = req.sharing;
     else delete terms.sharing;
-    this.#apply(terms, kept);
+    this.apply(terms, kept);
     return lost;
   }
 
   /** Frees every address the Service holds (an address stays held while other Services share it). */
   release(service: string): void {
-    for (const holding of this.#byService.get(service)?.holdings ?? []) this.#removeHolder(holding, service);
-    this.#byService.delete(service);
+    for (const holding of this.byService.get(service)?.holdings ?? []) this.removeHolder(holding, service);
+    this.byService.delete(service);
   }
 
   assignmentOf(service: string): Assignment | undefined {
-    const entry = this.#byService.get(service);
+    const entry = this.byService.get(service);
     if (!entry) return undefined;
     return {
       service,
@@ -257,27 +257,27 @@ export class Allocator {
   /** The Services on an address, by name; empty when the address is free or not an address. */
   servicesAt(address: string): string[] {
     const parsed = parseAddress(address.trim());
-    const holding = parsed && this.#holdings.get(formatAddress(parsed));
+    const holding = parsed && this.holdings.get(formatAddress(parsed));
     return holding ? [...holding.holders.keys()].sort() : [];
   }
 
   /** Every held address that lies in no pool, with its Services. */
   outOfPool(): OutOfPoolAddress[] {
-    return [...this.#holdings.values()]
+    return [...this.holdings.values()]
       .filter((h) => h.pool === undefined)
       .sort((a, b) => a.family - b.family || (a.value < b.value ? -1 : 1))
       .map((h) => ({ address: h.text, family: h.family, services: [...h.holders.keys()].sort() }));
   }
 
   poolStats(name: string): PoolStats | undefined {
-    const pool = this.#pools.get(name);
+    const pool = this.pools.get(name);
     if (!pool) return undefined;
-    return { pool: name, ipv4: this.#familyStats(pool, 4), ipv6: this.#familyStats(pool, 6) };
+    return { pool: name, ipv4: this.familyStats(pool, 4), ipv6: this.familyStats(pool, 6) };
   }
 
   /** Address ranges that belong to two pools at once (a configuration mistake to report). */
   overlappingPools(): PoolOverlap[] {
-    const pools = [...this.#pools.values()].sort((a, b) => (a.name < b.name ? -1 : 1));
+    const pools = [...this.pools.values()].sort((a, b) => (a.name < b.name ? -1 : 1));
     const overlaps: PoolOverlap[] = [];
     for (let i = 0; i < pools.length; i++) {
       for (let j = i + 1; j < pools.length; j++) {
@@ -296,10 +296,10 @@ export class Allocator {
    * never with pool size; tests and benchmarks use it to prove that without timing anything.
    */
   get searchSteps(): number {
-    return this.#used[4].steps + this.#used[6].steps;
+    return this.used[4].steps + this.used[6].steps;
   }
 
-  #stillSatisfies(
+  private stillSatisfies(
     current: Holding,
     previous: ServiceRequest,
     req: ServiceRequest,
@@ -307,24 +307,24 @@ export class Allocator {
   ): boolean {
     if (requested && requested.value !== current.value) return false;
     if (req.pool && req.pool !== previous.pool) {
-      const pool = this.#pools.get(req.pool);
+      const pool = this.pools.get(req.pool);
       if (!pool || !poolContains(pool, current.family, current.value)) return false;
     }
-    return sharingRefusal(current.text, req.key, req.sharing, this.#holdersOf(current)) === undefined;
+    return sharingRefusal(current.text, req.key, req.sharing, this.holdersOf(current)) === undefined;
   }
 
-  #pickRequested(req: ServiceRequest, address: IPAddress): PickResult {
+  private pickRequested(req: ServiceRequest, address: IPAddress): PickResult {
     const { family, value } = address;
     const text = formatAddress(address);
     const refuse = (reason: Refusal['reason'], message: string, pools?: string[]): PickResult => ({
       ok: false,
       refusal: { reason, message, address: text, ...(pools ? { pools } : {}) },
     });
-    const containing = this.#ordered.filter((p) => poolContains(p, family, value));
+    const containing = this.ordered.filter((p) => poolContains(p, family, value));
     let allowed: Pool[];
     if (req.pool) {
-      const named = this.#pools.get(req.pool);
-      if (!named) return this.#unknownPool(req);
+      const named = this.pools.get(req.pool);
+      if (!named) return this.unknownPool(req);
       if (!poolContains(named, family, value)) {
         const elsewhere = containing.length ? ` (it lies in ${poolList(containing)})` : '';
         return refuse(
@@ -359,19 +359,19 @@ export class Allocator {
         allowed.map((p) => p.name),
       );
     }
-    const existing = this.#holdings.get(text);
+    const existing = this.holdings.get(text);
     if (existing) {
-      const refusal = sharingRefusal(text, req.key, req.sharing, this.#holdersOf(existing));
+      const refusal = sharingRefusal(text, req.key, req.sharing, this.holdersOf(existing));
       if (refusal) return { ok: false, refusal };
     }
     return { ok: true, pick: { family, value, text, existing } };
   }
 
-  #pickAuto(req: ServiceRequest, family: Family): PickResult {
+  private pickAuto(req: ServiceRequest, family: Family): PickResult {
     let candidates: Pool[];
     if (req.pool) {
-      const named = this.#pools.get(req.pool);
-      if (!named) return this.#unknownPool(req);
+      const named = this.pools.get(req.pool);
+      if (!named) return this.unknownPool(req);
       const exclusion = poolExclusion(named, req);
       if (exclusion) {
         return { ok: false, refusal: { reason: 'PoolNotAllowed', message: exclusion, pools: [named.name] } };
@@ -388,17 +388,17 @@ export class Allocator {
       }
       candidates = [named];
     } else {
-      candidates = this.#ordered.filter(
+      candidates = this.ordered.filter(
         (p) => p.autoAssign && p.ranges[family].length > 0 && !poolExclusion(p, req),
       );
-      if (candidates.length === 0) return this.#noPoolForFamily(req, family);
+      if (candidates.length === 0) return this.noPoolForFamily(req, family);
     }
     if (req.sharing) {
-      const joined = this.#findShareable(req, family, candidates);
+      const joined = this.findShareable(req, family, candidates);
       if (joined) return { ok: true, pick: joined };
     }
     for (const pool of candidates) {
-      const value = this.#firstFree(pool, family);
+      const value = this.firstFree(pool, family);
       if (value !== undefined) {
         const text = formatAddress({ family, value });
         return { ok: true, pick: { family, value, text, existing: undefined } };
@@ -418,14 +418,14 @@ export class Allocator {
   }
 
   /** An address already held under the request's sharing key that it may join, as MetalLB prefers. */
-  #findShareable(req: ServiceRequest, family: Family, candidates: readonly Pool[]): Pick | undefined {
-    const group = this.#sharingGroups.get(req.sharing!.key);
+  private findShareable(req: ServiceRequest, family: Family, candidates: readonly Pool[]): Pick | undefined {
+    const group = this.sharingGroups.get(req.sharing!.key);
     if (!group) return undefined;
     const held = [...group].filter((h) => h.family === family).sort((a, b) => (a.value < b.value ? -1 : 1));
     for (const pool of candidates) {
       for (const h of held) {
         if (!poolCanHandOut(pool, family, h.value)) continue;
-        if (sharingRefusal(h.text, req.key, req.sharing, this.#holdersOf(h))) continue;
+        if (sharingRefusal(h.text, req.key, req.sharing, this.holdersOf(h))) continue;
         return { family, value: h.value, text: h.text, existing: h };
       }
     }
@@ -433,8 +433,8 @@ export class Allocator {
   }
 
   /** The lowest address the pool would hand out that nobody holds, found without enumerating. */
-  #firstFree(pool: Pool, family: Family): bigint | undefined {
-    const used = this.#used[family];
+  private firstFree(pool: Pool, family: Family): bigint | undefined {
+    const used = this.used[family];
     for (const range of pool.ranges[family]) {
       let from = range.first;
       for (;;) {
@@ -447,8 +447,8 @@ export class Allocator {
     return undefined;
   }
 
-  #unknownPool(req: ServiceRequest): PickResult {
-    const known = this.#ordered.length ? ` (pools: ${this.poolNames().join(', ')})` : ' (there are no pools)';
+  private unknownPool(req: ServiceRequest): PickResult {
+    const known = this.ordered.length ? ` (pools: ${this.poolNames().join(', ')})` : ' (there are no pools)';
     return {
       ok: false,
       refusal: {
@@ -459,8 +459,8 @@ export class Allocator {
     };
   }
 
-  #noPoolForFamily(req: ServiceRequest, family: Family): PickResult {
-    const withFamily = this.#ordered.filter((p) => p.ranges[family].length > 0);
+  private noPoolForFamily(req: ServiceRequest, family: Family): PickResult {
+    const withFamily = this.ordered.filter((p) => p.ranges[family].length > 0);
     const why = withFamily.map((p) =>
       p.autoAssign
         ? poolExclusion(p, req)!
@@ -482,10 +482,10 @@ export class Allocator {
    * names, else one that hands it out to a holder, else the first. Only overlapping pools make this a
    * choice, and the answer depends on who holds the address, never on who came first.
    */
-  #attribute(holding: Holding): string | undefined {
-    const containing = this.#ordered.filter((p) => poolContains(p, holding.family, holding.value));
+  private attribute(holding: Holding): string | undefined {
+    const containing = this.ordered.filter((p) => poolContains(p, holding.family, holding.value));
     if (containing.length <= 1) return containing[0]?.name;
-    const requests = [...holding.holders].sort().map((s) => this.#byService.get(s)!.request);
+    const requests = [...holding.holders].sort().map((s) => this.byService.get(s)!.request);
     const named = containing.find((p) => requests.some((r) => r.pool === p.name));
     const serving = containing.find(
       (p) => poolCanHandOut(p, holding.family, holding.value) && requests.some((r) => !poolExclusion(p, r)),
@@ -493,49 +493,49 @@ export class Allocator {
     return (named ?? serving ?? containing[0]!).name;
   }
 
-  #holdersOf(holding: Holding): Holder[] {
+  private holdersOf(holding: Holding): Holder[] {
     return [...holding.holders].map((service) => ({
       service,
-      sharing: this.#byService.get(service)!.request.sharing,
+      sharing: this.byService.get(service)!.request.sharing,
     }));
   }
 
-  #familyStats(pool: Pool, family: Family): FamilyStats {
+  private familyStats(pool: Pool, family: Family): FamilyStats {
     let total = 0n;
     let assigned = 0n;
     let heldUnusable = 0n;
     const avoid = pool.avoidBuggyIPs;
     const anycast = family === 6 ? pool.anycast6 : [];
     for (const r of pool.ranges[family]) {
-      assigned += this.#used[family].countBetween(r.first, r.last);
+      assigned += this.used[family].countBetween(r.first, r.last);
       total += rangeSize(r);
       if (!avoid) continue;
       total -= countBuggyAddresses(r);
-      heldUnusable += this.#buggyHeld[family].countBetween(r.first, r.last);
+      heldUnusable += this.buggyHeld[family].countBetween(r.first, r.last);
       for (const v of anycast) {
         if (v < r.first || v > r.last) continue;
         total--;
-        if (this.#used[family].has(v)) heldUnusable++;
+        if (this.used[family].has(v)) heldUnusable++;
       }
     }
     return { total, assigned, available: total - (assigned - heldUnusable) };
   }
 
   /** Makes `picks` the Service's addresses under `req`: joins or creates their holdings, leaves the rest. */
-  #apply(req: ServiceRequest, picks: readonly Pick[]): void {
-    const previous = this.#byService.get(req.key)?.holdings ?? [];
-    const next = picks.map((pick) => pick.existing ?? this.#createHolding(pick));
+  private apply(req: ServiceRequest, picks: readonly Pick[]): void {
+    const previous = this.byService.get(req.key)?.holdings ?? [];
+    const next = picks.map((pick) => pick.existing ?? this.createHolding(pick));
     // The entry goes first: regrouping and attribution read the holders' requests from it.
-    if (next.length) this.#byService.set(req.key, { holdings: next, request: req });
-    else this.#byService.delete(req.key);
+    if (next.length) this.byService.set(req.key, { holdings: next, request: req });
+    else this.byService.delete(req.key);
     for (const holding of next) {
       holding.holders.add(req.key);
-      this.#holdersChanged(holding);
+      this.holdersChanged(holding);
     }
-    for (const old of previous) if (!next.includes(old)) this.#removeHolder(old, req.key);
+    for (const old of previous) if (!next.includes(old)) this.removeHolder(old, req.key);
   }
 
-  #createHolding(pick: Pick): Holding {
+  private createHolding(pick: Pick): Holding {
     const holding: Holding = {
       family: pick.family,
       value: pick.value,
@@ -544,50 +544,47 @@ export class Allocator {
       holders: new Set(),
       groupKey: undefined,
     };
-    this.#holdings.set(holding.text, holding);
-    this.#used[holding.family].add(holding.value);
-    if (isBuggyAddress(holding.family, holding.value)) this.#buggyHeld[holding.family].add(holding.value);
+    this.holdings.set(holding.text, holding);
+    this.used[holding.family].add(holding.value);
+    if (isBuggyAddress(holding.family, holding.value)) this.buggyHeld[holding.family].add(holding.value);
     return holding;
   }
 
-  #removeHolder(holding: Holding, service: string): void {
+  private removeHolder(holding: Holding, service: string): void {
     holding.holders.delete(service);
     if (holding.holders.size > 0) {
-      this.#holdersChanged(holding);
+      this.holdersChanged(holding);
       return;
     }
-    this.#holdings.delete(holding.text);
-    this.#used[holding.family].delete(holding.value);
-    this.#buggyHeld[holding.family].delete(holding.value);
-    this.#setGroup(holding, undefined);
+    this.holdings.delete(holding.text);
+    this.used[holding.family].delete(holding.value);
+    this.buggyHeld[holding.family].delete(holding.value);
+    this.setGroup(holding, undefined);
   }
 
-  #holdersChanged(holding: Holding): void {
-    this.#regroup(holding);
-    holding.pool = this.#attribute(holding);
+  private holdersChanged(holding: Holding): void {
+    this.regroup(holding);
+    holding.pool = this.attribute(holding);
   }
 
   /** Keeps the sharing-key index in step with the key its holders use (a sole holder may change it). */
-  #regroup(holding: Holding): void {
+  private regroup(holding: Holding): void {
     const first = holding.holders.values().next().value;
-    this.#setGroup(
-      holding,
-      first === undefined ? undefined : this.#byService.get(first)?.request.sharing?.key,
-    );
+    this.setGroup(holding, first === undefined ? undefined : this.byService.get(first)?.request.sharing?.key);
   }
 
-  #setGroup(holding: Holding, key: string | undefined): void {
+  private setGroup(holding: Holding, key: string | undefined): void {
     if (holding.groupKey === key) return;
     if (holding.groupKey !== undefined) {
-      const group = this.#sharingGroups.get(holding.groupKey);
+      const group = this.sharingGroups.get(holding.groupKey);
       group?.delete(holding);
-      if (group?.size === 0) this.#sharingGroups.delete(holding.groupKey);
+      if (group?.size === 0) this.sharingGroups.delete(holding.groupKey);
     }
     holding.groupKey = key;
     if (key !== undefined) {
-      const group = this.#sharingGroups.get(key) ?? new Set();
+      const group = this.sharingGroups.get(key) ?? new Set();
       group.add(holding);
-      this.#sharingGroups.set(key, group);
+      this.sharingGroups.set(key, group);
     }
   }
 }

@@ -86,6 +86,8 @@ export interface InformerOptions<T = KubeObject> {
  */
 const DEFAULT_WATCH_IDLE_MS = 90_000;
 const DEFAULT_BACKOFF: BackoffPolicy = { initialMs: 1000, maxMs: 30_000 };
+/** After the API server answers again: the informers of one process retry spread over about this long. */
+const REACHABLE_AGAIN_DELAY_MS = 250;
 const DEFAULT_PAGE_SIZE = 500;
 
 /**
@@ -228,11 +230,28 @@ export class Informer<T extends KubeObject> {
     return jittered(backoffDelay(this.backoff, failures), this.timing.random);
   }
 
+  /**
+   * Waits out the backoff after the `failures`-th failure in a row, or less: once the API server answers
+   * any request of this process again (it was down or unreachable), the next attempt comes within a
+   * jittered fraction of a second, not after the doubled delay grown during the outage.
+   */
+  private async waitBeforeRetry(failures: number, signal: AbortSignal): Promise<void> {
+    const wake = new AbortController();
+    const unsubscribe = this.rest.onReachableAgain(() => wake.abort());
+    try {
+      await this.timing.sleep(this.delay(failures), AbortSignal.any([signal, wake.signal]));
+    } finally {
+      unsubscribe();
+    }
+    if (wake.signal.aborted && !signal.aborted)
+      await this.timing.sleep(jittered(REACHABLE_AGAIN_DELAY_MS, this.timing.random), signal);
+  }
+
   /** Lists until it succeeds; `failures` is how many attempts in a row already failed (0: list at once). */
   private async relistWithRetry(signal: AbortSignal, failures: number): Promise<void> {
     let failed = failures;
     for (;;) {
-      if (failed > 0) await this.timing.sleep(this.delay(failed), signal);
+      if (failed > 0) await this.waitBeforeRetry(failed, signal);
       if (signal.aborted) return;
       try {
         await this.relist(signal);
@@ -302,11 +321,16 @@ export class Informer<T extends KubeObject> {
 
   private async watchLoop(signal: AbortSignal): Promise<void> {
     let failures = 0;
+    // The condition "watch broke" ends when a watch is accepted again, not when that watch ends.
+    let broken = false;
+    const opened = () => {
+      if (broken) this.log.info({ failures }, 'watch re-established');
+      broken = false;
+    };
     while (!signal.aborted) {
-      const { end, detail } = await this.watchOnce(signal);
+      const { end, detail } = await this.watchOnce(signal, opened);
       if (signal.aborted) return;
       if (end === 'closed') {
-        if (failures > 0) this.log.info({ failures }, 'watch re-established');
         failures = 0;
         continue;
       }
@@ -316,9 +340,10 @@ export class Informer<T extends KubeObject> {
         continue;
       }
       if (end === 'error') {
-        if (failures === 0) this.log.warn({ err: detail }, 'watch broke; retrying with backoff');
+        if (!broken) this.log.warn({ err: detail }, 'watch broke; retrying with backoff');
+        broken = true;
         failures++;
-        await this.timing.sleep(this.delay(failures), signal);
+        await this.waitBeforeRetry(failures, signal);
         continue;
       }
       // 410 Gone or a line that could not be read: events may be lost, only a list brings the cache back.
@@ -334,7 +359,10 @@ export class Informer<T extends KubeObject> {
     return this.opts.watchIdleMs ?? DEFAULT_WATCH_IDLE_MS;
   }
 
-  private async watchOnce(signal: AbortSignal): Promise<{ end: WatchEnd; detail?: string }> {
+  private async watchOnce(
+    signal: AbortSignal,
+    opened: () => void,
+  ): Promise<{ end: WatchEnd; detail?: string }> {
     const watch = new AbortController();
     const stop = () => watch.abort();
     signal.addEventListener('abort', stop, { once: true });
@@ -368,6 +396,7 @@ export class Informer<T extends KubeObject> {
           if (ev.type !== 'BOOKMARK') this.apply(ev.type, this.slim(ev.object));
         },
         watch.signal,
+        opened,
       );
       if (gone) return { end: 'gone' };
       return failure ? { end: 'error', detail: failure } : { end: 'closed' };

@@ -93,6 +93,9 @@ export class KubeRest {
   private readonly access: ClusterAccess;
   private readonly userAgent: string;
   private readonly maxRetries: number;
+  /** Whether the last request that ended did not reach the API server at all (refused, reset, timed out). */
+  private unreachable = false;
+  private readonly reachableAgain = new Set<() => void>();
 
   constructor(access: ClusterAccess, opts: KubeRestOptions) {
     this.access = access;
@@ -112,6 +115,28 @@ export class KubeRest {
             }),
           }
         : {};
+  }
+
+  /**
+   * Calls `fn` each time the API server answers again after a request could not reach it: whoever waits
+   * out a retry backoff (informers) may try at once instead of minutes of doubled delays later. Returns
+   * the unsubscribe function.
+   */
+  onReachableAgain(fn: () => void): () => void {
+    this.reachableAgain.add(fn);
+    return () => this.reachableAgain.delete(fn);
+  }
+
+  /** An HTTP answer came (any status below 500: a 5xx may come from a proxy with no server behind it). */
+  private answered(status: number): void {
+    if (!this.unreachable || status >= 500) return;
+    this.unreachable = false;
+    for (const fn of [...this.reachableAgain]) fn();
+  }
+
+  /** A request ended without any answer; one the caller gave up on itself says nothing of the server. */
+  private unanswered(callerAborted: boolean): void {
+    if (!callerAborted) this.unreachable = true;
   }
 
   private headers(): Record<string, string> {
@@ -179,6 +204,7 @@ export class KubeRest {
     const send = url.protocol === 'https:' ? request : httpRequest;
     return new Promise((resolve, reject) => {
       const req = send(url, { ...this.options, method, headers, signal }, (res) => {
+        this.answered(res.statusCode ?? 0);
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
         res.on('error', reject);
@@ -190,13 +216,14 @@ export class KubeRest {
           }),
         );
       });
-      req.on('error', (err) =>
+      req.on('error', (err) => {
+        this.unanswered(init.signal?.aborted ?? false);
         reject(
           signal.aborted && !init.signal?.aborted
             ? new Error(`${method} ${url.pathname}: no answer within ${init.timeoutMs ?? 30_000} ms`)
             : err,
-        ),
-      );
+        );
+      });
       req.end(payload);
     });
   }
@@ -210,9 +237,13 @@ export class KubeRest {
     query: RequestInit['query'],
     onLine: (line: string) => void,
     signal: AbortSignal,
+    /** Called once the server accepted the watch (a 2xx answer), before any line. */
+    onOpen?: () => void,
   ): Promise<void> {
     const url = new URL(withQuery(path, query), this.base);
     const send = url.protocol === 'https:' ? request : httpRequest;
+    /** This side ended the watch over a line it could not take: nothing is known of the server. */
+    let refused = false;
     return new Promise((resolve, reject) => {
       const req = send(
         url,
@@ -224,6 +255,7 @@ export class KubeRest {
         },
         (res) => {
           const status = res.statusCode ?? 0;
+          this.answered(status);
           if (status < 200 || status >= 300) {
             const chunks: Buffer[] = [];
             res.on('data', (c: Buffer) => chunks.push(c));
@@ -233,6 +265,7 @@ export class KubeRest {
             res.on('error', reject);
             return;
           }
+          onOpen?.();
           let buf = '';
           res.setEncoding('utf8');
           res.on('data', (chunk: string) => {
@@ -249,15 +282,24 @@ export class KubeRest {
                 throw new Error(`watch ${url.pathname}: a line longer than ${MAX_WATCH_LINE} characters`);
             } catch (err) {
               // Whatever onLine cannot take ends this watch (the caller decides what next), never the process.
+              refused = true;
               req.destroy(err as Error);
             }
           });
           res.on('end', () => resolve());
-          res.on('error', reject);
-          res.on('aborted', () => reject(new Error(`watch ${url.pathname}: aborted`)));
+          // The server went away in the middle of the watch (a restart, a cut link).
+          const cut = (err: Error) => {
+            this.unanswered(signal.aborted || refused);
+            reject(err);
+          };
+          res.on('error', cut);
+          res.on('aborted', () => cut(new Error(`watch ${url.pathname}: aborted`)));
         },
       );
-      req.on('error', reject);
+      req.on('error', (err) => {
+        this.unanswered(signal.aborted || refused);
+        reject(err);
+      });
       req.end();
     });
   }

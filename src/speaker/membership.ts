@@ -38,8 +38,11 @@ const LEASE_ONLY_DURATION_S = 6;
 /** A Lease-only node answers while its last successful renewal is younger than this (< the 6 s others allow). */
 const LEASE_ONLY_FENCE_MS = 4_000;
 const SHORT_RENEW_MS = 1_000;
-/** How long after its Lease-only announcement came back a node waits before claiming addresses. */
-const LEASE_ONLY_SETTLE_MS = 2_000;
+/**
+ * How long after its Lease's statement came back a node waits before peers that judge it by its Lease are
+ * taken to have acted on it (their watches lag its own by about this much at most).
+ */
+const LEASE_SEEN_SETTLE_MS = 2_000;
 /** How often a node on its Lease alone tries the mesh again. */
 const MESH_RETRY_MS = 5 * 60_000;
 
@@ -84,8 +87,16 @@ export class SpeakerMembership {
   private meshlessSince: number | undefined;
   private leaseOnlySince = 0;
   private leaseOnlyAnnouncedAt = 0;
-  /** Send time of the newest of our writes seen back in the watch. */
-  private echoedSentAt = Number.NEGATIVE_INFINITY;
+  /**
+   * What peers that judge this node by its Lease see of it (on its Lease alone, or its mesh status and
+   * round), when the first write saying so went out, and when that write (or a later one) came back in
+   * the watch: those peers act on it a moment after that.
+   */
+  private seen: { statement: string; sentAt: number; echoedAt: number } = {
+    statement: '',
+    sentAt: Number.POSITIVE_INFINITY,
+    echoedAt: Number.POSITIVE_INFINITY,
+  };
   private everLeaseOnly = false;
 
   constructor(rest: KubeRest, opts: MembershipOptions, log: Logger) {
@@ -106,11 +117,37 @@ export class SpeakerMembership {
   async start(selfAddress: string | undefined): Promise<void> {
     this.selfAddress = selfAddress;
     if (!selfAddress) this.goLeaseOnly('this node has no InternalIP or ExternalIP in its status');
-    const params = defaultParams(this.opts.intervalMs, this.opts.deadAfterMs);
-    this.mesh = new MeshNode(
+    this.mesh = this.createMesh(0);
+    this.refreshLiveness(true);
+    await this.publish();
+    if (selfAddress) await this.openSocket(selfAddress);
+    this.tick = setInterval(() => {
+      // On its Lease alone the mesh is paused: nobody can hear it, and judging silence it cannot break
+      // would only cycle it through suspicion and rejoining.
+      if (!this.leaseOnly) this.mesh?.tick();
+      // Judged after the poll phase: heartbeats that arrived while the loop was busy are read first.
+      setImmediate(() => {
+        if (!this.leaseOnly) this.mesh?.judge();
+        this.checkMeshless();
+        this.refreshLiveness(false);
+        // Losing (or regaining) every neighbour changes how often the API server must hear from us.
+        const meshConnected = this.mesh?.connected() ?? false;
+        if (meshConnected !== this.lastMeshConnected) {
+          this.lastMeshConnected = meshConnected;
+          this.scheduleRenewal();
+        }
+      });
+    }, this.opts.intervalMs);
+    this.scheduleRenewal();
+  }
+
+  /** The mesh side of this process at `round` of its generation (a new round is a new incarnation). */
+  private createMesh(round: number): MeshNode {
+    const mesh = new MeshNode(
       { name: this.opts.node, gen: this.gen, keys: this.keys },
       {
-        params,
+        params: defaultParams(this.opts.intervalMs, this.opts.deadAfterMs),
+        round,
         clock: { now: this.now },
         transport: { send: (address, port, data) => this.send(address, port, data) },
         leaseRenewedAt: (name) => this.leases.get(name)?.changedAt,
@@ -126,30 +163,14 @@ export class SpeakerMembership {
         },
       },
     );
-    this.refreshLiveness(true);
-    await this.publish();
-    if (selfAddress) await this.openSocket(selfAddress);
-    this.tick = setInterval(() => {
-      this.mesh?.tick();
-      // Judged after the poll phase: heartbeats that arrived while the loop was busy are read first.
-      setImmediate(() => {
-        this.mesh?.judge();
-        this.checkMeshless();
-        this.refreshLiveness(false);
-        // Losing (or regaining) every neighbour changes how often the API server must hear from us.
-        const meshConnected = this.mesh?.connected() ?? false;
-        if (meshConnected !== this.lastMeshConnected) {
-          this.lastMeshConnected = meshConnected;
-          this.scheduleRenewal();
-        }
-      });
-    }, this.opts.intervalMs);
-    this.scheduleRenewal();
+    return mesh;
   }
 
   private async openSocket(address: string): Promise<void> {
     const socket = createSocket({ type: isIPv6(address) ? 'udp6' : 'udp4', reuseAddr: true });
-    socket.on('message', (msg, rinfo) => this.mesh?.receive(msg, rinfo.address));
+    socket.on('message', (msg, rinfo) => {
+      if (!this.leaseOnly) this.mesh?.receive(msg, rinfo.address);
+    });
     socket.on('error', (err) => this.log.warn({ err: err.message }, 'mesh socket error'));
     try {
       await new Promise<void>((resolve, reject) => {
@@ -220,8 +241,6 @@ export class SpeakerMembership {
     this.scheduleRenewal();
     this.refreshLiveness(false);
     this.opts.onChange();
-    // Claims its addresses once settled (leaseOnlySettled): look again then.
-    setTimeout(() => this.opts.onChange(), LEASE_ONLY_SETTLE_MS + 100).unref();
   }
 
   /**
@@ -236,6 +255,10 @@ export class SpeakerMembership {
       if (now - this.leaseOnlySince < MESH_RETRY_MS) return;
       this.leaseOnly = false;
       this.meshlessSince = now;
+      // A new incarnation: what the paused mesh believed is minutes old, and its peers may have declared
+      // it dead meanwhile. It joins afresh, and takes addresses back only by the hand-over rule.
+      this.mesh = this.createMesh(this.mesh.state().inc.round + 1);
+      this.refreshRoster();
       this.log.info('offering this node to the mesh again');
       void this.publish();
       this.scheduleRenewal();
@@ -270,8 +293,12 @@ export class SpeakerMembership {
       const sentAt = this.echoes.get(renew);
       if (sentAt !== undefined) {
         this.ownEchoAt = Math.max(this.ownEchoAt, this.now());
-        this.echoedSentAt = Math.max(this.echoedSentAt, sentAt);
         this.mesh?.apiEcho(sentAt);
+        if (sentAt >= this.seen.sentAt && this.seen.echoedAt === Number.POSITIVE_INFINITY) {
+          this.seen.echoedAt = this.now();
+          // Settled then (seenSettled): claim addresses, and take those of Lease-judged holders.
+          setTimeout(() => this.opts.onChange(), LEASE_SEEN_SETTLE_MS + 1).unref();
+        }
       }
       return;
     }
@@ -359,11 +386,18 @@ export class SpeakerMembership {
       do {
         this.writeAgain = false;
         const a = this.announcement();
-        const r = await this.writer.write(a, this.leaseOnly ? LEASE_ONLY_DURATION_S : HEALTHY_DURATION_S);
+        const statement = this.leaseOnly ? 'lease-only' : `${a.status}/${a.round}`;
+        if (statement !== this.seen.statement)
+          this.seen = { statement, sentAt: this.now(), echoedAt: Number.POSITIVE_INFINITY };
+        const r = await this.writer.write(
+          a,
+          this.leaseOnly ? LEASE_ONLY_DURATION_S : HEALTHY_DURATION_S,
+          (renewTime, sentAt) => this.rememberEcho(renewTime, sentAt),
+        );
         this.lastWriteAt = r.sentAt;
         if (r.ok) {
           this.lastWriteOk = r.sentAt;
-          this.rememberEcho(r.sentAt);
+          this.rememberEcho(this.writer.lastRenewTime ?? '', r.sentAt);
           this.mesh?.apiAcknowledged(r.sentAt);
           if (this.leaseOnly) this.opts.onChange();
         }
@@ -373,9 +407,12 @@ export class SpeakerMembership {
     }
   }
 
-  /** The renewTime just written identifies its echo in the watch; the last few are enough. */
-  private rememberEcho(sentAt: number): void {
-    this.echoes.set(this.writer.lastRenewTime ?? '', sentAt);
+  /**
+   * The renewTime written identifies its echo in the watch; the last few are enough. Remembered before
+   * the request goes out, since the watch may deliver the change before the write's own answer arrives.
+   */
+  private rememberEcho(renewTime: string, sentAt: number): void {
+    this.echoes.set(renewTime, sentAt);
     if (this.echoes.size > 16) this.echoes.delete(this.echoes.keys().next().value!);
   }
 
@@ -402,7 +439,7 @@ export class SpeakerMembership {
   /** Nodes that may own addresses. */
   candidates(): ReadonlySet<string> {
     const mesh = this.leaseOnly ? undefined : this.mesh?.candidates();
-    const settled = this.leaseOnly && this.leaseOnlySettled();
+    const settled = this.leaseOnly && this.seenSettled();
     // The same set object until something changes: the ownership table then knows at once that nothing
     // did, instead of comparing thousands of names on every evaluation.
     const c = this.candidateCache;
@@ -411,18 +448,25 @@ export class SpeakerMembership {
     const names = new Set<string>(mesh ?? []);
     for (const n of this.leaseOnlyLive) names.add(n);
     if (settled) names.add(this.opts.node);
+    if (settled !== (c?.settled ?? false) && this.leaseOnly)
+      this.log.info(
+        { live: [...names] },
+        settled ? 'on the Lease alone: claiming addresses' : 'on the Lease alone: not claiming addresses',
+      );
+    else if (c && c.leaseOnlyLive !== this.leaseOnlyLive)
+      this.log.debug({ live: [...this.leaseOnlyLive] }, 'speakers judged by their Leases');
     this.candidateCache = { mesh, leaseOnlyLive: this.leaseOnlyLive, settled, names };
     return names;
   }
 
   /**
-   * A node gone to its Lease alone claims addresses only once its peers can have seen that: its new
-   * announcement came back through the watch, and a moment more for the others' watches. Until then the
-   * nodes that took its addresses over keep them.
+   * Whether peers that judge this node by its Lease act on what it says now: its current statement
+   * (Lease-only, or alive at this round) came back through the watch, and a moment more passed for the
+   * others' watches. A node gone to its Lease alone claims addresses only then; until then the nodes that
+   * took its addresses over keep them.
    */
-  private leaseOnlySettled(): boolean {
-    const echoed = this.echoedSentAt >= this.leaseOnlyAnnouncedAt;
-    return echoed && this.now() - this.leaseOnlyAnnouncedAt >= LEASE_ONLY_SETTLE_MS;
+  private seenSettled(): boolean {
+    return this.now() - this.seen.echoedAt >= LEASE_SEEN_SETTLE_MS;
   }
 
   /**
@@ -432,7 +476,7 @@ export class SpeakerMembership {
    */
   mayAnswer(): boolean {
     const leaseFresh = this.now() - this.lastWriteOk < LEASE_ONLY_FENCE_MS;
-    if (this.leaseOnly) return leaseFresh && this.leaseOnlySettled();
+    if (this.leaseOnly) return leaseFresh && this.seenSettled();
     if (this.hasLeaseOnlyPeers() && !leaseFresh) return false;
     return this.mesh?.mayAnswer() ?? false;
   }
@@ -453,8 +497,17 @@ export class SpeakerMembership {
     return now - this.meshLostAt < 3 * SHORT_RENEW_MS + 1000;
   }
 
+  /**
+   * Holders that let go of this node's addresses. A peer judged by its Lease cannot say so (no heartbeats
+   * reach it, or none reach this node), but it gives up an address as soon as it sees this node's Lease
+   * claim it: once that Lease has settled (seenSettled), every such peer counts as having let go.
+   */
   releases(): ReadonlySet<string> {
-    return this.mesh?.releases() ?? new Set();
+    const mesh = this.leaseOnly ? undefined : this.mesh?.releases();
+    if (this.leaseOnlyLive.size === 0 || !this.seenSettled()) return mesh ?? new Set();
+    const all = new Set(mesh);
+    for (const n of this.leaseOnlyLive) all.add(n);
+    return all;
   }
 
   aliveAt(): number | undefined {

@@ -211,9 +211,15 @@ export class NodeLeaseWriter {
    * Writes the Lease with `a` and a fresh renewTime. The first write of a generation replaces whatever was
    * there under its resourceVersion (a conflict means another process claimed the node: it is refused).
    */
-  async write(a: MeshAnnouncement, durationSec: number): Promise<WriteResult> {
+  async write(
+    a: MeshAnnouncement,
+    durationSec: number,
+    /** Told the renewTime before the request goes out: its echo may come back before the answer does. */
+    sending?: (renewTime: string, sentAt: number) => void,
+  ): Promise<WriteResult> {
     const sentAt = this.now();
     const now = microTime(new Date());
+    sending?.(now, sentAt);
     const body = {
       apiVersion: 'coordination.k8s.io/v1',
       kind: 'Lease',

@@ -27,42 +27,42 @@ export const systemClock: Clock = {
  * `advance`, each seeing `now()` equal to its own deadline, as they would in real time.
  */
 export class FakeClock implements Clock {
-  #now = 0;
-  #seq = 0;
-  #timers = new Map<number, { at: number; fire: () => void }>();
+  private currentMs = 0;
+  private seq = 0;
+  private timers = new Map<number, { at: number; fire: () => void }>();
 
   now(): number {
-    return this.#now;
+    return this.currentMs;
   }
 
   setTimer(ms: number, fire: () => void): Timer {
-    const id = this.#seq++;
-    this.#timers.set(id, { at: this.#now + Math.max(0, ms), fire });
-    return { cancel: () => this.#timers.delete(id) };
+    const id = this.seq++;
+    this.timers.set(id, { at: this.currentMs + Math.max(0, ms), fire });
+    return { cancel: () => this.timers.delete(id) };
   }
 
   /** Number of timers waiting to fire. */
   get pending(): number {
-    return this.#timers.size;
+    return this.timers.size;
   }
 
   advance(ms: number): void {
-    const until = this.#now + ms;
+    const until = this.currentMs + ms;
     for (;;) {
       let nextId = -1;
       let nextAt = Number.POSITIVE_INFINITY;
-      for (const [id, t] of this.#timers) {
+      for (const [id, t] of this.timers) {
         if (t.at < nextAt || (t.at === nextAt && id < nextId)) {
           nextAt = t.at;
           nextId = id;
         }
       }
       if (nextId < 0 || nextAt > until) break;
-      const t = this.#timers.get(nextId)!;
-      this.#timers.delete(nextId);
-      this.#now = nextAt;
+      const t = this.timers.get(nextId)!;
+      this.timers.delete(nextId);
+      this.currentMs = nextAt;
       t.fire();
     }
-    this.#now = until;
+    this.currentMs = until;
   }
 }

@@ -22,10 +22,10 @@ export async function freeUdpPort(): Promise<number> {
 }
 
 export class CountingTransport implements BfdTransport {
-  readonly #inner: BfdTransport;
-  readonly #clock: FakeClock;
-  #peer: CountingTransport | undefined;
-  #open = false;
+  private readonly inner: BfdTransport;
+  private readonly clock: FakeClock;
+  private peer: CountingTransport | undefined;
+  private isOpen = false;
   sent = 0;
   received = 0;
   /** Fake time of the last packet received. */
@@ -34,40 +34,40 @@ export class CountingTransport implements BfdTransport {
   muted = false;
 
   constructor(inner: BfdTransport, clock: FakeClock) {
-    this.#inner = inner;
-    this.#clock = clock;
+    this.inner = inner;
+    this.clock = clock;
   }
 
   /** The two ends of one session: each counts only what it sends while the other listens. */
   static pair(a: CountingTransport, b: CountingTransport): void {
-    a.#peer = b;
-    b.#peer = a;
+    a.peer = b;
+    b.peer = a;
   }
 
   /** The link is open: packets sent to it are expected to arrive. */
   get listening(): boolean {
-    return this.#open;
+    return this.isOpen;
   }
 
   allocateDiscriminator(): number {
-    return this.#inner.allocateDiscriminator();
+    return this.inner.allocateDiscriminator();
   }
 
   async open(...[endpoint, discriminator, receive]: Parameters<BfdTransport['open']>): Promise<BfdLink> {
-    const link = await this.#inner.open(endpoint, discriminator, (p) => {
+    const link = await this.inner.open(endpoint, discriminator, (p) => {
       this.received++;
-      this.lastReceivedAt = this.#clock.now();
+      this.lastReceivedAt = this.clock.now();
       receive(p);
     });
-    this.#open = true;
+    this.isOpen = true;
     return {
       send: (bytes) => {
         if (this.muted) return;
-        if (this.#peer?.listening) this.sent++;
+        if (this.peer?.listening) this.sent++;
         link.send(bytes);
       },
       close: async () => {
-        this.#open = false;
+        this.isOpen = false;
         await link.close();
       },
     };
@@ -78,7 +78,7 @@ export class CountingTransport implements BfdTransport {
    * in flight may be lost with the socket, and nothing more is expected.
    */
   settledWith(other: CountingTransport): boolean {
-    if (!this.#open || !other.#open) return true;
+    if (!this.isOpen || !other.isOpen) return true;
     return this.sent === other.received && other.sent === this.received;
   }
 }

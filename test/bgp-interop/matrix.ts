@@ -120,16 +120,16 @@ async function lastDownReason(r: Router, address: string): Promise<string | unde
 /** Polls every session of a router in the background and remembers every state each one was seen in. */
 class SessionWatch {
   readonly seen = new Map<string, Set<SessionState>>();
-  #stopped = false;
-  #rounds = 0;
-  readonly #loop: Promise<void>;
+  private stopped = false;
+  private rounds = 0;
+  private readonly loop: Promise<void>;
 
   constructor(router: Router) {
-    this.#loop = (async () => {
-      while (!this.#stopped) {
+    this.loop = (async () => {
+      while (!this.stopped) {
         try {
           const neighbors = await router.neighbors();
-          this.#rounds++;
+          this.rounds++;
           for (const n of neighbors) {
             let s = this.seen.get(n.address);
             if (!s) {
@@ -148,8 +148,8 @@ class SessionWatch {
 
   /** Resolves after one more complete poll, so a short window is watched at its edges too. */
   async nextRound(): Promise<void> {
-    const target = this.#rounds + 2;
-    while (this.#rounds < target && !this.#stopped) await sleep(50);
+    const target = this.rounds + 2;
+    while (this.rounds < target && !this.stopped) await sleep(50);
   }
 
   /** Forgets what was seen, to watch one test's window. */
@@ -162,8 +162,8 @@ class SessionWatch {
   }
 
   async stop(): Promise<void> {
-    this.#stopped = true;
-    await this.#loop;
+    this.stopped = true;
+    await this.loop;
   }
 }
 

@@ -22,6 +22,9 @@ import type { TetheredProcess } from './process.ts';
 import { waitFor } from './process.ts';
 import type { FrrRouter } from './routers/frr.ts';
 
+/** What a speaker logs on becoming alive in the mesh (its "membership state" line). */
+const ALIVE_IN_MESH = '"status":"alive","generation"';
+
 export const BEACON_NS = 'beacon-system';
 export const ROUTER_IP = '192.0.2.1';
 export const ROUTER_IP6 = '2001:db8::1';
@@ -180,7 +183,7 @@ export class ClusterLab {
       {
         logFile: join(this.dir, `speaker-${node.name}.log`),
         env: { ...process.env, ...env },
-        remember: ['caches synced'],
+        remember: ['caches synced', ALIVE_IN_MESH],
       },
     );
     return node.speaker;
@@ -200,6 +203,22 @@ export class ClusterLab {
       await waitFor(
         `${n.name}'s speaker to sync`,
         () => !!n.speaker?.said('caches synced'),
+        30_000,
+        50,
+        () => n.speaker?.tail() ?? '',
+      );
+    }
+  }
+
+  /**
+   * Until each speaker has been alive in the mesh (heard by enough neighbours): a test about how
+   * addresses spread over the nodes must not judge while one node still joins and another holds them all.
+   */
+  async waitForSpeakersAlive(nodes: LabNode[] = this.nodes): Promise<void> {
+    for (const n of nodes) {
+      await waitFor(
+        `${n.name}'s speaker to be alive in the mesh`,
+        () => !!n.speaker?.said(ALIVE_IN_MESH),
         30_000,
         50,
         () => n.speaker?.tail() ?? '',

@@ -32,16 +32,16 @@ function hardLimit(name: string): string {
 }
 
 export class PodmanSandbox {
-  readonly #dir: string;
-  readonly #global: string[];
-  readonly #limits: string[];
+  private readonly dir: string;
+  private readonly global: string[];
+  private readonly limits: string[];
 
   constructor() {
-    this.#dir = mkdtempSync(join(tmpdir(), 'beacon-podman-'));
-    this.#global = [
-      `--root=${join(this.#dir, 'root')}`,
-      `--runroot=${join(this.#dir, 'run')}`,
-      `--tmpdir=${join(this.#dir, 'tmp')}`,
+    this.dir = mkdtempSync(join(tmpdir(), 'beacon-podman-'));
+    this.global = [
+      `--root=${join(this.dir, 'root')}`,
+      `--runroot=${join(this.dir, 'run')}`,
+      `--tmpdir=${join(this.dir, 'tmp')}`,
       '--storage-driver=overlay',
       '--cgroup-manager=cgroupfs',
       '--events-backend=file',
@@ -50,7 +50,7 @@ export class PodmanSandbox {
     const nofile = hardLimit('Max open files');
     // The runtime's own process limit ends up below the shell's here (runc fails from 50,000 on, with
     // 96,367 as the shell's), and a test container needs few.
-    this.#limits = [`--ulimit=nofile=${nofile}:${nofile}`, '--ulimit=nproc=4096:4096'];
+    this.limits = [`--ulimit=nofile=${nofile}:${nofile}`, '--ulimit=nproc=4096:4096'];
   }
 
   /** `podman ARGS`; resolves with the exit code instead of throwing on a non-zero one. */
@@ -58,7 +58,7 @@ export class PodmanSandbox {
     try {
       // Niced: an image under qemu takes a core for tens of seconds, and the test file running beside this
       // one may be measuring timers (BFD, ARP takeover).
-      const { stdout, stderr } = await run('nice', ['-n', '10', 'podman', ...this.#global, ...args], {
+      const { stdout, stderr } = await run('nice', ['-n', '10', 'podman', ...this.global, ...args], {
         timeout: timeoutMs,
         killSignal: 'SIGKILL',
         maxBuffer: 64 << 20,
@@ -82,7 +82,7 @@ export class PodmanSandbox {
   runImage(image: string, args: string[], opts: { runArgs?: string[]; timeoutMs?: number } = {}) {
     const network = opts.runArgs?.some((a) => a.startsWith('--network')) ? [] : ['--network=none'];
     return this.podman(
-      ['run', '--rm', ...network, ...this.#limits, ...(opts.runArgs ?? []), image, ...args],
+      ['run', '--rm', ...network, ...this.limits, ...(opts.runArgs ?? []), image, ...args],
       opts.timeoutMs,
     );
   }
@@ -90,7 +90,7 @@ export class PodmanSandbox {
   /** `podman run -d` (no --rm, so the exit code can be read after it stops); returns the container id. */
   async start(image: string, args: string[], runArgs: string[] = []): Promise<string> {
     const network = runArgs.some((a) => a.startsWith('--network')) ? [] : ['--network=none'];
-    const r = await this.podman(['run', '-d', ...network, ...this.#limits, ...runArgs, image, ...args]);
+    const r = await this.podman(['run', '-d', ...network, ...this.limits, ...runArgs, image, ...args]);
     if (r.code !== 0) throw new Error(`podman run -d ${image} failed:\n${r.stderr}`);
     return r.stdout.trim();
   }
@@ -124,9 +124,9 @@ export class PodmanSandbox {
     const mounts = readFileSync('/proc/self/mountinfo', 'utf8')
       .split('\n')
       .map((l) => l.split(' ')[4])
-      .filter((m): m is string => !!m && m.startsWith(this.#dir))
+      .filter((m): m is string => !!m && m.startsWith(this.dir))
       .sort((a, b) => b.length - a.length);
     for (const m of mounts) await run('umount', ['-l', m]).catch(() => {});
-    rmSync(this.#dir, { recursive: true, force: true });
+    rmSync(this.dir, { recursive: true, force: true });
   }
 }

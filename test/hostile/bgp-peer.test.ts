@@ -50,21 +50,21 @@ class HostileRouter {
   readonly server: Server;
   readonly served: Served[] = [];
   current: Served | undefined;
-  readonly #queue: Uint8Array[];
-  readonly #fourOctet: boolean;
-  #done!: () => void;
+  private readonly queue: Uint8Array[];
+  private readonly fourOctet: boolean;
+  private done!: () => void;
   readonly finished = new Promise<void>((r) => {
-    this.#done = r;
+    this.done = r;
   });
 
   constructor(inputs: readonly Uint8Array[], fourOctet: boolean) {
-    this.#queue = [...inputs];
-    this.#fourOctet = fourOctet;
-    this.server = createServer((s) => this.#serve(s));
+    this.queue = [...inputs];
+    this.fourOctet = fourOctet;
+    this.server = createServer((s) => this.serve(s));
   }
 
-  #serve(socket: Socket): void {
-    const input = this.#queue.shift();
+  private serve(socket: Socket): void {
+    const input = this.queue.shift();
     if (!input) {
       socket.destroy();
       return;
@@ -72,7 +72,7 @@ class HostileRouter {
     const served: Served = { input, updates: [] };
     this.current = served;
     this.served.push(served);
-    const ctx = { fourOctetAs: this.#fourOctet };
+    const ctx = { fourOctetAs: this.fourOctet };
     const framer = new MessageFramer();
     const endOfRibs = new Set<string>();
     let sentHostile = false;
@@ -87,7 +87,7 @@ class HostileRouter {
             { kind: 'multiprotocol', afi: 1, safi: 1 },
             { kind: 'multiprotocol', afi: 2, safi: 1 },
             { kind: 'route-refresh' },
-            ...(this.#fourOctet ? [{ kind: 'four-octet-as', asn: ROUTER_AS } as const] : []),
+            ...(this.fourOctet ? [{ kind: 'four-octet-as', asn: ROUTER_AS } as const] : []),
           ];
           socket.write(encodeOpen({ myAs: ROUTER_AS, holdTime: 90, bgpId: '192.0.2.1', capabilities }));
           socket.write(encodeKeepalive());
@@ -113,7 +113,7 @@ class HostileRouter {
     socket.on('close', () => {
       served.outcome ??= 'closed without a NOTIFICATION';
       if (this.current === served) this.current = undefined;
-      if (this.#queue.length === 0) this.#done();
+      if (this.queue.length === 0) this.done();
     });
   }
 }

@@ -191,7 +191,9 @@ test('after an outage breaks every watch, informers come back after jittered del
   const randoms = [0.1, 0.5, 0.9];
   const informers = randoms.map((r) => {
     const slept: number[] = [];
-    const s = started<V1ConfigMap>(viaProxy, ns, {
+    // A client each, as in separate processes: one's success must not wake the others (next test).
+    const own = new KubeRest(proxy.access, { userAgent: `beacon-tests/informer-${r}` });
+    const s = started<V1ConfigMap>(own, ns, {
       backoff: { initialMs: 400, maxMs: 3200 },
       timing: {
         random: () => r,
@@ -219,6 +221,40 @@ test('after an outage breaks every watch, informers come back after jittered del
     const nominal = i.slept.map((ms, k) => ms / (0.5 + randoms[informers.indexOf(i)]!) / 2 ** k);
     for (const n of nominal) assert.ok(Math.abs(n - 400) <= 1, `delays ${i.slept.join(', ')}`);
   }
+});
+
+test('an informer waiting out a grown backoff retries at once when another request of its process gets through', async () => {
+  const ns = 'reachable-again';
+  await createConfigMaps(ns, ['a']);
+  const rest = new KubeRest(proxy.access, { userAgent: 'beacon-tests/reachable-again' });
+  const slept: { ms: number; woken: boolean }[] = [];
+  const { inf, start } = started<V1ConfigMap>(rest, ns, {
+    backoff: { initialMs: 60_000, maxMs: 60_000 },
+    timing: {
+      random: () => 0.5,
+      sleep: async (ms, signal) => {
+        await sleep(ms, undefined, { signal }).catch(() => {});
+        slept.push({ ms, woken: signal.aborted });
+      },
+    },
+  });
+  await start();
+  await sleep(200);
+  await proxy.outage(1000);
+  // Another request of the same process (the speaker's Lease renewal, say) reaches the API server.
+  await waitFor(
+    'a request through once the outage is over',
+    async () => !!(await rest.get(cmPath(ns)).catch(() => undefined)),
+    10_000,
+    100,
+  );
+  await admin.create(cmPath(ns), { metadata: { name: 'after' } });
+  await waitFor('the informer to see the change', () => !!inf.get(`${ns}/after`), 10_000, 20);
+  // The 60 s backoff was cut short, then a quarter of a second (250 ms × (0.5 + 0.5)) spread the retries.
+  assert.deepEqual(slept, [
+    { ms: 60_000, woken: true },
+    { ms: 250, woken: false },
+  ]);
 });
 
 test('an update that changes nothing the cache keeps is not emitted (a Node status heartbeat)', async () => {

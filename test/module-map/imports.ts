@@ -55,6 +55,28 @@ const CONFIG = JSON.stringify({
 
 /** The module references of every .ts file under `root`/src, keyed by path relative to `root`. */
 export function moduleReferences(root: string): Map<string, ModuleReference[]> {
+  return readSources(root, referencesOf);
+}
+
+/**
+ * The 1-based lines of every ECMAScript private name (`#field`, `this.#field`, `#field in x`) in the .ts files
+ * under `root`/src, keyed by path relative to `root`: the project's convention is TypeScript's `private`.
+ */
+export function privateNames(root: string): Map<string, number[]> {
+  return readSources(root, (source) => {
+    const lines: number[] = [];
+    const visit = (node: Node): void => {
+      if (node.kind === SyntaxKind.PrivateIdentifier)
+        lines.push(source.getLineAndCharacterOfPosition(node.getStart(source)).line + 1);
+      node.forEachChild(visit);
+    };
+    source.forEachChild(visit);
+    return lines;
+  });
+}
+
+/** `read` applied to every .ts file under `root`/src as the compiler parsed it. */
+function readSources<T>(root: string, read: (source: SourceFile) => T): Map<string, T> {
   const configPath = join(root, CONFIG_NAME);
   const api = new API({
     cwd: root,
@@ -66,11 +88,11 @@ export function moduleReferences(root: string): Map<string, ModuleReference[]> {
   try {
     const program = api.updateSnapshot({ openProject: configPath }).getProject(configPath)?.program;
     if (!program) throw new Error(`the TypeScript API opened no project for ${root}`);
-    const out = new Map<string, ModuleReference[]>();
+    const out = new Map<string, T>();
     for (const file of sourceFiles(root)) {
       const source = program.getSourceFile(join(root, file));
       if (!source) throw new Error(`the TypeScript API did not parse ${file}`);
-      out.set(file, referencesOf(source));
+      out.set(file, read(source));
     }
     return out;
   } finally {

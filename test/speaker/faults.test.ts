@@ -35,7 +35,7 @@ let controller: RunningController;
 let watch: L2Watch;
 
 function speakerArgs(): string[] {
-  return ['--log-level=info'];
+  return [`--log-level=${process.env.BEACON_FAULTS_LOG_LEVEL ?? 'info'}`];
 }
 
 before(
@@ -85,6 +85,14 @@ const addresses = () => {
 /** The single answerer of each address in the latest rounds, once every address has exactly one. */
 async function settledOwners(): Promise<Map<string, string>> {
   let owners = new Map<string, string>();
+  // What each address's latest rounds looked like, for the failure message.
+  const describe = () =>
+    addresses()
+      .map((a) => {
+        const rounds = watch.detector.roundsSince(a, Date.now() - 1500);
+        return `${a}: ${rounds.map((r) => (r.length ? r.join('+') : 'none')).join(' ')}`;
+      })
+      .join('\n');
   await waitFor(
     'every address answered by exactly one node',
     () => {
@@ -101,7 +109,9 @@ async function settledOwners(): Promise<Map<string, string>> {
     },
     30_000,
     200,
-  );
+  ).catch((err: Error) => {
+    throw new Error(`${err.message}; the last rounds:\n${describe()}`);
+  });
   return owners;
 }
 
@@ -341,5 +351,60 @@ test('mesh blocked everywhere, then the API server down: nobody answers twice (i
   const j = judged(since);
   process.stdout.write(`# mesh blocked, API down: longest two-answerer window ${j.doubleMs} ms\n`);
   assert.ok(j.doubleMs <= TWO_ANSWERERS_MAX_MS, `two nodes answered one address for ${j.doubleMs} ms`);
+  await settledOwners();
+});
+
+test('a node without an address, on its Lease alone, then the API server down for 25 s: nobody answers twice (item 4)', {
+  skip,
+  timeout: 180_000,
+}, async () => {
+  await settledOwners();
+  const victim = lab.nodes[2]!;
+  const statusPath = `/api/v1/nodes/${victim.name}/status`;
+  const addresses = (withIps: boolean) => ({
+    status: {
+      addresses: [
+        ...(withIps
+          ? [
+              { type: 'InternalIP', address: victim.ip },
+              { type: 'InternalIP', address: victim.ip6 },
+            ]
+          : []),
+        { type: 'Hostname', address: victim.name },
+      ],
+    },
+  });
+  await victim.speaker!.stop();
+  try {
+    // No InternalIP or ExternalIP: the speaker cannot take part in the mesh and runs on its Lease alone.
+    await lab.rest.patch(statusPath, 'merge', addresses(false));
+    lab.startSpeaker(victim, speakerArgs());
+    await lab.waitForSpeakersSynced([victim]);
+    await waitFor(
+      'the addressless node on its Lease alone',
+      () => lab.speakerLog(victim).includes('has no InternalIP'),
+      15_000,
+      100,
+    );
+    await sleep(6000);
+    const since = Date.now();
+    // Longer than the Lease-only duration (6 s) and than the 15 s after which the old code let Leases
+    // age out during an outage, each speaker then answering every address alone.
+    lab.apiBridge.setDown(true);
+    try {
+      await sleep(25_000);
+    } finally {
+      lab.apiBridge.setDown(false);
+    }
+    await sleep(8000);
+    const j = judged(since);
+    process.stdout.write(`# addressless node, API down: longest two-answerer window ${j.doubleMs} ms\n`);
+    assert.ok(j.doubleMs <= TWO_ANSWERERS_MAX_MS, `two nodes answered one address for ${j.doubleMs} ms`);
+  } finally {
+    await victim.speaker?.stop();
+    await lab.rest.patch(statusPath, 'merge', addresses(true));
+    lab.startSpeaker(victim, speakerArgs());
+    await lab.waitForSpeakersSynced([victim]);
+  }
   await settledOwners();
 });

@@ -16,27 +16,27 @@ export type Frame =
     };
 
 export class MessageFramer {
-  #buf: Uint8Array = new Uint8Array(0);
-  #start = 0;
-  #failed = false;
+  private buf: Uint8Array = new Uint8Array(0);
+  private start = 0;
+  private failed = false;
 
   push(chunk: Uint8Array): void {
-    if (this.#failed) return;
-    const rest = this.#buf.length - this.#start;
+    if (this.failed) return;
+    const rest = this.buf.length - this.start;
     if (rest === 0) {
-      this.#buf = chunk;
+      this.buf = chunk;
     } else {
       const merged = new Uint8Array(rest + chunk.length);
-      merged.set(this.#buf.subarray(this.#start), 0);
+      merged.set(this.buf.subarray(this.start), 0);
       merged.set(chunk, rest);
-      this.#buf = merged;
+      this.buf = merged;
     }
-    this.#start = 0;
+    this.start = 0;
   }
 
   /** Octets received but not yet returned as messages. */
   get buffered(): number {
-    return this.#buf.length - this.#start;
+    return this.buf.length - this.start;
   }
 
   /**
@@ -44,20 +44,20 @@ export class MessageFramer {
    * is out of step for good and every later call returns undefined.
    */
   next(): Frame | undefined {
-    if (this.#failed) return undefined;
-    const avail = this.#buf.length - this.#start;
+    if (this.failed) return undefined;
+    const avail = this.buf.length - this.start;
     if (avail < HEADER_LENGTH) return undefined;
-    const error = checkHeader(this.#buf, this.#start);
+    const error = checkHeader(this.buf, this.start);
     if (error) {
-      this.#failed = true;
+      this.failed = true;
       return error.subcode === HeaderSubcode.CONNECTION_NOT_SYNCHRONIZED
         ? { ok: false, error }
-        : { ok: false, error, messageType: this.#buf[this.#start + 18]! };
+        : { ok: false, error, messageType: this.buf[this.start + 18]! };
     }
-    const length = (this.#buf[this.#start + 16]! << 8) | this.#buf[this.#start + 17]!;
+    const length = (this.buf[this.start + 16]! << 8) | this.buf[this.start + 17]!;
     if (avail < length) return undefined;
-    const bytes = this.#buf.subarray(this.#start, this.#start + length);
-    this.#start += length;
+    const bytes = this.buf.subarray(this.start, this.start + length);
+    this.start += length;
     return { ok: true, bytes };
   }
 }

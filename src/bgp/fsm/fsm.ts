@@ -64,26 +64,26 @@ export interface FsmOptions {
 const TWO_OCTET: CodecContext = { fourOctetAs: false };
 
 export class BgpFsm {
-  #state: BgpState = 'Idle';
-  readonly #host: FsmHost;
-  readonly #o: Required<Omit<FsmOptions, 'open' | 'clock'>> & Pick<FsmOptions, 'open' | 'clock'>;
-  #framer = new MessageFramer();
-  #ctx: CodecContext = TWO_OCTET;
-  #negotiated: Negotiated | undefined;
-  #peerOpen: OpenMessage | undefined;
-  #connectRetry: Timer | undefined;
-  #hold: Timer | undefined;
-  #keepalive: Timer | undefined;
-  #idleHold: Timer | undefined;
-  #lastSentAt = 0;
-  #failures = 0;
-  #keepalivesSuspended = false;
+  private _state: BgpState = 'Idle';
+  private readonly host: FsmHost;
+  private readonly o: Required<Omit<FsmOptions, 'open' | 'clock'>> & Pick<FsmOptions, 'open' | 'clock'>;
+  private framer = new MessageFramer();
+  private ctx: CodecContext = TWO_OCTET;
+  private _negotiated: Negotiated | undefined;
+  private _peerOpen: OpenMessage | undefined;
+  private connectRetry: Timer | undefined;
+  private hold: Timer | undefined;
+  private keepalive: Timer | undefined;
+  private idleHold: Timer | undefined;
+  private lastSentAt = 0;
+  private failures = 0;
+  private keepalivesSuspended = false;
   /** Bumped whenever the connection is dropped, so that work queued for an old one is ignored. */
-  #generation = 0;
+  private generation = 0;
 
   constructor(host: FsmHost, options: FsmOptions) {
-    this.#host = host;
-    this.#o = {
+    this.host = host;
+    this.o = {
       connectTimeoutMs: 10_000,
       backoffInitialMs: 1_000,
       backoffMaxMs: 60_000,
@@ -94,42 +94,42 @@ export class BgpFsm {
   }
 
   get state(): BgpState {
-    return this.#state;
+    return this._state;
   }
   get negotiated(): Negotiated | undefined {
-    return this.#negotiated;
+    return this._negotiated;
   }
   get peerOpen(): OpenMessage | undefined {
-    return this.#peerOpen;
+    return this._peerOpen;
   }
   get codecContext(): CodecContext {
-    return this.#ctx;
+    return this.ctx;
   }
   set autoRestart(on: boolean) {
-    this.#o.autoRestart = on;
+    this.o.autoRestart = on;
   }
 
   /** ManualStart (or ManualStart_with_PassiveTcpEstablishment). */
   start(): void {
-    if (this.#state !== 'Idle') return;
-    this.#cancel('idleHold');
-    this.#begin('start');
+    if (this._state !== 'Idle') return;
+    this.cancel('idleHold');
+    this.begin('start');
   }
 
   /** ManualStop: a Cease (Administrative Shutdown unless told otherwise) if a session is up, then Idle for good. */
   stop(reason = 'stopped', cease?: { subcode: number; data?: Uint8Array }): void {
-    this.#o.autoRestart = false;
-    this.#cancel('idleHold');
-    if (this.#state === 'OpenSent' || this.#state === 'OpenConfirm' || this.#state === 'Established') {
-      this.#notify(
+    this.o.autoRestart = false;
+    this.cancel('idleHold');
+    if (this._state === 'OpenSent' || this._state === 'OpenConfirm' || this._state === 'Established') {
+      this.notify(
         ErrorCode.CEASE,
         cease?.subcode ?? CeaseSubcode.ADMINISTRATIVE_SHUTDOWN,
         reason,
         cease?.data ?? new Uint8Array(0),
       );
     }
-    this.#drop();
-    this.#go('Idle', reason);
+    this.drop();
+    this.go('Idle', reason);
   }
 
   /**
@@ -137,51 +137,51 @@ export class BgpFsm {
    * again after the back-off, as after any other failure. Does nothing before the OPEN went out.
    */
   abort(code: number, subcode: number, reason: string): void {
-    if (this.#state !== 'OpenSent' && this.#state !== 'OpenConfirm' && this.#state !== 'Established') return;
-    this.#notify(code, subcode, reason, new Uint8Array(0));
+    if (this._state !== 'OpenSent' && this._state !== 'OpenConfirm' && this._state !== 'Established') return;
+    this.notify(code, subcode, reason, new Uint8Array(0));
     this.tcpFailed(reason);
   }
 
   /** Stop sending keepalives while staying up: lets tests prove the peer enforces its hold timer. */
   suspendKeepalives(on: boolean): void {
-    this.#keepalivesSuspended = on;
+    this.keepalivesSuspended = on;
   }
 
   /** The host sent an UPDATE: it counts as a keepalive (RFC 4271 4.4). */
   sentUpdate(): void {
-    this.#lastSentAt = this.#o.clock.now();
+    this.lastSentAt = this.o.clock.now();
   }
 
   /** A TCP connection to the peer is up (outgoing attempt succeeded, or an incoming one was accepted). */
   tcpConnected(): void {
-    if (this.#state !== 'Connect' && this.#state !== 'Active') return;
-    this.#cancel('connectRetry');
-    this.#framer = new MessageFramer();
-    this.#ctx = TWO_OCTET;
-    this.#send(encodeOpen(buildOpen(this.#o.open)));
-    this.#startHold(this.#o.openSentHoldMs);
-    this.#go('OpenSent', 'TCP connection up, OPEN sent');
+    if (this._state !== 'Connect' && this._state !== 'Active') return;
+    this.cancel('connectRetry');
+    this.framer = new MessageFramer();
+    this.ctx = TWO_OCTET;
+    this.send(encodeOpen(buildOpen(this.o.open)));
+    this.startHold(this.o.openSentHoldMs);
+    this.go('OpenSent', 'TCP connection up, OPEN sent');
   }
 
   /** The connect attempt failed, or the connection closed or broke. */
   tcpFailed(reason: string): void {
-    switch (this.#state) {
+    switch (this._state) {
       case 'Connect':
-        this.#cancel('connectRetry');
-        this.#host.disconnect();
-        this.#waitActive(`connect failed: ${reason}`);
+        this.cancel('connectRetry');
+        this.host.disconnect();
+        this.waitActive(`connect failed: ${reason}`);
         return;
       case 'Active':
         return;
       case 'OpenSent':
-        this.#drop();
-        if (this.#o.autoRestart) this.#waitActive(`connection lost in OpenSent: ${reason}`);
-        else this.#go('Idle', `connection lost: ${reason}`);
+        this.drop();
+        if (this.o.autoRestart) this.waitActive(`connection lost in OpenSent: ${reason}`);
+        else this.go('Idle', `connection lost: ${reason}`);
         return;
       case 'OpenConfirm':
       case 'Established':
-        this.#drop();
-        this.#fail(`connection lost: ${reason}`);
+        this.drop();
+        this.fail(`connection lost: ${reason}`);
         return;
       default:
         return;
@@ -190,203 +190,203 @@ export class BgpFsm {
 
   /** Bytes from the connection. Handles any number of whole or partial messages; never throws on their content. */
   receive(chunk: Uint8Array): void {
-    if (this.#state !== 'OpenSent' && this.#state !== 'OpenConfirm' && this.#state !== 'Established') return;
-    const generation = this.#generation;
-    this.#framer.push(chunk);
-    while (generation === this.#generation) {
-      const frame = this.#framer.next();
+    if (this._state !== 'OpenSent' && this._state !== 'OpenConfirm' && this._state !== 'Established') return;
+    const generation = this.generation;
+    this.framer.push(chunk);
+    while (generation === this.generation) {
+      const frame = this.framer.next();
       if (!frame) return;
       if (!frame.ok) {
-        if (frame.messageType === MessageType.NOTIFICATION) this.#badNotification(frame.error, EMPTY);
-        else this.#malformed(frame.error);
+        if (frame.messageType === MessageType.NOTIFICATION) this.badNotification(frame.error, EMPTY);
+        else this.malformed(frame.error);
         return;
       }
-      const decoded = decodeMessage(frame.bytes, this.#ctx);
+      const decoded = decodeMessage(frame.bytes, this.ctx);
       if (!decoded.ok) {
-        if (frame.bytes[18] === MessageType.NOTIFICATION) this.#badNotification(decoded.error, frame.bytes);
-        else this.#malformed(decoded.error);
+        if (frame.bytes[18] === MessageType.NOTIFICATION) this.badNotification(decoded.error, frame.bytes);
+        else this.malformed(decoded.error);
         return;
       }
       const m = decoded.value;
       switch (m.type) {
         case 'open':
-          this.#onOpen(m);
+          this.onOpen(m);
           break;
         case 'keepalive':
-          this.#onKeepalive();
+          this.onKeepalive();
           break;
         case 'update':
-          this.#onUpdate(m, frame.bytes);
+          this.onUpdate(m, frame.bytes);
           break;
         case 'route-refresh':
-          this.#onRouteRefresh(m);
+          this.onRouteRefresh(m);
           break;
         case 'notification':
-          this.#host.notificationReceived(m);
-          this.#drop();
-          this.#fail(`NOTIFICATION ${m.code}/${m.subcode} received`);
+          this.host.notificationReceived(m);
+          this.drop();
+          this.fail(`NOTIFICATION ${m.code}/${m.subcode} received`);
           break;
       }
     }
   }
 
-  #onOpen(open: OpenMessage): void {
-    if (this.#state !== 'OpenSent') {
-      this.#unexpected('OPEN');
+  private onOpen(open: OpenMessage): void {
+    if (this._state !== 'OpenSent') {
+      this.unexpected('OPEN');
       return;
     }
-    const result = negotiate(open, this.#o.open);
+    const result = negotiate(open, this.o.open);
     if (isWireError(result)) {
-      this.#malformed(result);
+      this.malformed(result);
       return;
     }
-    this.#peerOpen = open;
-    this.#negotiated = result;
-    this.#ctx = { fourOctetAs: result.fourOctetAs, ibgp: result.ibgp };
-    if (!this.#host.openReceived(open, result)) {
+    this._peerOpen = open;
+    this._negotiated = result;
+    this.ctx = { fourOctetAs: result.fourOctetAs, ibgp: result.ibgp };
+    if (!this.host.openReceived(open, result)) {
       this.stop('connection collision resolved in favour of the other connection', {
         subcode: CeaseSubcode.CONNECTION_COLLISION_RESOLUTION,
       });
       return;
     }
-    this.#send(encodeKeepalive());
-    this.#startHold(result.holdTimeMs);
-    this.#startKeepalive();
-    this.#go('OpenConfirm', `OPEN received from ${open.bgpId}`);
+    this.send(encodeKeepalive());
+    this.startHold(result.holdTimeMs);
+    this.startKeepalive();
+    this.go('OpenConfirm', `OPEN received from ${open.bgpId}`);
   }
 
-  #onKeepalive(): void {
-    if (this.#state === 'OpenSent') {
-      this.#unexpected('KEEPALIVE');
+  private onKeepalive(): void {
+    if (this._state === 'OpenSent') {
+      this.unexpected('KEEPALIVE');
       return;
     }
-    this.#startHold(this.#negotiated!.holdTimeMs);
-    if (this.#state === 'OpenConfirm') {
-      this.#failures = 0;
-      this.#go('Established', 'KEEPALIVE received');
+    this.startHold(this._negotiated!.holdTimeMs);
+    if (this._state === 'OpenConfirm') {
+      this.failures = 0;
+      this.go('Established', 'KEEPALIVE received');
       // The host may stop us from inside `established`; only then is the state no longer Established.
-      this.#host.established(this.#negotiated!);
+      this.host.established(this._negotiated!);
     }
   }
 
-  #onUpdate(m: UpdateMessage, raw: Uint8Array): void {
-    if (this.#state !== 'Established') {
-      this.#unexpected('UPDATE');
+  private onUpdate(m: UpdateMessage, raw: Uint8Array): void {
+    if (this._state !== 'Established') {
+      this.unexpected('UPDATE');
       return;
     }
-    this.#startHold(this.#negotiated!.holdTimeMs);
-    this.#host.update(m, raw);
+    this.startHold(this._negotiated!.holdTimeMs);
+    this.host.update(m, raw);
   }
 
-  #onRouteRefresh(m: RouteRefreshMessage): void {
-    if (this.#state !== 'Established') {
-      this.#unexpected('ROUTE-REFRESH');
+  private onRouteRefresh(m: RouteRefreshMessage): void {
+    if (this._state !== 'Established') {
+      this.unexpected('ROUTE-REFRESH');
       return;
     }
-    this.#startHold(this.#negotiated!.holdTimeMs);
-    this.#host.routeRefresh(m);
+    this.startHold(this._negotiated!.holdTimeMs);
+    this.host.routeRefresh(m);
   }
 
-  #unexpected(what: string): void {
+  private unexpected(what: string): void {
     const subcode =
-      this.#state === 'OpenSent'
+      this._state === 'OpenSent'
         ? FsmSubcode.UNEXPECTED_IN_OPENSENT
-        : this.#state === 'OpenConfirm'
+        : this._state === 'OpenConfirm'
           ? FsmSubcode.UNEXPECTED_IN_OPENCONFIRM
           : FsmSubcode.UNEXPECTED_IN_ESTABLISHED;
-    const reason = `unexpected ${what} in ${this.#state}`;
-    this.#notify(ErrorCode.FSM, subcode, reason, new Uint8Array(0));
-    this.#drop();
-    this.#fail(reason);
+    const reason = `unexpected ${what} in ${this._state}`;
+    this.notify(ErrorCode.FSM, subcode, reason, new Uint8Array(0));
+    this.drop();
+    this.fail(reason);
   }
 
-  #malformed(e: WireError): void {
-    this.#notify(e.code, e.subcode, e.reason, e.data);
-    this.#drop();
-    this.#fail(e.reason);
+  private malformed(e: WireError): void {
+    this.notify(e.code, e.subcode, e.reason, e.data);
+    this.drop();
+    this.fail(e.reason);
   }
 
   /** The peer's NOTIFICATION is itself malformed: close without a NOTIFICATION of ours (RFC 4271 6.4). */
-  #badNotification(e: WireError, raw: Uint8Array): void {
-    this.#host.notificationMalformed(e, raw);
-    this.#drop();
-    this.#fail(`malformed NOTIFICATION received: ${e.reason}`);
+  private badNotification(e: WireError, raw: Uint8Array): void {
+    this.host.notificationMalformed(e, raw);
+    this.drop();
+    this.fail(`malformed NOTIFICATION received: ${e.reason}`);
   }
 
   /** Idle -> Connect, or -> Active when passive. */
-  #begin(reason: string): void {
-    if (this.#o.passive) {
-      this.#go('Active', `${reason}, waiting for the peer to connect`);
+  private begin(reason: string): void {
+    if (this.o.passive) {
+      this.go('Active', `${reason}, waiting for the peer to connect`);
       return;
     }
-    this.#go('Connect', reason);
-    this.#connectRetry = this.#o.clock.setTimer(this.#o.connectTimeoutMs, () => this.#connectTimedOut());
-    this.#host.connect();
+    this.go('Connect', reason);
+    this.connectRetry = this.o.clock.setTimer(this.o.connectTimeoutMs, () => this.connectTimedOut());
+    this.host.connect();
   }
 
-  #connectTimedOut(): void {
-    this.#connectRetry = undefined;
-    if (this.#state !== 'Connect') return;
-    this.#host.disconnect();
-    this.#waitActive('connect timed out');
+  private connectTimedOut(): void {
+    this.connectRetry = undefined;
+    if (this._state !== 'Connect') return;
+    this.host.disconnect();
+    this.waitActive('connect timed out');
   }
 
   /** Active with the ConnectRetryTimer set to the back-off, then Connect again (RFC 4271 8.2.2, Connect state). */
-  #waitActive(reason: string): void {
-    const delay = this.#nextBackoff();
-    this.#go('Active', `${reason}; retrying in ${Math.round(delay)} ms`);
-    if (this.#o.passive) return;
-    this.#connectRetry = this.#o.clock.setTimer(delay, () => {
-      this.#connectRetry = undefined;
-      if (this.#state === 'Active') this.#begin('retry');
+  private waitActive(reason: string): void {
+    const delay = this.nextBackoff();
+    this.go('Active', `${reason}; retrying in ${Math.round(delay)} ms`);
+    if (this.o.passive) return;
+    this.connectRetry = this.o.clock.setTimer(delay, () => {
+      this.connectRetry = undefined;
+      if (this._state === 'Active') this.begin('retry');
     });
   }
 
-  #nextBackoff(): number {
-    const base = Math.min(this.#o.backoffMaxMs, this.#o.backoffInitialMs * 2 ** Math.min(this.#failures, 30));
-    this.#failures++;
-    return base * this.#o.jitter();
+  private nextBackoff(): number {
+    const base = Math.min(this.o.backoffMaxMs, this.o.backoffInitialMs * 2 ** Math.min(this.failures, 30));
+    this.failures++;
+    return base * this.o.jitter();
   }
 
   /** Any error after the OPEN exchange: Idle, then an automatic start after the back-off (IdleHoldTimer). */
-  #fail(reason: string): void {
-    if (!this.#o.autoRestart) {
-      this.#go('Idle', reason);
+  private fail(reason: string): void {
+    if (!this.o.autoRestart) {
+      this.go('Idle', reason);
       return;
     }
-    const delay = this.#nextBackoff();
-    this.#go('Idle', `${reason}; restarting in ${Math.round(delay)} ms`);
-    this.#idleHold = this.#o.clock.setTimer(delay, () => {
-      this.#idleHold = undefined;
-      if (this.#state === 'Idle' && this.#o.autoRestart) this.#begin('automatic restart');
+    const delay = this.nextBackoff();
+    this.go('Idle', `${reason}; restarting in ${Math.round(delay)} ms`);
+    this.idleHold = this.o.clock.setTimer(delay, () => {
+      this.idleHold = undefined;
+      if (this._state === 'Idle' && this.o.autoRestart) this.begin('automatic restart');
     });
   }
 
-  #startHold(ms: number): void {
-    this.#cancel('hold');
+  private startHold(ms: number): void {
+    this.cancel('hold');
     if (ms === 0) return;
-    this.#hold = this.#o.clock.setTimer(ms, () => {
-      this.#hold = undefined;
-      this.#notify(
+    this.hold = this.o.clock.setTimer(ms, () => {
+      this.hold = undefined;
+      this.notify(
         ErrorCode.HOLD_TIMER_EXPIRED,
         0,
         `no message from the peer for ${ms} ms`,
         new Uint8Array(0),
       );
-      this.#drop();
-      this.#fail('hold timer expired');
+      this.drop();
+      this.fail('hold timer expired');
     });
   }
 
-  #startKeepalive(): void {
-    this.#cancel('keepalive');
-    const every = this.#negotiated?.keepaliveMs ?? 0;
+  private startKeepalive(): void {
+    this.cancel('keepalive');
+    const every = this._negotiated?.keepaliveMs ?? 0;
     if (every === 0) return;
     const tick = (wait: number) => {
-      this.#keepalive = this.#o.clock.setTimer(wait, () => {
-        const idle = this.#o.clock.now() - this.#lastSentAt;
+      this.keepalive = this.o.clock.setTimer(wait, () => {
+        const idle = this.o.clock.now() - this.lastSentAt;
         if (idle >= every) {
-          if (!this.#keepalivesSuspended) this.#send(encodeKeepalive());
+          if (!this.keepalivesSuspended) this.send(encodeKeepalive());
           tick(every);
         } else {
           tick(every - idle);
@@ -396,46 +396,46 @@ export class BgpFsm {
     tick(every);
   }
 
-  #send(bytes: Uint8Array): void {
-    this.#lastSentAt = this.#o.clock.now();
-    this.#host.send(bytes);
+  private send(bytes: Uint8Array): void {
+    this.lastSentAt = this.o.clock.now();
+    this.host.send(bytes);
   }
 
-  #notify(code: number, subcode: number, reason: string, data: Uint8Array): void {
+  private notify(code: number, subcode: number, reason: string, data: Uint8Array): void {
     const n = { code, subcode, data };
-    this.#host.notificationSent(n, reason);
-    this.#host.send(encodeNotification(n));
+    this.host.notificationSent(n, reason);
+    this.host.send(encodeNotification(n));
   }
 
   /** Releases the connection and every connection timer. */
-  #drop(): void {
-    this.#generation++;
-    this.#cancel('connectRetry');
-    this.#cancel('hold');
-    this.#cancel('keepalive');
-    this.#host.disconnect();
+  private drop(): void {
+    this.generation++;
+    this.cancel('connectRetry');
+    this.cancel('hold');
+    this.cancel('keepalive');
+    this.host.disconnect();
   }
 
-  #cancel(which: 'connectRetry' | 'hold' | 'keepalive' | 'idleHold'): void {
+  private cancel(which: 'connectRetry' | 'hold' | 'keepalive' | 'idleHold'): void {
     const t =
       which === 'connectRetry'
-        ? this.#connectRetry
+        ? this.connectRetry
         : which === 'hold'
-          ? this.#hold
+          ? this.hold
           : which === 'keepalive'
-            ? this.#keepalive
-            : this.#idleHold;
+            ? this.keepalive
+            : this.idleHold;
     t?.cancel();
-    if (which === 'connectRetry') this.#connectRetry = undefined;
-    else if (which === 'hold') this.#hold = undefined;
-    else if (which === 'keepalive') this.#keepalive = undefined;
-    else this.#idleHold = undefined;
+    if (which === 'connectRetry') this.connectRetry = undefined;
+    else if (which === 'hold') this.hold = undefined;
+    else if (which === 'keepalive') this.keepalive = undefined;
+    else this.idleHold = undefined;
   }
 
-  #go(to: BgpState, reason: string): void {
-    const from = this.#state;
-    this.#state = to;
-    if (to === 'Idle' || to === 'Connect' || to === 'Active') this.#negotiated = undefined;
-    if (from !== to) this.#host.transition(from, to, reason);
+  private go(to: BgpState, reason: string): void {
+    const from = this._state;
+    this._state = to;
+    if (to === 'Idle' || to === 'Connect' || to === 'Active') this._negotiated = undefined;
+    if (from !== to) this.host.transition(from, to, reason);
   }
 }

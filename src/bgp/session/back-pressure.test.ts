@@ -19,7 +19,7 @@ class DeafPeer {
   readonly server: Server;
   socket: Socket | undefined;
   readonly deaf: Promise<void>;
-  #timers: NodeJS.Timeout[] = [];
+  private timers: NodeJS.Timeout[] = [];
 
   constructor() {
     let deafened!: () => void;
@@ -41,7 +41,7 @@ class DeafPeer {
         if (m.type !== 'keepalive') return true;
         // Beacon is in OpenConfirm and about to send its table: from here on, nothing is read.
         socket.pause();
-        this.#timers.push(setInterval(() => socket.write(encodeKeepalive()), 200));
+        this.timers.push(setInterval(() => socket.write(encodeKeepalive()), 200));
         deafened();
         return false;
       });
@@ -51,11 +51,11 @@ class DeafPeer {
   /** `burst` ROUTE-REFRESH requests for IPv4 unicast every `ms`. */
   refreshEvery(ms: number, burst = 1): void {
     const bytes = Buffer.concat(Array.from({ length: burst }, () => encodeRouteRefresh(1, 1)));
-    this.#timers.push(setInterval(() => this.socket?.write(bytes), ms));
+    this.timers.push(setInterval(() => this.socket?.write(bytes), ms));
   }
 
   async close(): Promise<void> {
-    for (const t of this.#timers) clearInterval(t);
+    for (const t of this.timers) clearInterval(t);
     this.socket?.destroy();
     await new Promise<void>((r) => this.server.close(() => r()));
   }

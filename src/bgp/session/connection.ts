@@ -45,16 +45,16 @@ const CLOSE_GRACE_MS = 2_000;
 
 export class Connection {
   readonly fsm: BgpFsm;
-  readonly #owner: ConnectionOwner;
-  #direction: Direction;
-  #socket: Socket | undefined;
-  #attempt: AbortController | undefined;
+  private readonly owner: ConnectionOwner;
+  private _direction: Direction;
+  private socket: Socket | undefined;
+  private attempt: AbortController | undefined;
 
   constructor(owner: ConnectionOwner, direction: Direction, passive: boolean, autoRestart: boolean) {
-    this.#owner = owner;
-    this.#direction = direction;
+    this.owner = owner;
+    this._direction = direction;
     const host: FsmHost = {
-      connect: () => this.#connect(),
+      connect: () => this.connect(),
       disconnect: () => this.disconnect(),
       send: (bytes) => this.send(bytes),
       transition: (from, to, reason) => owner.transition(this, from, to, reason),
@@ -71,46 +71,46 @@ export class Connection {
 
   /** Who opened the TCP connection (the last one, for a connection that reconnects). */
   get direction(): Direction {
-    return this.#direction;
+    return this._direction;
   }
 
   get localAddress(): string | undefined {
-    return this.#socket?.localAddress;
+    return this.socket?.localAddress;
   }
 
   /** Bytes written that the kernel has not taken yet: they wait in this process's memory. */
   get queuedBytes(): number {
-    return this.#socket?.writableLength ?? 0;
+    return this.socket?.writableLength ?? 0;
   }
 
   /** The socket asked its writer to wait for 'drain' (the peer is not reading as fast as we write). */
   get congested(): boolean {
-    return this.#socket?.writableNeedDrain ?? false;
+    return this.socket?.writableNeedDrain ?? false;
   }
 
   /** Takes a socket the peer opened, and tells the FSM it is connected. */
   accept(socket: Socket): void {
-    this.#direction = 'incoming';
-    this.#attach(socket);
+    this._direction = 'incoming';
+    this.attach(socket);
     this.run(() => this.fsm.tcpConnected());
   }
 
   send(bytes: Uint8Array): void {
-    const s = this.#socket;
+    const s = this.socket;
     if (s && !s.destroyed && s.writable) s.write(bytes);
   }
 
   disconnect(): void {
-    this.#abortAttempt();
-    const socket = this.#socket;
-    this.#socket = undefined;
+    this.abortAttempt();
+    const socket = this.socket;
+    this.socket = undefined;
     if (!socket) return;
     // Let what is queued (a NOTIFICATION) go out, then close; a peer that never closes its side is cut off.
     socket.end();
     const force = setTimeout(() => socket.destroy(), CLOSE_GRACE_MS);
     force.unref();
     socket.once('close', () => clearTimeout(force));
-    this.#owner.closing(socket);
+    this.owner.closing(socket);
   }
 
   /**
@@ -121,62 +121,62 @@ export class Connection {
     try {
       fn();
     } catch (err) {
-      this.#owner.log.error({ err }, 'internal error handling the session; dropping the connection');
+      this.owner.log.error({ err }, 'internal error handling the session; dropping the connection');
       try {
-        this.#socket?.destroy();
-        this.#socket = undefined;
+        this.socket?.destroy();
+        this.socket = undefined;
         this.fsm.tcpFailed('internal error');
       } catch (again) {
-        this.#owner.log.error({ err: again }, 'internal error while dropping the connection');
+        this.owner.log.error({ err: again }, 'internal error while dropping the connection');
       }
     }
   }
 
-  #connect(): void {
+  private connect(): void {
     const attempt = new AbortController();
-    this.#attempt = attempt;
-    this.#direction = 'outgoing';
-    this.#owner
+    this.attempt = attempt;
+    this._direction = 'outgoing';
+    this.owner
       .openSocket(attempt.signal)
       .then(
         (socket) => {
-          if (this.#attempt !== attempt) {
+          if (this.attempt !== attempt) {
             socket.destroy();
             return;
           }
-          this.#attempt = undefined;
-          this.#attach(socket);
+          this.attempt = undefined;
+          this.attach(socket);
           this.run(() => this.fsm.tcpConnected());
         },
         (err: Error) => {
-          if (this.#attempt !== attempt) return;
-          this.#attempt = undefined;
+          if (this.attempt !== attempt) return;
+          this.attempt = undefined;
           this.run(() => this.fsm.tcpFailed(err.message));
         },
       )
       .catch(() => {});
   }
 
-  #attach(socket: Socket): void {
-    this.#abortAttempt();
-    this.#socket = socket;
+  private attach(socket: Socket): void {
+    this.abortAttempt();
+    this.socket = socket;
     socket.setNoDelay(true);
     socket.on('data', (chunk: Buffer) => {
-      if (this.#socket === socket) this.run(() => this.fsm.receive(chunk));
+      if (this.socket === socket) this.run(() => this.fsm.receive(chunk));
     });
     socket.on('drain', () => {
-      if (this.#socket === socket) this.run(() => this.#owner.drained(this));
+      if (this.socket === socket) this.run(() => this.owner.drained(this));
     });
-    socket.on('error', (err) => this.#owner.log.debug({ err: err.message }, 'socket error'));
+    socket.on('error', (err) => this.owner.log.debug({ err: err.message }, 'socket error'));
     socket.on('close', () => {
-      if (this.#socket !== socket) return;
-      this.#socket = undefined;
+      if (this.socket !== socket) return;
+      this.socket = undefined;
       this.run(() => this.fsm.tcpFailed('connection closed by the peer'));
     });
   }
 
-  #abortAttempt(): void {
-    this.#attempt?.abort();
-    this.#attempt = undefined;
+  private abortAttempt(): void {
+    this.attempt?.abort();
+    this.attempt = undefined;
   }
 }

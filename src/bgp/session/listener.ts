@@ -22,13 +22,13 @@ export interface ListenerOptions {
 }
 
 export class BgpListener {
-  readonly #server: BgpTcpServer;
-  readonly #sessions = new Map<string, BgpSession>();
-  readonly #log: Logger;
+  private readonly server: BgpTcpServer;
+  private readonly sessions = new Map<string, BgpSession>();
+  private readonly log: Logger;
 
   private constructor(server: BgpTcpServer, log: Logger) {
-    this.#server = server;
-    this.#log = log;
+    this.server = server;
+    this.log = log;
   }
 
   static async listen(o: ListenerOptions): Promise<BgpListener> {
@@ -42,42 +42,42 @@ export class BgpListener {
         ...(o.passwords ? { passwords: true } : {}),
         ...(o.gtsmHops !== undefined ? { ttl: 255, minTtl: 255 - o.gtsmHops } : {}),
       },
-      (socket) => (self ? self.#accept(socket) : pending.push(socket)),
+      (socket) => (self ? self.accept(socket) : pending.push(socket)),
     );
     self = new BgpListener(
       server,
       o.log.child({ listener: `${server.address.address}:${server.address.port}` }),
     );
-    for (const s of pending) self.#accept(s);
+    for (const s of pending) self.accept(s);
     return self;
   }
 
   get address(): { address: string; port: number } {
-    return this.#server.address;
+    return this.server.address;
   }
 
   add(session: BgpSession): void {
-    this.#sessions.set(session.peerAddress, session);
+    this.sessions.set(session.peerAddress, session);
     if (session.options.password !== undefined)
-      this.#server.setPeerPassword(session.peerAddress, session.options.password);
+      this.server.setPeerPassword(session.peerAddress, session.options.password);
   }
 
   remove(session: BgpSession): void {
-    if (this.#sessions.get(session.peerAddress) !== session) return;
-    this.#sessions.delete(session.peerAddress);
-    if (session.options.password !== undefined) this.#server.setPeerPassword(session.peerAddress, undefined);
+    if (this.sessions.get(session.peerAddress) !== session) return;
+    this.sessions.delete(session.peerAddress);
+    if (session.options.password !== undefined) this.server.setPeerPassword(session.peerAddress, undefined);
   }
 
   close(): Promise<void> {
-    return this.#server.close();
+    return this.server.close();
   }
 
-  #accept(socket: Socket): void {
+  private accept(socket: Socket): void {
     socket.on('error', () => {});
     const remote = normalizeAddress(socket.remoteAddress ?? '');
-    const session = this.#sessions.get(remote);
+    const session = this.sessions.get(remote);
     if (!session) {
-      this.#log.info({ remote }, 'connection from an address with no BGP session; closed');
+      this.log.info({ remote }, 'connection from an address with no BGP session; closed');
       socket.destroy();
       return;
     }

@@ -18,12 +18,12 @@ export function hex(b: Uint8Array): string {
 }
 
 export class MalformedLog {
-  readonly #log: Logger;
+  private readonly log: Logger;
   /** How often each kind of error came during this Established session. */
-  readonly #seen = new Map<string, number>();
+  private readonly seen = new Map<string, number>();
 
   constructor(log: Logger) {
-    this.#log = log;
+    this.log = log;
   }
 
   /** A received UPDATE that RFC 7606 made a withdrawal of, or that lost attributes. */
@@ -31,7 +31,7 @@ export class MalformedLog {
     const problems = message.treatAsWithdraw;
     if (problems) {
       const withdrawn = [...message.withdrawn, ...(message.attributes.mpUnreach?.withdrawn ?? [])];
-      this.#report(
+      this.report(
         `withdraw ${problems.map((p) => `${p.type}/${p.subcode}`).join(',')}`,
         {
           treatment: 'treat-as-withdraw',
@@ -49,7 +49,7 @@ export class MalformedLog {
       );
     }
     for (const d of message.attributes.discarded ?? [])
-      this.#report(
+      this.report(
         `discard ${d.type} ${d.rule}`,
         {
           treatment: 'attribute-discard',
@@ -64,7 +64,7 @@ export class MalformedLog {
 
   /** A NOTIFICATION that does not decode: logged, never answered. */
   notification(error: WireError, raw: Uint8Array, connection: string): void {
-    this.#log.warn(
+    this.log.warn(
       {
         connection,
         error: describeNotification(error.code, error.subcode),
@@ -77,19 +77,19 @@ export class MalformedLog {
 
   /** The session left Established: the summary, and a fresh count for the next one. */
   sessionEnded(): void {
-    const repeated = [...this.#seen].filter(([, n]) => n > 1);
+    const repeated = [...this.seen].filter(([, n]) => n > 1);
     if (repeated.length)
-      this.#log.info(
+      this.log.info(
         { errors: Object.fromEntries(repeated) },
         'malformed UPDATEs seen more than once during the session',
       );
-    this.#seen.clear();
+    this.seen.clear();
   }
 
-  #report(kind: string, fields: Record<string, unknown>, message: string): void {
-    const seen = (this.#seen.get(kind) ?? 0) + 1;
-    this.#seen.set(kind, seen);
-    if (seen === 1) this.#log.warn(fields, message);
-    else this.#log.debug({ ...fields, occurrence: seen }, message);
+  private report(kind: string, fields: Record<string, unknown>, message: string): void {
+    const seen = (this.seen.get(kind) ?? 0) + 1;
+    this.seen.set(kind, seen);
+    if (seen === 1) this.log.warn(fields, message);
+    else this.log.debug({ ...fields, occurrence: seen }, message);
   }
 }

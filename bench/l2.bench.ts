@@ -12,9 +12,9 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { formatIPv4, formatIPv6 } from '../src/l2/addresses.ts';
 import { ARP_REPLY, ARP_REQUEST, decodeArpFrame } from '../src/l2/arp.ts';
 import { decodeNeighborAdvertisement, decodeNeighborSolicitation } from '../src/l2/ndp.ts';
-import { nativeUnavailable } from '../src/native/addon.ts';
 import { REPO_ROOT } from '../test/harness/binaries.ts';
 import { netnsUnavailable } from '../test/harness/netns.ts';
+import { addonUnavailable } from '../test/harness/preconditions.ts';
 import { waitFor } from '../test/harness/process.ts';
 import {
   createL2Lab,
@@ -29,7 +29,7 @@ import {
 import { type Bench, type Figure, percentile } from './figures.ts';
 
 async function unavailable(): Promise<string | undefined> {
-  return (await netnsUnavailable()) ?? nativeUnavailable();
+  return (await netnsUnavailable()) ?? addonUnavailable();
 }
 
 /** Epoch milliseconds of an `ip -ts monitor` line's "[2026-11-22T02:30:54.658190]" (local time). */

@@ -1,17 +1,25 @@
 /**
  * The scale run (issue 8): 5,000 Services and 50 pools (IPv4 and IPv6, one a /64) on the harness's API
  * server with three speakers and a controller, all running the compiled JavaScript as in production.
- * Reports controller memory and CPU, speaker memory, convergence after a controller restart and after all
- * speakers restart, and API requests per second by component in steady state (from the audit log).
+ * Reports the time until every address is answered on the wire (ARP and NDP asked from the client
+ * namespace, test/harness/answer-watch.ts), controller memory and CPU, speaker memory, convergence after a
+ * controller restart and after all speakers restart, and API requests per second by component in steady
+ * state (from the audit log).
  */
 import { execFileSync } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type { V1Service } from '@kubernetes/client-node';
+import { Informer } from '../src/k8s/informer.ts';
+import { createLogger } from '../src/log.ts';
+import { AnswerWatch, ASK_RATE } from '../test/harness/answer-watch.ts';
 import { REPO_ROOT } from '../test/harness/binaries.ts';
-import { BEACON_NS, ClusterLab, setEndpoints } from '../test/harness/cluster-lab.ts';
+import { BEACON_NS, CLIENT_IP, CLIENT_IP6, ClusterLab, setEndpoints } from '../test/harness/cluster-lab.ts';
 import { createBeaconObject, createPool, ensureNamespace, serviceManifest } from '../test/harness/kube.ts';
 import { netnsUnavailable } from '../test/harness/netns.ts';
 import { spawnTethered, type TetheredProcess, waitFor } from '../test/harness/process.ts';
+import { auditedRequests, auditLogArgs, WRITE_VERBS } from './audit.ts';
+import { BULK_WRITE, createSurely } from './bulk-create.ts';
 import type { Bench, Figure } from './figures.ts';
 
 const AUDIT_POLICY = `apiVersion: audit.k8s.io/v1
@@ -32,20 +40,16 @@ function cpuSeconds(pid: number): number {
 }
 
 /** Requests per user-agent prefix (text before the first '/') in a time window of the audit log. */
-function requestsByComponent(
+async function requestsByComponent(
   dir: string,
   from: number,
   to: number,
-): Map<string, { reads: number; writes: number }> {
+): Promise<Map<string, { reads: number; writes: number }>> {
   const out = new Map<string, { reads: number; writes: number }>();
-  for (const line of readFileSync(join(dir, 'audit.log'), 'utf8').split('\n')) {
-    if (!line.includes('beacon-')) continue;
-    const e = JSON.parse(line) as { userAgent?: string; verb?: string; requestReceivedTimestamp?: string };
-    const t = Date.parse(e.requestReceivedTimestamp ?? '');
-    if (!(t >= from && t <= to) || !e.userAgent?.startsWith('beacon-')) continue;
-    const who = e.userAgent.split('/')[0]!;
+  for (const e of await auditedRequests(dir, 'beacon-', from, to)) {
+    const who = e.userAgent!.split('/')[0]!;
     const c = out.get(who) ?? { reads: 0, writes: 0 };
-    if (['create', 'update', 'patch', 'delete'].includes(e.verb ?? '')) c.writes++;
+    if (WRITE_VERBS.includes(e.verb ?? '')) c.writes++;
     else c.reads++;
     out.set(who, c);
   }
@@ -61,19 +65,63 @@ function pools(): { name: string; addresses: string[] }[] {
   return out;
 }
 
-async function allAssigned(lab: ClusterLab, ns: string, count: number): Promise<boolean> {
-  const list = await lab.rest.get<{ items: { status?: { loadBalancer?: { ingress?: unknown[] } } }[] }>(
-    `/api/v1/namespaces/${ns}/services`,
-  );
-  return list.items.filter((s) => (s.status?.loadBalancer?.ingress ?? []).length > 0).length >= count;
+/** A fifth of the Services are dual-stack: they have an address of each family. */
+const isDualStack = (i: number) => i % 5 === 0;
+/** Addresses of `total` Services, and how late a first answer can be seen when all are asked at once. */
+const addressesOf = (total: number) => total + Math.ceil(total / 5);
+const askLag = (total: number) =>
+  `each of the ${addressesOf(total)} asked every ${(addressesOf(total) / ASK_RATE).toFixed(1)} s at most, so up to that late`;
+
+/**
+ * The time of the answer that completed the set: when every Service `s0..s<total-1>` has all its
+ * addresses and each was answered (since it was asked for), the latest of those first answers; undefined
+ * while one is missing.
+ */
+function lastFirstAnswer(
+  services: Informer<V1Service>,
+  answers: AnswerWatch,
+  total: number,
+): number | undefined {
+  let last = 0;
+  let complete = 0;
+  for (const svc of services.list()) {
+    const i = Number(svc.metadata?.name?.slice(1));
+    if (!(Number.isInteger(i) && i >= 0 && i < total)) continue;
+    const ips = (svc.status?.loadBalancer?.ingress ?? []).map((x) => x.ip ?? '');
+    if (ips.length < (isDualStack(i) ? 2 : 1)) return undefined;
+    for (const ip of ips) {
+      const at = answers.answeredAt(ip);
+      if (at === undefined) return undefined;
+      last = Math.max(last, at);
+    }
+    complete++;
+  }
+  return complete === total ? last : undefined;
 }
 
-async function statusCount(lab: ClusterLab): Promise<number> {
-  const list = await lab.rest.get<{ items: unknown[] }>(
-    `/apis/beacon.dev/v1alpha1/namespaces/${BEACON_NS}/servicel2statuses`,
+/** Waits for lastFirstAnswer; the time it returns is the capture's, not when this looked. */
+async function everyAddressAnswered(
+  services: Informer<V1Service>,
+  answers: AnswerWatch,
+  total: number,
+  timeoutMs: number,
+): Promise<number> {
+  let at: number | undefined;
+  await waitFor(
+    `every address of ${total} Services answered`,
+    () => {
+      const failed = answers.failure();
+      if (failed) throw new Error(failed);
+      at = lastFirstAnswer(services, answers, total);
+      return at !== undefined;
+    },
+    timeoutMs,
+    500,
   );
-  return list.items.length;
+  return at!;
 }
+
+const SERVICES = { group: '', version: 'v1', plural: 'services' };
 
 export const benches: Bench[] = [
   {
@@ -92,11 +140,7 @@ export const benches: Bench[] = [
         log: ctx.log,
         apiServerArgs: (dir) => {
           auditDir = dir;
-          writeFileSync(join(dir, 'audit-policy.yaml'), AUDIT_POLICY);
-          return [
-            `--audit-policy-file=${join(dir, 'audit-policy.yaml')}`,
-            `--audit-log-path=${join(dir, 'audit.log')}`,
-          ];
+          return auditLogArgs(dir, AUDIT_POLICY);
         },
       });
       const node = join(REPO_ROOT, 'node_modules', '.bin', 'node');
@@ -112,24 +156,39 @@ export const benches: Bench[] = [
         ]);
       let controller = startController('scale-a');
       const figures: Figure[] = [];
+      const stopWatching = new AbortController();
+      let answers: AnswerWatch | undefined;
       try {
         for (const p of pools()) await createPool(lab.rest, BEACON_NS, p.name, { addresses: p.addresses });
         await createBeaconObject(lab.rest, BEACON_NS, 'L2Advertisement', 'all', {});
         for (const n of lab.nodes) lab.startSpeaker(n, ['--log-level=info'], true);
         await lab.waitForSpeakersSynced();
         await ensureNamespace(lab.rest, 'scale');
+        answers = await AnswerWatch.start(lab.client, 'eth0', { ipv4: CLIENT_IP, ipv6: CLIENT_IP6 });
+        const watch = answers;
+        const services = new Informer<V1Service>(lab.rest, SERVICES, createLogger('bench-scale', 'warn'), {
+          namespace: 'scale',
+        });
+        // Each address is asked for as soon as a Service shows it; answers count from the first create.
+        let t0 = Number.POSITIVE_INFINITY;
+        const askFor = (svc: V1Service) => {
+          for (const x of svc.status?.loadBalancer?.ingress ?? []) if (x.ip) watch.ask(x.ip, t0);
+        };
+        services.on('add', askFor);
+        services.on('update', askFor);
+        await services.start(stopWatching.signal);
         ctx.log(`creating ${total} Services (a fifth dual-stack) with their EndpointSlices`);
-        const t0 = Date.now();
+        t0 = Date.now();
         let next = 0;
         await Promise.all(
           Array.from({ length: 32 }, async () => {
             while (next < total) {
               const i = next++;
-              const dual =
-                i % 5 === 0
-                  ? { spec: { ipFamilyPolicy: 'RequireDualStack', ipFamilies: ['IPv4', 'IPv6'] } }
-                  : {};
-              await lab.rest.create(
+              const dual = isDualStack(i)
+                ? { spec: { ipFamilyPolicy: 'RequireDualStack', ipFamilies: ['IPv4', 'IPv6'] } }
+                : {};
+              await createSurely(
+                lab.rest,
                 '/api/v1/namespaces/scale/services',
                 serviceManifest('scale', `s${i}`, undefined, dual),
               );
@@ -138,36 +197,22 @@ export const benches: Bench[] = [
                 'scale',
                 `s${i}`,
                 lab.nodes.map((n) => n.name),
+                BULK_WRITE,
               );
               if (i % 1000 === 999) ctx.log(`  ${i + 1} created`);
             }
           }),
         );
-        await waitFor('all assigned', () => allAssigned(lab, 'scale', total), 600_000, 1000);
-        // Done when every Service has a status object and their number has not moved for 15 s (dual-stack
-        // Services may have one per node announcing them, so the count alone can pass too early).
-        let last = -1;
-        let stableSince = Date.now();
-        await waitFor(
-          'all announced and settled',
-          async () => {
-            const n = await statusCount(lab);
-            if (n !== last) {
-              last = n;
-              stableSince = Date.now();
-            }
-            return n >= total && Date.now() - stableSince > 15_000;
-          },
-          900_000,
-          2000,
+        ctx.log(`all created ${((Date.now() - t0) / 1000).toFixed(1)} s after the first create`);
+        const converge = ((await everyAddressAnswered(services, watch, total, 900_000)) - t0) / 1000;
+        ctx.log(
+          `every address of ${total} Services answered ${converge.toFixed(1)} s after the first create`,
         );
-        const converge = (Date.now() - t0) / 1000;
-        ctx.log(`all ${total} assigned and announced ${converge.toFixed(0)} s after the first create`);
         figures.push({
-          name: `scale.create_to_announced_${total}`,
+          name: `scale.create_to_answered_${total}`,
           unit: 's',
           samples: [converge],
-          description: `${total} Services and EndpointSlices created (32 clients) -> every address answered by a node`,
+          description: `${total} Services and EndpointSlices created (32 clients) -> every address answered ARP or NDP from the client (the last first answer; ${askLag(total)})`,
         });
 
         await new Promise((r) => setTimeout(r, 10_000));
@@ -176,7 +221,7 @@ export const benches: Bench[] = [
         const from = Date.now();
         await new Promise((r) => setTimeout(r, window));
         const to = Date.now();
-        const byComponent = requestsByComponent(auditDir, from, to);
+        const byComponent = await requestsByComponent(auditDir, from, to);
         for (const [who, c] of byComponent) {
           figures.push({
             name: `scale.steady_${who}_writes_per_s`,
@@ -243,34 +288,20 @@ export const benches: Bench[] = [
         await Promise.all(lab.nodes.map((n) => n.speaker!.exited));
         const s0 = Date.now();
         for (const n of lab.nodes) lab.startSpeaker(n, ['--log-level=info'], true);
-        const sample = ['s1', 's777', 's2500', `s${total - 1}`];
-        const addrs: string[] = [];
-        for (const name of sample) {
-          const s = await lab.rest.get<{ status?: { loadBalancer?: { ingress?: { ip?: string }[] } } }>(
-            `/api/v1/namespaces/scale/services/${name}`,
-          );
-          addrs.push(s.status!.loadBalancer!.ingress![0]!.ip!);
-        }
-        await waitFor(
-          'sample addresses answered again',
-          async () => {
-            for (const a of addrs.filter((x) => x.startsWith('198.18.'))) {
-              await lab.client.exec('ip', ['route', 'replace', `${a}/32`, 'dev', 'eth0']);
-              const r = await lab.client.exec('arping', ['-c', '1', '-w', '1', '-i', 'eth0', a]);
-              if (!/from [0-9a-f:]{17}/i.test(r.stdout)) return false;
-            }
-            return true;
-          },
-          180_000,
-          200,
-        );
+        // Every address asked for again: only answers from the restarted speakers count.
+        for (const svc of services.list())
+          for (const x of svc.status?.loadBalancer?.ingress ?? []) if (x.ip) watch.ask(x.ip, s0);
+        const back = ((await everyAddressAnswered(services, watch, total, 300_000)) - s0) / 1000;
+        ctx.log(`every address answered again ${back.toFixed(1)} s after all speakers restarted`);
         figures.push({
           name: 'scale.all_speakers_restart_to_answering',
           unit: 's',
-          samples: [(Date.now() - s0) / 1000],
-          description: `all three speakers SIGKILLed and restarted with ${total} Services -> sampled addresses answered again`,
+          samples: [back],
+          description: `all three speakers SIGKILLed and restarted with ${total} Services -> every address answered again (${askLag(total)})`,
         });
       } finally {
+        stopWatching.abort();
+        await answers?.stop();
         await controller.stop();
         await lab.stop();
       }

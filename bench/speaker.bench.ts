@@ -4,7 +4,7 @@
  * API server's audit log), and one speaker's RSS with 10,000 addresses.
  */
 import { execFileSync } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { REPO_ROOT } from '../test/harness/binaries.ts';
 import { BEACON_NS, ClusterLab, type LabNode, setEndpoints } from '../test/harness/cluster-lab.ts';
@@ -18,6 +18,8 @@ import {
 } from '../test/harness/kube.ts';
 import { netnsUnavailable } from '../test/harness/netns.ts';
 import { waitFor } from '../test/harness/process.ts';
+import { auditedRequests, auditLogArgs, auditLogFiles, WRITE_VERBS } from './audit.ts';
+import { BULK_WRITE, createSurely } from './bulk-create.ts';
 import type { Bench, Figure } from './figures.ts';
 
 const AUDIT_POLICY = `apiVersion: audit.k8s.io/v1
@@ -28,32 +30,10 @@ rules:
 - level: None
 `;
 
-function auditArgs(dir: string): string[] {
-  writeFileSync(join(dir, 'audit-policy.yaml'), AUDIT_POLICY);
-  return [
-    `--audit-policy-file=${join(dir, 'audit-policy.yaml')}`,
-    `--audit-log-path=${join(dir, 'audit.log')}`,
-    '--audit-log-mode=blocking',
-  ];
-}
-
 /** Writes by user agents starting with `prefix` in the audit log, between two times. */
-function countWrites(dir: string, prefix: string, from: number, to: number): number {
-  let n = 0;
-  let text = '';
-  try {
-    text = readFileSync(join(dir, 'audit.log'), 'utf8');
-  } catch {
-    return 0;
-  }
-  for (const line of text.split('\n')) {
-    if (!line.includes(prefix)) continue;
-    const e = JSON.parse(line) as { userAgent?: string; stage?: string; requestReceivedTimestamp?: string };
-    if (e.stage !== 'ResponseComplete' || !e.userAgent?.startsWith(prefix)) continue;
-    const t = Date.parse(e.requestReceivedTimestamp ?? '');
-    if (t >= from && t <= to) n++;
-  }
-  return n;
+async function countWrites(dir: string, prefix: string, from: number, to: number): Promise<number> {
+  const requests = await auditedRequests(dir, prefix, from, to);
+  return requests.filter((e) => WRITE_VERBS.includes(e.verb ?? '')).length;
 }
 
 /** A line of /proc/PID/status in MB: VmRSS (all resident pages) or RssAnon (the process's own). */
@@ -75,12 +55,17 @@ async function createServices(
     Array.from({ length: parallel }, async () => {
       while (next < names.length) {
         const name = names[next++]!;
-        await lab.rest.create(`/api/v1/namespaces/${ns}/services`, serviceManifest(ns, name, undefined));
+        await createSurely(
+          lab.rest,
+          `/api/v1/namespaces/${ns}/services`,
+          serviceManifest(ns, name, undefined),
+        );
         await setEndpoints(
           lab.rest,
           ns,
           name,
           lab.nodes.map((n) => n.name),
+          BULK_WRITE,
         );
       }
     }),
@@ -128,7 +113,7 @@ export const benches: Bench[] = [
         log: ctx.log,
         apiServerArgs: (dir) => {
           auditDir = dir;
-          return auditArgs(dir);
+          return auditLogArgs(dir, AUDIT_POLICY);
         },
       });
       const controller = await startController(lab.api, {
@@ -207,7 +192,8 @@ export const benches: Bench[] = [
         const window = ctx.quick ? 20_000 : 60_000;
         const from = Date.now();
         await new Promise((r) => setTimeout(r, window));
-        const n = countWrites(auditDir, 'beacon-speaker/', from, Date.now());
+        const n = await countWrites(auditDir, 'beacon-speaker/', from, Date.now());
+        ctx.log(`audit log: ${auditLogFiles(auditDir).length} file(s) read`);
         writes.push(n / (window / 1000));
         for (const node of lab.nodes) steadyRss.push(statusMB(node.speaker!.child.pid!, 'VmRSS'));
         ctx.log(

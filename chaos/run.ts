@@ -16,7 +16,7 @@ import { REPO_ROOT } from '../test/harness/binaries.ts';
 import { BEACON_NS, CLIENT_IP, ClusterLab } from '../test/harness/cluster-lab.ts';
 import { createPool, ensureNamespace, eventsFor } from '../test/harness/kube.ts';
 import { netnsUnavailable } from '../test/harness/netns.ts';
-import { waitFor } from '../test/harness/process.ts';
+import { startCapture } from '../test/harness/tcpdump.ts';
 import { AssignmentTracker, iso, type Violation } from './assignments.ts';
 import { Churn } from './churn.ts';
 import { Faults } from './faults.ts';
@@ -134,30 +134,14 @@ try {
   await services.start(informerAbort.signal);
 
   // The capture on the switch: every ARP frame any port sends.
-  const capture = lab.bridge.switchNs.spawn('capture', 'tcpdump', [
-    '-i',
-    lab.bridge.name,
-    '-l',
-    '-n',
-    '-e',
-    '-tt',
-    'arp',
-  ]);
-  let partial = '';
-  capture.child.stdout!.on('data', (chunk: Buffer) => {
-    const lines = (partial + chunk.toString('utf8')).split('\n');
-    partial = lines.pop()!;
-    for (const l of lines) {
+  await startCapture(
+    lab.bridge.switchNs,
+    'capture',
+    ['-i', lab.bridge.name, '-n', '-e', '-tt', 'arp'],
+    (l) => {
       const f = parseArpLine(l);
       if (f) detector.add(f);
-    }
-  });
-  await waitFor(
-    'tcpdump to listen',
-    () => capture.tail().includes('listening on'),
-    10_000,
-    50,
-    () => capture.tail(),
+    },
   );
   lab.client.spawn('prober', join(REPO_ROOT, 'node_modules', '.bin', 'node'), [
     join(REPO_ROOT, 'chaos', 'arp-prober.ts'),

@@ -1,13 +1,18 @@
 // `npm test [-- FILE...]`: builds the test cluster's binaries (API server, kubelet, containerd, ...), Helm and
 // promtool once (minutes on a fresh machine, with progress) so that no test file times out waiting for
 // them, and the container images when a test file that runs them is selected, then runs Node's test runner
-// on every *.test.ts under src/ and test/ (or on the files given).
+// on every *.test.ts under src/ and test/ (or on the files given). Under CI=true a test that did not run
+// fails the run unless test/skip-allow-list.txt names it (scripts/skip-policy.ts).
 import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { clusterBinaries } from '../test/harness/cluster/binaries.ts';
 import { helmBinary } from '../test/harness/helm.ts';
 import { testImages } from '../test/harness/images.ts';
+import { underCi } from '../test/harness/preconditions.ts';
 import { promtoolBinary } from '../test/harness/promtool.ts';
+import { enforceSkipPolicy } from './skip-policy.ts';
 
 const files = process.argv.slice(2);
 const started = Date.now();
@@ -23,13 +28,21 @@ if (!files.length || files.some((f) => /harness\/(cluster\/)?images\.ts/.test(re
   await testImages((line) => process.stdout.write(`[image] ${line}\n`));
 }
 
+const skipDir = mkdtempSync(join(tmpdir(), 'beacon-skips-'));
+const skipRecords = join(skipDir, 'skips.jsonl');
 const args = [
   '--test',
   '--test-concurrency=2',
   // A hung test must fail the run, not hold CI until its own limit.
   '--test-timeout=300000',
   '--test-reporter=spec',
+  '--test-reporter-destination=stdout',
+  `--test-reporter=${join(import.meta.dirname, 'skip-reporter.ts')}`,
+  `--test-reporter-destination=${skipRecords}`,
   ...(files.length ? files : ['src/**/*.test.ts', 'test/**/*.test.ts']),
 ];
 const res = spawnSync(process.execPath, args, { stdio: 'inherit' });
-process.exit(res.status ?? 1);
+const skips = enforceSkipPolicy(skipRecords, underCi());
+rmSync(skipDir, { recursive: true, force: true });
+process.stdout.write(skips.text);
+process.exit((res.status ?? 1) || (skips.failed ? 1 : 0));

@@ -11,7 +11,7 @@ import {
   loopbackTransports,
   runFor,
 } from '../../test/bfd/fake-time.ts';
-import { nativeUnavailable } from '../native/addon.ts';
+import { addonUnavailable } from '../../test/harness/preconditions.ts';
 import { FakeClock } from '../time/clock.ts';
 import type { BfdStateChange } from './fsm.ts';
 import { Diag, decodeControlPacket, encodeControlPacket } from './packet.ts';
@@ -167,7 +167,7 @@ test('the transport drops malformed packets, strangers and low TTLs without thro
 for (const family of ['udp4', 'udp6'] as const) {
   const [local, peerAddress] = family === 'udp4' ? ['127.0.0.1', '127.0.0.1'] : ['::1', '::1'];
   test(`${family}: the receive socket's filter discards datagrams below TTL 255 before they reach a session (GTSM)`, {
-    skip: nativeUnavailable(),
+    skip: addonUnavailable(),
   }, async (t) => {
     const port = await freeUdpPort();
     const transport = new UdpBfdTransport({

@@ -26,6 +26,7 @@ import { type Bridge, NetLab, type Netns, netnsUnavailable } from '../harness/ne
 import { waitFor } from '../harness/process.ts';
 import {
   type BgpRoute,
+  gobgpLacksBfd,
   type NeighborConfig,
   type Router,
   type RouterKind,
@@ -71,7 +72,6 @@ const CASES: NodeCase[] = [
 
 /** The routers' BFD timers (both harness configs use 100 ms x 3); Beacon asks for the same. */
 const BFD_TIMERS = { intervalMs: 100, multiplier: 3 } as const;
-const NO_BFD = 'GoBGP 3.10 has no BFD';
 
 const v4Of = (h: number) => `192.0.2.${h}`;
 const v6Of = (h: number) => `2001:db8::${h}`;
@@ -174,7 +174,7 @@ const skip = await netnsUnavailable();
 
 export function interopMatrix(kind: RouterKind): void {
   describe(`BGP interop: Beacon and ${kind}`, { timeout: 150_000 }, () => {
-    const noBfd = kind === 'gobgp' ? NO_BFD : undefined;
+    const noBfd = kind === 'gobgp' ? gobgpLacksBfd() : undefined;
     const run = CASES.filter((c) => !(c.bfd && noBfd));
     /** Bridge port of each host, in the order they were plugged in, to cut a node's link. */
     const ports = new Map<number, number>();

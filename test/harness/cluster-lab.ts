@@ -11,7 +11,7 @@
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { KubeRest } from '../../src/k8s/rest.ts';
+import type { KubeRest, RequestInit } from '../../src/k8s/rest.ts';
 import { type ApiBridge, bridgeApiServer } from './api-bridge.ts';
 import { type ApiServer, startApiServer } from './apiserver.ts';
 import { REPO_ROOT } from './binaries.ts';
@@ -29,6 +29,7 @@ export const BEACON_NS = 'beacon-system';
 export const ROUTER_IP = '192.0.2.1';
 export const ROUTER_IP6 = '2001:db8::1';
 export const CLIENT_IP = '192.0.2.100';
+export const CLIENT_IP6 = '2001:db8::100';
 export const L2_POOL = ['192.0.2.200-192.0.2.250', '2001:db8::200-2001:db8::2ff'];
 export const BGP_POOL = ['198.51.100.0/24'];
 export const ROUTER_ASN = 64500;
@@ -118,7 +119,7 @@ export class ClusterLab {
       const client = await net.addNamespace('client');
       await net.attach(client, bridge, {
         ifname: 'eth0',
-        addresses: [`${CLIENT_IP}/24`, '2001:db8::100/64'],
+        addresses: [`${CLIENT_IP}/24`, `${CLIENT_IP6}/64`],
       });
       let router: FrrRouter | undefined;
       if (opts.router) {
@@ -298,6 +299,7 @@ export async function setEndpoints(
   namespace: string,
   service: string,
   nodes: string[],
+  init: RequestInit = {},
 ): Promise<void> {
   const name = `${service}-lab`;
   const body = {
@@ -313,8 +315,12 @@ export async function setEndpoints(
     })),
   };
   try {
-    await rest.create(`/apis/discovery.k8s.io/v1/namespaces/${namespace}/endpointslices`, body);
+    await rest.create(`/apis/discovery.k8s.io/v1/namespaces/${namespace}/endpointslices`, body, init);
   } catch {
-    await rest.replace(`/apis/discovery.k8s.io/v1/namespaces/${namespace}/endpointslices/${name}`, body);
+    await rest.replace(
+      `/apis/discovery.k8s.io/v1/namespaces/${namespace}/endpointslices/${name}`,
+      body,
+      init,
+    );
   }
 }

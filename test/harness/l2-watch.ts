@@ -9,7 +9,7 @@ import { type Episode, parseArpLine, TwoAnswererDetector } from '../../chaos/l2-
 import { ipv4Bytes } from '../../src/l2/addresses.ts';
 import { REPO_ROOT } from './binaries.ts';
 import { CLIENT_IP, type ClusterLab } from './cluster-lab.ts';
-import { type TetheredProcess, waitFor } from './process.ts';
+import { startCapture } from './tcpdump.ts';
 
 export interface L2Watch {
   detector: TwoAnswererDetector;
@@ -32,30 +32,14 @@ export async function watchL2Answers(
     inPool: (a) => a.includes('.') && n(a) >= lo && n(a) <= hi,
     onEpisode: (e) => episodes.push(e),
   });
-  const capture: TetheredProcess = lab.bridge.switchNs.spawn('capture', 'tcpdump', [
-    '-i',
-    lab.bridge.name,
-    '-l',
-    '-n',
-    '-e',
-    '-tt',
-    'arp',
-  ]);
-  let partial = '';
-  capture.child.stdout!.on('data', (chunk: Buffer) => {
-    const lines = (partial + chunk.toString('utf8')).split('\n');
-    partial = lines.pop()!;
-    for (const l of lines) {
+  const capture = await startCapture(
+    lab.bridge.switchNs,
+    'capture',
+    ['-i', lab.bridge.name, '-n', '-e', '-tt', 'arp'],
+    (l) => {
       const f = parseArpLine(l);
       if (f) detector.add(f);
-    }
-  });
-  await waitFor(
-    'tcpdump to listen',
-    () => capture.tail().includes('listening on'),
-    10_000,
-    50,
-    () => capture.tail(),
+    },
   );
   const prober = lab.client.spawn('prober', join(REPO_ROOT, 'node_modules', '.bin', 'node'), [
     join(REPO_ROOT, 'chaos', 'arp-prober.ts'),

@@ -9,6 +9,7 @@
  */
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
+import { brokenTool } from './preconditions.ts';
 import { pidAlive, spawnTethered, type TetheredProcess, type TetherOptions } from './process.ts';
 
 const run = promisify(execFile);
@@ -20,13 +21,19 @@ export interface ExecResult {
   stderr: string;
 }
 
-/** Why network tests cannot run here, or undefined when they can. Tests pass this to `skip`. */
+/**
+ * Why network tests cannot run here, or undefined when they can. Tests pass this to `skip`. Not being root
+ * is a missing capability; an `ip` that is missing or fails is a broken tool, which under CI=true throws
+ * (test/harness/preconditions.ts) instead of skipping.
+ */
 export async function netnsUnavailable(): Promise<string | undefined> {
   if (process.getuid?.() !== 0) return 'needs root (network namespaces); CI runs as root';
   try {
-    await run('ip', ['netns', 'list']);
-  } catch {
-    return 'needs iproute2 (`ip netns`)';
+    await run('ip', ['netns', 'list'], { timeout: 10_000 });
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException & { stderr?: string };
+    const detail = e.code === 'ENOENT' ? 'not installed' : (e.stderr || e.message).trim();
+    return brokenTool(`iproute2's \`ip netns list\` failed: ${detail}`);
   }
   return undefined;
 }

@@ -29,6 +29,8 @@ export interface TetherOptions {
   netns?: string;
   /** Strings to watch the whole output for (the tail keeps only the last few kilobytes). */
   remember?: string[];
+  /** 'pipe' to write to the process (`child.stdin`); default: no input. */
+  stdin?: 'pipe' | 'ignore';
 }
 
 const TAIL_BYTES = 8192;
@@ -43,7 +45,7 @@ export function spawnTethered(
   const child = spawn('setpriv', ['--pdeathsig', 'KILL', '--', ...argv], {
     env: opts.env ?? process.env,
     cwd: opts.cwd,
-    stdio: ['ignore', 'pipe', 'pipe'],
+    stdio: [opts.stdin ?? 'ignore', 'pipe', 'pipe'],
     // A process group of its own: a terminal's Ctrl-C goes to the whole foreground group, and a tethered
     // process must stop when its owner stops it (in order, e.g. the lab's teardown), not all at once with it.
     detached: true,

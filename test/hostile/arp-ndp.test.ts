@@ -15,8 +15,8 @@ import {
   linkLayerOption,
   OPTION_SOURCE_LINK_LAYER_ADDRESS,
 } from '../../src/l2/ndp.ts';
-import { nativeUnavailable } from '../../src/native/addon.ts';
 import { netnsUnavailable } from '../harness/netns.ts';
+import { addonUnavailable } from '../harness/preconditions.ts';
 import {
   type Capture,
   CLIENT_MAC,
@@ -30,7 +30,7 @@ import {
   startBeaconL2,
 } from '../l2/l2-lab.ts';
 
-const skip = (await netnsUnavailable()) ?? nativeUnavailable();
+const skip = (await netnsUnavailable()) ?? addonUnavailable();
 const OWNED = '192.0.2.50';
 const OWNED6 = '2001:db8::50';
 const UNOWNED = '192.0.2.51';

@@ -7,8 +7,8 @@ import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
 import { formatIPv4, formatMac } from '../../src/l2/addresses.ts';
 import { ARP_REPLY, ARP_REQUEST, decodeArpFrame } from '../../src/l2/arp.ts';
-import { nativeUnavailable } from '../../src/native/addon.ts';
 import { netnsUnavailable } from '../harness/netns.ts';
+import { addonUnavailable } from '../harness/preconditions.ts';
 import { waitFor } from '../harness/process.ts';
 import {
   CLIENT_MAC,
@@ -21,7 +21,7 @@ import {
   startBeaconL2,
 } from './l2-lab.ts';
 
-const skip = (await netnsUnavailable()) ?? nativeUnavailable();
+const skip = (await netnsUnavailable()) ?? addonUnavailable();
 const OWNED = '192.0.2.100';
 const ALSO_OWNED = '198.51.100.7';
 const UNOWNED = '192.0.2.101';

@@ -8,8 +8,8 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { DEFAULT_LIMITS } from '../../src/l2/port.ts';
-import { nativeUnavailable } from '../../src/native/addon.ts';
 import { netnsUnavailable } from '../harness/netns.ts';
+import { addonUnavailable } from '../harness/preconditions.ts';
 import { waitFor } from '../harness/process.ts';
 import {
   CLIENT_MAC,
@@ -21,7 +21,7 @@ import {
   startBeaconL2,
 } from './l2-lab.ts';
 
-const skip = (await netnsUnavailable()) ?? nativeUnavailable();
+const skip = (await netnsUnavailable()) ?? addonUnavailable();
 const OWNED = '192.0.2.100';
 const FLOOD_PER_S = 2_000;
 const FLOOD_SECONDS = 3;

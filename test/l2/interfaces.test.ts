@@ -5,12 +5,12 @@
  */
 import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
-import { nativeUnavailable } from '../../src/native/addon.ts';
 import { NetLab, netnsUnavailable } from '../harness/netns.ts';
+import { addonUnavailable } from '../harness/preconditions.ts';
 import { waitFor } from '../harness/process.ts';
 import { createL2Lab, MAIN, NODE_BIN, startBeaconL2 } from './l2-lab.ts';
 
-const skip = (await netnsUnavailable()) ?? nativeUnavailable();
+const skip = (await netnsUnavailable()) ?? addonUnavailable();
 const OWNED = '192.0.2.100';
 const OTHER = '192.0.2.102';
 

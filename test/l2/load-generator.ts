@@ -5,24 +5,10 @@
 //   node test/l2/load-generator.ts IFNAME SOURCE_IPV4 SOURCE_IPV6 RATE_PER_S SECONDS TARGETS_JSON
 import { readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
-import {
-  BROADCAST_MAC,
-  ipFamily,
-  ipv4Bytes,
-  ipv6Bytes,
-  ipv6MulticastMac,
-  parseMac,
-  solicitedNodeGroup,
-  ZERO_MAC,
-} from '../../src/l2/addresses.ts';
-import { ARP_REQUEST, encodeArpFrame } from '../../src/l2/arp.ts';
-import {
-  encodeNeighborSolicitation,
-  linkLayerOption,
-  OPTION_SOURCE_LINK_LAYER_ADDRESS,
-} from '../../src/l2/ndp.ts';
+import { parseMac } from '../../src/l2/addresses.ts';
 import { getLink } from '../../src/native/links.ts';
 import { openPacketSocket } from '../../src/native/packet.ts';
+import { questionFrame } from '../harness/l2-questions.ts';
 
 const [ifname, sourceV4, sourceV6, rateText, secondsText, targetsFile] = process.argv.slice(2);
 if (!ifname || !sourceV4 || !sourceV6 || !rateText || !secondsText || !targetsFile) {
@@ -35,31 +21,7 @@ const rate = Number(rateText);
 const seconds = Number(secondsText);
 const targets = JSON.parse(readFileSync(targetsFile, 'utf8')) as string[];
 const mac = parseMac(getLink(ifname).mac!);
-
-const frames = targets.map((target) => {
-  if (ipFamily(target) === 4) {
-    return encodeArpFrame({
-      destination: BROADCAST_MAC,
-      source: mac,
-      arp: {
-        operation: ARP_REQUEST,
-        senderMac: mac,
-        senderIp: ipv4Bytes(sourceV4),
-        targetMac: ZERO_MAC,
-        targetIp: ipv4Bytes(target),
-      },
-    });
-  }
-  const group = solicitedNodeGroup(ipv6Bytes(target));
-  return encodeNeighborSolicitation({
-    destinationMac: ipv6MulticastMac(group),
-    sourceMac: mac,
-    source: ipv6Bytes(sourceV6),
-    destination: group,
-    hopLimit: 255,
-    message: { target: ipv6Bytes(target), options: [linkLayerOption(OPTION_SOURCE_LINK_LAYER_ADDRESS, mac)] },
-  });
-});
+const frames = targets.map((target) => questionFrame(target, { mac, ipv4: sourceV4, ipv6: sourceV6 }));
 
 const socket = openPacketSocket(ifname, 'arp', { onFrame() {}, onError() {} });
 const TICK_MS = 10;

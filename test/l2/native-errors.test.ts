@@ -10,15 +10,16 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { promisify } from 'node:util';
-import { isSystemError, nativeUnavailable } from '../../src/native/addon.ts';
+import { isSystemError } from '../../src/native/addon.ts';
 import { getLink } from '../../src/native/links.ts';
 import { openMulticastMembership, openPacketSocket } from '../../src/native/packet.ts';
 import { REPO_ROOT } from '../harness/binaries.ts';
 import { netnsUnavailable } from '../harness/netns.ts';
+import { addonUnavailable } from '../harness/preconditions.ts';
 import { createL2Lab, MAIN, NODE_BIN } from './l2-lab.ts';
 
 const run = promisify(execFile);
-const addonMissing = nativeUnavailable();
+const addonMissing = addonUnavailable();
 const isRoot = process.getuid?.() === 0;
 const NO_SUCH_INTERFACE = 'bcnnosuch0';
 const ignore = { onFrame() {}, onError() {} };

@@ -7,14 +7,15 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
-import { isSystemError, nativeUnavailable } from '../../src/native/addon.ts';
+import { isSystemError } from '../../src/native/addon.ts';
 import { connectTcp, listenTcp, type TcpListener } from '../../src/native/tcp.ts';
 import { REPO_ROOT } from '../harness/binaries.ts';
 import { NetLab, netnsUnavailable } from '../harness/netns.ts';
+import { addonUnavailable } from '../harness/preconditions.ts';
 import { waitFor } from '../harness/process.ts';
 import { NODE_BIN } from './l2-lab.ts';
 
-const skip = nativeUnavailable();
+const skip = addonUnavailable();
 /** Long enough for a SYN and its answer on loopback many times over; a dropped SYN is retried after 1 s. */
 const REFUSED_WITHIN_MS = 1_500;
 

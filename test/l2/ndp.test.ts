@@ -11,8 +11,8 @@ import {
   linkLayerAddress,
   OPTION_TARGET_LINK_LAYER_ADDRESS,
 } from '../../src/l2/ndp.ts';
-import { nativeUnavailable } from '../../src/native/addon.ts';
 import { netnsUnavailable } from '../harness/netns.ts';
+import { addonUnavailable } from '../harness/preconditions.ts';
 import { waitFor } from '../harness/process.ts';
 import {
   CLIENT_MAC,
@@ -25,7 +25,7 @@ import {
   startBeaconL2,
 } from './l2-lab.ts';
 
-const skip = (await netnsUnavailable()) ?? nativeUnavailable();
+const skip = (await netnsUnavailable()) ?? addonUnavailable();
 const OWNED = '2001:db8::100';
 const UNOWNED = '2001:db8::101';
 const NS_FILTER = 'icmp6 and ip6[40] == 135';

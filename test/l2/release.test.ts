@@ -5,12 +5,12 @@
  */
 import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
-import { nativeUnavailable } from '../../src/native/addon.ts';
 import { netnsUnavailable } from '../harness/netns.ts';
+import { addonUnavailable } from '../harness/preconditions.ts';
 import { waitFor } from '../harness/process.ts';
 import { createL2Lab, type L2Lab, NODE1_MAC, type Speaker, startDriver } from './l2-lab.ts';
 
-const skip = (await netnsUnavailable()) ?? nativeUnavailable();
+const skip = (await netnsUnavailable()) ?? addonUnavailable();
 const V4 = '192.0.2.100';
 // Both map to the solicited-node group ff02::1:ff00:100.
 const V6 = '2001:db8::100';

@@ -5,13 +5,13 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { pino } from 'pino';
-import { nativeUnavailable } from '../../native/addon.ts';
+import { addonUnavailable } from '../../../test/harness/preconditions.ts';
 import { FakeClock } from '../../time/clock.ts';
 import { BgpListener } from './listener.ts';
 import { BgpSession } from './session.ts';
 import { nodeSocketFactory } from './socket-factory.ts';
 
-const skip = nativeUnavailable();
+const skip = addonUnavailable();
 
 async function attempt(listenerPassword: string, connectPassword: string, gtsm: boolean) {
   const log = pino({ level: 'silent' });

@@ -8,7 +8,7 @@ import type { Router, RouterConfig, RouterKind } from './router.ts';
 export { BirdRouter } from './bird.ts';
 export * from './examples.ts';
 export { FrrRouter } from './frr.ts';
-export { GobgpRouter } from './gobgp.ts';
+export { GobgpRouter, gobgpLacksBfd } from './gobgp.ts';
 export * from './router.ts';
 
 export const ROUTER_KINDS: readonly RouterKind[] = ['frr', 'bird', 'gobgp'];

@@ -21,6 +21,7 @@ import {
 } from '../test/harness/kube.ts';
 import { netnsUnavailable } from '../test/harness/netns.ts';
 import { waitFor } from '../test/harness/process.ts';
+import { BULK_WRITE, createSurely } from './bulk-create.ts';
 import { type Bench, type Figure, percentile } from './figures.ts';
 
 const AUDIT_POLICY = `apiVersion: audit.k8s.io/v1
@@ -134,11 +135,11 @@ export const benches: Bench[] = [
           Array.from({ length: 24 }, async () => {
             while (next < services) {
               const name = `s${next++}`;
-              await lab.rest.create('/api/v1/namespaces/bench/services', {
+              await createSurely(lab.rest, '/api/v1/namespaces/bench/services', {
                 ...serviceManifest('bench', name, undefined),
                 metadata: { name, namespace: 'bench', annotations: { 'beacon.dev/address-pool': 'bulk' } },
               });
-              await setEndpoints(lab.rest, 'bench', name, all);
+              await setEndpoints(lab.rest, 'bench', name, all, BULK_WRITE);
             }
           }),
         );

@@ -132,7 +132,7 @@ export const benches: Bench[] = [
         ctx.log(`creating ${services} Services with endpoints on every node`);
         let next = 0;
         await Promise.all(
-          Array.from({ length: 24 }, async () => {
+          Array.from({ length: 8 }, async () => {
             while (next < services) {
               const name = `s${next++}`;
               await createSurely(lab.rest, '/api/v1/namespaces/bench/services', {

@@ -23,6 +23,7 @@ import { netnsUnavailable } from '../test/harness/netns.ts';
 import { waitFor } from '../test/harness/process.ts';
 import { BULK_WRITE, createSurely } from './bulk-create.ts';
 import { type Bench, type Figure, percentile } from './figures.ts';
+import { arpOwner, failoverAfterKill } from './l2-failover.ts';
 
 const AUDIT_POLICY = `apiVersion: audit.k8s.io/v1
 kind: Policy
@@ -56,17 +57,6 @@ function cpuSeconds(pid: number): number {
 function rssMB(pid: number): number {
   const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
   return m ? Number(m[1]) / 1024 : Number.NaN;
-}
-
-async function arpOwner(lab: ClusterLab, address: string): Promise<LabNode | undefined> {
-  const r = await lab.client.exec('arping', ['-c', '1', '-w', '1', '-i', 'eth0', address]);
-  const mac = /from ([0-9a-f:]{17})/i.exec(r.stdout)?.[1]?.toLowerCase();
-  return lab.nodes.find((n) => n.mac === mac);
-}
-
-async function neighbourMac(lab: ClusterLab, address: string): Promise<string | undefined> {
-  const r = await lab.client.exec('ip', ['-j', 'neigh', 'show', address, 'dev', 'eth0']);
-  return (JSON.parse(r.stdout || '[]') as { lladdr?: string }[])[0]?.lladdr;
 }
 
 /** The speaker's longest event-loop delay since the previous scrape (prom-client resets it). */
@@ -195,40 +185,14 @@ export const benches: Bench[] = [
 
         // Failover after SIGKILL of the probe address's owner.
         const [probe] = await waitForIngress(lab.rest, 'bench', 'p0');
-        for (let run = 0; run < runs; run++) {
-          let owner: LabNode | undefined;
-          await waitFor(
-            'an owner for the probe',
-            async () => {
-              owner = await arpOwner(lab, probe!);
-              return owner !== undefined;
-            },
-            30_000,
-            100,
-          );
-          await lab.client.exec('ping', ['-c', '1', '-W', '1', probe!]);
-          const killed = Date.now();
-          owner!.speaker!.child.kill('SIGKILL');
-          await waitFor(
-            'the client to follow',
-            async () => {
-              const mac = await neighbourMac(lab, probe!);
-              return !!mac && mac !== owner!.mac;
-            },
-            10_000,
-            5,
-          );
-          failover.push(Date.now() - killed);
-          ctx.log(`failover ${run + 1}: ${failover.at(-1)} ms`);
-          lab.startSpeaker(owner!, args, true);
-          await lab.waitForSpeakersSynced([owner!]);
-          await waitFor(
-            'the probe back at its owner',
-            async () => (await arpOwner(lab, probe!)) === owner,
-            30_000,
-            200,
-          );
-        }
+        failover.push(
+          ...(await failoverAfterKill(lab, probe!, {
+            runs,
+            speakerArgs: args,
+            ownerWaitMs: 30_000,
+            report: (run, ms) => ctx.log(`failover ${run}: ${ms} ms`),
+          })),
+        );
 
         // A one-way cut and key rotations: the probe asked every 100 ms, unanswered requests counted.
         const ask = async (ms: number): Promise<number> => {

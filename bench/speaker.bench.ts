@@ -7,7 +7,7 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { REPO_ROOT } from '../test/harness/binaries.ts';
-import { BEACON_NS, ClusterLab, type LabNode, setEndpoints } from '../test/harness/cluster-lab.ts';
+import { BEACON_NS, ClusterLab, setEndpoints } from '../test/harness/cluster-lab.ts';
 import {
   createBeaconObject,
   createPool,
@@ -21,6 +21,7 @@ import { waitFor } from '../test/harness/process.ts';
 import { auditedRequests, auditLogArgs, auditLogFiles, WRITE_VERBS } from './audit.ts';
 import { BULK_WRITE, createSurely } from './bulk-create.ts';
 import type { Bench, Figure } from './figures.ts';
+import { failoverAfterKill } from './l2-failover.ts';
 
 const AUDIT_POLICY = `apiVersion: audit.k8s.io/v1
 kind: Policy
@@ -71,17 +72,6 @@ async function createServices(
     }),
   );
   return names;
-}
-
-async function neighbourMac(lab: ClusterLab, address: string): Promise<string | undefined> {
-  const r = await lab.client.exec('ip', ['-j', 'neigh', 'show', address, 'dev', 'eth0']);
-  return (JSON.parse(r.stdout || '[]') as { lladdr?: string }[])[0]?.lladdr;
-}
-
-async function ownerOf(lab: ClusterLab, address: string): Promise<LabNode | undefined> {
-  const r = await lab.client.exec('arping', ['-c', '1', '-w', '1', '-i', 'eth0', address]);
-  const mac = /from ([0-9a-f:]{17})/i.exec(r.stdout)?.[1]?.toLowerCase();
-  return lab.nodes.find((n) => n.mac === mac);
 }
 
 const SPEAKER_ARGS = ['--log-level=info'];
@@ -140,40 +130,14 @@ export const benches: Bench[] = [
         );
         const [address] = await waitForIngress(lab.rest, 'bench', 'probe');
 
-        for (let run = 0; run < runs; run++) {
-          let owner: LabNode | undefined;
-          await waitFor(
-            'an owner for the probe address',
-            async () => {
-              owner = await ownerOf(lab, address!);
-              return owner !== undefined;
-            },
-            20_000,
-            100,
-          );
-          await lab.client.exec('ping', ['-c', '1', '-W', '1', address!]);
-          const killed = Date.now();
-          owner!.speaker!.child.kill('SIGKILL');
-          await waitFor(
-            'the client to follow',
-            async () => {
-              const mac = await neighbourMac(lab, address!);
-              return !!mac && mac !== owner!.mac;
-            },
-            10_000,
-            5,
-          );
-          failover.push(Date.now() - killed);
-          ctx.log(`run ${run + 1}: client's neighbour entry moved ${failover.at(-1)} ms after SIGKILL`);
-          lab.startSpeaker(owner!, SPEAKER_ARGS, true);
-          await lab.waitForSpeakersSynced([owner!]);
-          await waitFor(
-            'the address to return to its owner',
-            async () => (await ownerOf(lab, address!)) === owner,
-            20_000,
-            100,
-          );
-        }
+        failover.push(
+          ...(await failoverAfterKill(lab, address!, {
+            runs,
+            speakerArgs: SPEAKER_ARGS,
+            ownerWaitMs: 20_000,
+            report: (run, ms) => ctx.log(`run ${run}: client's neighbour entry moved ${ms} ms after SIGKILL`),
+          })),
+        );
 
         ctx.log(`creating ${steadyAddresses} Services for the steady-state write count`);
         await createServices(lab, 'bench', 0, steadyAddresses - 1);

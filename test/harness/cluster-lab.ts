@@ -201,15 +201,7 @@ export class ClusterLab {
   }
 
   async waitForSpeakersSynced(nodes: LabNode[] = this.nodes): Promise<void> {
-    for (const n of nodes) {
-      await waitFor(
-        `${n.name}'s speaker to sync`,
-        () => !!n.speaker?.said('caches synced'),
-        30_000,
-        50,
-        () => n.speaker?.tail() ?? '',
-      );
-    }
+    await this.waitForEachSpeaker(nodes, 'to sync', 'caches synced');
   }
 
   /**
@@ -217,10 +209,15 @@ export class ClusterLab {
    * addresses spread over the nodes must not judge while one node still joins and another holds them all.
    */
   async waitForSpeakersAlive(nodes: LabNode[] = this.nodes): Promise<void> {
+    await this.waitForEachSpeaker(nodes, 'to be alive in the mesh', ALIVE_IN_MESH);
+  }
+
+  /** Until each node's speaker has written `marker` (one of the lines it was started to remember). */
+  private async waitForEachSpeaker(nodes: LabNode[], what: string, marker: string): Promise<void> {
     for (const n of nodes) {
       await waitFor(
-        `${n.name}'s speaker to be alive in the mesh`,
-        () => !!n.speaker?.said(ALIVE_IN_MESH),
+        `${n.name}'s speaker ${what}`,
+        () => !!n.speaker?.said(marker),
         30_000,
         50,
         () => n.speaker?.tail() ?? '',

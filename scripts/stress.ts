@@ -29,10 +29,16 @@ const stopLoops = () => {
   for (const l of loops) l.kill('SIGKILL');
 };
 process.on('exit', stopLoops);
+/** The suite running now: a signal to this script is passed on, so that it tears its labs down and ends. */
+let suite: ChildProcess | undefined;
 for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const)
   process.on(signal, () => {
     stopLoops();
-    process.exit(130);
+    if (!suite || suite.exitCode !== null) process.exit(130);
+    // To its whole process group: the runner under scripts/test.ts tears the labs down on SIGINT, as on
+    // a terminal's Ctrl-C.
+    process.kill(-suite.pid!, 'SIGINT');
+    suite.once('close', () => process.exit(130));
   });
 
 interface Summary {
@@ -47,7 +53,9 @@ async function runSuite(run: number): Promise<Summary> {
   const child = spawn(process.execPath, ['scripts/test.ts', ...positionals], {
     env: { ...process.env, CI: 'true' },
     stdio: ['ignore', 'pipe', 'inherit'],
+    detached: true,
   });
+  suite = child;
   // The runner's own summary (ℹ tests/pass/fail/...) and the names of failed tests are what a reader needs.
   const summary: string[] = [];
   let failing = false;

@@ -69,6 +69,26 @@ test("beacon help CMD prints that command's usage, like CMD --help", async () =>
   assert.equal(unknown.stderr, "beacon: unknown command 'frobnicate' (see 'beacon --help')\n");
 });
 
+test('a reader that closes the pipe early ends the command quietly, as SIGPIPE would', async () => {
+  // `beacon migrate | head -1`: the reader goes after its first chunk, and 2,000 pools' worth of output is far
+  // more than a pipe holds, so a later write finds the pipe closed, whatever the timing.
+  const pools = Array.from(
+    { length: 2000 },
+    (_, i) =>
+      `apiVersion: metallb.io/v1beta1\nkind: IPAddressPool\nmetadata: { name: p${i}, namespace: metallb-system }\nspec: { addresses: [10.${i >> 8}.${i & 255}.0/24] }\n`,
+  ).join('---\n');
+  const child = spawn(NODE, [MAIN, 'migrate'], { stdio: ['pipe', 'pipe', 'pipe'] });
+  child.stdin.end(pools);
+  let stderr = '';
+  child.stderr.on('data', (c: Buffer) => {
+    stderr += c.toString('utf8');
+  });
+  child.stdout.once('data', () => child.stdout.destroy());
+  const code = await new Promise<number | null>((resolve) => child.on('close', (c) => resolve(c)));
+  assert.equal(stderr, '');
+  assert.equal(code, 141);
+});
+
 test('usage errors are one readable line on stderr and exit 2, never a JSON stack trace', async () => {
   const cases: [string[], RegExp][] = [
     [['speaker'], /^beacon speaker: --node \(or \$NODE_NAME\) is required \(see 'beacon help speaker'\)$/],

@@ -14,9 +14,13 @@ class Harness {
   readonly changes: BfdStateChange[] = [];
   readonly fsm: BfdFsm;
 
-  constructor(timers: Partial<BfdTimers> = {}, random = () => 1 - Number.EPSILON) {
+  /** Work the FSM deferred until the input already received has been read (with `deferInput`). */
+  readonly deferred: (() => void)[] = [];
+
+  constructor(timers: Partial<BfdTimers> = {}, random = () => 1 - Number.EPSILON, deferInput = false) {
     this.fsm = new BfdFsm(
       {
+        ...(deferInput ? { afterPendingInput: (fn: () => void) => void this.deferred.push(fn) } : {}),
         send: (bytes) => {
           const d = decodeControlPacket(bytes);
           assert.ok(d.ok, `the FSM sent a packet that does not decode: ${!d.ok && d.reason}`);
@@ -217,6 +221,23 @@ describe('detection time', () => {
     assert.equal(h.fsm.detectionTimeMs, 1_000);
     h.peer('Up', { detectMult: 2, desiredMinTxUs: 20_000, final: true });
     assert.equal(h.fsm.detectionTimeMs, 100);
+  });
+
+  test('a process stalled past the detection time reads the packets waiting for it before calling the peer silent', () => {
+    const h = new Harness({}, undefined, true);
+    h.up();
+    // Stalled for 400 ms: the detection timer is overdue, and the peer's packets are in the socket.
+    h.clock.advance(400);
+    assert.equal(h.fsm.state, 'Up', 'not before the input has been read');
+    assert.equal(h.deferred.length, 1);
+    h.peer('Up');
+    for (const fn of h.deferred.splice(0)) fn();
+    assert.equal(h.fsm.state, 'Up', 'a packet was waiting: the peer is alive');
+    // Silent for real: nothing waiting once the input is read.
+    h.clock.advance(300);
+    for (const fn of h.deferred.splice(0)) fn();
+    assert.equal(h.fsm.state, 'Down');
+    assert.equal(h.fsm.diag, Diag.CONTROL_DETECTION_TIME_EXPIRED);
   });
 
   test('Init times out too', () => {

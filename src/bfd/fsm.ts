@@ -39,6 +39,12 @@ export interface BfdStateChange {
 export interface BfdFsmHost {
   send(bytes: Uint8Array): void;
   transition(change: BfdStateChange): void;
+  /**
+   * Calls `fn` once every packet that has already reached this host has been passed to `receive`. A
+   * process that was itself stalled (a long GC, a starved CPU) finds its detection timer expired and the
+   * peer's packets waiting in its socket; without this it would declare a live peer down.
+   */
+  afterPendingInput?(fn: () => void): void;
 }
 
 export interface BfdFsmOptions {
@@ -93,6 +99,8 @@ export class BfdFsm {
   private txTimer: Timer | undefined;
   private txDue = Number.POSITIVE_INFINITY;
   private detectTimer: Timer | undefined;
+  /** Moves on whenever detection restarts or stops, so that a deferred expiry can tell it is stale. */
+  private detectEpoch = 0;
   /** AdminDown packets still to send after stop(). */
   private farewell = 0;
   private onFarewellDone: (() => void) | undefined;
@@ -352,13 +360,19 @@ export class BfdFsm {
     this.cancelDetect();
     const ms = this.detectionTimeMs;
     if (ms <= 0) return;
+    const epoch = this.detectEpoch;
     this.detectTimer = this.clock.setTimer(ms, () => {
       this.detectTimer = undefined;
-      this.detectionExpired();
+      if (!this.host.afterPendingInput) return this.detectionExpired();
+      // A packet read meanwhile restarts (or a stop cancels) detection, which moves the epoch on.
+      this.host.afterPendingInput(() => {
+        if (this.detectEpoch === epoch) this.detectionExpired();
+      });
     });
   }
 
   private cancelDetect(): void {
+    this.detectEpoch++;
     this.detectTimer?.cancel();
     this.detectTimer = undefined;
   }

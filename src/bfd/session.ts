@@ -95,6 +95,9 @@ export class BfdSession extends EventEmitter<BfdSessionEvents> {
       {
         send: (bytes) => this.link?.send(bytes),
         transition: (c) => this.onTransition(c),
+        // Timers run before the event loop polls for input, immediates after it: by then every datagram
+        // already in the socket has been read.
+        afterPendingInput: (fn) => void setImmediate(fn),
       },
       {
         localDiscriminator,

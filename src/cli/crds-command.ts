@@ -2,8 +2,6 @@ import { crdManifests } from '../api/manifests.ts';
 import type { Command } from './command.ts';
 
 export const crdsCommand: Command = {
-  name: 'crds',
-  summary: "print Beacon's CustomResourceDefinitions as YAML (pipe to `kubectl apply -f -`)",
   usage:
     'Usage: beacon crds\n\nPrints every beacon.dev/v1alpha1 CustomResourceDefinition as one multi-document YAML stream.',
   async run() {

@@ -153,8 +153,6 @@ function explain(err: unknown): string | undefined {
 }
 
 export const l2Command: Command = {
-  name: 'l2',
-  summary: 'announce addresses in L2 mode (gratuitous ARP/NA, then answer ARP and NDP) until interrupted',
   usage: USAGE,
   async run({ args, log, signal }) {
     const flags = parseFlags(args);

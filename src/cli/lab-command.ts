@@ -49,8 +49,6 @@ function resilientPrinter(): (line: string) => void {
 }
 
 export const labCommand: Command = {
-  name: 'lab',
-  summary: 'run Beacon on a real Kubernetes cluster built on this machine (needs root)',
   usage: USAGE,
   finishesCleanupOnRepeatedSignal: true,
   async run({ args, signal }) {

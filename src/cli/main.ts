@@ -1,10 +1,10 @@
 import { createLogger, isLogLevel } from '../log.ts';
 import { VERSION } from '../version.ts';
 import { checkCommonOptions, splitArgs, UsageError } from './args.ts';
-import type { Command } from './command.ts';
+import type { CommandEntry } from './command.ts';
 import { commands } from './commands.ts';
 
-function helpText(list: readonly Command[]): string {
+function helpText(list: readonly CommandEntry[]): string {
   const width = Math.max(...list.map((c) => c.name.length));
   return [
     'beacon: bare-metal LoadBalancer provider for Kubernetes',
@@ -54,8 +54,9 @@ export async function main(argv: readonly string[]): Promise<number> {
     (help ? process.stdout : process.stderr).write(`${helpText(commands)}\n`);
     return help ? 0 : 2;
   }
-  const cmd = commands.find((c) => c.name === command);
-  if (!cmd) return usageError('beacon', `unknown command '${command}'`, TOP_HINT);
+  const entry = commands.find((c) => c.name === command);
+  if (!entry) return usageError('beacon', `unknown command '${command}'`, TOP_HINT);
+  const cmd = await entry.load();
   if (help || rest.includes('--help') || rest.includes('-h')) {
     process.stdout.write(`${cmd.usage}\n`);
     return 0;
@@ -71,7 +72,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   } catch (err) {
     return usageError('beacon', (err as Error).message, TOP_HINT);
   }
-  const log = createLogger(cmd.name, common.logLevel);
+  const log = createLogger(entry.name, common.logLevel);
   const abort = new AbortController();
   const stop = (sig: NodeJS.Signals) => {
     if (abort.signal.aborted) {
@@ -87,7 +88,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     return await cmd.run({ common, args: rest, log, signal: abort.signal });
   } catch (err) {
     if (err instanceof UsageError)
-      return usageError(`beacon ${cmd.name}`, err.message, `see 'beacon help ${cmd.name}'`);
+      return usageError(`beacon ${entry.name}`, err.message, `see 'beacon help ${entry.name}'`);
     log.fatal({ err }, 'command failed');
     return 1;
   } finally {
@@ -96,5 +97,11 @@ export async function main(argv: readonly string[]): Promise<number> {
 }
 
 if (import.meta.main) {
+  // `beacon migrate | head` or `beacon crds | kubectl apply` that fails early closes the pipe: end quietly,
+  // with the status a process killed by SIGPIPE has (128 + 13), as other tools do, not with a stack trace.
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code !== 'EPIPE') throw err;
+    process.exit(141);
+  });
   process.exitCode = await main(process.argv.slice(2));
 }

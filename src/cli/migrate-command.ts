@@ -107,8 +107,6 @@ function parseFlags(args: string[]) {
 }
 
 export const migrateCommand: Command = {
-  name: 'migrate',
-  summary: 'convert MetalLB configuration (metallb.io objects) to Beacon objects',
   usage: USAGE,
   async run({ common, args }) {
     const { values, positionals } = parseFlags(args);

@@ -39,8 +39,6 @@ function port(flag: string, value: string | undefined, fallback: number): number
 }
 
 export const speakerCommand: Command = {
-  name: 'speaker',
-  summary: "announce this node's share of the addresses over L2 (ARP/NDP) and BGP",
   usage: USAGE,
   async run({ common, args, log, signal }) {
     // Most of a speaker's heap traffic is short-lived (watch events, status writes); V8's memory-saving

@@ -63,14 +63,22 @@ export class SpeakerMembership {
   private pendingWrite = false;
   private writeAgain = false;
   private lastWriteOk = Number.NEGATIVE_INFINITY;
+  /** The leaseDurationSeconds of that write: how long peers judging by Leases count this node alive after it. */
+  private lastWriteOkDurationMs = 0;
+  /** Whether some peer was on its Lease alone at the last look: a change reschedules this node's renewal. */
+  private sawLeaseOnlyPeers = false;
   private lastWriteAt = Number.NEGATIVE_INFINITY;
   private readonly echoes = new Map<string, number>();
   private ownEchoAt = Number.NEGATIVE_INFINITY;
+  /** Peers on their Lease alone whose Lease is current and says alive. */
   private leaseOnlyLive = new Set<string>();
+  /** Peers in the mesh (their Lease has an address) whose Lease is current and says alive. */
+  private meshLiveByLease = new Set<string>();
   private candidateCache:
     | {
         mesh: ReadonlySet<string> | undefined;
         leaseOnlyLive: ReadonlySet<string>;
+        meshLiveByLease: ReadonlySet<string>;
         settled: boolean;
         names: ReadonlySet<string>;
       }
@@ -303,10 +311,28 @@ export class SpeakerMembership {
       return;
     }
     this.refreshLiveness(true);
+    this.noticeLeaseOnlyPeers();
   }
 
   forgetLease(lease: SpeakerLease): void {
     if (this.leases.forget(lease)) this.refreshLiveness(true);
+    this.noticeLeaseOnlyPeers();
+  }
+
+  /**
+   * A peer that goes to its Lease alone changes how often, and for how long, this node must renew its own:
+   * renewal is rescheduled at once (it then falls due), rather than at the end of a minute-long wait.
+   */
+  private noticeLeaseOnlyPeers(): void {
+    const now = this.hasLeaseOnlyPeers();
+    if (now === this.sawLeaseOnlyPeers) return;
+    this.sawLeaseOnlyPeers = now;
+    this.log.info(
+      now
+        ? "a speaker runs on its Lease alone: renewing this node's Lease every 2 s"
+        : 'no speaker runs on its Lease alone any more',
+    );
+    this.scheduleRenewal();
   }
 
   private refreshRoster(): void {
@@ -331,8 +357,8 @@ export class SpeakerMembership {
 
   /**
    * Liveness from Leases: renewed within their duration, judged only while our own view is current (an API
-   * outage expires nobody). Lease-only peers are candidates while theirs is fresh and says alive; a node
-   * in Lease-only mode judges every peer that way, since it hears no mesh.
+   * outage expires nobody). Lease-only peers are candidates while theirs is fresh and says alive (and no
+   * node serves in the mesh); a node in Lease-only mode judges every peer that way, since it hears no mesh.
    */
   private refreshLiveness(rosterTouched: boolean): void {
     const fastRenewals = this.leaseOnly || this.hasLeaseOnlyPeers();
@@ -343,13 +369,23 @@ export class SpeakerMembership {
       fresh.size !== this.rosterLive.size || [...fresh].some((n) => !this.rosterLive.has(n));
     this.rosterLive = fresh;
     const next = new Set<string>();
+    const nextMesh = new Set<string>();
     for (const node of fresh) {
       const l = this.leases.get(node)!.lease;
-      if (node !== this.opts.node && (this.leaseOnly || !l.address) && l.status === 'alive') next.add(node);
+      if (node === this.opts.node || l.status !== 'alive') continue;
+      (l.address ? nextMesh : next).add(node);
     }
-    const changed =
-      next.size !== this.leaseOnlyLive.size || [...next].some((n) => !this.leaseOnlyLive.has(n));
-    if (changed) this.leaseOnlyLive = next;
+    const same = (a: ReadonlySet<string>, b: ReadonlySet<string>) =>
+      a.size === b.size && [...a].every((n) => b.has(n));
+    let changed = false;
+    if (!same(next, this.leaseOnlyLive)) {
+      this.leaseOnlyLive = next;
+      changed = true;
+    }
+    if (!same(nextMesh, this.meshLiveByLease)) {
+      this.meshLiveByLease = nextMesh;
+      changed = true;
+    }
     if (rosterChanged || rosterTouched) this.refreshRoster();
     else if (changed) this.opts.onChange();
   }
@@ -389,14 +425,17 @@ export class SpeakerMembership {
         const statement = this.leaseOnly ? 'lease-only' : `${a.status}/${a.round}`;
         if (statement !== this.seen.statement)
           this.seen = { statement, sentAt: this.now(), echoedAt: Number.POSITIVE_INFINITY };
-        const r = await this.writer.write(
-          a,
-          this.leaseOnly ? LEASE_ONLY_DURATION_S : HEALTHY_DURATION_S,
-          (renewTime, sentAt) => this.rememberEcho(renewTime, sentAt),
+        // A peer on its Lease alone judges this node by its Lease too: a short duration lets it take this
+        // node's addresses over within seconds of its death, not minutes.
+        const durationS =
+          this.leaseOnly || this.hasLeaseOnlyPeers() ? LEASE_ONLY_DURATION_S : HEALTHY_DURATION_S;
+        const r = await this.writer.write(a, durationS, (renewTime, sentAt) =>
+          this.rememberEcho(renewTime, sentAt),
         );
         this.lastWriteAt = r.sentAt;
         if (r.ok) {
           this.lastWriteOk = r.sentAt;
+          this.lastWriteOkDurationMs = durationS * 1000;
           this.rememberEcho(this.writer.lastRenewTime ?? '', r.sentAt);
           this.mesh?.apiAcknowledged(r.sentAt);
           if (this.leaseOnly) this.opts.onChange();
@@ -436,26 +475,55 @@ export class SpeakerMembership {
 
   // ---- what the speaker asks --------------------------------------------------------------------------
 
-  /** Nodes that may own addresses. */
+  /**
+   * Nodes that may own addresses. Nodes on their Lease alone stand by while any node serves in the mesh:
+   * their Lease is their only voice, so handing an address to one and back costs the Lease hand-over's
+   * silence (about two seconds) each way, and its failover is slower. They serve when no node is alive in
+   * the mesh (every node on its Lease alone, or the mesh nodes dead).
+   */
   candidates(): ReadonlySet<string> {
     const mesh = this.leaseOnly ? undefined : this.mesh?.candidates();
     const settled = this.leaseOnly && this.seenSettled();
     // The same set object until something changes: the ownership table then knows at once that nothing
     // did, instead of comparing thousands of names on every evaluation.
     const c = this.candidateCache;
-    if (c && c.mesh === mesh && c.leaseOnlyLive === this.leaseOnlyLive && c.settled === settled)
+    if (
+      c &&
+      c.mesh === mesh &&
+      c.leaseOnlyLive === this.leaseOnlyLive &&
+      c.meshLiveByLease === this.meshLiveByLease &&
+      c.settled === settled
+    )
       return c.names;
-    const names = new Set<string>(mesh ?? []);
-    for (const n of this.leaseOnlyLive) names.add(n);
-    if (settled) names.add(this.opts.node);
-    if (settled !== (c?.settled ?? false) && this.leaseOnly)
-      this.log.info(
-        { live: [...names] },
-        settled ? 'on the Lease alone: claiming addresses' : 'on the Lease alone: not claiming addresses',
-      );
-    else if (c && c.leaseOnlyLive !== this.leaseOnlyLive)
-      this.log.debug({ live: [...this.leaseOnlyLive] }, 'speakers judged by their Leases');
-    this.candidateCache = { mesh, leaseOnlyLive: this.leaseOnlyLive, settled, names };
+    let names: Set<string>;
+    if (this.leaseOnly) {
+      const standby = this.meshLiveByLease.size > 0;
+      names = new Set(standby ? this.meshLiveByLease : this.leaseOnlyLive);
+      if (settled && !standby) names.add(this.opts.node);
+      const was = c ? c.settled && c.meshLiveByLease.size === 0 : false;
+      const now = settled && !standby;
+      if (now !== was || (c && c.meshLiveByLease.size > 0 !== standby))
+        this.log.info(
+          { live: [...names] },
+          now
+            ? 'on the Lease alone: claiming addresses'
+            : standby
+              ? 'on the Lease alone: standing by while nodes in the mesh serve'
+              : 'on the Lease alone: not claiming addresses',
+        );
+    } else {
+      names = new Set(mesh ?? []);
+      if (names.size === 0) for (const n of this.leaseOnlyLive) names.add(n);
+      if (c && c.leaseOnlyLive !== this.leaseOnlyLive)
+        this.log.debug({ live: [...this.leaseOnlyLive] }, 'speakers judged by their Leases');
+    }
+    this.candidateCache = {
+      mesh,
+      leaseOnlyLive: this.leaseOnlyLive,
+      meshLiveByLease: this.meshLiveByLease,
+      settled,
+      names,
+    };
     return names;
   }
 
@@ -475,9 +543,15 @@ export class SpeakerMembership {
    * succeeding too: those peers take its addresses once its Lease stops moving.
    */
   mayAnswer(): boolean {
-    const leaseFresh = this.now() - this.lastWriteOk < LEASE_ONLY_FENCE_MS;
-    if (this.leaseOnly) return leaseFresh && this.seenSettled();
-    if (this.hasLeaseOnlyPeers() && !leaseFresh) return false;
+    const sinceWrite = this.now() - this.lastWriteOk;
+    if (this.leaseOnly) return sinceWrite < LEASE_ONLY_FENCE_MS && this.seenSettled();
+    // Those peers count this node alive until its last Lease written runs out (from when they saw it, which
+    // is after it was sent): it stops answering a margin before that, not before its next renewal is due.
+    if (
+      this.hasLeaseOnlyPeers() &&
+      sinceWrite >= this.lastWriteOkDurationMs - (LEASE_ONLY_DURATION_S * 1000 - LEASE_ONLY_FENCE_MS)
+    )
+      return false;
     return this.mesh?.mayAnswer() ?? false;
   }
 
@@ -504,9 +578,13 @@ export class SpeakerMembership {
    */
   releases(): ReadonlySet<string> {
     const mesh = this.leaseOnly ? undefined : this.mesh?.releases();
-    if (this.leaseOnlyLive.size === 0 || !this.seenSettled()) return mesh ?? new Set();
+    // On its Lease alone a node judges every peer by its Lease, those in the mesh too.
+    const judgedByLease = this.leaseOnly
+      ? [...this.leaseOnlyLive, ...this.meshLiveByLease]
+      : [...this.leaseOnlyLive];
+    if (judgedByLease.length === 0 || !this.seenSettled()) return mesh ?? new Set();
     const all = new Set(mesh);
-    for (const n of this.leaseOnlyLive) all.add(n);
+    for (const n of judgedByLease) all.add(n);
     return all;
   }
 

@@ -418,15 +418,44 @@ export class StatusWriter {
     await this.queue;
   }
 
-  /** Removes everything this node published (graceful shutdown). */
+  /**
+   * Removes everything this node published (graceful shutdown): one DELETE of the collection per kind,
+   * selected by this node's label, where one request per object took 21 s at 1,000 Services, most of a
+   * Pod's 30 s grace period. A kind whose collection delete fails (a role without `deletecollection`, an API
+   * server that is away) is removed object by object, as any write is retried.
+   */
   async clear(): Promise<void> {
-    for (const kind of KINDS) {
-      this.desired.get(kind)!.clear();
-      for (const name of this.written.get(kind)!.keys()) this.dirty.get(kind)!.add(name);
-    }
-    this.flush();
-    await this.settle();
     this.closed = true;
+    if (this.soon) {
+      clearImmediate(this.soon);
+      this.soon = undefined;
+    }
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    await this.queue;
+    const selector = `${NODE_LABEL}=${nodeLabelValue(this.node)}`;
+    let fallBack = false;
+    await Promise.all(
+      KINDS.map(async (kind) => {
+        this.desired.get(kind)!.clear();
+        const written = this.written.get(kind)!;
+        if (written.size === 0) return;
+        try {
+          await this.rest.delete(this.path(kind), { query: { labelSelector: selector } });
+          written.clear();
+          this.dirty.get(kind)!.clear();
+        } catch (err) {
+          this.log.warn(
+            { kind, err: err instanceof Error ? err.message : String(err) },
+            "could not delete this node's status objects at once; deleting them one by one",
+          );
+          for (const name of written.keys()) this.dirty.get(kind)!.add(name);
+          fallBack = true;
+        }
+      }),
+    );
+    if (!fallBack) return;
+    this.flush();
+    await this.queue;
     if (this.retryTimer) clearTimeout(this.retryTimer);
   }
 }

@@ -84,14 +84,17 @@ export class BfdLab {
     }
   }
 
-  /** `beacon bgp --bfd` with 100 ms x 3 timers (FRR's profile), announcing PREFIX. */
-  async startBeacon(label = 'beacon-bgp'): Promise<BeaconRun> {
+  /**
+   * `beacon bgp --bfd` with 100 ms timers (FRR's profile) and Detect Mult 3 unless told, announcing PREFIX.
+   * FRR declares Beacon down after Beacon's multiplier times its interval (RFC 5880 6.8.4).
+   */
+  async startBeacon(label = 'beacon-bgp', multiplier = 3): Promise<BeaconRun> {
     const dir = await routerDir('bgp');
     const logFile = join(dir, 'beacon-bgp.log');
     const args = [
       ...['--local-as', '64512', '--peer-as', '64500', '--peer', ROUTER, '--local-address', NODE_ADDRESS],
       ...['--hold-time', String(HOLD_TIME_SEC), '--prefix', PREFIX],
-      ...['--bfd', '--bfd-rx', '100', '--bfd-tx', '100', '--bfd-multiplier', '3'],
+      ...['--bfd', '--bfd-rx', '100', '--bfd-tx', '100', '--bfd-multiplier', String(multiplier)],
     ];
     const proc = this.node.spawn(label, NODE, [MAIN, '--log-level', 'warn', 'bgp', ...args], {
       cwd: REPO,

@@ -47,29 +47,33 @@ type As = ((args: string[], input?: string) => Promise<Result>) & {
    * patching, which would test the get verb instead).
    */
   patch(path: string, body: unknown): Promise<Result>;
+  /** A DELETE of a collection by label, as a speaker's graceful shutdown sends it (kubectl deletes one by one). */
+  deleteCollection(path: string, labelSelector: string): Promise<Result>;
 };
 
 function as(who: Who): As {
   const k = (args: string[], input?: string) => kubectlWith(api, kubeconfigs[who], args, input);
+  // The User-Agent's first word names the request's field manager, as beacon-controller/<identity> does.
+  const rest = () =>
+    new KubeRest(parseKubeconfig(readFileSync(kubeconfigs[who], 'utf8'), kubeconfigs[who]), {
+      userAgent: who === 'controller' ? 'beacon-controller/rbac-test' : 'beacon-speaker/rbac-test',
+    });
+  const result = (request: Promise<unknown>): Promise<Result> =>
+    request.then(
+      () => ({ code: 0, stdout: '', stderr: '' }),
+      (err: Error) => ({ code: 1, stdout: '', stderr: err.message }),
+    );
   return Object.assign(k, {
-    async patch(path: string, body: unknown): Promise<Result> {
-      // The User-Agent's first word names the request's field manager, as beacon-controller/<identity> does.
-      const rest = new KubeRest(parseKubeconfig(readFileSync(kubeconfigs[who], 'utf8'), kubeconfigs[who]), {
-        userAgent: who === 'controller' ? 'beacon-controller/rbac-test' : 'beacon-speaker/rbac-test',
-      });
-      try {
-        await rest.patch(path, 'merge', body);
-        return { code: 0, stdout: '', stderr: '' };
-      } catch (err) {
-        return { code: 1, stdout: '', stderr: (err as Error).message };
-      }
-    },
+    patch: (path: string, body: unknown) => result(rest().patch(path, 'merge', body)),
+    deleteCollection: (path: string, labelSelector: string) =>
+      result(rest().delete(path, { query: { labelSelector } })),
   });
 }
 const core = (ns: string, plural: string, name: string, sub = '') =>
   `/api/v1/${ns ? `namespaces/${ns}/` : ''}${plural}/${name}${sub ? `/${sub}` : ''}`;
 const beacon = (plural: string, name: string, sub = '') =>
   `/apis/beacon.dev/v1alpha1/namespaces/${NAMESPACE}/${plural}/${name}${sub ? `/${sub}` : ''}`;
+const beaconCollection = (plural: string) => `/apis/beacon.dev/v1alpha1/namespaces/${NAMESPACE}/${plural}`;
 const leasePath = (name: string) => `/apis/coordination.k8s.io/v1/namespaces/${NAMESPACE}/leases/${name}`;
 
 const json = (o: unknown) => JSON.stringify(o);
@@ -548,6 +552,17 @@ const speakerOnNodeAPermitted: Row[] = [
       run: async (k) => k(['replace', '-f', '-'], await current([plural, 'node-a-web', '-n', NAMESPACE])),
     },
     { what: `delete a ${kind}`, run: (k) => k(['delete', plural, 'node-a-web', '-n', NAMESPACE]) },
+    {
+      what: `delete all its own ${plural} in one request, by node label (graceful shutdown)`,
+      run: async (k) => {
+        const made = await k(['create', '-f', '-'], statusObject(kind, 'node-a-leaving', status));
+        if (made.code !== 0) return made;
+        const gone = await k.deleteCollection(beaconCollection(plural), 'beacon.dev/node=node-a');
+        if (gone.code !== 0) return gone;
+        const left = await k(['get', plural, 'node-a-leaving', '-n', NAMESPACE]);
+        return left.code === 0 ? { ...left, code: 1, stderr: 'node-a-leaving is still there' } : gone;
+      },
+    },
   ]),
   {
     what: 'create an Event about a Service, from its node',
@@ -976,6 +991,11 @@ const speakerOnNodeAForbidden: Forbidden[] = [
       what: `delete another node's ${kind}`,
       refusedBy: 'beacon-speaker-status-objects',
       run: (k) => k(['delete', plural, 'node-b-web', '-n', NAMESPACE]),
+    },
+    {
+      what: `delete another node's ${plural} in one request, by its node label`,
+      refusedBy: 'beacon-speaker-status-objects',
+      run: (k) => k.deleteCollection(beaconCollection(plural), 'beacon.dev/node=node-b'),
     },
   ]),
   {

@@ -193,6 +193,21 @@ before(async () => {
     20_000,
     10,
   );
+  // Each session's PREFIXES is published a second after its routes change: wait for both rows to show the
+  // first table, or that late write lands among the writes a test below counts.
+  await waitFor(
+    'both sessions to publish their prefix counts',
+    async () => {
+      const rows = JSON.parse(
+        (await api.kubectl(['get', 'bgpsessionstates', '-n', NS, '-o', 'json'])).stdout,
+      ) as { items: { status: { peer: string; prefixesAnnounced?: number } }[] };
+      const count = (peer: string) =>
+        rows.items.find((r) => r.status.peer === peer)?.status.prefixesAnnounced;
+      return count('ext') === 11 && count('int') === 10;
+    },
+    20_000,
+    100,
+  );
   await status.settle();
 });
 

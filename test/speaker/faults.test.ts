@@ -320,6 +320,43 @@ test('a speaker restarted with its clock 30 minutes behind is taken back at once
   await settledOwners();
 });
 
+test('one node cut off from the mesh falls back to its Lease: every address keeps one answerer throughout (item 4)', {
+  skip,
+  timeout: 180_000,
+}, async () => {
+  await settledOwners();
+  const victim = lab.nodes[2]!;
+  const since = Date.now();
+  // Only what the speakers log from here on counts.
+  const marks = new Map(lab.nodes.map((n) => [n, lab.speakerLog(n).length]));
+  const logSince = (n: (typeof lab.nodes)[number]) => lab.speakerLog(n).slice(marks.get(n));
+  await victim.ns.must('iptables', ['-A', 'INPUT', '-p', 'udp', '--dport', '7946', '-j', 'DROP']);
+  try {
+    await waitFor(
+      `${victim.name} on its Lease alone`,
+      () => logSince(victim).includes('membership through the Lease alone'),
+      40_000,
+      200,
+    );
+    // The others now see a peer judged by its Lease. They used to stop answering every address until
+    // their next renewal of a minute-long cycle came due; they must go on answering, and renew faster.
+    await sleep(12_000);
+    for (const n of lab.nodes.filter((x) => x !== victim))
+      assert.ok(
+        logSince(n).includes('a speaker runs on its Lease alone'),
+        `${n.name} noticed the peer on its Lease alone`,
+      );
+    assertQuiet('one node on its Lease alone', judged(since), true);
+  } finally {
+    await victim.ns.must('iptables', ['-D', 'INPUT', '-p', 'udp', '--dport', '7946', '-j', 'DROP']);
+    // A node on its Lease alone offers itself to the mesh again only every few minutes: restart it.
+    await victim.speaker?.stop();
+    lab.startSpeaker(victim, speakerArgs());
+    await lab.waitForSpeakersSynced([victim]);
+  }
+  await settledOwners();
+});
+
 test('mesh blocked everywhere, then the API server down: nobody answers twice (item 4)', {
   skip,
   timeout: 180_000,

@@ -7,10 +7,11 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { pino } from 'pino';
 import { EventRecorder } from '../../src/k8s/events.ts';
-import type { KubeRest } from '../../src/k8s/rest.ts';
+import { KubeRest } from '../../src/k8s/rest.ts';
 import { StatusWriter } from '../../src/speaker/status-writer.ts';
 import { type ApiServer, startApiServer } from '../harness/apiserver.ts';
 import { installCrds } from '../harness/crds.ts';
+import { startFaultProxy } from '../harness/fault-proxy.ts';
 import { adminRest, ensureNamespace } from '../harness/kube.ts';
 
 const NS = 'beacon-system';
@@ -110,4 +111,50 @@ test('a field the new status no longer has is removed: lastError goes once the s
   assert.equal(row?.status.prefixesAnnounced, 3);
   assert.equal(row?.status.lastError, undefined, 'the old error is still there');
   await w.clear();
+});
+
+test('a graceful shutdown removes 300 objects in one request per kind, and one by one when that is refused', async () => {
+  const proxy = await startFaultProxy(api);
+  try {
+    const viaProxy = new KubeRest(proxy.access, { userAgent: 'beacon-speaker/n9' });
+    const make = () =>
+      new StatusWriter(viaProxy, NS, 'n9', new EventRecorder(viaProxy, 'beacon-speaker', 'n9', quiet), quiet);
+    const services = Array.from({ length: 300 }, (_, i) => ({
+      service: `shop/web-${i}`,
+      addresses: [`192.0.2.${i % 250}`],
+      via: ['eth0'],
+    }));
+    const mine = async () => (await list('servicel2statuses')).filter((o) => o.status.node === 'n9').length;
+    const deletes = () => proxy.count((r) => r.method === 'DELETE' && r.path.includes('/servicel2statuses'));
+
+    const first = make();
+    first.setL2(services);
+    await first.settle();
+    assert.equal(await mine(), 300);
+    // Another node's object must outlive this node's shutdown.
+    const other = writer('n10');
+    other.setL2([{ service: 'shop/web-0', addresses: ['192.0.2.0'], via: ['eth0'] }]);
+    await other.settle();
+    await first.clear();
+    assert.equal(await mine(), 0);
+    assert.equal(deletes(), 1, 'one DELETE of the collection');
+    assert.equal((await list('servicel2statuses')).filter((o) => o.status.node === 'n10').length, 1);
+
+    // A role without deletecollection (an older chart): the same objects still go, one request each.
+    const second = make();
+    second.setL2(services.slice(0, 20));
+    await second.settle();
+    proxy.add({
+      method: 'DELETE',
+      path: /\/servicel2statuses$/,
+      fault: { kind: 'status', status: 403, reason: 'Forbidden', message: 'cannot deletecollection' },
+    });
+    const before = deletes();
+    await second.clear();
+    assert.equal(await mine(), 0);
+    assert.equal(deletes() - before, 1 + 20, 'the refused collection delete, then one per object');
+    await other.clear();
+  } finally {
+    await proxy.stop();
+  }
 });

@@ -142,11 +142,11 @@ export const FRR_BFD_PROFILE = 'beacon';
 /** bfdd's part: the profile the BGP neighbours name (bgpd creates the BFD sessions through zebra). */
 export function frrBfdConfig(cfg: RouterConfig): string {
   if (!cfg.neighbors.some((n) => n.bfd)) return '';
-  // 100 ms x 3: a dead link is noticed within 300 ms.
+  // 100 ms x 3 unless told: a dead link is noticed within 300 ms.
   return [
     'bfd',
     ` profile ${FRR_BFD_PROFILE}`,
-    '  detect-multiplier 3',
+    `  detect-multiplier ${cfg.bfdDetectMultiplier ?? 3}`,
     '  receive-interval 100',
     '  transmit-interval 100',
     ' exit',

@@ -75,6 +75,8 @@ export interface RouterConfig {
   ipv6NextHop?: string;
   /** The router's own IPv4 address, the next hop for IPv4 routes over IPv6 sessions. */
   ipv4NextHop?: string;
+  /** Detect Mult of the BFD profile its neighbours use (default 3; FRR only). */
+  bfdDetectMultiplier?: number;
 }
 
 export interface BgpRoute {

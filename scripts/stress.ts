@@ -35,9 +35,9 @@ for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const)
   process.on(signal, () => {
     stopLoops();
     if (!suite || suite.exitCode !== null) process.exit(130);
-    // To its whole process group: the runner under scripts/test.ts tears the labs down on SIGINT, as on
-    // a terminal's Ctrl-C.
-    process.kill(-suite.pid!, 'SIGINT');
+    // scripts/test.ts hands it to the test runner, which cancels the tests and lets them tear their labs
+    // down (a signal to the whole group would end the test processes in the middle of that).
+    suite.kill('SIGINT');
     suite.once('close', () => process.exit(130));
   });
 
@@ -53,6 +53,7 @@ async function runSuite(run: number): Promise<Summary> {
   const child = spawn(process.execPath, ['scripts/test.ts', ...positionals], {
     env: { ...process.env, CI: 'true' },
     stdio: ['ignore', 'pipe', 'inherit'],
+    // Its own process group: a terminal's Ctrl-C reaches this script, which passes it on (above).
     detached: true,
   });
   suite = child;

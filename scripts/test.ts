@@ -3,7 +3,7 @@
 // them, and the container images when a test file that runs them is selected, then runs Node's test runner
 // on every *.test.ts under src/ and test/ (or on the files given). Under CI=true a test that did not run
 // fails the run unless test/skip-allow-list.txt names it (scripts/skip-policy.ts).
-import { spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -41,8 +41,13 @@ const args = [
   `--test-reporter-destination=${skipRecords}`,
   ...(files.length ? files : ['src/**/*.test.ts', 'test/**/*.test.ts']),
 ];
-const res = spawnSync(process.execPath, args, { stdio: 'inherit' });
+// In a process group of its own, so that a terminal's Ctrl-C reaches it once, through this script: a signal
+// here goes to the runner alone, which cancels its tests and lets their after hooks tear the labs down, and
+// this script waits for it instead of dying first and leaving it running.
+const runner = spawn(process.execPath, args, { stdio: 'inherit', detached: true });
+for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(signal, () => runner.kill(signal));
+const status = await new Promise<number | null>((resolve) => runner.on('close', (code) => resolve(code)));
 const skips = enforceSkipPolicy(skipRecords, underCi());
 rmSync(skipDir, { recursive: true, force: true });
 process.stdout.write(skips.text);
-process.exit((res.status ?? 1) || (skips.failed ? 1 : 0));
+process.exit((status ?? 1) || (skips.failed ? 1 : 0));

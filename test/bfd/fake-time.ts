@@ -6,19 +6,31 @@
  * protocol's own clock (RFC 5880), never elapsed milliseconds.
  */
 import { createSocket } from 'node:dgram';
-import { once } from 'node:events';
 import type { Logger } from 'pino';
 import { type BfdLink, type BfdTransport, UdpBfdTransport } from '../../src/bfd/transport.ts';
 import type { FakeClock } from '../../src/time/clock.ts';
 
-/** A UDP port free on 127.0.0.1 (and so, on Linux, on the rest of 127/8) right now. */
+/**
+ * A UDP port free on 127.0.0.1 (and so, on Linux, on the rest of 127/8) right now, drawn from 10000-29999:
+ * below the kernel's ephemeral ports (32768-60999) and BFD's source ports (49152-65535), which the other
+ * test files running beside this one take at random.
+ */
 export async function freeUdpPort(): Promise<number> {
-  const s = createSocket('udp4');
-  s.bind(0, '127.0.0.1');
-  await once(s, 'listening');
-  const port = s.address().port;
-  s.close();
-  return port;
+  for (let attempt = 1; ; attempt++) {
+    const port = 10_000 + Math.floor(Math.random() * 20_000);
+    const s = createSocket('udp4');
+    try {
+      await new Promise<void>((resolve, reject) => {
+        s.once('error', reject);
+        s.bind(port, '127.0.0.1', () => resolve());
+      });
+      return port;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE' || attempt >= 20) throw err;
+    } finally {
+      s.close();
+    }
+  }
 }
 
 export class CountingTransport implements BfdTransport {
@@ -129,14 +141,42 @@ export function runFor(
   return advanceUntil(clock, pairs, 'running', () => clock.now() >= end, ms + stepMs, stepMs);
 }
 
-/** BFD transports for 127.0.0.1 and 127.0.0.2 on one free port, counting, paired. */
+/**
+ * BFD transports for 127.0.0.1 and 127.0.0.2 on one port, counting, paired. The port is held from the start
+ * (a registration on each side binds its receive socket for the rest of the process): a port found free and
+ * released would be open to a race with the other test files running beside this one, whose BFD source
+ * ports and the kernel's ephemeral ports (32768-60999) it would otherwise share. It is drawn below both.
+ */
 export async function loopbackTransports(clock: FakeClock, log: Logger) {
-  const port = await freeUdpPort();
-  const counting = (ipv4: string) =>
-    new CountingTransport(new UdpBfdTransport({ log, port, listenAddress: { ipv4 } }), clock);
-  const ta = counting('127.0.0.1');
-  const tb = counting('127.0.0.2');
-  CountingTransport.pair(ta, tb);
-  const pairs: [CountingTransport, CountingTransport][] = [[ta, tb]];
-  return { ta, tb, pairs };
+  for (let attempt = 1; ; attempt++) {
+    const port = 10_000 + Math.floor(Math.random() * 20_000);
+    const inner = (ipv4: string) => new UdpBfdTransport({ log, port, listenAddress: { ipv4 } });
+    const a = inner('127.0.0.1');
+    const b = inner('127.0.0.2');
+    const held: BfdLink[] = [];
+    try {
+      // Registered for a peer that never sends (127.0.0.3): packets of the sessions under test, which a
+      // transport matches by their source until discriminators are known, still reach those sessions.
+      for (const [t, local] of [
+        [a, '127.0.0.1'],
+        [b, '127.0.0.2'],
+      ] as const)
+        held.push(
+          await t.open(
+            { localAddress: local, peerAddress: '127.0.0.3' },
+            t.allocateDiscriminator(),
+            () => {},
+          ),
+        );
+    } catch (err) {
+      for (const l of held) await l.close();
+      if ((err as NodeJS.ErrnoException).code === 'EADDRINUSE' && attempt < 20) continue;
+      throw err;
+    }
+    const ta = new CountingTransport(a, clock);
+    const tb = new CountingTransport(b, clock);
+    CountingTransport.pair(ta, tb);
+    const pairs: [CountingTransport, CountingTransport][] = [[ta, tb]];
+    return { ta, tb, pairs };
+  }
 }

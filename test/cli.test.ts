@@ -69,7 +69,7 @@ test("beacon help CMD prints that command's usage, like CMD --help", async () =>
   assert.equal(unknown.stderr, "beacon: unknown command 'frobnicate' (see 'beacon --help')\n");
 });
 
-test('a reader that closes the pipe early ends the command quietly, as SIGPIPE would', async () => {
+test('a reader that closes the pipe early: the command ends quietly, and normally', async () => {
   // `beacon migrate | head -1`: the reader goes after its first chunk, and 2,000 pools' worth of output is far
   // more than a pipe holds, so a later write finds the pipe closed, whatever the timing.
   const pools = Array.from(
@@ -86,7 +86,8 @@ test('a reader that closes the pipe early ends the command quietly, as SIGPIPE w
   child.stdout.once('data', () => child.stdout.destroy());
   const code = await new Promise<number | null>((resolve) => child.on('close', (c) => resolve(c)));
   assert.equal(stderr, '');
-  assert.equal(code, 141);
+  // Not cut short either: what it had to do besides printing (the lab's teardown) runs to its end.
+  assert.equal(code, 0);
 });
 
 test('usage errors are one readable line on stderr and exit 2, never a JSON stack trace', async () => {

@@ -97,11 +97,11 @@ export async function main(argv: readonly string[]): Promise<number> {
 }
 
 if (import.meta.main) {
-  // `beacon migrate | head` or `beacon crds | kubectl apply` that fails early closes the pipe: end quietly,
-  // with the status a process killed by SIGPIPE has (128 + 13), as other tools do, not with a stack trace.
+  // `beacon migrate | head`, or a `| tee` killed by the same Ctrl-C, closes the pipe: what is left to print
+  // is dropped, and the command goes on to its end (the lab's teardown must run whatever stdout does),
+  // never a stack trace. Exiting here would cut that teardown short.
   process.stdout.on('error', (err: NodeJS.ErrnoException) => {
     if (err.code !== 'EPIPE') throw err;
-    process.exit(141);
   });
   process.exitCode = await main(process.argv.slice(2));
 }

@@ -57,11 +57,13 @@ test('two sessions over loopback UDP come Up, hold 20 ms x 3 without a flap, and
   assert.equal(p.a.remoteDiscriminator, p.b.localDiscriminator);
   assert.equal(p.b.remoteDiscriminator, p.a.localDiscriminator);
   // Going Up starts the poll sequence that brings both from the 1 s start-up rate to 20 ms (RFC 5880 6.8.3).
+  // A side sends faster as soon as its peer allows, but takes the shorter detection time only when its own
+  // poll is answered: wait for both polls to end.
   await advanceUntil(
     p.clock,
     p.pairs,
     'the fast timers',
-    () => p.a.transmitIntervalMs === 20 && p.b.transmitIntervalMs === 20,
+    () => p.a.transmitIntervalMs === 20 && p.b.transmitIntervalMs === 20 && !p.a.polling && !p.b.polling,
     5_000,
   );
   // RFC 5880 6.8.4: detection time is the peer's Detect Mult times the agreed interval.

@@ -127,6 +127,10 @@ export class BfdSession extends EventEmitter<BfdSessionEvents> {
   get transmitIntervalMs(): number | undefined {
     return this.fsm.transmitIntervalMs;
   }
+  /** A poll sequence is under way: new timers are not yet in force on both sides (RFC 5880 6.8.3). */
+  get polling(): boolean {
+    return this.fsm.polling;
+  }
 
   /** Opens the sockets and starts the handshake; a failure to bind is logged and retried every 5 s. */
   start(): void {

@@ -44,7 +44,7 @@ async function eventsOf(name: string): Promise<Event[]> {
   return list.items;
 }
 
-test('the same Event from a new leader is counted on, not repeated', { timeout: 30_000 }, async () => {
+test('the same Event from a new leader is counted on, not repeated', { timeout: 120_000 }, async () => {
   await createService(rest, APP, 'full', undefined);
   const svc = await rest.get<V1Service>(`/api/v1/namespaces/${APP}/services/full`);
   const obj = { ...svc, apiVersion: 'v1', kind: 'Service' };
@@ -52,7 +52,7 @@ test('the same Event from a new leader is counted on, not repeated', { timeout: 
   // Two replicas of the controller, one after the other (each leads in turn): separate recorders.
   const first = new EventRecorder(rest, 'beacon-controller', 'controller-a', log);
   first.record(obj, 'Warning', 'PoolExhausted', message);
-  await waitFor('the first Event', async () => (await eventsOf('full')).length === 1, 10_000, 50);
+  await waitFor('the first Event', async () => (await eventsOf('full')).length === 1, 30_000, 50);
   const second = new EventRecorder(rest, 'beacon-controller', 'controller-b', log);
   second.record(obj, 'Warning', 'PoolExhausted', message);
   let events: Event[] = [];
@@ -62,7 +62,7 @@ test('the same Event from a new leader is counted on, not repeated', { timeout: 
       events = await eventsOf('full');
       return events.some((e) => e.count === 2);
     },
-    10_000,
+    30_000,
     50,
     () => JSON.stringify(events),
   );
@@ -71,7 +71,7 @@ test('the same Event from a new leader is counted on, not repeated', { timeout: 
   assert.equal(events[0]!.message, message);
   // A different message is a different Event.
   second.record(obj, 'Warning', 'PoolExhausted', `${message}, and main2`);
-  await waitFor('a second Event', async () => (await eventsOf('full')).length === 2, 10_000, 50);
+  await waitFor('a second Event', async () => (await eventsOf('full')).length === 2, 30_000, 50);
 });
 
 test("kubectl describe svc lists the speaker's NodeAnnouncing Event", { timeout: 30_000 }, async () => {

@@ -31,6 +31,8 @@ interface Recorded {
   lastWrite: number;
   writing: boolean;
   flushTimer: NodeJS.Timeout | undefined;
+  /** Writes that failed in a row for a reason that may pass (a busy or restarting API server). */
+  failures: number;
 }
 
 /** Don't rewrite an aggregated Event's count more often than this (the final count is still written). */
@@ -39,6 +41,11 @@ const MAX_IN_FLIGHT = 8;
 const MAX_PENDING = 2000;
 /** Aggregation keys remembered; the oldest is forgotten beyond this (its Event then starts anew). */
 const MAX_RECORDED = 10_000;
+/**
+ * A write that fails for a reason that may pass (no answer, 429, 5xx) is tried again after 1, 2, 4 and 8 s,
+ * as client-go's event sink does: under load the first Event of a problem is the one a person reads.
+ */
+const RETRY_DELAYS_MS = [1000, 2000, 4000, 8000];
 
 export interface EventRecorderOptions {
   /** Tests shorten it. */
@@ -120,6 +127,7 @@ export class EventRecorder {
       lastWrite: 0,
       writing: false,
       flushTimer: undefined,
+      failures: 0,
     };
     this.recorded.set(key, entry);
     if (this.recorded.size > MAX_RECORDED) this.forget(this.recorded.values().next().value!);
@@ -171,23 +179,36 @@ export class EventRecorder {
       const entry = this.pending.shift()!;
       this.inFlight++;
       let ok = false;
+      let retryIn: number | undefined;
       void this.write(entry)
         .then(() => {
           ok = true;
+          entry.failures = 0;
         })
-        .catch((err: Error) =>
-          this.log.warn(
-            { err: err.message, reason: entry.reason, object: entry.obj.metadata?.name },
-            'could not record event',
-          ),
-        )
+        .catch((err: Error) => {
+          const passing = !(err instanceof ApiError) || err.status === 429 || err.status >= 500;
+          retryIn = passing ? RETRY_DELAYS_MS[entry.failures] : undefined;
+          entry.failures++;
+          const where = { err: err.message, reason: entry.reason, object: entry.obj.metadata?.name };
+          if (retryIn !== undefined)
+            this.log.debug({ ...where, retryInMs: retryIn }, 'could not record event yet');
+          else this.log.warn(where, 'could not record event');
+        })
         .finally(() => {
           this.inFlight--;
           entry.writing = false;
           entry.lastWrite = Date.now();
-          // Repetitions that came while this write was under way are written later; after a failure,
-          // only the next repetition tries again (no retry loop against an API server that refuses).
-          if (ok && this.recorded.get(entry.key) === entry) this.schedule(entry);
+          const current = this.recorded.get(entry.key) === entry;
+          // Repetitions that came while this write was under way are written later. After a failure that
+          // may pass, a few spaced retries; after one that will not (403, 422), only the next repetition.
+          if (ok && current) this.schedule(entry);
+          else if (retryIn !== undefined && current && !entry.flushTimer) {
+            entry.flushTimer = setTimeout(() => {
+              entry.flushTimer = undefined;
+              if (this.recorded.get(entry.key) === entry && !entry.writing) this.enqueue(entry);
+            }, retryIn);
+            entry.flushTimer.unref();
+          }
           this.pump();
         });
     }

@@ -17,7 +17,7 @@ import { type BeaconRun, BfdLab, NODE_ADDRESS, PREFIX } from './bfd-lab.ts';
 const skip = await netnsUnavailable();
 const MULTIPLIER = 10;
 
-describe('BFD with FRR', { skip, timeout: 60_000 }, () => {
+describe('BFD with FRR', { skip, timeout: 180_000 }, () => {
   let lab: BfdLab;
   let beacon: BeaconRun | undefined;
 
@@ -48,7 +48,8 @@ describe('BFD with FRR', { skip, timeout: 60_000 }, () => {
           (await lab.hasRoute())
         );
       },
-      10_000,
+      // Before Up both sides send once a second, and a lost first packet waits out a slow detection time.
+      30_000,
       100,
       () => run.proc.tail(),
     );

@@ -1,7 +1,8 @@
 /**
  * The event recorder's aggregation against the real API server, through the fault proxy: repetitions
- * become one Event whose count ends exact, an expired Event starts anew, a failed write is not retried in
- * a loop, and a slow API server never gets the same Event created twice.
+ * become one Event whose count ends exact, an expired Event starts anew, a failed write is retried a few
+ * spaced times when the failure may pass and never in a loop, and a slow API server never gets the same
+ * Event created twice.
  */
 import assert from 'node:assert/strict';
 import { after, afterEach, before, test } from 'node:test';
@@ -125,12 +126,12 @@ test('an Event that expired (deleted) is created anew on the next repetition', a
   assert.equal(second.count, 2);
 });
 
-test('a failed create is not retried in a loop; the next repetition creates the Event', async () => {
+test('a create refused for good (403) is not retried; the next repetition creates the Event', async () => {
   const obj = await subject();
   proxy.add({
     method: 'POST',
     path: /\/events$/,
-    fault: { kind: 'status', status: 500, reason: 'InternalError' },
+    fault: { kind: 'status', status: 403, reason: 'Forbidden' },
     times: 1,
   });
   const r = recorder();
@@ -141,6 +142,22 @@ test('a failed create is not retried in a loop; the next repetition creates the 
   assert.deepEqual(await eventsOn(obj), []);
   r.record(obj, 'Warning', 'UnknownPool', 'pool blue does not exist');
   await waitFor('the Event', async () => (await eventsOn(obj))[0]?.count === 2, 15_000, 50);
+});
+
+test('a create that fails for a reason that may pass (500) is tried again a second later, a few times at most', async () => {
+  const obj = await subject();
+  proxy.add({
+    method: 'POST',
+    path: /\/events$/,
+    fault: { kind: 'status', status: 500, reason: 'InternalError' },
+    times: 2,
+  });
+  const r = recorder();
+  const before = proxy.count(creates);
+  r.record(obj, 'Warning', 'UnknownPool', 'pool blue does not exist');
+  // Retries after 1 s, then 2 s: the third attempt gets through, with nothing else recorded meanwhile.
+  await waitFor('the Event', async () => (await eventsOn(obj))[0]?.count === 1, 15_000, 50);
+  assert.equal(proxy.count(creates) - before, 3);
 });
 
 test('a create answered 429 is sent again after Retry-After', async () => {

@@ -66,15 +66,23 @@ export interface ApiServerOptions {
 }
 
 export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.unref();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      srv.close(() => (typeof addr === 'object' && addr ? resolve(addr.port) : reject(new Error('no port'))));
-    });
-  });
+  // Drawn below the kernel's ephemeral ports (32768-60999): a port found free there and released can be
+  // taken by any outgoing connection of the test files running beside this one before its user binds it
+  // (a stress run lost an API server that way).
+  for (let attempt = 1; ; attempt++) {
+    const port = 15_000 + Math.floor(Math.random() * 17_000);
+    try {
+      await new Promise<void>((resolve, reject) => {
+        const srv = createServer();
+        srv.unref();
+        srv.once('error', reject);
+        srv.listen(port, '127.0.0.1', () => srv.close(() => resolve()));
+      });
+      return port;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE' || attempt >= 50) throw err;
+    }
+  }
 }
 
 /** A kubeconfig for one identity: a bearer token, or a client certificate and key (file paths). */
@@ -163,7 +171,8 @@ export async function startApiServer(opts: ApiServerOptions = {}): Promise<ApiSe
     rmSync(dir, { recursive: true, force: true });
   };
   try {
-    const [etcdClient, etcdPeer, securePort] = [await freePort(), await freePort(), await freePort()];
+    const [etcdClient, etcdPeer] = [await freePort(), await freePort()];
+    let securePort = await freePort();
     const etcd = spawnTethered(
       'etcd',
       binaries.etcd,
@@ -203,7 +212,6 @@ export async function startApiServer(opts: ApiServerOptions = {}): Promise<ApiSe
       `--etcd-servers=http://127.0.0.1:${etcdClient}`,
       '--bind-address=127.0.0.1',
       '--advertise-address=127.0.0.1',
-      `--secure-port=${securePort}`,
       `--cert-dir=${join(dir, 'certs')}`,
       '--authorization-mode=RBAC',
       `--token-auth-file=${join(dir, 'tokens.csv')}`,
@@ -222,27 +230,45 @@ export async function startApiServer(opts: ApiServerOptions = {}): Promise<ApiSe
       '--v=0',
       ...(opts.extraArgs ?? []),
     ];
-    const url = `https://127.0.0.1:${securePort}`;
+    let url = `https://127.0.0.1:${securePort}`;
     let caPem = '';
-    const startApiserverProcess = async (): Promise<TetheredProcess> => {
-      const p = spawnTethered('kube-apiserver', binaries.kubeApiserver, apiserverArgs, {
-        logFile: join(dir, 'kube-apiserver.log'),
-      });
-      processes.push(p);
-      await waitFor(
-        'kube-apiserver /readyz',
-        async () => {
-          if (p.hasExited()) throw new Error(`kube-apiserver exited:\n${p.tail()}`);
-          caPem ||= readFileSync(join(dir, 'certs', 'apiserver.crt'), 'utf8');
-          return (await httpsGet(`${url}/readyz`, caPem, adminToken)) === 'ok';
-        },
-        60_000,
-        150,
-        () => p.tail(),
-      );
-      return p;
+    const startApiserverProcess = async (mayMove: boolean): Promise<TetheredProcess> => {
+      for (let attempt = 1; ; attempt++) {
+        const p = spawnTethered(
+          'kube-apiserver',
+          binaries.kubeApiserver,
+          [...apiserverArgs, `--secure-port=${securePort}`],
+          {
+            logFile: join(dir, 'kube-apiserver.log'),
+          },
+        );
+        processes.push(p);
+        let exited = false;
+        await waitFor(
+          'kube-apiserver /readyz',
+          async () => {
+            // An exit ends the wait at once (the check's errors only mean "not yet").
+            if (p.hasExited()) {
+              exited = true;
+              return true;
+            }
+            caPem ||= readFileSync(join(dir, 'certs', 'apiserver.crt'), 'utf8');
+            return (await httpsGet(`${url}/readyz`, caPem, adminToken)) === 'ok';
+          },
+          60_000,
+          150,
+          () => p.tail(),
+        );
+        if (!exited) return p;
+        // Its port taken between the check and the bind: another one, before anyone has the URL (a restart
+        // keeps the port its clients know).
+        if (!mayMove || !/address already in use/.test(p.tail()) || attempt >= 3)
+          throw new Error(`kube-apiserver exited:\n${p.tail()}`);
+        securePort = await freePort();
+        url = `https://127.0.0.1:${securePort}`;
+      }
     };
-    let apiserver = await startApiserverProcess();
+    let apiserver = await startApiserverProcess(true);
 
     const kubeconfigPath = join(dir, 'kubeconfig');
     writeFileSync(kubeconfigPath, kubeconfigYaml(url, caPem, 'admin', adminToken), { mode: 0o600 });
@@ -264,7 +290,7 @@ export async function startApiServer(opts: ApiServerOptions = {}): Promise<ApiSe
       async restart() {
         await apiserver.stop(5000);
         processes.splice(processes.indexOf(apiserver), 1);
-        apiserver = await startApiserverProcess();
+        apiserver = await startApiserverProcess(false);
       },
       serviceAccountKubeconfig: serviceAccountKubeconfigMaker(kubectl, url, caPem, dir),
       async stop() {

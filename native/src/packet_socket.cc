@@ -113,11 +113,6 @@ PacketSocket::PacketSocket(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Pa
     throw ErrnoError(env, err, "socket", "socket(AF_PACKET, SOCK_RAW) for " + ifname_,
                      CapabilityHint(err, kCapability, "a link-layer (AF_PACKET) socket"));
   }
-  // A flood queues faster than a busy event loop drains: the default buffer (about 200 KB, some 250 frames)
-  // lasts tens of milliseconds, after which the kernel drops legitimate questions with the flood. Ask for
-  // 4 MiB; the kernel caps it at net.core.rmem_max, and a smaller buffer is no error.
-  const int receiveBuffer = 4 << 20;
-  setsockopt(fd_, SOL_SOCKET, SO_RCVBUF, &receiveBuffer, sizeof receiveBuffer);
   sock_fprog program{static_cast<unsigned short>(filter.size()), filter.data()};
   if (setsockopt(fd_, SOL_SOCKET, SO_ATTACH_FILTER, &program, sizeof program) < 0) {
     int err = errno;

@@ -211,14 +211,14 @@ interface FloodResult {
  * the attacker can), and the client asking 10 times. Unicast to the node (a neighbour re-checking its
  * cache is answered too), so the floods load the responder, not the client's own receive path.
  */
-async function flood(seconds: number, spoofRate: number): Promise<FloodResult> {
+async function flood(seconds: number, spoofRate: number, singleRate = 5000): Promise<FloodResult> {
   const before = speaker.events('answered').length;
   const limitedBefore = speaker.events('rate-limited').length;
   const [single, spoofed, client] = await Promise.all([
     inject(
       'single',
       [arpRequest(0x99, OWNED, { to: NODE1_MAC })],
-      ['--rate', '5000', '--seconds', String(seconds)],
+      ['--rate', String(singleRate), '--seconds', String(seconds)],
     ),
     inject(
       'spoofed',
@@ -256,8 +256,11 @@ test('floods from one MAC and from spoofed MACs within its capacity: rate-limite
   timeout: 60_000,
 }, async () => {
   const seconds = 3;
-  const r = await flood(seconds, 4000);
-  assert.ok(r.sentSingle > 10_000, `the single-MAC flood sent only ${r.sentSingle}`);
+  // 2,500 a second from one MAC and 2,000 from spoofed ones: within what the responder handles on two shared
+  // cores (at 5,000 and 4,000 the kernel dropped one of the client's ten questions with the flood, even on an
+  // idle machine; beyond its capacity is the next test).
+  const r = await flood(seconds, 2000, 2500);
+  assert.ok(r.sentSingle > 5_000, `the single-MAC flood sent only ${r.sentSingle}`);
   // Per question: a burst of 20, then 10 a second.
   assert.ok(r.toFlooder <= 20 + 10 * (seconds + 2), `${r.toFlooder} answers to one flooding MAC`);
   // Each spoofed MAC is new (its own per-requester bucket), and together they stay under the interface
@@ -266,12 +269,8 @@ test('floods from one MAC and from spoofed MACs within its capacity: rate-limite
   assert.equal(r.limitedSpoofed, 0, `${r.limitedSpoofed} answers to spoofed MACs withheld by the limiter`);
   assert.ok(r.toSpoofed > 0 && r.toSpoofed <= r.sentSpoofed, `${r.toSpoofed} spoofed answered`);
   // The responder got and answered each of the client's ten questions: the floods did not crowd them out.
-  // How many of those answers arping saw within its 200 ms depends on the CPU the responder gets (printed
-  // above); the l2-responder bench measures that capacity. Beside two busy loops the kernel dropped one or
-  // two of the client's questions with the flood (a socket buffer of 4 MiB kept them, but answered the
-  // backlog seconds late and let a flooding MAC's bucket refill meanwhile: not kept).
   assert.equal(r.toClient, 10, `the speaker answered ${r.toClient} of the client's 10 questions`);
-  assert.ok(r.client > 0, 'the client heard the speaker during the floods');
+  assert.equal(r.client, 10, 'the client was answered every time during the floods');
   assert.equal(speaker.process.hasExited(), false, speaker.process.tail());
 });
 

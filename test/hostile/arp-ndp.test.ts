@@ -256,11 +256,12 @@ test('floods from one MAC and from spoofed MACs within its capacity: rate-limite
   timeout: 60_000,
 }, async () => {
   const seconds = 3;
-  // 2,500 a second from one MAC and 2,000 from spoofed ones: within what the responder handles on two shared
-  // cores (at 5,000 and 4,000 the kernel dropped one of the client's ten questions with the flood, even on an
-  // idle machine; beyond its capacity is the next test).
-  const r = await flood(seconds, 2000, 2500);
-  assert.ok(r.sentSingle > 5_000, `the single-MAC flood sent only ${r.sentSingle}`);
+  // 1,500 a second from one MAC and 1,000 from spoofed ones: within what the responder handles on two shared
+  // cores. At 5,000 and 4,000, and at times at 2,500 and 2,000, a pause of its event loop let the kernel drop
+  // one of the client's ten questions with the flood, even on an idle machine: beyond its capacity, the next
+  // test's case.
+  const r = await flood(seconds, 1000, 1500);
+  assert.ok(r.sentSingle > 3_000, `the single-MAC flood sent only ${r.sentSingle}`);
   // Per question: a burst of 20, then 10 a second.
   assert.ok(r.toFlooder <= 20 + 10 * (seconds + 2), `${r.toFlooder} answers to one flooding MAC`);
   // Each spoofed MAC is new (its own per-requester bucket), and together they stay under the interface

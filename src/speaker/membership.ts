@@ -361,7 +361,7 @@ export class SpeakerMembership {
    * node serves in the mesh); a node in Lease-only mode judges every peer that way, since it hears no mesh.
    */
   private refreshLiveness(rosterTouched: boolean): void {
-    const fastRenewals = this.leaseOnly || this.hasLeaseOnlyPeers();
+    const fastRenewals = this.judgedByLease();
     const viewFresh =
       this.now() - this.ownEchoAt < 2 * (fastRenewals ? LEASE_ONLY_RENEW_MS : HEALTHY_RENEW_MS) + 1000;
     const fresh = this.leases.fresh(viewFresh, this.rosterLive);
@@ -388,6 +388,14 @@ export class SpeakerMembership {
     }
     if (rosterChanged || rosterTouched) this.refreshRoster();
     else if (changed) this.opts.onChange();
+  }
+
+  /**
+   * Whether someone judges this node by its Lease (it is on its Lease alone, or a peer is): its Lease is then
+   * renewed every 2 s for 6 s, and the views built from Leases must be that fresh.
+   */
+  private judgedByLease(): boolean {
+    return this.leaseOnly || this.hasLeaseOnlyPeers();
   }
 
   private hasLeaseOnlyPeers(): boolean {
@@ -427,8 +435,7 @@ export class SpeakerMembership {
           this.seen = { statement, sentAt: this.now(), echoedAt: Number.POSITIVE_INFINITY };
         // A peer on its Lease alone judges this node by its Lease too: a short duration lets it take this
         // node's addresses over within seconds of its death, not minutes.
-        const durationS =
-          this.leaseOnly || this.hasLeaseOnlyPeers() ? LEASE_ONLY_DURATION_S : HEALTHY_DURATION_S;
+        const durationS = this.judgedByLease() ? LEASE_ONLY_DURATION_S : HEALTHY_DURATION_S;
         const r = await this.writer.write(a, durationS, (renewTime, sentAt) =>
           this.rememberEcho(renewTime, sentAt),
         );
@@ -456,7 +463,7 @@ export class SpeakerMembership {
   }
 
   private renewIntervalMs(): number {
-    if (this.leaseOnly || this.hasLeaseOnlyPeers()) return LEASE_ONLY_RENEW_MS;
+    if (this.judgedByLease()) return LEASE_ONLY_RENEW_MS;
     if (this.inTrouble) return 2 * this.opts.intervalMs;
     if (this.mesh && !this.mesh.connected()) return SHORT_RENEW_MS;
     return HEALTHY_RENEW_MS;

@@ -43,8 +43,14 @@ const SHORT_RENEW_MS = 1_000;
  * taken to have acted on it (their watches lag its own by about this much at most).
  */
 const LEASE_SEEN_SETTLE_MS = 2_000;
-/** How often a node on its Lease alone tries the mesh again. */
+/** How often a node on its Lease alone that serves addresses tries the mesh again. */
 const MESH_RETRY_MS = 5 * 60_000;
+/**
+ * A node on its Lease alone that stands by tries sooner: the first retry after this long, each failed one
+ * doubling the wait up to MESH_RETRY_MS. It answers nothing meanwhile, so a retry costs it nothing, and a
+ * healed partition (one longer than the ten seconds that send a node to its Lease) is over in seconds.
+ */
+const MESH_RETRY_STANDBY_MS = 20_000;
 
 export class SpeakerMembership {
   private readonly opts: MembershipOptions;
@@ -106,6 +112,8 @@ export class SpeakerMembership {
     echoedAt: Number.POSITIVE_INFINITY,
   };
   private everLeaseOnly = false;
+  /** Offers to the mesh since this node was last in it (the wait before the next one doubles with each). */
+  private meshRetries = 0;
 
   constructor(rest: KubeRest, opts: MembershipOptions, log: Logger) {
     this.opts = opts;
@@ -253,21 +261,22 @@ export class SpeakerMembership {
 
   /**
    * A node that no neighbour has acknowledged for a while (since it started, or since it lost its place)
-   * cannot get heartbeats through: it falls back to its Lease. Every few minutes it offers itself to the
-   * mesh again, and goes back to the Lease if nobody answers.
+   * cannot get heartbeats through: it falls back to its Lease. Now and then (meshRetryMs) it offers itself
+   * to the mesh again, and goes back to the Lease if nobody answers.
    */
   private checkMeshless(): void {
     if (!this.mesh || !this.selfAddress || !this.socket) return;
     const now = this.now();
     if (this.leaseOnly) {
-      if (now - this.leaseOnlySince < MESH_RETRY_MS) return;
+      if (now - this.leaseOnlySince < this.meshRetryMs()) return;
+      this.meshRetries++;
       this.leaseOnly = false;
       this.meshlessSince = now;
       // A new incarnation: what the paused mesh believed is minutes old, and its peers may have declared
       // it dead meanwhile. It joins afresh, and takes addresses back only by the hand-over rule.
       this.mesh = this.createMesh(this.mesh.state().inc.round + 1);
       this.refreshRoster();
-      this.log.info('offering this node to the mesh again');
+      this.log.info({ attempt: this.meshRetries }, 'offering this node to the mesh again');
       void this.publish();
       this.scheduleRenewal();
       this.opts.onChange();
@@ -278,6 +287,7 @@ export class SpeakerMembership {
         this.log.info('back in the mesh: membership through heartbeats again');
       this.meshlessSince = undefined;
       this.everLeaseOnly = false;
+      this.meshRetries = 0;
       return;
     }
     this.meshlessSince ??= now;
@@ -288,6 +298,16 @@ export class SpeakerMembership {
         `no neighbour acknowledged a heartbeat for ${Math.round((now - this.meshlessSince) / 1000)} s (UDP ${this.opts.meshPort} blocked?)`,
       );
     }
+  }
+
+  /**
+   * How long a node on its Lease alone waits before offering itself to the mesh again. While it serves
+   * addresses (no node is alive in the mesh), a retry hands them away for as long as it takes to fail, so
+   * it waits the full five minutes; while it stands by, a retry costs nothing.
+   */
+  private meshRetryMs(): number {
+    if (this.meshLiveByLease.size === 0) return MESH_RETRY_MS;
+    return Math.min(MESH_RETRY_MS, MESH_RETRY_STANDBY_MS * 2 ** this.meshRetries);
   }
 
   // ---- the roster, from Leases -----------------------------------------------------------------------
@@ -311,12 +331,10 @@ export class SpeakerMembership {
       return;
     }
     this.refreshLiveness(true);
-    this.noticeLeaseOnlyPeers();
   }
 
   forgetLease(lease: SpeakerLease): void {
     if (this.leases.forget(lease)) this.refreshLiveness(true);
-    this.noticeLeaseOnlyPeers();
   }
 
   /**
@@ -388,6 +406,7 @@ export class SpeakerMembership {
     }
     if (rosterChanged || rosterTouched) this.refreshRoster();
     else if (changed) this.opts.onChange();
+    this.noticeLeaseOnlyPeers();
   }
 
   /**
@@ -398,9 +417,16 @@ export class SpeakerMembership {
     return this.leaseOnly || this.hasLeaseOnlyPeers();
   }
 
+  /**
+   * Peers on their Lease alone whose Lease is current: one that died, or left, judges nobody, and counting
+   * its Lease (kept in the API for the next process on its node) would keep every node on 2 s renewals
+   * for good.
+   */
   private hasLeaseOnlyPeers(): boolean {
-    for (const [node, { lease }] of this.leases.all())
-      if (node !== this.opts.node && !lease.address) return true;
+    for (const node of this.rosterLive) {
+      const lease = this.leases.get(node)?.lease;
+      if (node !== this.opts.node && lease && !lease.address && lease.status !== 'leaving') return true;
+    }
     return false;
   }
 
@@ -433,9 +459,7 @@ export class SpeakerMembership {
         const statement = this.leaseOnly ? 'lease-only' : `${a.status}/${a.round}`;
         if (statement !== this.seen.statement)
           this.seen = { statement, sentAt: this.now(), echoedAt: Number.POSITIVE_INFINITY };
-        // A peer on its Lease alone judges this node by its Lease too: a short duration lets it take this
-        // node's addresses over within seconds of its death, not minutes.
-        const durationS = this.judgedByLease() ? LEASE_ONLY_DURATION_S : HEALTHY_DURATION_S;
+        const durationS = this.leaseDurationS();
         const r = await this.writer.write(a, durationS, (renewTime, sentAt) =>
           this.rememberEcho(renewTime, sentAt),
         );
@@ -462,6 +486,14 @@ export class SpeakerMembership {
     if (this.echoes.size > 16) this.echoes.delete(this.echoes.keys().next().value!);
   }
 
+  /**
+   * A peer on its Lease alone judges this node by its Lease too: a short duration lets it take this node's
+   * addresses over within seconds of its death, not minutes.
+   */
+  private leaseDurationS(): number {
+    return this.judgedByLease() ? LEASE_ONLY_DURATION_S : HEALTHY_DURATION_S;
+  }
+
   private renewIntervalMs(): number {
     if (this.judgedByLease()) return LEASE_ONLY_RENEW_MS;
     if (this.inTrouble) return 2 * this.opts.intervalMs;
@@ -472,8 +504,13 @@ export class SpeakerMembership {
   private scheduleRenewal(): void {
     if (this.renew) clearTimeout(this.renew);
     if (this.stopped) return;
-    const interval = this.renewIntervalMs();
-    const wait = Math.max(0, this.lastWriteAt + interval - this.now());
+    let due = this.lastWriteAt + this.renewIntervalMs();
+    // A Lease last written short (someone judged this node by it) runs out within seconds: left to the
+    // minute-long cycle, every peer would take this node off its ring (and its addresses over) meanwhile.
+    // It is written long at once, and retried every second until that goes through.
+    if (this.lastWriteOkDurationMs < this.leaseDurationS() * 1000)
+      due = Math.min(due, this.lastWriteAt + SHORT_RENEW_MS);
+    const wait = Math.max(0, due - this.now());
     this.renew = setTimeout(async () => {
       await this.publish();
       this.scheduleRenewal();

@@ -349,13 +349,54 @@ test('one node cut off from the mesh falls back to its Lease: every address keep
     assertQuiet('one node on its Lease alone', judged(since), true);
   } finally {
     await victim.ns.must('iptables', ['-D', 'INPUT', '-p', 'udp', '--dport', '7946', '-j', 'DROP']);
-    // A node on its Lease alone offers itself to the mesh again only every few minutes: restart it.
+  }
+  // Standing by, it offers itself to the mesh again 20 s after it fell back (not five minutes), and gets in.
+  const healed = Date.now();
+  try {
+    await waitFor(
+      `${victim.name} back in the mesh`,
+      () => logSince(victim).includes('back in the mesh'),
+      40_000,
+      200,
+    );
+  } catch (err) {
+    // The tests after this one need it in the mesh.
     await victim.speaker?.stop();
     lab.startSpeaker(victim, speakerArgs());
     await lab.waitForSpeakersSynced([victim]);
+    throw err;
   }
+  // Back in the mesh, the victim is judged by heartbeats again: the others go back to five-minute Leases.
+  // They must write one before their last 6 s Lease runs out; left to the minute-long renewal cycle, each
+  // took the others off its ring when their Leases ran out, and answered for every address.
   await settledOwners();
+  for (const n of lab.nodes.filter((x) => x !== victim))
+    await waitFor(
+      `${n.name} sees no speaker on its Lease alone`,
+      () => logSince(n).includes('no speaker runs on its Lease alone any more'),
+      10_000,
+      200,
+    );
+  await waitFor(
+    'every speaker back on five-minute Leases',
+    async () => {
+      const durations = await speakerLeaseDurations();
+      return durations.length === lab.nodes.length && durations.every((d) => d === 300);
+    },
+    20_000,
+    500,
+  );
+  await sleep(10_000);
+  assertQuiet('after the node on its Lease alone rejoined the mesh', judged(healed), true);
 });
+
+/** leaseDurationSeconds of each speaker's Lease, as the API server holds it now. */
+async function speakerLeaseDurations(): Promise<number[]> {
+  const list = await lab.rest.get<{ items: { spec?: { leaseDurationSeconds?: number } }[] }>(
+    `/apis/coordination.k8s.io/v1/namespaces/${BEACON_NS}/leases?labelSelector=${encodeURIComponent('app.kubernetes.io/component=speaker-lease')}`,
+  );
+  return list.items.map((l) => l.spec?.leaseDurationSeconds ?? 0);
+}
 
 test('mesh blocked everywhere, then the API server down: nobody answers twice (item 4)', {
   skip,

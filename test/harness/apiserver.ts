@@ -13,6 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type ClusterAccess, parseKubeconfig } from '../../src/k8s/kubeconfig.ts';
 import { type KubeBinaries, kubeBinaries } from './binaries.ts';
+import { removeOnInterrupt } from './interrupt.ts';
 import { spawnTethered, type TetheredProcess, waitFor } from './process.ts';
 
 /** GET with a bearer token against a server whose certificate `ca` signed; resolves with the body. */
@@ -166,9 +167,12 @@ export async function startApiServer(opts: ApiServerOptions = {}): Promise<ApiSe
   const started = Date.now();
   const dir = mkdtempSync(join(tmpdir(), 'beacon-apiserver-'));
   const processes: TetheredProcess[] = [];
+  // etcd and the API server die with this process (pdeathsig); their data directory would stay.
+  const withdraw = removeOnInterrupt(dir, () => rmSync(dir, { recursive: true, force: true }));
   const cleanup = async () => {
     for (const p of processes.reverse()) await p.stop();
     rmSync(dir, { recursive: true, force: true });
+    withdraw();
   };
   try {
     const [etcdClient, etcdPeer] = [await freePort(), await freePort()];

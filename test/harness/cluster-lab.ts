@@ -16,6 +16,7 @@ import { type ApiBridge, bridgeApiServer } from './api-bridge.ts';
 import { type ApiServer, startApiServer } from './apiserver.ts';
 import { REPO_ROOT } from './binaries.ts';
 import { installCrds } from './crds.ts';
+import { removeOnInterrupt } from './interrupt.ts';
 import { adminRest, createBeaconObject, createPool, ensureNamespace } from './kube.ts';
 import { type Bridge, NetLab, type Netns } from './netns.ts';
 import type { TetheredProcess } from './process.ts';
@@ -65,6 +66,8 @@ export class ClusterLab {
   readonly client: Netns;
   readonly router: FrrRouter | undefined;
   private readonly dir: string;
+  /** Withdraws the directory's removal on interrupt (interrupt.ts) once stop() has done it. */
+  private readonly withdrawInterruptRemoval: () => void;
 
   private constructor(init: {
     api: ApiServer;
@@ -76,6 +79,7 @@ export class ClusterLab {
     client: Netns;
     router: FrrRouter | undefined;
     dir: string;
+    withdraw: () => void;
   }) {
     this.api = init.api;
     this.rest = init.rest;
@@ -86,11 +90,15 @@ export class ClusterLab {
     this.client = init.client;
     this.router = init.router;
     this.dir = init.dir;
+    this.withdrawInterruptRemoval = init.withdraw;
   }
 
   static async start(opts: ClusterLabOptions): Promise<ClusterLab> {
     const log = opts.log ?? (() => {});
     const dir = mkdtempSync(join(tmpdir(), `beacon-lab-${opts.tag}-`));
+    const withdraw = process.env.BEACON_KEEP_LAB_LOGS
+      ? () => {}
+      : removeOnInterrupt(dir, () => rmSync(dir, { recursive: true, force: true }));
     log('starting etcd and kube-apiserver');
     const api = await startApiServer({ log, extraArgs: opts.apiServerArgs?.(dir) ?? [] });
     const net = await NetLab.create(opts.tag);
@@ -147,11 +155,12 @@ export class ClusterLab {
           { installRoutes: true },
         );
       }
-      return new ClusterLab({ api, rest, net, bridge, apiBridge, nodes, client, router, dir });
+      return new ClusterLab({ api, rest, net, bridge, apiBridge, nodes, client, router, dir, withdraw });
     } catch (err) {
       await net.cleanup();
       await api.stop();
       rmSync(dir, { recursive: true, force: true });
+      withdraw();
       throw err;
     }
   }
@@ -241,6 +250,7 @@ export class ClusterLab {
     // BEACON_KEEP_LAB_LOGS=1 keeps the speakers' logs for a look after a failure.
     if (process.env.BEACON_KEEP_LAB_LOGS) process.stderr.write(`# lab logs kept in ${this.dir}\n`);
     else rmSync(this.dir, { recursive: true, force: true });
+    this.withdrawInterruptRemoval();
   }
 }
 

@@ -7,8 +7,9 @@
  * Addresses: use the documentation ranges (192.0.2.0/24, 198.51.100.0/24, 203.0.113.0/24, 2001:db8::/32);
  * traffic never leaves the namespaces a lab made.
  */
-import { execFile } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { promisify } from 'node:util';
+import { removeOnInterrupt } from './interrupt.ts';
 import { brokenTool } from './preconditions.ts';
 import { pidAlive, spawnTethered, type TetheredProcess, type TetherOptions } from './process.ts';
 
@@ -76,6 +77,19 @@ async function deleteNamespace(name: string): Promise<void> {
     }
   }
   await sh('ip', ['netns', 'del', name]);
+}
+
+/** deleteNamespace for an interrupted process, which has no time for anything asynchronous (interrupt.ts). */
+function deleteNamespaceSync(name: string): void {
+  const pids = execFileSync('ip', ['netns', 'pids', name], { encoding: 'utf8', timeout: 5000 });
+  for (const pid of pids.split(/\s+/).filter(Boolean)) {
+    try {
+      process.kill(Number(pid), 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  }
+  execFileSync('ip', ['netns', 'del', name], { timeout: 5000, stdio: 'ignore' });
 }
 
 /** Removes namespaces left by labs whose process no longer exists (a test run that was killed). */
@@ -161,9 +175,29 @@ export class NetLab {
   private switchNs: Netns | undefined;
   private bridgeCount = 0;
   private readonly prefix: string;
+  /** Withdraws removeNow from interrupt.ts; set while the lab has anything to remove. */
+  private withdrawInterruptRemoval: (() => void) | undefined;
 
   private constructor(tag: string) {
     this.prefix = `${NAME_PREFIX}${process.pid}-${tag}`;
+  }
+
+  /** Everything cleanup() removes, at once and synchronously: for an interrupted process (interrupt.ts). */
+  private removeNow(): void {
+    for (const p of this.processes.splice(0)) {
+      try {
+        // Its own process group (spawnTethered): the group takes its children along.
+        if (p.child.pid !== undefined) process.kill(-p.child.pid, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    }
+    const names = execFileSync('ip', ['netns', 'list'], { encoding: 'utf8', timeout: 5000 })
+      .split('\n')
+      .map((l) => l.split(' ')[0]!)
+      .filter((n) => n.startsWith(`${this.prefix}-`));
+    for (const n of names) deleteNamespaceSync(n);
+    this.namespaces.splice(0);
   }
 
   /** `tag` tells labs of one process apart (e.g. the test file's short name). */
@@ -183,6 +217,9 @@ export class NetLab {
 
   async addNamespace(short: string): Promise<Netns> {
     const name = `${this.prefix}-${short}`;
+    this.withdrawInterruptRemoval ??= removeOnInterrupt(`the network namespaces ${this.prefix}-*`, () =>
+      this.removeNow(),
+    );
     await must('ip', ['netns', 'add', name]);
     const ns = new Netns(this, name);
     this.namespaces.push(ns);
@@ -289,5 +326,7 @@ export class NetLab {
     await Promise.all(this.processes.splice(0).map((p) => p.stop(graceMs)));
     for (const ns of this.namespaces.splice(0).reverse()) await deleteNamespace(ns.name);
     this.switchNs = undefined;
+    this.withdrawInterruptRemoval?.();
+    this.withdrawInterruptRemoval = undefined;
   }
 }

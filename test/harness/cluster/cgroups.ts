@@ -98,6 +98,42 @@ export async function removeCgroupRoot(name: string, timeoutMs = 10_000): Promis
   }
 }
 
+/**
+ * removeCgroupRoot for an interrupted process, which has no time for anything asynchronous
+ * (../interrupt.ts): the same steps, waiting by blocking.
+ */
+export function removeCgroupRootSync(name: string, timeoutMs = 5000): void {
+  const deadline = Date.now() + timeoutMs;
+  const pause = new Int32Array(new SharedArrayBuffer(4));
+  const dirs = () => cgroupHierarchies().flatMap((h) => subtree(join(h, name)));
+  for (;;) {
+    const pids = pidsIn(dirs());
+    if (pids.length === 0) break;
+    for (const pid of pids) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    }
+    if (Date.now() > deadline) throw new Error(`processes ${pids.join(' ')} in cgroup ${name} did not die`);
+    Atomics.wait(pause, 0, 0, 50);
+  }
+  for (;;) {
+    const left = dirs().sort((a, b) => b.length - a.length);
+    if (left.length === 0) return;
+    for (const d of left) {
+      try {
+        rmdirSync(d);
+      } catch {
+        // a dying process may hold it for a moment
+      }
+    }
+    if (Date.now() > deadline) throw new Error(`cgroups ${left.join(' ')} could not be removed`);
+    Atomics.wait(pause, 0, 0, 50);
+  }
+}
+
 /** Cgroup roots named PREFIX<pid>-... whose process no longer exists: what a killed test run left. */
 export async function removeStaleCgroupRoots(prefix: string): Promise<void> {
   const names = new Set<string>();

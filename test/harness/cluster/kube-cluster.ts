@@ -16,12 +16,13 @@ import { hostArch } from '../../../scripts/image/platform.ts';
 import type { KubeRest } from '../../../src/k8s/rest.ts';
 import type { ApiServer } from '../apiserver.ts';
 import { CLIENT_IP, NODE_ASN, ROUTER_ASN, ROUTER_IP } from '../cluster-lab.ts';
+import { removeOnInterrupt } from '../interrupt.ts';
 import { adminRest } from '../kube.ts';
 import { type Bridge, NetLab, type Netns } from '../netns.ts';
 import { pidAlive, waitFor } from '../process.ts';
 import type { FrrRouter } from '../routers/frr.ts';
 import { type ClusterBinaries, clusterBinaries, clusterToolsMissing } from './binaries.ts';
-import { removeCgroupRoot, removeStaleCgroupRoots } from './cgroups.ts';
+import { removeCgroupRoot, removeCgroupRootSync, removeStaleCgroupRoots } from './cgroups.ts';
 import {
   API_PORT,
   type ControlPlane,
@@ -82,6 +83,8 @@ export class KubeCluster {
   readonly router: FrrRouter | undefined;
   readonly binaries: ClusterBinaries;
   readonly dir: string;
+  /** Withdraws the cluster's removal on interrupt (../interrupt.ts) once stop() has done it. */
+  private readonly withdrawInterruptRemoval: () => void;
   readonly timings: StartTimings;
   private readonly cp: ControlPlane;
 
@@ -98,6 +101,7 @@ export class KubeCluster {
     binaries: ClusterBinaries;
     dir: string;
     timings: StartTimings;
+    withdraw: () => void;
   }) {
     this.api = init.api;
     this.rest = init.rest;
@@ -111,6 +115,7 @@ export class KubeCluster {
     this.binaries = init.binaries;
     this.dir = init.dir;
     this.timings = init.timings;
+    this.withdrawInterruptRemoval = init.withdraw;
   }
 
   static async start(opts: KubeClusterOptions): Promise<KubeCluster> {
@@ -136,6 +141,11 @@ export class KubeCluster {
       podCidr: `10.244.${i + 1}.0/24`,
       cgroupRoot: `${CGROUP_PREFIX}${process.pid}-${tag}-node-${i + 1}`,
     }));
+    // The pods' processes are children of containerd's shims, which pdeathsig does not reach.
+    const withdraw = removeOnInterrupt(`the test cluster's pods, runtimes and ${dir}`, () => {
+      for (const s of specs) removeCgroupRootSync(s.cgroupRoot);
+      rmSync(dir, { recursive: true, force: true });
+    });
     const nodes: KubeNode[] = [];
     let cp: ControlPlane | undefined;
     let hook: Promise<void> | undefined;
@@ -287,6 +297,7 @@ export class KubeCluster {
         binaries,
         dir,
         timings,
+        withdraw,
       });
     } catch (err) {
       await teardown(
@@ -298,6 +309,7 @@ export class KubeCluster {
         dir,
         () => {},
       );
+      withdraw();
       throw err;
     }
   }
@@ -331,6 +343,7 @@ export class KubeCluster {
       this.dir,
       log,
     );
+    this.withdrawInterruptRemoval();
   }
 }
 

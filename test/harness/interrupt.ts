@@ -1,0 +1,51 @@
+/**
+ * What a test process removes when the run is interrupted. Node's test runner ends each test file's
+ * process with SIGTERM when it is itself interrupted (Ctrl-C, or a signal to `npm test`), and that process
+ * then exits without running its after hooks: a lab's own teardown never runs. Tethered processes die with
+ * it (pdeathsig), but network namespaces, cgroups with the containers in them, and directories would stay
+ * until the next lab swept them. Each lab registers a synchronous removal here while it exists; the signal
+ * runs them all, newest first, before the process ends. Synchronous, because the runner's own handler ends
+ * the process a moment after the signal, and nothing asynchronous outlives that.
+ */
+import { constants } from 'node:os';
+
+interface Removal {
+  readonly what: string;
+  readonly remove: () => void;
+}
+
+const removals = new Set<Removal>();
+const SIGNALS = ['SIGTERM', 'SIGINT', 'SIGHUP'] as const;
+let installed = false;
+
+/**
+ * Registers `remove` (synchronous, idempotent) to run if this process is interrupted; returns the function
+ * that withdraws it, which the lab's ordinary teardown calls.
+ */
+export function removeOnInterrupt(what: string, remove: () => void): () => void {
+  if (!installed) {
+    installed = true;
+    for (const signal of SIGNALS) process.on(signal, () => removeAll(signal));
+  }
+  const r: Removal = { what, remove };
+  removals.add(r);
+  return () => {
+    removals.delete(r);
+  };
+}
+
+function removeAll(signal: (typeof SIGNALS)[number]): void {
+  const pending = [...removals].reverse();
+  removals.clear();
+  for (const r of pending) {
+    try {
+      r.remove();
+      process.stderr.write(`[harness] ${signal}: removed ${r.what}\n`);
+    } catch (err) {
+      process.stderr.write(`[harness] ${signal}: could not remove ${r.what}: ${(err as Error).message}\n`);
+    }
+  }
+  // Alone on this signal (outside the test runner, whose handler ends the process), this listener took the
+  // place of the default action, which was to end the process.
+  if (process.listenerCount(signal) === 1) process.exit(128 + constants.signals[signal]);
+}

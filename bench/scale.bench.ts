@@ -215,7 +215,22 @@ export const benches: Bench[] = [
           description: `${total} Services and EndpointSlices created (32 clients) -> every address answered ARP or NDP from the client (the last first answer; ${askLag(total)})`,
         });
 
-        await new Promise((r) => setTimeout(r, 10_000));
+        // Steady state starts once the writes that follow convergence (status objects, the speakers'
+        // per-Service status, Events) are done: a window of 5 s with at most one write a second, which is
+        // above what three speakers' and one controller's Lease renewals make.
+        const settleFrom = Date.now();
+        for (;;) {
+          const w0 = Date.now();
+          await new Promise((r) => setTimeout(r, 5000));
+          let writes = 0;
+          for (const c of (await requestsByComponent(auditDir, w0, Date.now())).values()) writes += c.writes;
+          if (writes <= 5) break;
+          if (Date.now() - settleFrom > 300_000) {
+            ctx.log(`  still ${writes} writes in 5 s after 5 minutes: measuring anyway`);
+            break;
+          }
+        }
+        ctx.log(`writes settled ${((Date.now() - settleFrom) / 1000).toFixed(0)} s after convergence`);
         const window = ctx.quick ? 20_000 : 60_000;
         const cpu0 = cpuSeconds(controller.child.pid!);
         const from = Date.now();

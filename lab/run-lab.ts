@@ -33,6 +33,7 @@ import { KubeCluster } from '../test/harness/cluster/kube-cluster.ts';
 import { crashContainer, listPods } from '../test/harness/cluster/pods.ts';
 import { L2_POOL } from '../test/harness/cluster-lab.ts';
 import { helmBinary, runHelm } from '../test/harness/helm.ts';
+import { programTearsDownOnSignal } from '../test/harness/interrupt.ts';
 import { netnsUnavailable } from '../test/harness/netns.ts';
 import { waitFor } from '../test/harness/process.ts';
 
@@ -112,6 +113,8 @@ ${loadBalancerService({
 }
 
 export async function runLab(opts: LabOptions): Promise<LabResult> {
+  // Its caller aborts opts.signal on SIGINT, SIGTERM and SIGHUP, and the teardown below runs in order.
+  programTearsDownOnSignal();
   const started = Date.now();
   const elapsed = () => `${((Date.now() - started) / 1000).toFixed(1)} s`;
   const step = (n: number, text: string) => opts.print(`[${n}/8] ${text}  (${elapsed()})`);

@@ -17,12 +17,22 @@ interface Removal {
 const removals = new Set<Removal>();
 const SIGNALS = ['SIGTERM', 'SIGINT', 'SIGHUP'] as const;
 let installed = false;
+let programTearsDown = false;
+
+/**
+ * For a program that tears its labs down itself on a signal (`npm run lab`, with an ordered teardown that
+ * says what it waits for): a removal here would pre-empt it, so none is registered from now on.
+ */
+export function programTearsDownOnSignal(): void {
+  programTearsDown = true;
+}
 
 /**
  * Registers `remove` (synchronous, idempotent) to run if this process is interrupted; returns the function
  * that withdraws it, which the lab's ordinary teardown calls.
  */
 export function removeOnInterrupt(what: string, remove: () => void): () => void {
+  if (programTearsDown) return () => {};
   if (!installed) {
     installed = true;
     for (const signal of SIGNALS) process.on(signal, () => removeAll(signal));

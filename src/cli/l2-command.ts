@@ -19,6 +19,7 @@ interface. Prints one line per event, as key=value pairs:
   announced address=192.0.2.10 interface=eth0 round=1/5
   answered kind=arp address=192.0.2.10 interface=eth0 requester=192.0.2.1 requester-mac=02:00:00:00:00:02
   rate-limited interface=eth0 requester-mac=02:00:00:00:00:02 last-address=192.0.2.10 dropped=180
+  overrun interface=eth0 protocol=arp dropped=412   (the kernel dropped frames not read in time)
   ready addresses=1 interfaces=1
 
 Needs CAP_NET_RAW (link-layer sockets).
@@ -122,6 +123,11 @@ function print(event: L2Event): void {
           'last-address': event.address,
           dropped: event.dropped,
         }),
+      );
+      return;
+    case 'overrun':
+      process.stdout.write(
+        line('overrun', { interface: event.interface, protocol: event.protocol, dropped: event.dropped }),
       );
       return;
     case 'conflict':

@@ -50,6 +50,11 @@ export type L2Event =
   | { type: 'announced'; interface: string; address: string; round: number; rounds: number }
   /** Once per second per requester while its questions are being dropped, with how many were. */
   | { type: 'rate-limited'; interface: string; requesterMac: string; address: string; dropped: number }
+  /**
+   * Once per second while the kernel drops frames for this interface's socket: the speaker did not read
+   * them in time (a flood, or no CPU), so some questions went unanswered whatever the rate limits say.
+   */
+  | { type: 'overrun'; interface: string; protocol: PacketProtocol; dropped: number }
   | { type: 'conflict'; interface: string; address: string; claimantMac: string }
   | { type: 'error'; interface: string; address?: string; error: Error };
 
@@ -92,6 +97,10 @@ export class LinkPort {
   /** Requester MAC -> questions dropped since the last report, and the last address asked for. */
   private readonly dropped = new Map<string, { count: number; address: string }>();
   private dropReportTimer: NodeJS.Timeout | undefined;
+  /** Reads the sockets' kernel drop counters once per DROP_REPORT_INTERVAL_MS while one is open. */
+  private overrunTimer: NodeJS.Timeout | undefined;
+  /** Frames the kernel dropped since the overrun began, per protocol; absent while none are dropped. */
+  private readonly overrun = new Map<PacketProtocol, number>();
 
   constructor(opts: LinkPortOptions) {
     this.ifname = opts.link.name;
@@ -195,6 +204,7 @@ export class LinkPort {
     this.closeSocket('ndp');
     if (this.dropReportTimer) clearTimeout(this.dropReportTimer);
     this.reportDrops();
+    this.checkOverrun();
   }
 
   private burstKey(address: string): string {
@@ -231,7 +241,46 @@ export class LinkPort {
     if (protocol === 'arp') this.arpSocket = socket;
     else this.ndpSocket = socket;
     this.log.debug({ protocol }, 'opened link-layer socket');
+    if (!this.overrunTimer) {
+      this.overrunTimer = setInterval(() => this.checkOverrun(), DROP_REPORT_INTERVAL_MS);
+      this.overrunTimer.unref();
+    }
     return socket;
+  }
+
+  /**
+   * What the kernel dropped because this speaker did not read its sockets in time: no rate limit decided
+   * that, so it is reported apart (event each second, log line when it starts and when it ends).
+   */
+  private checkOverrun(): void {
+    for (const [protocol, socket] of [
+      ['arp', this.arpSocket],
+      ['ndp', this.ndpSocket],
+    ] as const) {
+      let dropped = 0;
+      try {
+        dropped = socket?.stats().drops ?? 0;
+      } catch {
+        // closed meanwhile: nothing more to count
+      }
+      const since = this.overrun.get(protocol);
+      if (dropped > 0) {
+        if (since === undefined)
+          this.log.warn(
+            { protocol, dropped },
+            'the kernel is dropping ARP/NDP frames this speaker did not read in time (a flood, or too little CPU)',
+          );
+        this.overrun.set(protocol, (since ?? 0) + dropped);
+        this.onEvent({ type: 'overrun', interface: this.ifname, protocol, dropped });
+      } else if (since !== undefined) {
+        this.overrun.delete(protocol);
+        this.log.info({ protocol, dropped: since }, 'the kernel no longer drops ARP/NDP frames');
+      }
+    }
+    if (!this.arpSocket && !this.ndpSocket && this.overrun.size === 0 && this.overrunTimer) {
+      clearInterval(this.overrunTimer);
+      this.overrunTimer = undefined;
+    }
   }
 
   private onFrame(

@@ -63,6 +63,11 @@ export function speakerMetrics() {
       'ARP requests and Neighbor Solicitations answered.',
       ['interface'],
     ),
+    l2FramesDropped: counter(
+      'beacon_speaker_l2_frames_dropped_total',
+      'ARP/NDP frames the kernel dropped because the speaker did not read them in time (a flood, or too little CPU): questions that went unanswered whatever the rate limits allow.',
+      ['interface', 'protocol'],
+    ),
     gratuitousSent: counter(
       'beacon_speaker_gratuitous_sent_total',
       'Gratuitous ARP / unsolicited NA rounds sent.',

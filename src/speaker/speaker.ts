@@ -139,6 +139,8 @@ export class Speaker {
       onEvent: (e) => {
         if (e.type === 'answered') this.metrics.l2RequestsAnswered.inc({ interface: e.interface });
         else if (e.type === 'announced') this.metrics.gratuitousSent.inc({ interface: e.interface });
+        else if (e.type === 'overrun')
+          this.metrics.l2FramesDropped.inc({ interface: e.interface, protocol: e.protocol }, e.dropped);
       },
     });
     this.l2Applier = new L2Applier({

@@ -3,7 +3,14 @@
  * so the kernel kills it even when the test process itself is killed and no cleanup code runs.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { createWriteStream, type WriteStream } from 'node:fs';
+import {
+  appendFileSync,
+  closeSync,
+  createWriteStream,
+  openSync,
+  readFileSync,
+  type WriteStream,
+} from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 export interface TetheredProcess {
@@ -25,6 +32,12 @@ export interface TetherOptions {
   cwd?: string;
   /** Also append stdout and stderr to this file. */
   logFile?: string;
+  /**
+   * With logFile: the process writes its output into the file itself instead of through a pipe to this
+   * one. Node writes to a pipe synchronously, so a test process that falls behind reading (a busy machine)
+   * would hold a chatty process up; tail() and said() then read the file.
+   */
+  straightToLog?: boolean;
   /** Run the command inside this network namespace (`ip netns exec`). */
   netns?: string;
   /** Strings to watch the whole output for (the tail keeps only the last few kilobytes). */
@@ -42,6 +55,7 @@ export function spawnTethered(
   opts: TetherOptions = {},
 ): TetheredProcess {
   const argv = opts.netns ? ['ip', 'netns', 'exec', opts.netns, command, ...args] : [command, ...args];
+  if (opts.straightToLog && opts.logFile) return spawnStraightToLog(name, argv, opts, opts.logFile);
   const child = spawn('setpriv', ['--pdeathsig', 'KILL', '--', ...argv], {
     env: opts.env ?? process.env,
     cwd: opts.cwd,
@@ -82,6 +96,64 @@ export function spawnTethered(
       resolve('spawn-error');
     });
   });
+  return tethered(
+    name,
+    child,
+    exited,
+    () => tail,
+    (text) => seen.has(text),
+  );
+}
+
+/** spawnTethered with straightToLog: output goes into `logFile` from the process itself. */
+function spawnStraightToLog(
+  name: string,
+  argv: string[],
+  opts: TetherOptions,
+  logFile: string,
+): TetheredProcess {
+  const fd = openSync(logFile, 'a');
+  let child: ChildProcess;
+  try {
+    child = spawn('setpriv', ['--pdeathsig', 'KILL', '--', ...argv], {
+      env: opts.env ?? process.env,
+      cwd: opts.cwd,
+      stdio: [opts.stdin ?? 'ignore', fd, fd],
+      detached: true,
+    });
+  } finally {
+    closeSync(fd);
+  }
+  const exited = new Promise<number | string>((resolve) => {
+    child.once('exit', (code, signal) => resolve(code ?? signal ?? 'unknown'));
+    child.once('error', (err) => {
+      appendFileSync(logFile, `spawn failed: ${err.message}\n`);
+      resolve('spawn-error');
+    });
+  });
+  const read = () => {
+    try {
+      return readFileSync(logFile, 'utf8');
+    } catch {
+      return '';
+    }
+  };
+  return tethered(
+    name,
+    child,
+    exited,
+    () => read().slice(-TAIL_BYTES),
+    (text) => read().includes(text),
+  );
+}
+
+function tethered(
+  name: string,
+  child: ChildProcess,
+  exited: Promise<number | string>,
+  tail: () => string,
+  said: (text: string) => boolean,
+): TetheredProcess {
   let exitedYet = false;
   void exited.then(() => {
     exitedYet = true;
@@ -90,8 +162,8 @@ export function spawnTethered(
     name,
     child,
     exited,
-    tail: () => tail,
-    said: (text: string) => seen.has(text),
+    tail,
+    said,
     hasExited: () => exitedYet,
     async stop(graceMs = 5000) {
       if (exitedYet) return;

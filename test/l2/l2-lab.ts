@@ -6,6 +6,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { REPO_ROOT } from '../harness/binaries.ts';
+import { removeOnInterrupt } from '../harness/interrupt.ts';
 import { type Bridge, NetLab, type Netns } from '../harness/netns.ts';
 import { type TetheredProcess, waitFor } from '../harness/process.ts';
 
@@ -31,9 +32,11 @@ export interface L2Lab {
 export async function createL2Lab(tag: string): Promise<L2Lab> {
   const lab = await NetLab.create(tag);
   const dir = mkdtempSync(join(tmpdir(), `beacon-${tag}-`));
+  const withdraw = removeOnInterrupt(dir, () => rmSync(dir, { recursive: true, force: true }));
   const cleanup = async () => {
     await lab.cleanup();
     rmSync(dir, { recursive: true, force: true });
+    withdraw();
   };
   try {
     const br = await lab.addBridge();
@@ -93,7 +96,9 @@ export function startDriver(
 
 async function startReady(l2: L2Lab, ns: Netns, label: string, nodeArgs: string[]): Promise<Speaker> {
   const logFile = join(l2.dir, `${label}.log`);
-  const p = ns.spawn(label, NODE_BIN, nodeArgs, { cwd: REPO_ROOT, logFile });
+  // It prints a line per answer: through a pipe, a test process slow to read it (a busy machine) would
+  // hold it up, and the kernel would drop the frames it did not read meanwhile.
+  const p = ns.spawn(label, NODE_BIN, nodeArgs, { cwd: REPO_ROOT, logFile, straightToLog: true });
   const output = () => {
     try {
       return readFileSync(logFile, 'utf8');

@@ -65,6 +65,8 @@ test('a flood from one requester is answered at the rate limit; other requesters
   const other = await l2.node2.exec('arping', ['-c', '1', '-W', '1', '-i', 'eth0', OWNED]);
   assert.equal(other.code, 0, other.stdout);
   const sent = JSON.parse((await flood).stdout) as { sent: number; seconds: number };
+  // The responder reports what the limiter withheld and what the kernel dropped once a second.
+  await new Promise((r) => setTimeout(r, 1500));
   const replies = parseCapture(await answers.stop()).length;
 
   const { burst, perSecond } = DEFAULT_LIMITS.perQuestion;
@@ -83,6 +85,12 @@ test('a flood from one requester is answered at the rate limit; other requesters
     reports.length <= FLOOD_SECONDS + 2,
     `reported once a second, not per frame: ${reports.length} reports`,
   );
-  assert.ok(dropped >= sent.sent - allowed - perSecond, `${dropped} dropped of ${sent.sent}`);
+  // Every question is answered, withheld by the limiter, or dropped by the kernel before the responder
+  // read it (a busy machine; reported as overrun): none goes unaccounted for.
+  const overrun = speaker.events('overrun').reduce((n, r) => n + Number(r.dropped), 0);
+  assert.ok(
+    dropped + overrun >= sent.sent - allowed - perSecond,
+    `${dropped} withheld and ${overrun} dropped by the kernel of ${sent.sent}`,
+  );
   assert.equal(speaker.process.hasExited(), false);
 });

@@ -427,6 +427,11 @@ export class MeshNode {
     return this.neighbours.map((id) => this.roster.get(id)?.name ?? id);
   }
 
+  /** Whether this node would be among `name`'s neighbours if that node joined the ring. */
+  wouldWatch(name: string): boolean {
+    return this.ring.neighboursIfJoined(nodeId(name)).includes(this.id);
+  }
+
   // ---- inputs from the speaker -------------------------------------------------------------------------
 
   /**

@@ -71,6 +71,29 @@ export class Ring {
     return out;
   }
 
+  /**
+   * The neighbours `id` would have if it joined the ring (its neighbours() when it is on it already): the
+   * ids at distance 1 and 2 on either side of its place.
+   */
+  neighboursIfJoined(id: string): string[] {
+    if (this.index.has(id)) return this.neighbours(id);
+    const n = this.ids.length;
+    if (n === 0) return [];
+    // Its place: before the first id above it.
+    let lo = 0;
+    let hi = n;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (this.ids[mid]! < id) lo = mid + 1;
+      else hi = mid;
+    }
+    const out: string[] = [];
+    const at = (i: number) => this.ids[((i % n) + n) % n]!;
+    for (const other of [at(lo), at(lo + 1), at(lo - 1), at(lo - 2)])
+      if (!out.includes(other)) out.push(other);
+    return out;
+  }
+
   /** Whether `watcher` is one of `subject`'s neighbours. */
   watches(watcher: string, subject: string, skip?: (id: string) => boolean): boolean {
     return this.neighbours(subject, skip).includes(watcher);

@@ -71,8 +71,11 @@ export class SpeakerMembership {
   private lastWriteOk = Number.NEGATIVE_INFINITY;
   /** The leaseDurationSeconds of that write: how long peers judging by Leases count this node alive after it. */
   private lastWriteOkDurationMs = 0;
-  /** Whether some peer was on its Lease alone at the last look: a change reschedules this node's renewal. */
-  private sawLeaseOnlyPeers = false;
+  /**
+   * Whether a peer on its Lease alone would have this node among its ring neighbours (it counts on this
+   * node's Lease then): a change reschedules this node's renewal.
+   */
+  private watchedByLeaseOnlyPeer = false;
   private lastWriteAt = Number.NEGATIVE_INFINITY;
   private readonly echoes = new Map<string, number>();
   private ownEchoAt = Number.NEGATIVE_INFINITY;
@@ -338,18 +341,22 @@ export class SpeakerMembership {
   }
 
   /**
-   * A peer that goes to its Lease alone changes how often, and for how long, this node must renew its own:
-   * renewal is rescheduled at once (it then falls due), rather than at the end of a minute-long wait.
+   * A peer that goes to its Lease alone changes how often, and for how long, its would-be ring neighbours
+   * must renew their own: renewal is rescheduled at once (it then falls due), rather than at the end of a
+   * minute-long wait. Only those few: had every node renewed every 2 s, one node with UDP blocked would
+   * cost the API server N/2 writes a second (500 at 1,000 nodes).
    */
   private noticeLeaseOnlyPeers(): void {
-    const now = this.hasLeaseOnlyPeers();
-    if (now === this.sawLeaseOnlyPeers) return;
-    this.sawLeaseOnlyPeers = now;
-    this.log.info(
-      now
-        ? "a speaker runs on its Lease alone: renewing this node's Lease every 2 s"
-        : 'no speaker runs on its Lease alone any more',
-    );
+    const mesh = this.mesh;
+    const watched = [...this.leaseOnlyLive].some((n) => !mesh || mesh.wouldWatch(n));
+    if (watched === this.watchedByLeaseOnlyPeer) return;
+    this.watchedByLeaseOnlyPeer = watched;
+    if (watched)
+      this.log.info(
+        { peers: [...this.leaseOnlyLive] },
+        "a speaker on its Lease alone counts on this node's Lease: renewing it every 2 s",
+      );
+    else this.log.info("no speaker on its Lease alone counts on this node's Lease any more");
     this.scheduleRenewal();
   }
 
@@ -410,24 +417,21 @@ export class SpeakerMembership {
   }
 
   /**
-   * Whether someone judges this node by its Lease (it is on its Lease alone, or a peer is): its Lease is then
-   * renewed every 2 s for 6 s, and the views built from Leases must be that fresh.
+   * Whether someone counts on this node's Lease to tell it is alive (it is on its Lease alone, or a peer
+   * that would be its ring neighbour is): its Lease is then renewed every 2 s for 6 s, and the views built
+   * from Leases must be that fresh.
    */
   private judgedByLease(): boolean {
-    return this.leaseOnly || this.hasLeaseOnlyPeers();
+    return this.leaseOnly || this.watchedByLeaseOnlyPeer;
   }
 
   /**
-   * Peers on their Lease alone whose Lease is current: one that died, or left, judges nobody, and counting
-   * its Lease (kept in the API for the next process on its node) would keep every node on 2 s renewals
-   * for good.
+   * Whether a peer is on its Lease alone and its Lease is current: one that died, or left, judges nobody,
+   * and counting its Lease (kept in the API for the next process on its node) would keep nodes on 2 s
+   * renewals for good. Checked per ARP/NDP question (mayAnswer), so a set kept by refreshLiveness.
    */
   private hasLeaseOnlyPeers(): boolean {
-    for (const node of this.rosterLive) {
-      const lease = this.leases.get(node)?.lease;
-      if (node !== this.opts.node && lease && !lease.address && lease.status !== 'leaving') return true;
-    }
-    return false;
+    return this.leaseOnlyLive.size > 0;
   }
 
   // ---- this node's Lease ------------------------------------------------------------------------------

@@ -343,7 +343,7 @@ test('one node cut off from the mesh falls back to its Lease: every address keep
     await sleep(12_000);
     for (const n of lab.nodes.filter((x) => x !== victim))
       assert.ok(
-        logSince(n).includes('a speaker runs on its Lease alone'),
+        logSince(n).includes("a speaker on its Lease alone counts on this node's Lease"),
         `${n.name} noticed the peer on its Lease alone`,
       );
     assertQuiet('one node on its Lease alone', judged(since), true);
@@ -373,7 +373,7 @@ test('one node cut off from the mesh falls back to its Lease: every address keep
   for (const n of lab.nodes.filter((x) => x !== victim))
     await waitFor(
       `${n.name} sees no speaker on its Lease alone`,
-      () => logSince(n).includes('no speaker runs on its Lease alone any more'),
+      () => logSince(n).includes("no speaker on its Lease alone counts on this node's Lease any more"),
       10_000,
       200,
     );

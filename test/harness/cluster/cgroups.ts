@@ -66,13 +66,14 @@ function pidsIn(dirs: string[]): number[] {
   return [...pids];
 }
 
-/** Kills every process under /NAME in every hierarchy and removes the directories, deepest first. */
-export async function removeCgroupRoot(name: string, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
+/**
+ * One pass at removing /NAME: kills every process still in its subtree, in every hierarchy, or once none
+ * is left removes the directories, deepest first. True when nothing is left; throws past `deadline`.
+ */
+function removeCgroupRootPass(name: string, deadline: number): boolean {
   const dirs = () => cgroupHierarchies().flatMap((h) => subtree(join(h, name)));
-  for (;;) {
-    const pids = pidsIn(dirs());
-    if (pids.length === 0) break;
+  const pids = pidsIn(dirs());
+  if (pids.length > 0) {
     for (const pid of pids) {
       try {
         process.kill(pid, 'SIGKILL');
@@ -81,57 +82,35 @@ export async function removeCgroupRoot(name: string, timeoutMs = 10_000): Promis
       }
     }
     if (Date.now() > deadline) throw new Error(`processes ${pids.join(' ')} in cgroup ${name} did not die`);
-    await sleep(50);
+    return false;
   }
-  for (;;) {
-    const left = dirs().sort((a, b) => b.length - a.length);
-    if (left.length === 0) return;
-    for (const d of left) {
-      try {
-        rmdirSync(d);
-      } catch {
-        // a dying process may hold it for a moment
-      }
+  const left = dirs().sort((a, b) => b.length - a.length);
+  if (left.length === 0) return true;
+  for (const d of left) {
+    try {
+      rmdirSync(d);
+    } catch {
+      // a dying process may hold it for a moment
     }
-    if (Date.now() > deadline) throw new Error(`cgroups ${left.join(' ')} could not be removed`);
-    await sleep(50);
   }
+  if (Date.now() > deadline) throw new Error(`cgroups ${left.join(' ')} could not be removed`);
+  return false;
+}
+
+/** Kills every process under /NAME in every hierarchy and removes the directories, deepest first. */
+export async function removeCgroupRoot(name: string, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!removeCgroupRootPass(name, deadline)) await sleep(50);
 }
 
 /**
  * removeCgroupRoot for an interrupted process, which has no time for anything asynchronous
- * (../interrupt.ts): the same steps, waiting by blocking.
+ * (../interrupt.ts): the same passes, waiting by blocking.
  */
 export function removeCgroupRootSync(name: string, timeoutMs = 5000): void {
   const deadline = Date.now() + timeoutMs;
   const pause = new Int32Array(new SharedArrayBuffer(4));
-  const dirs = () => cgroupHierarchies().flatMap((h) => subtree(join(h, name)));
-  for (;;) {
-    const pids = pidsIn(dirs());
-    if (pids.length === 0) break;
-    for (const pid of pids) {
-      try {
-        process.kill(pid, 'SIGKILL');
-      } catch {
-        // already gone
-      }
-    }
-    if (Date.now() > deadline) throw new Error(`processes ${pids.join(' ')} in cgroup ${name} did not die`);
-    Atomics.wait(pause, 0, 0, 50);
-  }
-  for (;;) {
-    const left = dirs().sort((a, b) => b.length - a.length);
-    if (left.length === 0) return;
-    for (const d of left) {
-      try {
-        rmdirSync(d);
-      } catch {
-        // a dying process may hold it for a moment
-      }
-    }
-    if (Date.now() > deadline) throw new Error(`cgroups ${left.join(' ')} could not be removed`);
-    Atomics.wait(pause, 0, 0, 50);
-  }
+  while (!removeCgroupRootPass(name, deadline)) Atomics.wait(pause, 0, 0, 50);
 }
 
 /** Cgroup roots named PREFIX<pid>-... whose process no longer exists: what a killed test run left. */

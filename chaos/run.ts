@@ -14,6 +14,7 @@ import { Informer } from '../src/k8s/informer.ts';
 import { createLogger } from '../src/log.ts';
 import { REPO_ROOT } from '../test/harness/binaries.ts';
 import { BEACON_NS, CLIENT_IP, ClusterLab } from '../test/harness/cluster-lab.ts';
+import { programTearsDownOnSignal } from '../test/harness/interrupt.ts';
 import { createPool, ensureNamespace, eventsFor } from '../test/harness/kube.ts';
 import { netnsUnavailable } from '../test/harness/netns.ts';
 import { startCapture } from '../test/harness/tcpdump.ts';
@@ -76,6 +77,8 @@ const tracker = new AssignmentTracker({ lagMs: 2000, reactMs: SHARING_REACT_MS, 
 const dir = mkdtempSync(join(tmpdir(), 'beacon-chaos-'));
 const abort = new AbortController();
 let interrupted = false;
+// The teardown at the end runs on these signals too, in order: no removal on interrupt is registered.
+programTearsDownOnSignal();
 for (const sig of ['SIGINT', 'SIGTERM'] as const)
   process.on(sig, () => {
     interrupted = true;

@@ -11,6 +11,7 @@ import type { V1Service } from '@kubernetes/client-node';
 import { AssignmentTracker, type Violation } from '../chaos/assignments.ts';
 import { type Episode, parseArpLine, TwoAnswererDetector } from '../chaos/l2-answers.ts';
 import { REPO_ROOT } from './harness/binaries.ts';
+import { removeOnInterrupt, waitForExitSync } from './harness/interrupt.ts';
 import { netnsUnavailable } from './harness/netns.ts';
 
 function svc(
@@ -199,9 +200,15 @@ test('npm run chaos -- --duration 60: every invariant holds under faults', {
   child.stderr.on('data', (c: Buffer) => {
     out += c.toString('utf8');
   });
+  // Interrupted, this process ends without its after hooks: the chaos run must tear its own lab down first.
+  const withdraw = removeOnInterrupt('npm run chaos and its lab', () => {
+    child.kill('SIGTERM');
+    if (child.pid !== undefined && !waitForExitSync(child.pid, 30_000)) child.kill('SIGKILL');
+  });
   const timer = setTimeout(() => child.kill('SIGTERM'), 280_000);
   const code = await new Promise<number | null>((resolve) => child.once('exit', (c) => resolve(c)));
   clearTimeout(timer);
+  withdraw();
   const summary = /^(\d+) passed, (\d+) failed$/m.exec(out);
   assert.ok(summary, `no summary line:\n${out.slice(-4000)}`);
   assert.equal(summary[2], '0', out.slice(-6000));

@@ -13,6 +13,12 @@ export interface HandoverMembership {
   /** When this node became alive in its current incarnation; undefined while it is not. */
   aliveAt(): number | undefined;
   releases(): ReadonlySet<string>;
+  /**
+   * Nodes that serve this node's addresses whenever it is not alive, although the ownership table leaves
+   * them out: peers on their Lease alone, while this node is the only one alive in the mesh. Its addresses
+   * may be theirs after any pause of its own, however short.
+   */
+  fallbackHolders?(): ReadonlySet<string>;
 }
 
 export interface HandoverDecision {
@@ -49,6 +55,7 @@ export class Handover {
     if (aliveAt !== this.heldSince) this.held = new Set();
     this.heldSince = aliveAt;
     const releases = m.releases();
+    const fallback = [...(m.fallbackHolders?.() ?? [])].filter((n) => !releases.has(n));
     const mine: string[] = [];
     const waitingOn = new Set<string>();
     let waiting = 0;
@@ -57,6 +64,11 @@ export class Handover {
         const holder = this.ownership.ownerWithout(a, this.self);
         if (holder !== undefined && live.has(holder) && !releases.has(holder)) {
           waitingOn.add(holder);
+          waiting++;
+          continue;
+        }
+        if (holder === undefined && fallback.length > 0) {
+          for (const f of fallback) waitingOn.add(f);
           waiting++;
           continue;
         }

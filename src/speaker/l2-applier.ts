@@ -22,6 +22,8 @@ export interface L2Membership {
   /** When this node became alive in its current incarnation; undefined while it is not. */
   aliveAt(): number | undefined;
   releases(): ReadonlySet<string>;
+  /** See HandoverMembership.fallbackHolders. */
+  fallbackHolders?(): ReadonlySet<string>;
   requestRelease(node: string): void;
   sendReleased(node: string): void;
 }

@@ -306,10 +306,13 @@ export class SpeakerMembership {
   /**
    * How long a node on its Lease alone waits before offering itself to the mesh again. While it serves
    * addresses (no node is alive in the mesh), a retry hands them away for as long as it takes to fail, so
-   * it waits the full five minutes; while it stands by, a retry costs nothing.
+   * it waits the full five minutes; while it stands by beside two or more mesh nodes, a retry costs nothing.
    */
   private meshRetryMs(): number {
-    if (this.meshLiveByLease.size === 0) return MESH_RETRY_MS;
+    // With a single node alive in the mesh, this one would be its only neighbour: a retry that fails (UDP
+    // still blocked) leaves it without the acknowledgement it needs, and it steps back. Two or more keep
+    // each other's quorum.
+    if (this.meshLiveByLease.size < 2) return MESH_RETRY_MS;
     return Math.min(MESH_RETRY_MS, MESH_RETRY_STANDBY_MS * 2 ** this.meshRetries);
   }
 
@@ -583,6 +586,17 @@ export class SpeakerMembership {
    */
   private seenSettled(): boolean {
     return this.now() - this.seen.echoedAt >= LEASE_SEEN_SETTLE_MS;
+  }
+
+  /**
+   * Peers on their Lease alone while this node is the only one alive in the mesh: they serve whenever it is
+   * not alive, however briefly (a step back and rejoin takes a tenth of a second), so after any pause it
+   * takes addresses back from them by the hand-over rule, once its Lease says alive again (releases).
+   */
+  fallbackHolders(): ReadonlySet<string> {
+    if (this.leaseOnly || !this.mesh) return new Set();
+    for (const n of this.mesh.candidates()) if (n !== this.opts.node) return new Set();
+    return this.leaseOnlyLive;
   }
 
   /**

@@ -7,6 +7,7 @@
  * runs them all, newest first, before the process ends. Synchronous, because the runner's own handler ends
  * the process a moment after the signal, and nothing asynchronous outlives that.
  */
+import { readFileSync } from 'node:fs';
 import { constants } from 'node:os';
 
 interface Removal {
@@ -58,4 +59,24 @@ function removeAll(signal: (typeof SIGNALS)[number]): void {
   // Alone on this signal (outside the test runner, whose handler ends the process), this listener took the
   // place of the default action, which was to end the process.
   if (process.listenerCount(signal) === 1) process.exit(128 + constants.signals[signal]);
+}
+
+/**
+ * Blocks until process `pid` has ended (a zombie counts as ended: nothing reaps it while this process
+ * blocks), or `timeoutMs` passed; for a removal that asks a child with a teardown of its own to stop.
+ */
+export function waitForExitSync(pid: number, timeoutMs: number): boolean {
+  const pause = new Int32Array(new SharedArrayBuffer(4));
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    let state = '';
+    try {
+      state = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.[0] ?? '';
+    } catch {
+      return true;
+    }
+    if (state === 'Z' || state === 'X') return true;
+    if (Date.now() > deadline) return false;
+    Atomics.wait(pause, 0, 0, 50);
+  }
 }

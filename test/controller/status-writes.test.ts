@@ -133,7 +133,13 @@ spec: { policyName: ${policy}, validationActions: [Deny] }
   const failures = ctl.failuresOf(key);
   const attempts = proxy.count(statusWrites(ns, 'refused'));
   // One write per failure, plus at most the one in flight: no retry storm.
-  assert.ok(attempts === failures || attempts === failures + 1, `${attempts} writes, ${failures} failures`);
+  assert.ok(
+    attempts === failures || attempts === failures + 1,
+    `${attempts} writes (${proxy.requests
+      .filter(statusWrites(ns, 'refused'))
+      .map((w) => w.status)
+      .join(', ')}), ${failures} failures`,
+  );
   assert.deepEqual(delays.slice(0, 6), [100, 200, 400, 800, 800, 800]);
   assert.equal(
     proxy.count((r) => statusWrites(ns, 'refused')(r) && r.status === 403),
@@ -177,19 +183,28 @@ test('a write made from an older copy than the server has gets 409, and is redon
       .map((w) => w.status)
       .join(', ')}`,
   );
-  // A write from the stale copy may still be under way, or refused, when the address shows: the last one
-  // goes through.
+  // The controller's copy lags 1.5 s behind, so after the write that went through it may try again from
+  // that copy and be refused (409) until the copy catches up: harmless, since nothing is written. What
+  // counts is that the writes stop, one of them went through, and the address and the labels stay.
   await waitFor(
-    'the last status write to go through',
-    () => writes().at(-1)?.status === 200,
-    10_000,
-    50,
+    'status writes to stop',
+    () => (writes().at(-1)?.at ?? 0) < Date.now() - 3000,
+    20_000,
+    100,
     () =>
       writes()
         .map((w) => w.status)
         .join(', '),
   );
-  assert.deepEqual((await getService(rest, ns, 'stale')).metadata?.labels, { team: 'x' });
+  assert.ok(
+    writes().some((w) => w.status === 200),
+    writes()
+      .map((w) => w.status)
+      .join(', '),
+  );
+  const settled = await getService(rest, ns, 'stale');
+  assert.deepEqual(settled.metadata?.labels, { team: 'x' });
+  assert.deepEqual(ingressOf(settled), ['192.0.2.5']);
 });
 
 test('a status write answered 500 is retried until it goes through', { timeout: 60_000 }, async () => {

@@ -55,15 +55,43 @@ export function spawnTethered(
   opts: TetherOptions = {},
 ): TetheredProcess {
   const argv = opts.netns ? ['ip', 'netns', 'exec', opts.netns, command, ...args] : [command, ...args];
-  if (opts.straightToLog && opts.logFile) return spawnStraightToLog(name, argv, opts, opts.logFile);
-  const child = spawn('setpriv', ['--pdeathsig', 'KILL', '--', ...argv], {
-    env: opts.env ?? process.env,
-    cwd: opts.cwd,
-    stdio: [opts.stdin ?? 'ignore', 'pipe', 'pipe'],
-    // A process group of its own: a terminal's Ctrl-C goes to the whole foreground group, and a tethered
-    // process must stop when its owner stops it (in order, e.g. the lab's teardown), not all at once with it.
-    detached: true,
+  const straight = opts.straightToLog && opts.logFile ? opts.logFile : undefined;
+  const fd = straight ? openSync(straight, 'a') : undefined;
+  let child: ChildProcess;
+  try {
+    child = spawn('setpriv', ['--pdeathsig', 'KILL', '--', ...argv], {
+      env: opts.env ?? process.env,
+      cwd: opts.cwd,
+      stdio: [opts.stdin ?? 'ignore', fd ?? 'pipe', fd ?? 'pipe'],
+      // A process group of its own: a terminal's Ctrl-C goes to the whole foreground group, and a tethered
+      // process must stop when its owner stops it (in order, e.g. the lab's teardown), not all at once with it.
+      detached: true,
+    });
+  } finally {
+    if (fd !== undefined) closeSync(fd);
+  }
+  const output = straight ? fileOutput(straight) : pipedOutput(child, opts);
+  const exited = new Promise<number | string>((resolve) => {
+    child.once('exit', (code, signal) => {
+      resolve(code ?? signal ?? 'unknown');
+    });
+    child.once('error', (err) => {
+      output.note(`spawn failed: ${err.message}\n`);
+      resolve('spawn-error');
+    });
   });
+  return tethered(name, child, exited, output.tail, output.said);
+}
+
+/** What a tethered process printed, as tail() and said() see it; `note` adds a line of the harness's own. */
+interface Output {
+  tail(): string;
+  said(text: string): boolean;
+  note(text: string): void;
+}
+
+/** Output read from the pipes: the last few kilobytes and the remembered strings, copied to logFile. */
+function pipedOutput(child: ChildProcess, opts: TetherOptions): Output {
   let tail = '';
   const log: WriteStream | undefined = opts.logFile
     ? createWriteStream(opts.logFile, { flags: 'a' })
@@ -87,50 +115,11 @@ export function spawnTethered(
   child.stderr!.on('data', keep);
   // 'close' comes after the last 'data' event; 'exit' may come before it, and a write after end() throws.
   child.once('close', () => log?.end());
-  const exited = new Promise<number | string>((resolve) => {
-    child.once('exit', (code, signal) => {
-      resolve(code ?? signal ?? 'unknown');
-    });
-    child.once('error', (err) => {
-      keep(Buffer.from(`spawn failed: ${err.message}\n`));
-      resolve('spawn-error');
-    });
-  });
-  return tethered(
-    name,
-    child,
-    exited,
-    () => tail,
-    (text) => seen.has(text),
-  );
+  return { tail: () => tail, said: (text) => seen.has(text), note: (text) => keep(Buffer.from(text)) };
 }
 
-/** spawnTethered with straightToLog: output goes into `logFile` from the process itself. */
-function spawnStraightToLog(
-  name: string,
-  argv: string[],
-  opts: TetherOptions,
-  logFile: string,
-): TetheredProcess {
-  const fd = openSync(logFile, 'a');
-  let child: ChildProcess;
-  try {
-    child = spawn('setpriv', ['--pdeathsig', 'KILL', '--', ...argv], {
-      env: opts.env ?? process.env,
-      cwd: opts.cwd,
-      stdio: [opts.stdin ?? 'ignore', fd, fd],
-      detached: true,
-    });
-  } finally {
-    closeSync(fd);
-  }
-  const exited = new Promise<number | string>((resolve) => {
-    child.once('exit', (code, signal) => resolve(code ?? signal ?? 'unknown'));
-    child.once('error', (err) => {
-      appendFileSync(logFile, `spawn failed: ${err.message}\n`);
-      resolve('spawn-error');
-    });
-  });
+/** Output the process writes into `logFile` itself (straightToLog): read back from the file. */
+function fileOutput(logFile: string): Output {
   const read = () => {
     try {
       return readFileSync(logFile, 'utf8');
@@ -138,13 +127,11 @@ function spawnStraightToLog(
       return '';
     }
   };
-  return tethered(
-    name,
-    child,
-    exited,
-    () => read().slice(-TAIL_BYTES),
-    (text) => read().includes(text),
-  );
+  return {
+    tail: () => read().slice(-TAIL_BYTES),
+    said: (text) => read().includes(text),
+    note: (text) => appendFileSync(logFile, text),
+  };
 }
 
 function tethered(

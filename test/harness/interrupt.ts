@@ -66,7 +66,6 @@ function removeAll(signal: (typeof SIGNALS)[number]): void {
  * blocks), or `timeoutMs` passed; for a removal that asks a child with a teardown of its own to stop.
  */
 export function waitForExitSync(pid: number, timeoutMs: number): boolean {
-  const pause = new Int32Array(new SharedArrayBuffer(4));
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     let state = '';
@@ -77,6 +76,11 @@ export function waitForExitSync(pid: number, timeoutMs: number): boolean {
     }
     if (state === 'Z' || state === 'X') return true;
     if (Date.now() > deadline) return false;
-    Atomics.wait(pause, 0, 0, 50);
+    blockFor(50);
   }
+}
+
+/** Waits `ms` by blocking the thread: the only way to wait inside a removal (see above). */
+export function blockFor(ms: number): void {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
 }

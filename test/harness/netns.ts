@@ -59,36 +59,37 @@ async function must(cmd: string, args: string[]): Promise<string> {
   return r.stdout;
 }
 
-async function listNamespaces(): Promise<string[]> {
-  const out = await sh('ip', ['netns', 'list']);
-  return out.stdout
+/** The names in `ip netns list` output (each line: a name, maybe followed by its id). */
+function namespaceNames(listing: string): string[] {
+  return listing
     .split('\n')
     .map((l) => l.split(' ')[0]!)
     .filter((n) => n.length > 0);
 }
 
-async function deleteNamespace(name: string): Promise<void> {
-  const pids = await sh('ip', ['netns', 'pids', name]);
-  for (const pid of pids.stdout.split(/\s+/).filter(Boolean)) {
+async function listNamespaces(): Promise<string[]> {
+  return namespaceNames((await sh('ip', ['netns', 'list'])).stdout);
+}
+
+/** SIGKILL to each process id in `ip netns pids` output. */
+function killPids(listing: string): void {
+  for (const pid of listing.split(/\s+/).filter(Boolean)) {
     try {
       process.kill(Number(pid), 'SIGKILL');
     } catch {
       // already gone
     }
   }
+}
+
+async function deleteNamespace(name: string): Promise<void> {
+  killPids((await sh('ip', ['netns', 'pids', name])).stdout);
   await sh('ip', ['netns', 'del', name]);
 }
 
 /** deleteNamespace for an interrupted process, which has no time for anything asynchronous (interrupt.ts). */
 function deleteNamespaceSync(name: string): void {
-  const pids = execFileSync('ip', ['netns', 'pids', name], { encoding: 'utf8', timeout: 5000 });
-  for (const pid of pids.split(/\s+/).filter(Boolean)) {
-    try {
-      process.kill(Number(pid), 'SIGKILL');
-    } catch {
-      // already gone
-    }
-  }
+  killPids(execFileSync('ip', ['netns', 'pids', name], { encoding: 'utf8', timeout: 5000 }));
   execFileSync('ip', ['netns', 'del', name], { timeout: 5000, stdio: 'ignore' });
 }
 
@@ -192,11 +193,8 @@ export class NetLab {
         // already gone
       }
     }
-    const names = execFileSync('ip', ['netns', 'list'], { encoding: 'utf8', timeout: 5000 })
-      .split('\n')
-      .map((l) => l.split(' ')[0]!)
-      .filter((n) => n.startsWith(`${this.prefix}-`));
-    for (const n of names) deleteNamespaceSync(n);
+    const listing = execFileSync('ip', ['netns', 'list'], { encoding: 'utf8', timeout: 5000 });
+    for (const n of namespaceNames(listing)) if (n.startsWith(`${this.prefix}-`)) deleteNamespaceSync(n);
     this.namespaces.splice(0);
   }
 

@@ -7,6 +7,7 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { blockFor } from '../interrupt.ts';
 import { pidAlive } from '../process.ts';
 
 /** Mount points of the cgroup hierarchies (v1 controllers, the named systemd one, and cgroup2). */
@@ -109,8 +110,7 @@ export async function removeCgroupRoot(name: string, timeoutMs = 10_000): Promis
  */
 export function removeCgroupRootSync(name: string, timeoutMs = 5000): void {
   const deadline = Date.now() + timeoutMs;
-  const pause = new Int32Array(new SharedArrayBuffer(4));
-  while (!removeCgroupRootPass(name, deadline)) Atomics.wait(pause, 0, 0, 50);
+  while (!removeCgroupRootPass(name, deadline)) blockFor(50);
 }
 
 /** Cgroup roots named PREFIX<pid>-... whose process no longer exists: what a killed test run left. */

@@ -235,8 +235,7 @@ test("MetalLB's samples: a keepalive not below the hold time becomes a third of 
   assert.equal(find(samples.objects, 'BGPPeer', 'keepalive-equals-hold').spec.keepaliveTime, '10s');
   assert.equal(find(samples.objects, 'BGPPeer', 'keepalive-equals-hold').spec.holdTime, '30s');
   assert.match(sampleWarning('BGPPeer/keepalive-equals-hold', 'spec.keepaliveTime')!, /was 30s.*set to 10s/);
-  // No holdTime: the default 90 s applies.
-  assert.equal(find(samples.objects, 'BGPPeer', 'keepalive-above-default-hold').spec.keepaliveTime, '30s');
+  // No holdTime: MetalLB derives it as three times the keepalive (tested below), so the keepalive stays.
   // keepaliveTime 0s (the default) with a hold time in minutes is kept as it is.
   const secret = find(samples.objects, 'BGPPeer', 'peer-with-secret').spec;
   assert.equal(secret.holdTime, '9m0s');
@@ -286,4 +285,49 @@ test("MetalLB's samples: every other object converts with its fields as they wer
     peerAddress: '172.30.0.3',
     connectTime: '120s',
   });
+});
+
+const meanings = convertMetalLB(parseDocuments(fixture('metallb-field-meanings.yaml'), 'meanings'), {
+  namespace: 'beacon-system',
+});
+const meaningWarning = (object: string, field: string) =>
+  meanings.warnings.find((w) => w.object === object && w.field === field)?.message;
+
+test('holdTime 0s from a MetalLB v0.13 object (an unset Go duration, 90 s there) is not copied as 0, which disables the hold timer in Beacon', () => {
+  assert.deepEqual(find(meanings.objects, 'BGPPeer', 'v013-peer').spec, {
+    myASN: 64500,
+    peerASN: 64501,
+    peerAddress: '10.0.0.1',
+    keepaliveTime: '0s',
+    nodeSelectors: [{ matchLabels: {}, matchExpressions: [{ key: 'rack', operator: 'Exists', values: [] }] }],
+  });
+  assert.match(meaningWarning('BGPPeer/v013-peer', 'spec.holdTime')!, /0s.*90s/);
+});
+
+test('a keepaliveTime without holdTime gets the hold time MetalLB derives from it, three times the keepalive', () => {
+  assert.deepEqual(find(meanings.objects, 'BGPPeer', 'keepalive-only').spec, {
+    myASN: 64500,
+    peerASN: 64501,
+    peerAddress: '10.0.0.2',
+    keepaliveTime: '20s',
+    holdTime: '60s',
+  });
+  assert.match(meaningWarning('BGPPeer/keepalive-only', 'spec.holdTime')!, /60s.*three times/);
+  assert.deepEqual(
+    [
+      find(samples.objects, 'BGPPeer', 'keepalive-above-default-hold').spec.keepaliveTime,
+      find(samples.objects, 'BGPPeer', 'keepalive-above-default-hold').spec.holdTime,
+    ],
+    ['2m', '360s'],
+  );
+});
+
+test('dualStackAddressFamily false is reported: Beacon offers both families on every session', () => {
+  assert.deepEqual(find(meanings.objects, 'BGPPeer', 'single-family').spec, {
+    myASN: 64500,
+    peerASN: 64501,
+    peerAddress: '10.0.0.3',
+  });
+  assert.match(meaningWarning('BGPPeer/single-family', 'spec.dualStackAddressFamily')!, /IPv6/);
+  assert.equal(meaningWarning('BGPPeer/single-family', 'spec.disableMP'), undefined);
 });

@@ -140,6 +140,35 @@ interface Context {
 /** Seconds as a Go duration, the form the CRDs take. */
 const seconds = (n: number) => `${n}s`;
 
+/** Beacon's CRD takes hold times up to 65535 s (RFC 4271 4.2: the field is 16 bits). */
+const MAX_HOLD_SECONDS = 65535;
+
+/**
+ * The hold time as MetalLB meant it. MetalLB up to v0.13 had non-pointer durations, so its objects (and
+ * `kubectl get -o yaml` of them) carry `holdTime: 0s` for "unset", which it read as 90 s; in Beacon 0s turns
+ * the hold timer off. Since v0.14 an unset holdTime with a keepaliveTime is three times the keepalive there,
+ * while Beacon would use 90 s. Adjusts `out` and says so.
+ */
+function fixHoldTime(spec: Json, out: Json, warn: Warn): void {
+  if (out.holdTime !== undefined && durationMs(out.holdTime as string) === 0) {
+    delete out.holdTime;
+    warn(
+      'spec.holdTime',
+      "0s left out, so the hold time is Beacon's default 90s: MetalLB before v0.14 wrote 0s for an unset hold time and used 90s; in Beacon 0s would turn the hold timer off. If you meant no hold timer, set holdTime: 0s (and keepaliveTime: 0s) yourself",
+    );
+    return;
+  }
+  if (spec.holdTime !== undefined && spec.holdTime !== null) return;
+  const keepalive = durationMs(out.keepaliveTime as string | undefined);
+  if (!keepalive) return;
+  const hold = Math.min(MAX_HOLD_SECONDS, Math.floor((3 * keepalive) / 1000));
+  out.holdTime = seconds(hold);
+  warn(
+    'spec.holdTime',
+    `set to ${out.holdTime}, three times keepaliveTime ${String(out.keepaliveTime)}, the hold time MetalLB derives when only keepaliveTime is given (Beacon's default would be 90s)`,
+  );
+}
+
 /**
  * keepaliveTime must stay below holdTime (RFC 4271 4.4: one third of it is the suggested value), and 0 when
  * holdTime is 0; MetalLB accepts keepaliveTime == holdTime, Beacon's CRD refuses it. Adjusts the copied
@@ -248,14 +277,21 @@ function convertPeer(spec: Json, ctx: Context): Json | undefined {
             'Beacon offers IPv4 and IPv6 on every session (multiprotocol BGP) and cannot split them into separate sessions',
           );
       },
-      dualStackAddressFamily() {
-        // Beacon offers both families on every session already: true is its behaviour, false MetalLB's default.
+      dualStackAddressFamily(value) {
+        // true is what Beacon does. false (MetalLB's default since v0.15, written out by the API server) kept
+        // the session to its own family there; Beacon offers the other one too.
+        if (value === false)
+          warn(
+            'spec.dualStackAddressFamily',
+            "false is not carried over: MetalLB announced only the peer address's own family on this session, Beacon offers IPv4 and IPv6 on every session and announces IPv6 (IPv4) prefixes on an IPv4 (IPv6) session when the router accepts that family in its OPEN. Leave the family out of the router's neighbor configuration to keep the old behaviour",
+          );
       },
     },
     warn,
   );
   // myASN comes first in MetalLB's objects; a localASN later in the spec replaces it.
   if (localAs !== undefined) out.myASN = localAs;
+  fixHoldTime(spec, out, warn);
   fixKeepalive(out, warn);
   return out;
 }

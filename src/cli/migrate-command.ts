@@ -50,7 +50,7 @@ const CLUSTER_KINDS: [kind: string, plural: string, versions: string[]][] = [
   ['BGPPeer', 'bgppeers', ['v1beta2', 'v1beta1']],
   ['BFDProfile', 'bfdprofiles', ['v1beta1']],
   ['Community', 'communities', ['v1beta1']],
-  ['AddressPool', 'addresspools', ['v1beta1']],
+  ['AddressPool', 'addresspools', ['v1beta1', 'v1alpha1']],
 ];
 
 /** Everything MetalLB is configured with in `namespace`, plus its legacy ConfigMap if there is one. */

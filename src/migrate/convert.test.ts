@@ -91,16 +91,19 @@ test('a v1beta2 BGPPeer keeps its timers, BFD, graceful restart and eBGP multi-h
   });
 });
 
-test('on the clean examples, the only warnings are the Secret to copy and the deprecated AddressPools', () => {
+test('on the clean examples, the only warnings are the Secret to copy, avoidBuggyIPs on IPv6, and the deprecated AddressPools', () => {
   assert.deepEqual(
     examples.warnings.map((w) => `${w.object} ${w.field}`),
-    ['BGPPeer/tor-a spec.passwordSecret', 'AddressPool/old-l2 ', 'AddressPool/old-bgp '],
+    [
+      'IPAddressPool/production spec.avoidBuggyIPs',
+      'BGPPeer/tor-a spec.passwordSecret',
+      'AddressPool/old-l2 ',
+      'AddressPool/old-bgp ',
+    ],
   );
-  assert.match(
-    examples.warnings[0]!.message,
-    /copy the Secret tor-a-password from metallb-system to beacon-system/,
-  );
-  assert.match(examples.warnings[0]!.message, /peerPasswordSecrets/);
+  const secret = examples.warnings.find((w) => w.field === 'spec.passwordSecret')!.message;
+  assert.match(secret, /copy the Secret tor-a-password from metallb-system to beacon-system/);
+  assert.match(secret, /peerPasswordSecrets/);
 });
 
 test('a deprecated AddressPool becomes a pool plus the advertisement its protocol implied', () => {
@@ -124,7 +127,7 @@ test('a deprecated AddressPool becomes a pool plus the advertisement its protoco
 test('--namespace puts every object in the namespace asked for', () => {
   const r = convertMetalLB(parseDocuments(fixture('metallb-examples.yaml'), 'examples'), { namespace: 'lb' });
   assert.ok(r.objects.every((o) => o.metadata.namespace === 'lb'));
-  assert.match(r.warnings[0]!.message, /to lb,/);
+  assert.match(r.warnings.find((w) => w.field === 'spec.passwordSecret')!.message, /to lb,/);
 });
 
 test('each field Beacon lacks is named in a warning and left out of the output', () => {
@@ -330,4 +333,35 @@ test('dualStackAddressFamily false is reported: Beacon offers both families on e
   });
   assert.match(meaningWarning('BGPPeer/single-family', 'spec.dualStackAddressFamily')!, /IPv6/);
   assert.equal(meaningWarning('BGPPeer/single-family', 'spec.disableMP'), undefined);
+});
+
+test('serviceAllocation.priority 0 is MetalLB’s "no priority" (tried last), so it is not copied as Beacon’s first', () => {
+  assert.deepEqual(find(meanings.objects, 'IPAddressPool', 'priority-zero').spec, {
+    addresses: ['10.20.0.0/24'],
+  });
+  assert.deepEqual(find(meanings.objects, 'IPAddressPool', 'tenant-a').spec, {
+    addresses: ['10.21.0.0/24'],
+    serviceAllocation: { namespaces: ['tenant-a'] },
+  });
+});
+
+test('avoidBuggyIPs on a pool with IPv6 addresses is reported: Beacon also skips IPv6 addresses MetalLB hands out', () => {
+  assert.deepEqual(find(meanings.objects, 'IPAddressPool', 'dual-stack-buggy').spec, {
+    addresses: ['10.22.0.0/24', '2001:db8:22::/120'],
+    avoidBuggyIPs: true,
+  });
+  assert.match(meaningWarning('IPAddressPool/dual-stack-buggy', 'spec.avoidBuggyIPs')!, /IPv6/);
+});
+
+test('a metallb.io/v1alpha1 AddressPool converts like the v1beta1 one', () => {
+  assert.deepEqual(find(meanings.objects, 'IPAddressPool', 'alpha-bgp').spec, {
+    addresses: ['10.23.0.0/24'],
+    autoAssign: false,
+  });
+  assert.deepEqual(find(meanings.objects, 'BGPAdvertisement', 'alpha-bgp').spec, {
+    ipAddressPools: ['alpha-bgp'],
+    aggregationLength: 24,
+    localPref: 100,
+    communities: ['65535:65282'],
+  });
 });

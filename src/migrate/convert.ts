@@ -86,7 +86,6 @@ function mapSpec(
   return out;
 }
 
-const POOL_FIELDS = ['addresses', 'autoAssign', 'avoidBuggyIPs', 'serviceAllocation'] as const;
 const ADVERTISEMENT_FIELDS = ['ipAddressPools', 'ipAddressPoolSelectors', 'nodeSelectors'] as const;
 const BGP_ADVERTISEMENT_FIELDS = [
   ...ADVERTISEMENT_FIELDS,
@@ -296,17 +295,38 @@ function convertPeer(spec: Json, ctx: Context): Json | undefined {
   return out;
 }
 
+/** IPAddressPool's spec (and the pool part of a deprecated AddressPool's). */
+function convertPoolSpec(spec: Json, warn: Warn): Json {
+  return mapSpec(
+    spec,
+    ['addresses', 'autoAssign'],
+    {
+      avoidBuggyIPs(value, out) {
+        out.avoidBuggyIPs = value;
+        const v6 = Array.isArray(spec.addresses) && spec.addresses.some((a) => String(a).includes(':'));
+        if (value === true && v6)
+          warn(
+            'spec.avoidBuggyIPs',
+            'kept, but in Beacon it covers IPv6 too: MetalLB skipped only IPv4 addresses ending in .0 or .255, Beacon also never hands out an IPv6 address whose last 64 bits are zero, nor the first address of an IPv6 CIDR entry from /65 to /126 (MetalLB hands that one out first). Services holding such an address keep it; new Services do not get one',
+          );
+      },
+      serviceAllocation(value, out) {
+        if (!isObject(value)) return;
+        // MetalLB reads priority 0 as "no priority", tried after every pool that has one; in Beacon 0 is the
+        // first. Leaving it out keeps MetalLB's order.
+        const { priority, ...rest } = value;
+        const kept = priority === 0 ? rest : value;
+        if (Object.keys(kept).length) out.serviceAllocation = kept;
+      },
+    },
+    warn,
+  );
+}
+
 function convertAddressPool(source: Json, spec: Json, ctx: Context): BeaconObject[] {
   const meta = metadataOf(source, ctx.namespace);
-  const pool: Json = {};
-  let protocol: unknown;
-  let advertisements: unknown;
-  for (const [field, value] of Object.entries(spec)) {
-    if (field === 'protocol') protocol = value;
-    else if (field === 'bgpAdvertisements') advertisements = value;
-    else if ((POOL_FIELDS as readonly string[]).includes(field)) pool[field] = value;
-    else ctx.warn(`spec.${field}`, 'not a field this converter knows; not carried over');
-  }
+  const { protocol, bgpAdvertisements: advertisements, ...poolFields } = spec;
+  const pool = convertPoolSpec(poolFields, ctx.warn);
   const out: BeaconObject[] = [
     { apiVersion: API_VERSION, kind: 'IPAddressPool', metadata: meta, spec: pool },
   ];
@@ -346,7 +366,7 @@ function convertOne(doc: Json, ctx: Context): BeaconObject[] {
   ];
   switch (kind) {
     case 'IPAddressPool':
-      return object(mapSpec(spec, POOL_FIELDS, {}, ctx.warn));
+      return object(convertPoolSpec(spec, ctx.warn));
     case 'L2Advertisement':
       return object(
         mapSpec(
@@ -390,7 +410,8 @@ function convertOne(doc: Json, ctx: Context): BeaconObject[] {
     case 'Community':
       return object(mapSpec(spec, ['communities'], {}, ctx.warn));
     case 'AddressPool':
-      if (apiVersion === `${METALLB_GROUP}/v1beta1`) {
+      // v1alpha1 has the same fields but avoidBuggyIPs.
+      if (apiVersion === `${METALLB_GROUP}/v1beta1` || apiVersion === `${METALLB_GROUP}/v1alpha1`) {
         ctx.warn(
           '',
           'AddressPool is deprecated in MetalLB; converted to an IPAddressPool and its advertisement',

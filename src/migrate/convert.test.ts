@@ -365,3 +365,20 @@ test('a metallb.io/v1alpha1 AddressPool converts like the v1beta1 one', () => {
     communities: ['65535:65282'],
   });
 });
+
+test('two objects that would share a kind and name: an advertisement is renamed, anything else is left out, each with a warning', () => {
+  const names = meanings.objects.map((o) => `${o.kind}/${o.metadata.name}`);
+  assert.equal(new Set(names).size, names.length, `no kind/name twice: ${names.join(', ')}`);
+  assert.deepEqual(find(meanings.objects, 'L2Advertisement', 'lan').spec, { ipAddressPools: ['lan'] });
+  assert.deepEqual(find(meanings.objects, 'L2Advertisement', 'lan-2').spec, {
+    ipAddressPools: ['priority-zero'],
+  });
+  assert.match(meaningWarning('L2Advertisement/lan', 'metadata.name')!, /lan-2/);
+  // The first tenant-a pool stays; the one from metallb-tenants is left out, not merged into it.
+  assert.deepEqual(find(meanings.objects, 'IPAddressPool', 'tenant-a').spec.addresses, ['10.21.0.0/24']);
+  assert.match(meaningWarning('IPAddressPool/tenant-a', 'metadata.name')!, /left out/);
+});
+
+test('preferredNodeSelectors is named with what changes: Beacon does not weigh nodes', () => {
+  assert.match(meaningWarning('L2Advertisement/lan', 'spec.preferredNodeSelectors')!, /weigh/);
+});

@@ -372,7 +372,16 @@ function convertOne(doc: Json, ctx: Context): BeaconObject[] {
         mapSpec(
           spec,
           [...ADVERTISEMENT_FIELDS, 'interfaces'],
-          { serviceSelectors: serviceSelectors('L2', ctx.warn) },
+          {
+            serviceSelectors: serviceSelectors('L2', ctx.warn),
+            preferredNodeSelectors(value) {
+              if (Array.isArray(value) && value.length === 0) return;
+              ctx.warn(
+                'spec.preferredNodeSelectors',
+                'not carried over: Beacon does not weigh nodes; each Service is answered for by one of the nodes nodeSelectors allow, chosen by hashing the Service, whatever their labels',
+              );
+            },
+          },
           ctx.warn,
         ),
       );
@@ -451,10 +460,52 @@ function flatten(docs: readonly unknown[]): unknown[] {
   );
 }
 
+/** Advertisements are referred to by no other object, in MetalLB or Beacon, so renaming one changes nothing. */
+const RENAMEABLE_KINDS = new Set(['L2Advertisement', 'BGPAdvertisement']);
+
+/**
+ * Adds `converted` to `objects` unless its kind and name are taken: `kubectl apply` would let the later
+ * object replace the earlier one. An advertisement gets a free name instead; anything else is left out.
+ * `taken` maps kind/name to the MetalLB object it came from.
+ */
+function addUnique(
+  objects: BeaconObject[],
+  taken: Map<string, string>,
+  converted: BeaconObject,
+  source: string,
+  warn: Warn,
+): void {
+  const key = (name: string) => `${converted.kind}/${name}`;
+  const name = converted.metadata.name;
+  const first = taken.get(key(name));
+  if (first === undefined) {
+    taken.set(key(name), source);
+    objects.push(converted);
+    return;
+  }
+  if (!RENAMEABLE_KINDS.has(converted.kind)) {
+    warn(
+      'metadata.name',
+      `${key(name)} is converted from ${first} already; this one is left out (kubectl apply would let it replace that one): rename one of them and convert again`,
+    );
+    return;
+  }
+  let n = 2;
+  while (taken.has(key(`${name}-${n}`))) n++;
+  converted.metadata.name = `${name}-${n}`;
+  taken.set(key(converted.metadata.name), source);
+  objects.push(converted);
+  warn(
+    'metadata.name',
+    `${key(name)} is converted from ${first} already; this one is named ${converted.metadata.name} (nothing refers to an advertisement by name)`,
+  );
+}
+
 /** Converts parsed documents (objects from YAML or the API), in order. */
 export function convertMetalLB(documents: readonly unknown[], opts: ConvertOptions): Conversion {
   const objects: BeaconObject[] = [];
   const warnings: Warning[] = [];
+  const taken = new Map<string, string>();
   flatten(documents).forEach((doc, index) => {
     if (doc === null || doc === undefined) return;
     const label = (d: Json) => {
@@ -497,7 +548,9 @@ export function convertMetalLB(documents: readonly unknown[], opts: ConvertOptio
         `was ${sourceNamespace}; Beacon reads its configuration from ${opts.namespace}`,
       );
     }
-    objects.push(...convertOne(doc, { namespace: opts.namespace, sourceNamespace, warn }));
+    const source = `${object}${sourceNamespace ? ` in ${sourceNamespace}` : ''}`;
+    for (const converted of convertOne(doc, { namespace: opts.namespace, sourceNamespace, warn }))
+      addUnique(objects, taken, converted, source, warn);
   });
   return { objects, warnings };
 }

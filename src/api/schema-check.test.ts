@@ -2,7 +2,10 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { bgpPeerKind } from './crds/bgp-peer.ts';
 import { ipAddressPoolKind } from './crds/ip-address-pool.ts';
-import { structuralErrors } from './schema-check.ts';
+import { structuralErrors as faults } from './schema-check.ts';
+
+const structuralErrors = (...args: Parameters<typeof faults>) =>
+  faults(...args).map((f) => `${f.path}: ${f.message}`);
 
 const peerSchema = bgpPeerKind.spec!.json;
 const poolSchema = ipAddressPoolKind.spec!.json;
@@ -38,8 +41,8 @@ test('each structural fault is named with its path', () => {
       '.holdTime: "90" does not match ^([0-9]+(\\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$',
       '.dynamicASN: "both" is not one of internal, external',
       '.vrf: not a field of the schema',
-      '.nodeSelectors[0].matchExpressions[0]: missing required field operator',
-      '.passwordSecret: missing required field name',
+      '.nodeSelectors[0].matchExpressions[0].operator: missing required field operator',
+      '.passwordSecret.name: missing required field name',
     ],
   );
 });
@@ -57,7 +60,7 @@ test('lists: bounds, and a set with a repeated item', () => {
     ],
   );
   assert.deepEqual(structuralErrors(poolSchema, { autoAssign: 'yes' }), [
-    '.: missing required field addresses',
+    '.addresses: missing required field addresses',
     '.autoAssign: must be true or false',
   ]);
 });

@@ -6,29 +6,36 @@
  */
 import type { JSONSchemaProps } from './schema.ts';
 
-/** One way `value` breaks `schema`, as `path: message`. Empty when it fits. */
-export function structuralErrors(schema: JSONSchemaProps, value: unknown, path = ''): string[] {
-  const at = (message: string) => [`${path || '.'}: ${message}`];
+/** One way a value breaks its schema: where (a dotted path from the root given) and how. */
+export interface SchemaFault {
+  path: string;
+  message: string;
+}
+
+/** The ways `value` breaks `schema`; empty when it fits. */
+export function structuralErrors(schema: JSONSchemaProps, value: unknown, path = ''): SchemaFault[] {
+  const at = (message: string, where = path): SchemaFault[] => [{ path: where || '.', message }];
   switch (schema.type) {
     case 'object': {
       if (typeof value !== 'object' || value === null || Array.isArray(value)) return at('must be an object');
       const entries = Object.entries(value as Record<string, unknown>);
-      const errors: string[] = [];
+      const errors: SchemaFault[] = [];
       for (const key of schema.required ?? [])
-        if (!(key in (value as object))) errors.push(...at(`missing required field ${key}`));
+        if (!(key in (value as object)))
+          errors.push(...at(`missing required field ${key}`, `${path}.${key}`));
       if (schema.maxProperties !== undefined && entries.length > schema.maxProperties)
         errors.push(...at(`more than ${schema.maxProperties} entries`));
       for (const [key, child] of entries) {
         const childSchema = schema.properties?.[key] ?? schema.additionalProperties;
         if (childSchema) errors.push(...structuralErrors(childSchema, child, `${path}.${key}`));
         else if (!schema['x-kubernetes-preserve-unknown-fields'])
-          errors.push(`${path}.${key}: not a field of the schema`);
+          errors.push(...at('not a field of the schema', `${path}.${key}`));
       }
       return errors;
     }
     case 'array': {
       if (!Array.isArray(value)) return at('must be a list');
-      const errors: string[] = [];
+      const errors: SchemaFault[] = [];
       if (schema.minItems !== undefined && value.length < schema.minItems)
         errors.push(...at(`fewer than ${schema.minItems} items`));
       if (schema.maxItems !== undefined && value.length > schema.maxItems)

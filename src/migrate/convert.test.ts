@@ -382,3 +382,26 @@ test('two objects that would share a kind and name: an advertisement is renamed,
 test('preferredNodeSelectors is named with what changes: Beacon does not weigh nodes', () => {
   assert.match(meaningWarning('L2Advertisement/lan', 'spec.preferredNodeSelectors')!, /weigh/);
 });
+
+test("what Beacon's CRD would refuse is named at conversion, not first by kubectl apply", () => {
+  const r = convertMetalLB(
+    [
+      { apiVersion: 'metallb.io/v1beta1', kind: 'IPAddressPool', metadata: { name: 'empty' }, spec: {} },
+      {
+        apiVersion: 'metallb.io/v1beta2',
+        kind: 'BGPPeer',
+        metadata: { name: 'no-address' },
+        spec: { myASN: 64500, peerASN: 64501, holdTime: 90 },
+      },
+    ],
+    { namespace: 'beacon-system' },
+  );
+  assert.deepEqual(
+    r.warnings.map((w) => `${w.object} ${w.field}: ${w.message}`),
+    [
+      "IPAddressPool/empty spec.addresses: Beacon's CRD refuses the converted object: missing required field addresses",
+      "BGPPeer/no-address spec.peerAddress: Beacon's CRD refuses the converted object: missing required field peerAddress",
+      "BGPPeer/no-address spec.holdTime: Beacon's CRD refuses the converted object: must be a string",
+    ],
+  );
+});

@@ -10,7 +10,9 @@
  */
 import { parse as parseYaml } from 'yaml';
 import { API_VERSION } from '../api/crds/common.ts';
+import { KINDS } from '../api/crds/kinds.ts';
 import { durationMs } from '../api/duration.ts';
+import { type SchemaFault, structuralErrors } from '../api/schema-check.ts';
 
 export const METALLB_GROUP = 'metallb.io';
 export const METALLB_NAMESPACE = 'metallb-system';
@@ -501,6 +503,17 @@ function addUnique(
   );
 }
 
+/**
+ * How `o` breaks its kind's schema (what the API server would refuse before its CEL rules): a MetalLB
+ * object MetalLB itself would have refused (no addresses, a number for a duration) is named here rather
+ * than first by `kubectl apply`.
+ */
+export function schemaFaults(o: BeaconObject): SchemaFault[] {
+  const spec = KINDS.find((k) => k.kind === o.kind)?.spec;
+  if (!spec) return [{ path: '', message: `${o.kind} is not a kind Beacon is configured with` }];
+  return structuralErrors(spec.json, o.spec, 'spec');
+}
+
 /** Converts parsed documents (objects from YAML or the API), in order. */
 export function convertMetalLB(documents: readonly unknown[], opts: ConvertOptions): Conversion {
   const objects: BeaconObject[] = [];
@@ -552,5 +565,12 @@ export function convertMetalLB(documents: readonly unknown[], opts: ConvertOptio
     for (const converted of convertOne(doc, { namespace: opts.namespace, sourceNamespace, warn }))
       addUnique(objects, taken, converted, source, warn);
   });
+  for (const o of objects)
+    for (const fault of schemaFaults(o))
+      warnings.push({
+        object: `${o.kind}/${o.metadata.name}`,
+        field: fault.path,
+        message: `Beacon's CRD refuses the converted object: ${fault.message}`,
+      });
   return { objects, warnings };
 }

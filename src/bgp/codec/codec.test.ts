@@ -317,6 +317,37 @@ describe('what routers send back is parsed and can be discarded', () => {
     assert.equal(m.attributes.discarded?.[0]?.type, 17);
   });
 
+  // RFC 6793 6: a 4-octet speaker that receives AS_CONFED_SEQUENCE or AS_CONFED_SET segments in AS4_PATH
+  // "MUST discard these path segments ... and continue processing the UPDATE message".
+  test('AS_CONFED segments in an AS4_PATH are dropped and the other segments kept (RFC 6793 6)', () => {
+    const m = decodeOk(
+      update(
+        '',
+        '40 01 01 00 40 02 04 02 01 5ba0 40 03 04 c0000202 c0 11 12 03 01 0000fde8 02 01 fa56ea00 04 01 0000fde7',
+        '20 c6336407',
+      ),
+      TWO,
+    );
+    assert.ok(m.type === 'update');
+    assert.deepEqual(m.attributes.as4Path, [{ type: 2, asns: [4200000000] }]);
+    assert.equal(m.attributes.discarded, undefined);
+    assert.equal(m.treatAsWithdraw, undefined);
+  });
+
+  test('an AS4_PATH of confederation segments only is left with nothing and discarded (RFC 6793 6)', () => {
+    const m = decodeOk(
+      update('', '40 01 01 00 40 02 04 02 01 5ba0 40 03 04 c0000202 c0 11 06 03 01 0000fde8', '20 c6336407'),
+      TWO,
+    );
+    assert.ok(m.type === 'update');
+    assert.equal(m.attributes.as4Path, undefined);
+    assert.deepEqual(
+      m.attributes.discarded?.map((d) => d.type),
+      [17],
+    );
+    assert.equal(m.nlri.length, 1);
+  });
+
   test('MP_REACH of an address family Beacon does not parse is kept opaque', () => {
     const m = decodeOk(update('', '40 01 01 00 40 02 00 80 0e 0b 0019 46 04 c0000201 00 0102'));
     assert.ok(m.type === 'update');

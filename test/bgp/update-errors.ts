@@ -139,6 +139,43 @@ export const UPDATE_ERROR_CASES: readonly UpdateErrorCase[] = [
     withdraw(PREFIX),
   ),
 
+  // AS_PATH contents. RFC 5065 5: AS_CONFED_SEQUENCE or AS_CONFED_SET segments from a peer outside the
+  // speaker's confederation make the AS_PATH malformed (RFC 4271 6.3), which RFC 7606 7.2 and 3(e) handle
+  // by treat-as-withdraw. Beacon is in no confederation, so an external peer may never send them; an
+  // internal peer inside a confederation member AS may. RFC 7607 2: AS 0 in the AS_PATH is malformed too.
+  row(
+    'AS_PATH with an AS_CONFED_SEQUENCE from an external peer',
+    'RFC 5065 5, RFC 7606 7.2',
+    ORIGIN + attr(0x40, 2, '03 01 0000fde8 02 01 0000fde9') + NEXT_HOP,
+    withdraw(PREFIX),
+  ),
+  row(
+    'AS_PATH with an AS_CONFED_SET from an external peer',
+    'RFC 5065 5, RFC 7606 7.2',
+    ORIGIN + attr(0x40, 2, '02 01 0000fde9 04 01 0000fde8') + NEXT_HOP,
+    withdraw(PREFIX),
+  ),
+  row(
+    'AS_PATH with an AS_CONFED_SEQUENCE from an internal peer',
+    'RFC 5065 3',
+    ORIGIN + attr(0x40, 2, '03 01 0000fde8') + NEXT_HOP,
+    accept(PREFIX),
+    { session: 'ibgp' },
+  ),
+  row(
+    'AS_PATH containing AS 0',
+    'RFC 7607 2, RFC 7606 7.2',
+    ORIGIN + attr(0x40, 2, '02 02 0000fde9 00000000') + NEXT_HOP,
+    withdraw(PREFIX),
+  ),
+  row(
+    'AS_PATH containing AS 0 on a 2-octet session',
+    'RFC 7607 2, RFC 7606 7.2',
+    ORIGIN + attr(0x40, 2, '02 02 fde9 0000') + NEXT_HOP,
+    withdraw(PREFIX),
+    { session: 'ebgp-2-octet' },
+  ),
+
   // NEXT_HOP. RFC 7606 7.3: malformed if its length is not 4; treat-as-withdraw. RFC 4271 6.3: one that is
   // not a valid host address is syntactically incorrect (3/8), which RFC 7606 3(e) turns into
   // treat-as-withdraw: no NOTIFICATION.
@@ -226,6 +263,13 @@ export const UPDATE_ERROR_CASES: readonly UpdateErrorCase[] = [
     { session: 'ebgp-2-octet' },
   ),
 
+  row(
+    'AGGREGATOR with AS 0',
+    'RFC 7607 2, RFC 7606 7.7',
+    BASE + attr(0xc0, 7, '00000000 c0000201'),
+    discard([7], PREFIX),
+  ),
+
   // COMMUNITIES. RFC 7606 7.8: malformed if its length is not a non-zero multiple of 4; treat-as-withdraw.
   row('COMMUNITIES of length 3', 'RFC 7606 7.8', BASE + attr(0xc0, 8, 'fde900'), withdraw(PREFIX)),
   row('COMMUNITIES of length 0', 'RFC 7606 7.8', BASE + attr(0xc0, 8), withdraw(PREFIX)),
@@ -278,6 +322,65 @@ export const UPDATE_ERROR_CASES: readonly UpdateErrorCase[] = [
     'RFC 6793 6',
     ORIGIN + AS_PATH_2OCTET + NEXT_HOP + attr(0xc0, 17, '02 00'),
     discard([17], PREFIX),
+    { session: 'ebgp-2-octet' },
+  ),
+
+  // AS4_PATH and AS4_AGGREGATOR. RFC 6793 6: between two 4-octet speakers they "MUST NOT be carried", and
+  // the receiver "MUST discard the path attribute and continue". From a 2-octet speaker, an AS4_PATH is
+  // malformed when shorter than 6 octets or its segments do not parse, an AS4_AGGREGATOR when its length is
+  // not 8; RFC 7607 2 adds AS 0 in either. All of these are attribute discard.
+  row(
+    'AS4_PATH from a 4-octet speaker',
+    'RFC 6793 6',
+    BASE + attr(0xc0, 17, '02 01 0000fde9'),
+    discard([17], PREFIX),
+  ),
+  row(
+    'AS4_AGGREGATOR from a 4-octet speaker',
+    'RFC 6793 6',
+    BASE + attr(0xc0, 18, '0000fde9 c0000201'),
+    discard([18], PREFIX),
+  ),
+  row(
+    'AS4_PATH from a 2-octet speaker',
+    'RFC 6793 4.2.3',
+    ORIGIN + AS_PATH_2OCTET + NEXT_HOP + attr(0xc0, 17, '02 01 0000fde9'),
+    accept(PREFIX),
+    { session: 'ebgp-2-octet' },
+  ),
+  row(
+    'AS4_PATH of length 0',
+    'RFC 6793 6',
+    ORIGIN + AS_PATH_2OCTET + NEXT_HOP + attr(0xc0, 17),
+    discard([17], PREFIX),
+    { session: 'ebgp-2-octet' },
+  ),
+  row(
+    'AS4_PATH containing AS 0',
+    'RFC 7607 2, RFC 6793 6',
+    ORIGIN + AS_PATH_2OCTET + NEXT_HOP + attr(0xc0, 17, '02 01 00000000'),
+    discard([17], PREFIX),
+    { session: 'ebgp-2-octet' },
+  ),
+  row(
+    'AS4_PATH with an AS_CONFED_SEQUENCE: the segment is dropped, the attribute stays',
+    'RFC 6793 6',
+    ORIGIN + AS_PATH_2OCTET + NEXT_HOP + attr(0xc0, 17, '03 01 0000fde8 02 01 0000fde9'),
+    accept(PREFIX),
+    { session: 'ebgp-2-octet' },
+  ),
+  row(
+    'AS4_AGGREGATOR of length 6',
+    'RFC 6793 6',
+    ORIGIN + AS_PATH_2OCTET + NEXT_HOP + attr(0xc0, 7, '5ba0 c0000201') + attr(0xc0, 18, 'fde9 c0000201'),
+    discard([18], PREFIX),
+    { session: 'ebgp-2-octet' },
+  ),
+  row(
+    'AS4_AGGREGATOR with AS 0',
+    'RFC 7607 2, RFC 6793 6',
+    ORIGIN + AS_PATH_2OCTET + NEXT_HOP + attr(0xc0, 7, '5ba0 c0000201') + attr(0xc0, 18, '00000000 c0000201'),
+    discard([18], PREFIX),
     { session: 'ebgp-2-octet' },
   ),
 
@@ -338,6 +441,29 @@ export const UPDATE_ERROR_CASES: readonly UpdateErrorCase[] = [
     { nlri: '' },
   ),
   row(
+    'MP_REACH_NLRI with an IPv4 next hop of length 5',
+    'RFC 7606 7.11',
+    ORIGIN + AS_PATH + attr(0x80, 14, '0001 01 05 c000020100 00 18 cb0071'),
+    reset('3/9'),
+    { nlri: '' },
+  ),
+  row(
+    'MP_UNREACH_NLRI with an IPv6 prefix of length 129',
+    'RFC 7606 5.3',
+    attr(0x80, 15, '0002 01 81 20010db8000000000000000000000000'),
+    reset('3/9'),
+    { nlri: '' },
+  ),
+  // RFC 4760 4: an UPDATE with only MP_UNREACH_NLRI needs no other attribute (RFC 7606 5.2 resets only
+  // when attributes other than MP_UNREACH_NLRI come without reachable NLRI).
+  row(
+    'an UPDATE with only MP_UNREACH_NLRI',
+    'RFC 4760 4, RFC 7606 5.2',
+    attr(0x80, 15, '0002 01 30 20010db80001'),
+    accept(),
+    { nlri: '' },
+  ),
+  row(
     'malformed ORIGIN beside a well-formed MP_REACH_NLRI',
     'RFC 7606 7.1, 2',
     attr(0x40, 1, '0000') + AS_PATH + MP_REACH_V6,
@@ -358,6 +484,45 @@ export const UPDATE_ERROR_CASES: readonly UpdateErrorCase[] = [
     'unrecognized optional non-transitive attribute 250',
     'RFC 4271 5',
     BASE + attr(0x80, 250, '01'),
+    accept(PREFIX),
+  ),
+
+  row(
+    'attribute type 0 (reserved), flagged optional',
+    'RFC 4271 5',
+    BASE + attr(0x80, 0, '01'),
+    accept(PREFIX),
+  ),
+  row(
+    'attribute type 0 (reserved), flagged well-known',
+    'RFC 4271 6.3',
+    BASE + attr(0x40, 0, '01'),
+    reset('3/2'),
+  ),
+  row(
+    'unrecognized optional transitive attribute with the Partial bit',
+    'RFC 4271 4.3, 5',
+    BASE + attr(0xe0, 99, '01'),
+    accept(PREFIX),
+  ),
+  row(
+    'an unrecognized well-known attribute beside a malformed COMMUNITIES',
+    'RFC 4271 6.3, RFC 7606 3(h)',
+    BASE + attr(0xc0, 8, 'fde900') + attr(0x40, 99, '00'),
+    reset('3/2'),
+  ),
+  // RFC 4271 4.3: the Extended Length bit says the length field has two octets; nothing requires the
+  // length to need them.
+  row(
+    'ORIGIN with the Extended Length bit and a length of 1',
+    'RFC 4271 4.3',
+    `50 01 0001 00${AS_PATH}${NEXT_HOP}`,
+    accept(PREFIX),
+  ),
+  row(
+    'EXTENDED COMMUNITIES of an unknown type, length 8',
+    'RFC 4360 2, RFC 7606 7.14',
+    BASE + attr(0xc0, 16, 'ee01 000000000001'),
     accept(PREFIX),
   ),
 
@@ -455,6 +620,16 @@ export const UPDATE_ERROR_CASES: readonly UpdateErrorCase[] = [
   row('withdrawn prefix running past its field', 'RFC 7606 3(i)', BASE, reset('3/10'), {
     withdrawn: '18 c633',
   }),
+  row('withdrawn prefix of length 33', 'RFC 7606 3(i), 5.3', BASE, reset('3/10'), {
+    withdrawn: '21 c633640000',
+  }),
+  {
+    name: 'Withdrawn Routes Length past the message',
+    rfc: 'RFC 7606 3(b)',
+    session: 'ebgp',
+    update: Uint8Array.from(Buffer.from(hex(`${MARKER} 0017 02 0010 0000`), 'hex')),
+    expect: reset('3/1'),
+  },
   {
     name: 'Total Path Attribute Length past the message',
     rfc: 'RFC 7606 3(b)',

@@ -317,6 +317,46 @@ describe('what routers send back is parsed and can be discarded', () => {
     assert.equal(m.attributes.discarded?.[0]?.type, 17);
   });
 
+  // RFC 6793 6: a 4-octet speaker that receives AS_CONFED_SEQUENCE or AS_CONFED_SET segments in AS4_PATH
+  // "MUST discard these path segments ... and continue processing the UPDATE message".
+  test('AS_CONFED segments in an AS4_PATH are dropped and the other segments kept (RFC 6793 6)', () => {
+    const m = decodeOk(
+      update(
+        '',
+        '40 01 01 00 40 02 04 02 01 5ba0 40 03 04 c0000202 c0 11 12 03 01 0000fde8 02 01 fa56ea00 04 01 0000fde7',
+        '20 c6336407',
+      ),
+      TWO,
+    );
+    assert.ok(m.type === 'update');
+    assert.deepEqual(m.attributes.as4Path, [{ type: 2, asns: [4200000000] }]);
+    assert.equal(m.attributes.discarded, undefined);
+    assert.equal(m.treatAsWithdraw, undefined);
+  });
+
+  test('an AS4_PATH of confederation segments only is left with nothing and discarded (RFC 6793 6)', () => {
+    const m = decodeOk(
+      update('', '40 01 01 00 40 02 04 02 01 5ba0 40 03 04 c0000202 c0 11 06 03 01 0000fde8', '20 c6336407'),
+      TWO,
+    );
+    assert.ok(m.type === 'update');
+    assert.equal(m.attributes.as4Path, undefined);
+    assert.deepEqual(
+      m.attributes.discarded?.map((d) => d.type),
+      [17],
+    );
+    assert.equal(m.nlri.length, 1);
+  });
+
+  // RFC 7313 5: a subtype other than 0, 1 and 2 "MUST" be ignored; its length does not make it an error.
+  test('ROUTE-REFRESH of an undefined subtype decodes, whatever its length, for the session to ignore', () => {
+    for (const bytes of [hex(`${MARKER} 0017 05 0001 03 01`), hex(`${MARKER} 0019 05 0002 ff 01 0000`)]) {
+      const m = decodeOk(bytes);
+      assert.ok(m.type === 'route-refresh');
+      assert.notEqual(m.subtype, 0);
+    }
+  });
+
   test('MP_REACH of an address family Beacon does not parse is kept opaque', () => {
     const m = decodeOk(update('', '40 01 01 00 40 02 00 80 0e 0b 0019 46 04 c0000201 00 0102'));
     assert.ok(m.type === 'update');
@@ -353,6 +393,15 @@ describe('every malformed input that resets the session maps to its NOTIFICATION
     ['OPEN shorter than 29', hex(`${MARKER} 001c 01 04fde9005ac000020100`).subarray(0, 28), 1, 2, '001c'],
     ['NOTIFICATION shorter than 21', hex(`${MARKER} 0014 03 06`), 1, 2, '0014'],
     ['ROUTE-REFRESH of the wrong length', hex(`${MARKER} 0018 05 0001 00 01 00`), 1, 2, '0018'],
+    // RFC 7313 5: a BoRR or EoRR whose body is not 4 octets: 7/1, the whole message as Data.
+    [
+      'ROUTE-REFRESH BoRR of length 24',
+      hex(`${MARKER} 0018 05 0001 01 01 00`),
+      7,
+      1,
+      `${MARKER}0018050001010100`,
+    ],
+    ['ROUTE-REFRESH EoRR of length 22', hex(`${MARKER} 0016 05 0001 02`), 7, 1, `${MARKER}001605000102`],
     ['unknown message type', hex(`${MARKER} 0013 09`), 1, 3, '09'],
     ['OPEN version 3', hex(`${MARKER} 001d 01 03 fde9 005a c0000201 00`), 2, 1, '0004'],
     [

@@ -110,6 +110,11 @@ export const UpdateSubcode = {
   MALFORMED_AS_PATH: 11,
 } as const;
 
+/** RFC 7313 5: subcodes of ROUTE-REFRESH Message Error (7). */
+export const RouteRefreshSubcode = {
+  INVALID_MESSAGE_LENGTH: 1,
+} as const;
+
 /** RFC 4486 / RFC 8203 / RFC 8538 / RFC 9384 Cease subcodes. */
 export const CeaseSubcode = {
   MAX_PREFIXES: 1,

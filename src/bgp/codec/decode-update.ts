@@ -113,6 +113,14 @@ function readAsPath(v: Uint8Array, asnSize: 2 | 4): AsPathSegment[] | string {
   return out;
 }
 
+const CONFED_SEGMENT = (s: AsPathSegment) =>
+  s.type === AsPathSegmentType.AS_CONFED_SEQUENCE || s.type === AsPathSegmentType.AS_CONFED_SET;
+
+/** RFC 7607 2: AS 0 may appear in no AS_PATH, AS4_PATH, AGGREGATOR or AS4_AGGREGATOR. */
+function hasAsZero(path: readonly AsPathSegment[]): boolean {
+  return path.some((s) => s.asns.includes(0));
+}
+
 function familyOf(afi: number, safi: number): Family | undefined {
   if (safi !== Safi.UNICAST) return undefined;
   return afi === Afi.IPV4 ? 'ipv4' : afi === Afi.IPV6 ? 'ipv6' : undefined;
@@ -229,15 +237,26 @@ function decodeKnown(
 ): void {
   const attrs = d.attrs;
   const name = attributeName(type);
-  const malformed = (subcode: number, why: string, data: Uint8Array = whole.slice()) => {
+  const malformed = (
+    subcode: number,
+    why: string,
+    data: Uint8Array = whole.slice(),
+    clause: string = rule.rule,
+  ) => {
     const reason = `${name}: ${why}`;
     if (rule.treatment === 'session-reset') throw updateFault(subcode, reason, data);
-    if (rule.treatment === 'attribute-discard') discard(attrs, { type, reason: why, rule: rule.rule });
-    else d.withdrawals.push({ type, subcode, reason, rule: rule.rule, data });
+    if (rule.treatment === 'attribute-discard') discard(attrs, { type, reason: why, rule: clause });
+    else d.withdrawals.push({ type, subcode, reason, rule: clause, data });
   };
   const ibgpOnly = IBGP_ONLY.get(type);
   if (ibgpOnly && ctx.ibgp === false) {
     discard(attrs, { type, reason: 'from an external peer', rule: ibgpOnly });
+    return;
+  }
+  // RFC 6793 6: AS4_PATH and AS4_AGGREGATOR "MUST NOT be carried" between two 4-octet speakers, and one
+  // that comes anyway is discarded, whatever it holds.
+  if ((type === AttrType.AS4_PATH || type === AttrType.AS4_AGGREGATOR) && ctx.fourOctetAs) {
+    discard(attrs, { type, reason: 'from a 4-octet AS speaker', rule: 'RFC 6793 6' });
     return;
   }
   const flagsWrong = flagsProblem(flags, rule.flags);
@@ -257,6 +276,17 @@ function decodeKnown(
       const path = readAsPath(v, ctx.fourOctetAs ? 4 : 2);
       // RFC 4271 6.3 gives Malformed AS_PATH no Data.
       if (typeof path === 'string') malformed(UpdateSubcode.MALFORMED_AS_PATH, path, EMPTY);
+      // RFC 5065 5: confederation segments from outside the confederation make the AS_PATH malformed.
+      // Beacon belongs to no confederation, so no external peer may send them.
+      else if (ctx.ibgp === false && path.some(CONFED_SEGMENT))
+        malformed(
+          UpdateSubcode.MALFORMED_AS_PATH,
+          'confederation segment from an external peer',
+          EMPTY,
+          'RFC 7606 7.2, RFC 5065 5',
+        );
+      else if (hasAsZero(path))
+        malformed(UpdateSubcode.MALFORMED_AS_PATH, 'AS 0', EMPTY, 'RFC 7606 7.2, RFC 7607 2');
       else attrs.asPath = path;
       return;
     }
@@ -281,12 +311,11 @@ function decodeKnown(
       return;
     case AttrType.AGGREGATOR: {
       const asnSize = ctx.fourOctetAs ? 4 : 2;
+      const asn = asnSize === 4 ? u32(v, 0) : (v[0]! << 8) | v[1]!;
       if (len !== asnSize + 4) wrongLength();
-      else
-        attrs.aggregator = {
-          asn: asnSize === 4 ? u32(v, 0) : (v[0]! << 8) | v[1]!,
-          address: formatIpv4(v, asnSize),
-        };
+      else if (asn === 0)
+        malformed(UpdateSubcode.OPTIONAL_ATTRIBUTE_ERROR, 'AS 0', whole.slice(), 'RFC 7606 7.7, RFC 7607 2');
+      else attrs.aggregator = { asn, address: formatIpv4(v, asnSize) };
       return;
     }
     case AttrType.COMMUNITIES: {
@@ -325,13 +354,25 @@ function decodeKnown(
       else keepOpaque(attrs, { flags, type, value: v.slice() });
       return;
     case AttrType.AS4_PATH: {
-      const path = readAsPath(v, 4);
+      // RFC 6793 6: malformed when too short to carry one AS number (6 octets) or when a segment does not
+      // parse; RFC 7607 2: or when it holds AS 0.
+      const path = len < 6 ? `length ${len}, too short for one AS number` : readAsPath(v, 4);
       if (typeof path === 'string') malformed(UpdateSubcode.OPTIONAL_ATTRIBUTE_ERROR, path);
-      else attrs.as4Path = path;
+      else if (hasAsZero(path))
+        malformed(UpdateSubcode.OPTIONAL_ATTRIBUTE_ERROR, 'AS 0', whole.slice(), 'RFC 6793 6, RFC 7607 2');
+      else {
+        // RFC 6793 6: confederation segments "MUST NOT be carried" in AS4_PATH; the receiver drops those
+        // segments and keeps the rest.
+        const kept = path.filter((s) => !CONFED_SEGMENT(s));
+        if (kept.length) attrs.as4Path = kept;
+        else discard(attrs, { type, reason: 'only confederation segments', rule: 'RFC 6793 6' });
+      }
       return;
     }
     case AttrType.AS4_AGGREGATOR:
       if (len !== 8) wrongLength();
+      else if (u32(v, 0) === 0)
+        malformed(UpdateSubcode.OPTIONAL_ATTRIBUTE_ERROR, 'AS 0', whole.slice(), 'RFC 6793 6, RFC 7607 2');
       else keepOpaque(attrs, { flags, type, value: v.slice() });
       return;
     case AttrType.MP_REACH_NLRI:

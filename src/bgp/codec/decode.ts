@@ -6,6 +6,7 @@ import {
   HeaderSubcode,
   MAX_MESSAGE_LENGTH,
   MessageType,
+  RouteRefreshSubcode,
 } from './constants.ts';
 import { decodeOpenBody } from './decode-open.ts';
 import { decodeUpdateBody } from './decode-update.ts';
@@ -90,6 +91,20 @@ function decodeUnchecked(buf: Uint8Array, ctx: CodecContext): BgpMessage {
       `type ${type}`,
       Uint8Array.of(type),
     );
+  if (type === MessageType.ROUTE_REFRESH && length !== min && length > HEADER_LENGTH + 2) {
+    const subtype = buf[HEADER_LENGTH + 2]!;
+    // RFC 7313 5: a BoRR or EoRR whose body is not 4 octets is 7/1, with the whole message as Data.
+    if (subtype === 1 || subtype === 2)
+      throw fault(
+        ErrorCode.ROUTE_REFRESH,
+        RouteRefreshSubcode.INVALID_MESSAGE_LENGTH,
+        `ROUTE-REFRESH subtype ${subtype} of length ${length}`,
+        buf.slice(),
+      );
+    // RFC 7313 5: any subtype but 0, 1 and 2 is ignored, whatever its length; the session drops it.
+    if (subtype !== 0)
+      return { type: 'route-refresh', afi: (buf[19]! << 8) | buf[20]!, subtype, safi: buf[22] ?? 0 };
+  }
   const exact = type === MessageType.KEEPALIVE || type === MessageType.ROUTE_REFRESH;
   if (length < min || (exact && length !== min))
     throw fault(

@@ -42,3 +42,18 @@ test('a fixed peerAs still refuses any other AS with Bad Peer AS', () => {
   assert.ok(!isWireError(right));
   assert.equal(right.ibgp, true);
 });
+
+// RFC 7607 2: "If a BGP speaker receives zero as the peer AS in an OPEN message, it MUST abort the
+// connection and send a NOTIFICATION with Error Code 'OPEN Message Error' and subcode 'Bad Peer AS'".
+test('AS 0 in My AS or in the 4-octet AS capability is Bad Peer AS, even to a dynamic-ASN peer', () => {
+  const opens: OpenMessage[] = [
+    { ...openFrom(64500), myAs: 0, capabilities: [] },
+    { ...openFrom(64500), myAs: 0 },
+    { ...openFrom(64500), myAs: 23456, capabilities: [{ kind: 'four-octet-as', asn: 0 }] },
+  ];
+  for (const open of opens) {
+    const n = negotiate(open, config('external'));
+    assert.ok(isWireError(n), `accepted ${JSON.stringify(open)}`);
+    assert.deepEqual([n.code, n.subcode], [2, 2]);
+  }
+});

@@ -107,6 +107,12 @@ export function negotiate(open: OpenMessage, c: OpenConfig): Negotiated | WireEr
   }
   if (!sawMultiprotocol) peerFamilies.add('ipv4');
   const peerAs = fourOctet ?? open.myAs;
+  // RFC 7607 2: AS 0 as the peer AS is Bad Peer AS, whatever the configuration would accept.
+  if (peerAs === 0 || open.myAs === 0)
+    return openError(
+      OpenSubcode.BAD_PEER_AS,
+      `peer AS 0 (My AS ${open.myAs}, 4-octet AS ${fourOctet ?? 'none'})`,
+    );
   if (c.peerAs === 'external' ? peerAs === c.localAs : peerAs !== c.peerAs)
     return openError(
       OpenSubcode.BAD_PEER_AS,

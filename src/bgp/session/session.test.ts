@@ -11,7 +11,7 @@ import { pino } from 'pino';
 import { FakeClock } from '../../time/clock.ts';
 import { decodeMessage } from '../codec/decode.ts';
 import { endOfRib } from '../codec/decode-update.ts';
-import { encodeKeepalive, encodeOpen } from '../codec/encode.ts';
+import { encodeKeepalive, encodeOpen, encodeRouteRefresh } from '../codec/encode.ts';
 import { MessageFramer } from '../codec/framer.ts';
 import type { BgpMessage, UpdateMessage } from '../codec/messages.ts';
 import { formatPrefix } from '../codec/prefix.ts';
@@ -101,6 +101,53 @@ async function pair(over: { a?: Partial<SessionOptions>; b?: Partial<SessionOpti
       await listener.close();
     },
   };
+}
+
+/**
+ * A passive session B (AS 65002) and a raw TCP peer in AS 65001 that has sent its OPEN; the test writes
+ * the rest (the KEEPALIVE, then what it tests) and reads what B sent back in `received`.
+ */
+async function rawPeer(t: { after(fn: () => Promise<void>): void }) {
+  const logs = new LogLines();
+  const log = pino({ level: 'debug' }, logs);
+  const listener = await BgpListener.listen({ host: B_ADDR, port: 0, log });
+  const b = new BgpSession({
+    localAs: 65002,
+    peerAs: 65001,
+    peerAddress: A_ADDR,
+    routerId: '192.0.2.2',
+    passive: true,
+    log,
+    clock: new FakeClock(),
+  });
+  listener.add(b);
+  let raw: Socket | undefined;
+  t.after(async () => {
+    raw?.destroy();
+    await b.stop();
+    await listener.close();
+  });
+  b.start();
+  raw = connect({ host: B_ADDR, port: listener.address.port, localAddress: A_ADDR });
+  await once(raw, 'connect');
+  const received: BgpMessage[] = [];
+  const framer = new MessageFramer();
+  raw.on('data', (chunk: Buffer) => {
+    framer.push(chunk);
+    for (let f = framer.next(); f?.ok; f = framer.next()) {
+      const d = decodeMessage(f.bytes, { fourOctetAs: true });
+      if (d.ok) received.push(d.value);
+    }
+  });
+  raw.write(
+    encodeOpen({
+      myAs: 65001,
+      holdTime: 90,
+      bgpId: '192.0.2.1',
+      capabilities: [{ kind: 'four-octet-as', asn: 65001 }, { kind: 'route-refresh' }],
+    }),
+  );
+  return { b, raw, received, logs };
 }
 
 function hosts(n: number): string[] {
@@ -318,46 +365,8 @@ describe('two Beacon sessions over loopback TCP', () => {
   test('a malformed UPDATE from the peer ends the session with its NOTIFICATION and a log line, nothing throws', {
     timeout: 20_000,
   }, async (t) => {
-    const logs = new LogLines();
-    const log = pino({ level: 'debug' }, logs);
-    const listener = await BgpListener.listen({ host: B_ADDR, port: 0, log });
-    const b = new BgpSession({
-      localAs: 65002,
-      peerAs: 65001,
-      peerAddress: A_ADDR,
-      routerId: '192.0.2.2',
-      passive: true,
-      log,
-      clock: new FakeClock(),
-    });
-    listener.add(b);
-    let raw: Socket | undefined;
-    t.after(async () => {
-      raw?.destroy();
-      await b.stop();
-      await listener.close();
-    });
-    b.start();
-    raw = connect({ host: B_ADDR, port: listener.address.port, localAddress: A_ADDR });
-    await once(raw, 'connect');
-    const received: BgpMessage[] = [];
-    const framer = new MessageFramer();
-    raw.on('data', (chunk: Buffer) => {
-      framer.push(chunk);
-      for (let f = framer.next(); f?.ok; f = framer.next()) {
-        const d = decodeMessage(f.bytes, { fourOctetAs: true });
-        if (d.ok) received.push(d.value);
-      }
-    });
+    const { raw, received, logs } = await rawPeer(t);
     const closed = once(raw, 'close');
-    raw.write(
-      encodeOpen({
-        myAs: 65001,
-        holdTime: 90,
-        bgpId: '192.0.2.1',
-        capabilities: [{ kind: 'four-octet-as', asn: 65001 }],
-      }),
-    );
     raw.write(encodeKeepalive());
     // An UPDATE whose AS_PATH segment claims more ASNs than it carries: 3/11.
     raw.write(
@@ -371,6 +380,27 @@ describe('two Beacon sessions over loopback TCP', () => {
     assert.ok(line);
     assert.equal(line.direction, 'sent');
     assert.match(String(line.reason), /AS_PATH/);
+  });
+
+  test('ROUTE-REFRESH subtypes other than 0 (BoRR, EoRR, unknown) are ignored, not answered (RFC 7313 5)', {
+    timeout: 20_000,
+  }, async (t) => {
+    const { b, raw, received, logs } = await rawPeer(t);
+    const refreshes: unknown[] = [];
+    b.on('route-refresh', (r) => refreshes.push(r));
+    raw.write(encodeKeepalive());
+    // IPv4 unicast: BoRR (1), EoRR (2), subtype 3 (undefined), subtype 255 (reserved), then a request (0).
+    raw.write(Buffer.concat([1, 2, 3, 255, 0].map((subtype) => encodeRouteRefresh(1, 1, subtype))));
+    const signal = AbortSignal.timeout(10_000);
+    await until(() => refreshes.length > 0, signal);
+    assert.deepEqual(refreshes, [{ family: 'ipv4' }], 'only the subtype 0 request was answered');
+    assert.equal(b.state, 'Established');
+    assert.equal(received.filter((m) => m.type === 'notification').length, 0);
+    const warned = logs.lines.filter((l) => l.level === 40 && String(l.msg).includes('unknown subtype'));
+    assert.deepEqual(
+      warned.map((l) => l.subtype),
+      [3, 255],
+    );
   });
 
   // B is 192.0.2.2 in AS 65002; the peer is in AS 65001. With equal identifiers, RFC 6286 2.1 keeps the

@@ -186,6 +186,8 @@ export class BgpSession extends EventEmitter<SessionEvents> {
   private keepalivesSuspended = false;
   private _bfd: BfdSession | undefined;
   private readonly closing = new Set<Socket>();
+  /** ROUTE-REFRESH subtypes RFC 7313 does not define that were already logged at warn. */
+  private readonly unknownRefreshSubtypes = new Set<number>();
   private readonly malformed: MalformedLog;
 
   constructor(options: SessionOptions) {
@@ -661,6 +663,22 @@ export class BgpSession extends EventEmitter<SessionEvents> {
   }
 
   private onRouteRefresh(conn: Connection, m: RouteRefreshMessage): void {
+    // RFC 7313: only subtype 0 asks for the Adj-RIB-Out again. 1 and 2 (BoRR, EoRR) frame the peer's own
+    // re-advertisement, which Beacon, keeping no Adj-RIB-In, has nothing to do with; any other subtype
+    // "MUST" be ignored, and SHOULD be logged as an error.
+    if (m.subtype !== 0) {
+      const known = m.subtype === 1 || m.subtype === 2;
+      const fields = { afi: m.afi, safi: m.safi, subtype: m.subtype };
+      if (known) this.log.debug(fields, 'ignoring a ROUTE-REFRESH that only marks the peer re-advertising');
+      else if (this.unknownRefreshSubtypes.has(m.subtype))
+        this.log.debug(fields, 'ignoring a ROUTE-REFRESH of an unknown subtype (RFC 7313 5)');
+      else {
+        // Warn once per subtype, so that a peer repeating it cannot flood the log.
+        this.unknownRefreshSubtypes.add(m.subtype);
+        this.log.warn(fields, 'ignoring a ROUTE-REFRESH of an unknown subtype (RFC 7313 5)');
+      }
+      return;
+    }
     const family = familyOf(m.afi, m.safi);
     // RFC 2918: a refresh for a family that was not negotiated is ignored.
     const outcome = conn === this.primary && family ? this.sender.refresh(family) : undefined;

@@ -47,12 +47,15 @@ export const bgpPeerSpec = obj(
       },
     ]),
     keepaliveTime: duration('Interval between KEEPALIVEs; must be less than holdTime; default holdTime/3.'),
-    connectTime: duration('Time between connection attempts; 1s to 65535s; default 120s.', [
-      {
-        rule: "duration(self) >= duration('1s') && duration(self) <= duration('65535s')",
-        message: 'connectTime must be between 1s and 65535s',
-      },
-    ]),
+    connectTime: duration(
+      'Longest wait between connection attempts: the first retry comes after 1s and each failed one doubles the wait up to this; 1s to 65535s; default 60s.',
+      [
+        {
+          rule: "duration(self) >= duration('1s') && duration(self) <= duration('65535s')",
+          message: 'connectTime must be between 1s and 65535s',
+        },
+      ],
+    ),
     password: str({
       description: 'TCP MD5 password (RFC 2385), in clear; prefer passwordSecret.',
       maxLength: 80,

@@ -181,7 +181,7 @@ test("MetalLB's own samples convert to what the API server accepts, each change 
     ['BGPPeer/peer-in-vrf spec.vrf', /cannot peer through VRF red; this BGPPeer is left out/],
     ['BGPPeer/local-as spec.localASN', /carried over as myASN 65010/],
     ['BGPPeer/keepalive-equals-hold spec.keepaliveTime', /set to 10s/],
-    ['BGPPeer/keepalive-above-default-hold spec.keepaliveTime', /set to 30s/],
+    ['BGPPeer/keepalive-above-default-hold spec.holdTime', /set to 360s, three times keepaliveTime 2m/],
     ['BGPPeer/secret-elsewhere spec.passwordSecret', /copy the Secret tor-auth from netops to beacon-system/],
     ['ConfigMap/config', /legacy ConfigMap/],
     ['ConfigMap/config-communities', /legacy ConfigMap/],

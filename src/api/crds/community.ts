@@ -1,7 +1,7 @@
 /** Community: names for BGP community values, and the well-known names' fixed values. */
 import { COMMUNITY_ALIAS_PATTERN, communityLiteralInRange } from '../cel.ts';
-import { WELL_KNOWN_COMMUNITIES } from '../communities.ts';
 import { listMap, obj, str } from '../schema.ts';
+import { WELL_KNOWN_COMMUNITIES } from '../well-known-communities.ts';
 import { age, type Kind } from './common.ts';
 
 /** CEL: a Community entry's name as a key of WELL_KNOWN_COMMUNITIES (see wellKnownKey). */

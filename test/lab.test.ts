@@ -75,6 +75,26 @@ function startJob(command: string, args: string[]): Run {
   return { child, output: () => out };
 }
 
+/** The processes below `pid`, one line each with how long they have run: what a lab that does not exit waits for. */
+function processTree(pid: number): string {
+  const rows = execFileSync('ps', ['-eo', 'pid=,ppid=,etimes=,args='], { encoding: 'utf8' })
+    .split('\n')
+    .map((l) => /^\s*(\d+)\s+(\d+)\s+(\d+)\s+(.*)$/.exec(l))
+    .filter((m) => m !== null);
+  const below = new Set([pid]);
+  const lines: string[] = [];
+  for (let grew = true; grew; ) {
+    grew = false;
+    for (const m of rows)
+      if (below.has(Number(m[2])) && !below.has(Number(m[1]))) {
+        below.add(Number(m[1]));
+        lines.push(`${m[1]} (parent ${m[2]}, ${m[3]} s): ${m[4]!.slice(0, 200)}`);
+        grew = true;
+      }
+  }
+  return lines.length ? lines.join('\n') : '(no child process)';
+}
+
 /**
  * Sends `signal` (to the lab or its whole group), then `again` a moment later when given (a user pressing
  * Ctrl-C once more), waits for the lab to exit, and returns the seconds it took.
@@ -84,6 +104,7 @@ async function stopLab(
   signal: NodeJS.Signals,
   target: number,
   again?: NodeJS.Signals,
+  output: () => string = () => '',
 ): Promise<number> {
   const sent = Date.now();
   process.kill(target, signal);
@@ -91,7 +112,13 @@ async function stopLab(
     await sleep(200);
     process.kill(target, again);
   }
-  await waitFor(`the lab (pid ${pid}) to exit after ${signal}`, () => !pidAlive(pid), 60_000, 50);
+  await waitFor(
+    `the lab (pid ${pid}) to exit after ${signal}`,
+    () => !pidAlive(pid),
+    60_000,
+    50,
+    () => `--- its output ---\n${output().slice(-6000)}\n--- its processes ---\n${processTree(pid)}`,
+  );
   return (Date.now() - sent) / 1000;
 }
 
@@ -139,7 +166,7 @@ test('npm run lab -- --failover 2>&1 | tee lab.log, then Ctrl-C: EXTERNAL-IPs, c
 
     // The terminal sends SIGINT to the whole foreground job: npm, sh, tee and the lab. tee dies at once,
     // so the lab's output has nowhere to go during its teardown.
-    const seconds = await stopLab(pid, 'SIGINT', -pgid);
+    const seconds = await stopLab(pid, 'SIGINT', -pgid, undefined, log);
     process.stdout.write(
       `# figure lab teardown after Ctrl-C on npm run lab | tee: ${seconds.toFixed(1)} s\n`,
     );
@@ -172,7 +199,7 @@ for (const [signal, again, when, marker] of [
         100,
         job.output,
       );
-      const seconds = await stopLab(pid, signal, pid, again);
+      const seconds = await stopLab(pid, signal, pid, again, job.output);
       await waitFor('the exit status', () => job.child.exitCode !== null, 10_000, 20);
       process.stdout.write(`# figure lab teardown after ${signal} ${when}: ${seconds.toFixed(1)} s\n`);
       const out = job.output().slice(job.output().indexOf(marker));

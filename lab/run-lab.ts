@@ -91,7 +91,11 @@ async function checkMachine(): Promise<void> {
 }
 
 /** Beacon's configuration and the demo, applied while the nodes are still starting. */
-async function applyDemo(api: ApiServer, images: Awaited<ReturnType<typeof clusterImages>>): Promise<void> {
+async function applyDemo(
+  api: ApiServer,
+  images: Awaited<ReturnType<typeof clusterImages>>,
+  signal: AbortSignal,
+): Promise<void> {
   await apply(
     api,
     `apiVersion: v1
@@ -109,6 +113,7 @@ ${loadBalancerService({
   targetPort: images.demo.port,
   annotations: { 'beacon.dev/address-pool': 'routed' },
 })}`,
+    signal,
   );
 }
 
@@ -131,8 +136,8 @@ export async function runLab(opts: LabOptions): Promise<LabResult> {
       clusterBinaries(detail),
     ]);
     helmHome = mkdtempSync(join(tmpdir(), 'beacon-lab-helm-'));
-    const helmRun = async (args: string[], api: ApiServer) => {
-      const r = await runHelm(helm, [...args, `--kubeconfig=${api.kubeconfigPath}`], helmHome!);
+    const helmRun = async (args: string[], api: ApiServer, signal: AbortSignal) => {
+      const r = await runHelm(helm, [...args, `--kubeconfig=${api.kubeconfigPath}`], helmHome!, signal);
       if (r.code !== 0)
         throw new StepError(`helm ${args[0]} failed: ${r.stderr.trim()}`, 'see the message above');
       return r.stdout;
@@ -150,9 +155,14 @@ export async function runLab(opts: LabOptions): Promise<LabResult> {
         log: detail,
         signal: opts.signal,
         // As docs/install.md says: the namespace with its Pod Security label, then the chart.
-        onApiServer: async (api) => {
-          await mustKubectl(api, ['create', 'namespace', NS]);
-          await mustKubectl(api, ['label', 'namespace', NS, 'pod-security.kubernetes.io/enforce=privileged']);
+        onApiServer: async (api, signal) => {
+          await mustKubectl(api, ['create', 'namespace', NS], undefined, signal);
+          await mustKubectl(
+            api,
+            ['label', 'namespace', NS, 'pod-security.kubernetes.io/enforce=privileged'],
+            undefined,
+            signal,
+          );
           await helmRun(
             [
               'install',
@@ -165,9 +175,10 @@ export async function runLab(opts: LabOptions): Promise<LabResult> {
               `--set=pools[0].name=lan,pools[0].addresses[0]=${L2_POOL[0]},pools[0].l2Advertisement=true`,
             ],
             api,
+            signal,
           );
-          await apply(api, routedPoolConfig(NS));
-          await applyDemo(api, images);
+          await apply(api, routedPoolConfig(NS), signal);
+          await applyDemo(api, images, signal);
         },
       });
     } catch (err) {

@@ -44,8 +44,11 @@ export interface ApiServer {
   readonly binaries: KubeBinaries;
   /** Seconds from the call to a ready server, binaries already built. */
   readonly startSeconds: number;
-  /** Runs the harness's kubectl as admin; never throws for a non-zero exit. */
-  kubectl(args: string[], input?: string): Promise<KubectlResult>;
+  /**
+   * Runs the harness's kubectl as admin; never throws for a non-zero exit. An abort kills it (a non-zero
+   * exit), so that nothing keeps talking to a cluster that is being torn down.
+   */
+  kubectl(args: string[], input?: string, signal?: AbortSignal): Promise<KubectlResult>;
   /** A kubeconfig file that authenticates as a ServiceAccount (through the TokenRequest API). */
   serviceAccountKubeconfig(namespace: string, name: string): Promise<string>;
   /** The serving certificate (chain) and key, for a proxy that must look like this server to clients. */
@@ -125,13 +128,13 @@ export type KubectlResult = { code: number; stdout: string; stderr: string };
 export function kubectlRunner(
   kubectlPath: string,
   kubeconfigPath: string,
-): (args: string[], input?: string) => Promise<KubectlResult> {
-  return (args, input) =>
+): (args: string[], input?: string, signal?: AbortSignal) => Promise<KubectlResult> {
+  return (args, input, signal) =>
     new Promise<KubectlResult>((resolve) => {
       const child = execFile(
         kubectlPath,
         [`--kubeconfig=${kubeconfigPath}`, ...args],
-        { maxBuffer: 64 * 1024 * 1024, timeout: 60_000 },
+        { maxBuffer: 64 * 1024 * 1024, timeout: 60_000, killSignal: 'SIGKILL', ...(signal && { signal }) },
         (err, stdout, stderr) => {
           const code = err ? (typeof err.code === 'number' ? err.code : 1) : 0;
           resolve({ code, stdout, stderr });

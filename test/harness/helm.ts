@@ -45,6 +45,7 @@ export function runHelm(
   helm: HelmBinary,
   args: string[],
   home: string,
+  signal?: AbortSignal,
 ): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
     execFile(
@@ -53,6 +54,8 @@ export function runHelm(
       {
         maxBuffer: 64 * 1024 * 1024,
         timeout: 120_000,
+        killSignal: 'SIGKILL',
+        ...(signal && { signal }),
         env: {
           PATH: process.env.PATH ?? '/usr/bin:/bin',
           HOME: home,

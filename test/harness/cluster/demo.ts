@@ -38,14 +38,19 @@ export function describeAnswer(a: Answer): string {
 }
 
 /** `kubectl apply -f -`, throwing with kubectl's stderr when it fails. */
-export async function apply(api: ApiServer, yaml: string): Promise<string> {
-  const r = await api.kubectl(['apply', '-f', '-'], yaml);
+export async function apply(api: ApiServer, yaml: string, signal?: AbortSignal): Promise<string> {
+  const r = await api.kubectl(['apply', '-f', '-'], yaml, signal);
   if (r.code !== 0) throw new Error(`kubectl apply failed:\n${r.stderr}\n--- input ---\n${yaml}`);
   return r.stdout;
 }
 
-export async function mustKubectl(api: ApiServer, args: string[], input?: string): Promise<string> {
-  const r = await api.kubectl(args, input);
+export async function mustKubectl(
+  api: ApiServer,
+  args: string[],
+  input?: string,
+  signal?: AbortSignal,
+): Promise<string> {
+  const r = await api.kubectl(args, input, signal);
   if (r.code !== 0) throw new Error(`kubectl ${args.join(' ')} failed:\n${r.stderr}`);
   return r.stdout;
 }

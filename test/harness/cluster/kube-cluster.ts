@@ -50,9 +50,12 @@ export interface KubeClusterOptions {
   log?: (line: string) => void;
   /**
    * Called as soon as the API server answers, while the nodes are still coming up, so that a caller can
-   * apply its objects meanwhile; start() resolves once it has too.
+   * apply its objects meanwhile; start() resolves once it has too. `signal` is aborted when the start
+   * fails or is aborted: the hook must stop its commands then, because start() waits for it before the
+   * teardown (a kubectl or helm left running would keep the process alive, talking to a cluster that is
+   * gone or to whatever listens on its port next).
    */
-  onApiServer?: (api: ApiServer) => Promise<void>;
+  onApiServer?: (api: ApiServer, signal: AbortSignal) => Promise<void>;
   /** Stops the start between phases (what is already running is torn down before start() rejects). */
   signal?: AbortSignal;
 }
@@ -149,6 +152,8 @@ export class KubeCluster {
     const nodes: KubeNode[] = [];
     let cp: ControlPlane | undefined;
     let hook: Promise<void> | undefined;
+    const hookStop = new AbortController();
+    const hookSignal = opts.signal ? AbortSignal.any([opts.signal, hookStop.signal]) : hookStop.signal;
     try {
       const t1 = Date.now();
       const bridge = await net.addBridge();
@@ -209,7 +214,7 @@ export class KubeCluster {
         nodes.push(node);
         checkAbort();
         const importing = Date.now();
-        await node.importImages(opts.images);
+        await node.importImages(opts.images, opts.signal);
         log(`${spec.name}: ${opts.images.length} images imported in ${since(importing).toFixed(1)} s`);
         return node;
       });
@@ -221,7 +226,7 @@ export class KubeCluster {
       }
       const api = cp.api;
       const tControlPlane = since(t1);
-      hook = opts.onApiServer?.(api);
+      hook = opts.onApiServer?.(api, hookSignal);
       // Awaited below; until then a failure must not count as unhandled.
       hook?.catch(() => {});
       await settled(Promise.resolve(), ...nodesStarting);
@@ -300,6 +305,8 @@ export class KubeCluster {
         withdraw,
       });
     } catch (err) {
+      hookStop.abort();
+      await hook?.catch(() => {});
       await teardown(
         specs.map((s) => s.cgroupRoot),
         nodes,

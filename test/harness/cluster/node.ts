@@ -174,7 +174,8 @@ export class KubeNode {
   }
 
   /** Runs a command inside the node and waits for it; throws with its stderr when it fails. */
-  async run(cmd: string, args: string[], timeoutMs = 60_000): Promise<string> {
+  async run(cmd: string, args: string[], timeoutMs = 60_000, signal?: AbortSignal): Promise<string> {
+    signal?.throwIfAborted();
     const p = spawnTethered(
       `${this.name}/${cmd}`,
       'nsenter',
@@ -183,9 +184,13 @@ export class KubeNode {
         env: { PATH: SYSTEM_PATH },
       },
     );
-    const timer = setTimeout(() => p.child.kill('SIGKILL'), timeoutMs);
+    const kill = () => p.child.kill('SIGKILL');
+    const timer = setTimeout(kill, timeoutMs);
+    signal?.addEventListener('abort', kill, { once: true });
     const code = await p.exited;
     clearTimeout(timer);
+    signal?.removeEventListener('abort', kill);
+    signal?.throwIfAborted();
     if (code !== 0) throw new Error(`[${this.name}] ${cmd} ${args.join(' ')} exited ${code}: ${p.tail()}`);
     return p.tail();
   }
@@ -290,17 +295,25 @@ disabled_plugins = [
     );
   }
 
-  /** `ctr images import` of OCI archives into the node's runtime (the CRI's k8s.io namespace). */
-  async importImages(archives: string[]): Promise<void> {
+  /**
+   * `ctr images import` of OCI archives into the node's runtime (the CRI's k8s.io namespace). An abort
+   * kills the import under way: loading images can take most of a cluster start on a busy machine.
+   */
+  async importImages(archives: string[], signal?: AbortSignal): Promise<void> {
     for (const a of archives) {
-      await this.run(this.opts.binaries.ctr, [
-        `--address=${this.socket}`,
-        '--namespace=k8s.io',
-        'images',
-        'import',
-        `--platform=${this.opts.platform}`,
-        a,
-      ]);
+      await this.run(
+        this.opts.binaries.ctr,
+        [
+          `--address=${this.socket}`,
+          '--namespace=k8s.io',
+          'images',
+          'import',
+          `--platform=${this.opts.platform}`,
+          a,
+        ],
+        60_000,
+        signal,
+      );
     }
   }
 

@@ -59,3 +59,31 @@ test("an aborted start stops the hook's kubectl and waits for the hook before it
     .filter((l) => l.startsWith(`bcn${process.pid}-`));
   assert.deepEqual(namespaces, [], 'the aborted start removed its namespaces');
 });
+
+test('a start aborted while the nodes import their images rejects, with nothing left behind', {
+  skip,
+  timeout: 300_000,
+}, async () => {
+  const images = await clusterImages();
+  const abort = new AbortController();
+  const starting = KubeCluster.start({
+    tag: 'abortimg',
+    nodes: 2,
+    images: images.archives,
+    sandboxImage: images.pause.ref,
+    signal: abort.signal,
+    // The nodes import every image while etcd and the API server start.
+    log: (line) => {
+      if (line.startsWith('control plane: kube-apiserver')) abort.abort();
+    },
+  });
+  await assert.rejects(starting);
+  const namespaces = execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' })
+    .split('\n')
+    .filter((l) => l.startsWith(`bcn${process.pid}-`));
+  assert.deepEqual(namespaces, [], 'the aborted start removed its namespaces');
+  const imports = execFileSync('ps', ['-eo', 'args='], { encoding: 'utf8' })
+    .split('\n')
+    .filter((l) => l.includes('images import') && l.includes(`beacon-cluster-${process.pid}-`));
+  assert.deepEqual(imports, [], 'no image import outlives the start');
+});

@@ -218,6 +218,9 @@ export class KubeCluster {
         log(`${spec.name}: ${opts.images.length} images imported in ${since(importing).toFixed(1)} s`);
         return node;
       });
+      // Awaited together below; an abort rejects them while the control plane is still starting, and that
+      // must not count as unhandled (it would end the process before its teardown).
+      for (const n of nodesStarting) n.catch(() => {});
       try {
         cp = await cpStarting;
       } catch (err) {

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { parse, stringify } from 'yaml';
 import type { ApiServer } from '../harness/apiserver.ts';
 import { REPO_ROOT } from '../harness/binaries.ts';
+import { endInput } from '../harness/process.ts';
 
 export const DEPLOY_DIR = join(REPO_ROOT, 'deploy');
 export const CHART_DIR = join(DEPLOY_DIR, 'helm', 'beacon');
@@ -33,7 +34,7 @@ export function kubectlWith(
         resolve({ code, stdout, stderr });
       },
     );
-    child.stdin?.end(input ?? '');
+    endInput(child, input);
   });
 }
 

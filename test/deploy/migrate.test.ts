@@ -11,6 +11,7 @@ import { parseAllDocuments } from 'yaml';
 import { type ApiServer, startApiServer } from '../harness/apiserver.ts';
 import { REPO_ROOT } from '../harness/binaries.ts';
 import { installCrds, installStandInCrds } from '../harness/crds.ts';
+import { endInput } from '../harness/process.ts';
 import { mustKubectl, NAMESPACE } from './cluster.ts';
 
 const FIXTURES = join(REPO_ROOT, 'src', 'migrate', 'fixtures');
@@ -35,7 +36,7 @@ function beacon(args: string[], input?: string): Promise<{ code: number; stdout:
       (err, stdout, stderr) =>
         resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr }),
     );
-    child.stdin?.end(input ?? '');
+    endInput(child, input);
   });
 }
 

@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { type ClusterAccess, parseKubeconfig } from '../../src/k8s/kubeconfig.ts';
 import { type KubeBinaries, kubeBinaries } from './binaries.ts';
 import { removeOnInterrupt } from './interrupt.ts';
-import { spawnTethered, type TetheredProcess, waitFor } from './process.ts';
+import { endInput, spawnTethered, type TetheredProcess, waitFor } from './process.ts';
 
 /** GET with a bearer token against a server whose certificate `ca` signed; resolves with the body. */
 export function httpsGet(url: string, ca: string, token: string): Promise<string> {
@@ -140,7 +140,7 @@ export function kubectlRunner(
           resolve({ code, stdout, stderr });
         },
       );
-      child.stdin?.end(input ?? '');
+      endInput(child, input);
     });
 }
 

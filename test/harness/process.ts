@@ -164,6 +164,19 @@ function tethered(
   };
 }
 
+/**
+ * Gives a child its whole input and closes its stdin. A child that exits without reading it (promtool or
+ * kubectl when the command takes no input) may close the pipe first, and the write then fails with EPIPE:
+ * not the caller's error, since its verdict is the child's exit status and output. Before this, the EPIPE
+ * was an unhandled error event that failed whichever test ran the child.
+ */
+export function endInput(child: ChildProcess, input = ''): void {
+  child.stdin?.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code !== 'EPIPE') throw err;
+  });
+  child.stdin?.end(input);
+}
+
 /** Whether a process exists (one owned by another user counts). */
 export function pidAlive(pid: number): boolean {
   try {

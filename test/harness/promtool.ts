@@ -7,6 +7,7 @@
 import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { cachedBuild, goBuild, REPO_ROOT, requiredVersion } from './binaries.ts';
+import { endInput } from './process.ts';
 
 const MODULE_DIR = join(import.meta.dirname, 'promtool');
 const CACHE_ROOT = process.env.BEACON_PROMTOOL_CACHE ?? join(REPO_ROOT, '.cache', 'promtool');
@@ -47,6 +48,6 @@ export function runPromtool(
         resolve({ code, stdout, stderr });
       },
     );
-    child.stdin?.end(input ?? '');
+    endInput(child, input);
   });
 }

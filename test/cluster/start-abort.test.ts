@@ -3,7 +3,8 @@
  * and `kubectl apply` when Ctrl-C comes) stops the hook's commands and waits for the hook before it tears
  * the cluster down. Otherwise a kubectl or helm outlives the cluster: it keeps the interrupted process
  * alive (kubectl's own timeout is 60 s, helm's 120 s), talking to an API server that is gone, or to
- * whatever listens on its forwarded port next. A stress run saw a lab take more than 60 s to exit that way.
+ * whatever listens on its forwarded port next. A stress run saw a lab still running 60 s after SIGTERM in
+ * the middle of its start; this is the likeliest way (that run kept no output to tell).
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';

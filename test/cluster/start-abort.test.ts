@@ -18,6 +18,20 @@ import { netnsUnavailable } from '../harness/netns.ts';
 
 const skip = (await netnsUnavailable()) ?? clusterToolsMissing();
 
+/** This process's network namespaces that are still there. */
+function namespacesLeft(): string[] {
+  return execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' })
+    .split('\n')
+    .filter((l) => l.startsWith(`bcn${process.pid}-`));
+}
+
+/** Command lines of running processes that contain `text` and a path of this process's cluster. */
+function clusterProcessesWith(text: string): string[] {
+  return execFileSync('ps', ['-eo', 'args='], { encoding: 'utf8' })
+    .split('\n')
+    .filter((l) => l.includes(text) && l.includes(`beacon-cluster-${process.pid}-`));
+}
+
 test("an aborted start stops the hook's kubectl and waits for the hook before it tears down", {
   skip,
   timeout: 300_000,
@@ -51,14 +65,12 @@ test("an aborted start stops the hook's kubectl and waits for the hook before it
   );
   assert.ok(hookEndedAt <= rejectedAt);
   assert.notEqual(hookResult?.code, 0, 'the watch was stopped, not finished');
-  const kubectls = execFileSync('ps', ['-eo', 'args='], { encoding: 'utf8' })
-    .split('\n')
-    .filter((l) => l.includes('get namespaces --watch') && l.includes(`beacon-cluster-${process.pid}-`));
-  assert.deepEqual(kubectls, [], 'no kubectl of the hook outlives the start');
-  const namespaces = execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' })
-    .split('\n')
-    .filter((l) => l.startsWith(`bcn${process.pid}-`));
-  assert.deepEqual(namespaces, [], 'the aborted start removed its namespaces');
+  assert.deepEqual(
+    clusterProcessesWith('get namespaces --watch'),
+    [],
+    'no kubectl of the hook outlives the start',
+  );
+  assert.deepEqual(namespacesLeft(), [], 'the aborted start removed its namespaces');
 });
 
 test('a start aborted while the nodes import their images rejects, with nothing left behind', {
@@ -79,12 +91,6 @@ test('a start aborted while the nodes import their images rejects, with nothing 
     },
   });
   await assert.rejects(starting);
-  const namespaces = execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' })
-    .split('\n')
-    .filter((l) => l.startsWith(`bcn${process.pid}-`));
-  assert.deepEqual(namespaces, [], 'the aborted start removed its namespaces');
-  const imports = execFileSync('ps', ['-eo', 'args='], { encoding: 'utf8' })
-    .split('\n')
-    .filter((l) => l.includes('images import') && l.includes(`beacon-cluster-${process.pid}-`));
-  assert.deepEqual(imports, [], 'no image import outlives the start');
+  assert.deepEqual(namespacesLeft(), [], 'the aborted start removed its namespaces');
+  assert.deepEqual(clusterProcessesWith('images import'), [], 'no image import outlives the start');
 });

@@ -42,10 +42,12 @@ const MAX_PENDING = 2000;
 /** Aggregation keys remembered; the oldest is forgotten beyond this (its Event then starts anew). */
 const MAX_RECORDED = 10_000;
 /**
- * A write that fails for a reason that may pass (no answer, 429, 5xx) is tried again after 1, 2, 4 and 8 s,
- * as client-go's event sink does: under load the first Event of a problem is the one a person reads.
+ * A write that fails for a reason that may pass (no answer, 429, 5xx) is tried again for two minutes, as
+ * client-go's event sink does (12 tries, 10 s apart): the first Event of a problem is the one a person
+ * reads, and an API server that is busy or restarting answers again within that time. Sooner at first,
+ * because most failures are one lost request.
  */
-const RETRY_DELAYS_MS = [1000, 2000, 4000, 8000];
+const RETRY_DELAYS_MS = [1000, 2000, 4000, 8000, 15_000, 30_000, 30_000, 30_000];
 
 export interface EventRecorderOptions {
   /** Tests shorten it. */
@@ -89,6 +91,8 @@ export class EventRecorder {
   private readonly pending: Recorded[] = [];
   private inFlight = 0;
   private dropped = 0;
+  /** Callers of `settled()` waiting for the recorder to have nothing left to write. */
+  private settledWaiters: (() => void)[] = [];
 
   constructor(rest: KubeRest, component: string, host: string, log: Logger, opts: EventRecorderOptions = {}) {
     this.rest = rest;
@@ -134,13 +138,48 @@ export class EventRecorder {
     this.enqueue(entry);
   }
 
+  /**
+   * Resolves once nothing is left to write: no write waiting or under way, and no count rewrite or retry
+   * due later. An Event whose retries ran out (or that was refused for good) counts as settled; its
+   * warning is in the log.
+   */
+  settled(): Promise<void> {
+    if (this.isSettled()) return Promise.resolve();
+    // Whoever waits keeps the process alive until the last write is done.
+    for (const e of this.recorded.values()) e.flushTimer?.ref();
+    return new Promise((resolve) => this.settledWaiters.push(resolve));
+  }
+
+  /** A due write: it alone does not keep the process alive, unless someone waits for `settled()`. */
+  private timer(fn: () => void, ms: number): NodeJS.Timeout {
+    const t = setTimeout(fn, ms);
+    if (this.settledWaiters.length === 0) t.unref();
+    return t;
+  }
+
+  private isSettled(): boolean {
+    if (this.pending.length > 0 || this.inFlight > 0) return false;
+    for (const e of this.recorded.values()) if (e.flushTimer) return false;
+    return true;
+  }
+
+  private wakeSettledWaiters(): void {
+    if (this.settledWaiters.length === 0 || !this.isSettled()) return;
+    for (const resolve of this.settledWaiters.splice(0)) resolve();
+  }
+
   /** Stops the timers of pending count rewrites (their counts are not written). */
   close(): void {
-    for (const e of this.recorded.values()) if (e.flushTimer) clearTimeout(e.flushTimer);
+    for (const e of this.recorded.values()) {
+      if (e.flushTimer) clearTimeout(e.flushTimer);
+      e.flushTimer = undefined;
+    }
+    this.wakeSettledWaiters();
   }
 
   private forget(entry: Recorded): void {
     if (entry.flushTimer) clearTimeout(entry.flushTimer);
+    entry.flushTimer = undefined;
     this.recorded.delete(entry.key);
   }
 
@@ -152,11 +191,11 @@ export class EventRecorder {
       this.enqueue(entry);
       return;
     }
-    entry.flushTimer = setTimeout(() => {
+    entry.flushTimer = this.timer(() => {
       entry.flushTimer = undefined;
       if (this.recorded.get(entry.key) === entry) this.schedule(entry);
+      this.wakeSettledWaiters();
     }, wait);
-    entry.flushTimer.unref();
   }
 
   private enqueue(entry: Recorded): void {
@@ -203,13 +242,14 @@ export class EventRecorder {
           // may pass, a few spaced retries; after one that will not (403, 422), only the next repetition.
           if (ok && current) this.schedule(entry);
           else if (retryIn !== undefined && current && !entry.flushTimer) {
-            entry.flushTimer = setTimeout(() => {
+            entry.flushTimer = this.timer(() => {
               entry.flushTimer = undefined;
               if (this.recorded.get(entry.key) === entry && !entry.writing) this.enqueue(entry);
+              this.wakeSettledWaiters();
             }, retryIn);
-            entry.flushTimer.unref();
           }
           this.pump();
+          this.wakeSettledWaiters();
         });
     }
   }

@@ -174,3 +174,44 @@ test('a create answered 429 is sent again after Retry-After', async () => {
   await waitFor('the Event', async () => (await eventsOn(obj)).length === 1, 15_000, 50);
   assert.equal(proxy.count(creates) - before, 3);
 });
+
+test('settled() waits out the retries and the last count rewrite, and then the API server has it all', async () => {
+  const obj = await subject();
+  proxy.add({
+    method: 'POST',
+    path: /\/events$/,
+    fault: { kind: 'status', status: 503, reason: 'ServiceUnavailable' },
+    times: 2,
+  });
+  const r = recorder(800);
+  const before = proxy.count(creates);
+  r.record(obj, 'Warning', 'PoolExhausted', 'no free IPv4 address');
+  await r.settled();
+  // Two failures, retried after 1 s and 2 s: the third create is the one that landed.
+  assert.equal(proxy.count(creates) - before, 3);
+  assert.deepEqual(
+    (await eventsOn(obj)).map((e) => e.count),
+    [1],
+  );
+  // Repetitions within the rewrite interval: the final count is written once the interval has passed.
+  for (let i = 0; i < 4; i++) r.record(obj, 'Warning', 'PoolExhausted', 'no free IPv4 address');
+  await r.settled();
+  assert.deepEqual(
+    (await eventsOn(obj)).map((e) => e.count),
+    [5],
+  );
+});
+
+test('settled() also resolves when a write was refused for good (403), with nothing written', async () => {
+  const obj = await subject();
+  proxy.add({
+    method: 'POST',
+    path: /\/events$/,
+    fault: { kind: 'status', status: 403, reason: 'Forbidden' },
+    times: 1,
+  });
+  const r = recorder();
+  r.record(obj, 'Warning', 'UnknownPool', 'pool blue does not exist');
+  await r.settled();
+  assert.deepEqual(await eventsOn(obj), []);
+});

@@ -4,8 +4,7 @@
  * shipped Grafana dashboard and of those rules names a metric that Beacon exports.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { parseAllDocuments, stringify } from 'yaml';
@@ -13,6 +12,7 @@ import { controllerMetrics } from '../src/controller/metrics.ts';
 import { speakerMetrics } from '../src/speaker/metrics.ts';
 import { REPO_ROOT } from './harness/binaries.ts';
 import { type HelmBinary, helmBinary, runHelm } from './harness/helm.ts';
+import { temporaryDirectory } from './harness/interrupt.ts';
 import { exportedNames, metricNames } from './harness/promql.ts';
 import { promtoolBinary, runPromtool } from './harness/promtool.ts';
 
@@ -22,15 +22,16 @@ const CHART = join(REPO_ROOT, 'deploy', 'helm', 'beacon');
 let promtool: string;
 let helm: HelmBinary;
 let dir: string;
+let removeDir = () => {};
 before(async () => {
   [promtool, helm] = await Promise.all([
     promtoolBinary((l) => process.stderr.write(`[promtool] ${l}\n`)),
     helmBinary((l) => process.stderr.write(`[helm] ${l}\n`)),
   ]);
-  dir = mkdtempSync(join(tmpdir(), 'beacon-metrics-'));
+  ({ path: dir, remove: removeDir } = temporaryDirectory('beacon-metrics-'));
 });
 after(() => {
-  if (dir) rmSync(dir, { recursive: true, force: true });
+  removeDir();
 });
 
 /** Both components' registries with every metric given a value, as a running cluster would show them. */

@@ -11,8 +11,7 @@
  * reported as `# figure` lines, never asserted against wall-clock bounds.
  */
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { after, before, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -40,6 +39,7 @@ import type { KubeNode } from '../harness/cluster/node.ts';
 import { containerCgroup, crashContainer, listPods, type PodJson } from '../harness/cluster/pods.ts';
 import { CLIENT_IP, L2_POOL } from '../harness/cluster-lab.ts';
 import { type HelmBinary, helmBinary, runHelm } from '../harness/helm.ts';
+import { temporaryDirectory } from '../harness/interrupt.ts';
 import { createService } from '../harness/kube.ts';
 import { netnsUnavailable } from '../harness/netns.ts';
 import { waitFor } from '../harness/process.ts';
@@ -53,6 +53,7 @@ let cluster: KubeCluster;
 let images: ClusterImages;
 let helm: HelmBinary;
 let helmHome: string;
+let removeHelmHome = () => {};
 /** The L2 and BGP Services' addresses, which no later step may change. */
 const addresses: Record<string, string> = {};
 /** The client-side outage when the announcing speaker crashes: the figure a rolling update must stay within. */
@@ -186,7 +187,7 @@ before(
     const log = (l: string) => process.stdout.write(`# ${l}\n`);
     images = await clusterImages(log);
     helm = await helmBinary(log);
-    helmHome = mkdtempSync(join(tmpdir(), 'beacon-helm-home-'));
+    ({ path: helmHome, remove: removeHelmHome } = temporaryDirectory('beacon-helm-home-'));
     cluster = await KubeCluster.start({
       tag: 'install',
       router: true,
@@ -206,7 +207,7 @@ before(
 
 after(async () => {
   await cluster?.stop();
-  if (helmHome) rmSync(helmHome, { recursive: true, force: true });
+  removeHelmHome();
 });
 
 const NEXT_TAG = '0.1.1-next';
@@ -807,7 +808,8 @@ test('kubectl apply -k with the kustomize base deploy/: Beacon installed again s
   timeout: 240_000,
 }, async () => {
   // docs/install.md's overlay: the base as it is, with the image where the nodes have it.
-  const overlay = mkdtempSync(join(tmpdir(), 'beacon-overlay-'));
+  const overlayDir = temporaryDirectory('beacon-overlay-');
+  const overlay = overlayDir.path;
   try {
     writeFileSync(
       join(overlay, 'kustomization.yaml'),
@@ -822,7 +824,7 @@ images:
     const applied = await cluster.api.kubectl(['apply', '--server-side', '-k', overlay]);
     assert.equal(applied.code, 0, applied.stderr);
   } finally {
-    rmSync(overlay, { recursive: true, force: true });
+    overlayDir.remove();
   }
   await waitForRollout(cluster.api, 'daemonset', NS, 'beacon-speaker');
   await waitForRollout(cluster.api, 'deployment', NS, 'beacon-controller');

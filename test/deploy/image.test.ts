@@ -6,9 +6,8 @@
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
@@ -18,6 +17,7 @@ import { layerMember, type OciArchive, readArchive } from '../../scripts/image/o
 import { ARCHES, type Arch } from '../../scripts/image/platform.ts';
 import { REPO_ROOT } from '../harness/binaries.ts';
 import { type TestImages, testImages } from '../harness/images.ts';
+import { temporaryDirectory } from '../harness/interrupt.ts';
 import { ECHO_PORT, ECHO_REFERENCE } from '../harness/pod-images.ts';
 import { PodmanSandbox } from '../harness/podman.ts';
 import { waitFor } from '../harness/process.ts';
@@ -40,6 +40,7 @@ const ELF_MACHINE: Record<Arch, number> = { amd64: 62, arm64: 183 };
 let images: TestImages;
 let podman: PodmanSandbox;
 let work: string;
+let removeWork = () => {};
 const archives = new Map<string, OciArchive>();
 const loaded = new Map<string, Promise<string>>();
 
@@ -131,12 +132,12 @@ async function freePort(): Promise<number> {
 before(async () => {
   images = await testImages((line) => process.stdout.write(`# ${line}\n`));
   podman = new PodmanSandbox();
-  work = mkdtempSync(join(tmpdir(), 'beacon-image-test-'));
+  ({ path: work, remove: removeWork } = temporaryDirectory('beacon-image-test-'));
 });
 
 after(async () => {
   await podman?.close();
-  if (work) rmSync(work, { recursive: true, force: true });
+  removeWork();
 });
 
 describe("Beacon's image", { timeout: 240_000 }, () => {

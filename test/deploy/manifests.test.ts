@@ -4,8 +4,7 @@
  * harness (test/harness/helm.ts), cached after the first run.
  */
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { after, before, test } from 'node:test';
 import { parseAllDocuments } from 'yaml';
@@ -13,6 +12,7 @@ import { type ApiServer, startApiServer } from '../harness/apiserver.ts';
 import { REPO_ROOT } from '../harness/binaries.ts';
 import { installStandInCrds } from '../harness/crds.ts';
 import { type HelmBinary, helmBinary, runHelm } from '../harness/helm.ts';
+import { temporaryDirectory } from '../harness/interrupt.ts';
 import { CHART_DIR, DEPLOY_DIR, mustKubectl, NAMESPACE } from './cluster.ts';
 
 interface KubeObject {
@@ -25,6 +25,7 @@ interface KubeObject {
 let api: ApiServer;
 let helm: HelmBinary;
 let helmHome: string;
+let removeHelmHome = () => {};
 
 before(async () => {
   // A cold Helm build takes a minute or two; log it so a slow first run explains itself.
@@ -32,11 +33,11 @@ before(async () => {
     startApiServer(),
     helmBinary((line) => process.stderr.write(`[helm] ${line}\n`)),
   ]);
-  helmHome = mkdtempSync(join(tmpdir(), 'beacon-helm-'));
+  ({ path: helmHome, remove: removeHelmHome } = temporaryDirectory('beacon-helm-'));
 });
 after(async () => {
   await api?.stop();
-  if (helmHome) rmSync(helmHome, { recursive: true, force: true });
+  removeHelmHome();
 });
 
 function objects(yamlText: string): KubeObject[] {

@@ -19,7 +19,7 @@ const namespaces = () =>
     .split('\n')
     .map((l) => l.split(' ')[0]);
 
-test('a test run interrupted with Ctrl-C removes the namespaces and processes its labs made', {
+test('a test run interrupted with Ctrl-C removes the namespaces, processes and directories its labs made', {
   skip,
   timeout: 90_000,
 }, async () => {
@@ -52,13 +52,14 @@ test('a test run interrupted with Ctrl-C removes the namespaces and processes it
       100,
       () => output,
     );
-    const made = JSON.parse(readFileSync(ready, 'utf8')) as { pid: number; ns: string };
+    const made = JSON.parse(readFileSync(ready, 'utf8')) as { pid: number; ns: string; dir: string };
     assert.ok(pidAlive(made.pid), 'the process in the lab runs');
     assert.ok(namespaces().includes(made.ns), 'the lab made its namespace');
+    assert.ok(existsSync(made.dir), 'the test made its directory');
     runner.kill('SIGINT');
     await waitFor(
-      `${made.ns} removed and process ${made.pid} gone`,
-      () => !pidAlive(made.pid) && !namespaces().includes(made.ns),
+      `${made.ns} and ${made.dir} removed and process ${made.pid} gone`,
+      () => !pidAlive(made.pid) && !namespaces().includes(made.ns) && !existsSync(made.dir),
       10_000,
       100,
       () => output,

@@ -7,8 +7,9 @@
  * runs them all, newest first, before the process ends. Synchronous, because the runner's own handler ends
  * the process a moment after the signal, and nothing asynchronous outlives that.
  */
-import { readFileSync } from 'node:fs';
-import { constants } from 'node:os';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { constants, tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 interface Removal {
   readonly what: string;
@@ -42,6 +43,23 @@ export function removeOnInterrupt(what: string, remove: () => void): () => void 
   removals.add(r);
   return () => {
     removals.delete(r);
+  };
+}
+
+/**
+ * A directory under the system's temporary directory for one test file or test: `remove()` at its end, and
+ * removed too if the run is interrupted before that (a Helm home, a kustomize overlay, a chart copy).
+ */
+export function temporaryDirectory(prefix: string): { path: string; remove: () => void } {
+  const path = mkdtempSync(join(tmpdir(), prefix));
+  const removeDir = () => rmSync(path, { recursive: true, force: true });
+  const withdraw = removeOnInterrupt(path, removeDir);
+  return {
+    path,
+    remove: () => {
+      withdraw();
+      removeDir();
+    },
   };
 }
 

@@ -178,10 +178,15 @@ test('echo mode is kept with a warning, and a namespace other than metallb-syste
   );
 });
 
-test("the legacy ConfigMap is refused with a pointer to MetalLB's own converter; status kinds and Services are skipped", () => {
-  const [cm] = warningsFor(unsupported.warnings, 'ConfigMap/config');
-  assert.match(cm!.message, /not supported/);
-  assert.match(cm!.message, /configmaptocrs/);
+test("the legacy ConfigMap converts by the same rules as MetalLB's objects; status kinds and Services are skipped", () => {
+  // address-pools: [{name: default, protocol: layer2, addresses: [192.0.2.240/28]}]: a pool announced by ARP.
+  assert.deepEqual(find(unsupported.objects, 'IPAddressPool', 'default').spec, {
+    addresses: ['192.0.2.240/28'],
+  });
+  assert.deepEqual(find(unsupported.objects, 'L2Advertisement', 'default').spec, {
+    ipAddressPools: ['default'],
+  });
+  assert.deepEqual(warningsFor(unsupported.warnings, 'ConfigMap/config'), []);
   assert.match(
     warningsFor(unsupported.warnings, 'ServiceL2Status/l2-abc')[0]!.message,
     /state MetalLB writes/,
@@ -189,7 +194,7 @@ test("the legacy ConfigMap is refused with a pointer to MetalLB's own converter;
   assert.match(warningsFor(unsupported.warnings, 'Service/web')[0]!.message, /annotations/);
   assert.deepEqual(
     unsupported.objects.map((o) => o.kind),
-    ['BGPPeer', 'L2Advertisement', 'BGPAdvertisement', 'BFDProfile'],
+    ['BGPPeer', 'L2Advertisement', 'BGPAdvertisement', 'BFDProfile', 'IPAddressPool', 'L2Advertisement'],
   );
 });
 
@@ -256,10 +261,18 @@ test("MetalLB's samples: a passwordSecret in another namespace is named without 
   );
 });
 
-test('a legacy ConfigMap holding only bfd-profiles or only bgp-communities is recognised; another ConfigMap is not', () => {
-  for (const name of ['ConfigMap/config', 'ConfigMap/config-communities'])
-    assert.match(sampleWarning(name, '')!, /legacy ConfigMap/, name);
-  assert.doesNotMatch(sampleWarning('ConfigMap/app-settings', '')!, /legacy/);
+test('a legacy ConfigMap holding only bfd-profiles or only bgp-communities is read; another ConfigMap is not', () => {
+  // bfd-profiles: [{name: full1, receive-interval: 179, transmit-interval: 180}]
+  assert.deepEqual(find(samples.objects, 'BFDProfile', 'full1').spec, {
+    receiveInterval: 179,
+    transmitInterval: 180,
+  });
+  // A community name no advertisement uses has nothing to become: advertisements carry the value.
+  assert.match(
+    sampleWarning('ConfigMap/config-communities', 'bgp-communities.no-advertise')!,
+    /no advertisement uses it/,
+  );
+  assert.match(sampleWarning('ConfigMap/app-settings', '')!, /not a MetalLB object/);
 });
 
 test("MetalLB's samples: every other object converts with its fields as they were", () => {
@@ -280,6 +293,7 @@ test("MetalLB's samples: every other object converts with its fields as they wer
       'BGPPeer/keepalive-equals-hold',
       'BGPPeer/keepalive-above-default-hold',
       'BGPPeer/secret-elsewhere',
+      'BFDProfile/full1',
     ],
   );
   assert.deepEqual(find(samples.objects, 'BGPPeer', 'session-options').spec, {

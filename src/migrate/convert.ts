@@ -6,13 +6,14 @@
  *
  * Field lists compared: Beacon's in src/api/crds/; MetalLB's from its API reference (metallb.io/v1beta1
  * IPAddressPool, L2Advertisement, BGPAdvertisement, BFDProfile, Community, the deprecated AddressPool;
- * BGPPeer in v1beta1 and v1beta2).
+ * BGPPeer in v1beta1 and v1beta2). MetalLB's legacy ConfigMap is read into such objects by legacy-config.ts
+ * and converted by the same rules, its warnings naming the legacy field.
  */
-import { parse as parseYaml } from 'yaml';
 import { API_VERSION } from '../api/crds/common.ts';
 import { KINDS } from '../api/crds/kinds.ts';
 import { durationMs } from '../api/duration.ts';
 import { type SchemaFault, structuralErrors } from '../api/schema-check.ts';
+import { isLegacyConfigMap, legacyFieldPath, readLegacyConfig } from './legacy-config.ts';
 
 export const METALLB_GROUP = 'metallb.io';
 export const METALLB_NAMESPACE = 'metallb-system';
@@ -136,6 +137,8 @@ interface Context {
   namespace: string;
   sourceNamespace: string | undefined;
   warn: Warn;
+  /** Read from MetalLB's legacy ConfigMap (legacy-config.ts), not from MetalLB's objects. */
+  legacy?: boolean;
 }
 
 /** Seconds as a Go duration, the form the CRDs take. */
@@ -150,8 +153,9 @@ const MAX_HOLD_SECONDS = 65535;
  * the hold timer off. Since v0.14 an unset holdTime with a keepaliveTime is three times the keepalive there,
  * while Beacon would use 90 s. Adjusts `out` and says so.
  */
-function fixHoldTime(spec: Json, out: Json, warn: Warn): void {
-  if (out.holdTime !== undefined && durationMs(out.holdTime as string) === 0) {
+function fixHoldTime(spec: Json, out: Json, warn: Warn, legacy: boolean): void {
+  // In the legacy ConfigMap an unset hold time was an empty string, so a written 0s meant no hold timer.
+  if (!legacy && out.holdTime !== undefined && durationMs(out.holdTime as string) === 0) {
     delete out.holdTime;
     warn(
       'spec.holdTime',
@@ -292,7 +296,7 @@ function convertPeer(spec: Json, ctx: Context): Json | undefined {
   );
   // myASN comes first in MetalLB's objects; a localASN later in the spec replaces it.
   if (localAs !== undefined) out.myASN = localAs;
-  fixHoldTime(spec, out, warn);
+  fixHoldTime(spec, out, warn, ctx.legacy === true);
   fixKeepalive(out, warn);
   return out;
 }
@@ -423,10 +427,12 @@ function convertOne(doc: Json, ctx: Context): BeaconObject[] {
     case 'AddressPool':
       // v1alpha1 has the same fields but avoidBuggyIPs.
       if (apiVersion === `${METALLB_GROUP}/v1beta1` || apiVersion === `${METALLB_GROUP}/v1alpha1`) {
-        ctx.warn(
-          '',
-          'AddressPool is deprecated in MetalLB; converted to an IPAddressPool and its advertisement',
-        );
+        // A legacy ConfigMap's pools are read as AddressPools; nothing deprecated was written there.
+        if (!ctx.legacy)
+          ctx.warn(
+            '',
+            'AddressPool is deprecated in MetalLB; converted to an IPAddressPool and its advertisement',
+          );
         return convertAddressPool(doc, spec, ctx);
       }
       break;
@@ -437,22 +443,6 @@ function convertOne(doc: Json, ctx: Context): BeaconObject[] {
   }
   ctx.warn('', `${apiVersion} ${kind} has no Beacon equivalent; skipped`);
   return [];
-}
-
-/** The top-level keys of MetalLB's configuration file before v0.13 (the `config` key of its ConfigMap). */
-const LEGACY_KEYS = ['peers', 'address-pools', 'bgp-communities', 'bfd-profiles', 'peer-autodiscovery'];
-
-function isLegacyConfigMap(doc: Json): boolean {
-  const data = isObject(doc.data) ? doc.data : {};
-  if (doc.kind !== 'ConfigMap' || typeof data.config !== 'string') return false;
-  let parsed: unknown;
-  try {
-    parsed = parseYaml(data.config);
-  } catch {
-    // Not YAML after all: judge by the keys at the start of a line.
-    return LEGACY_KEYS.some((k) => new RegExp(`^${k}:`, 'm').test(data.config as string));
-  }
-  return isObject(parsed) && Object.keys(parsed).some((k) => LEGACY_KEYS.includes(k));
 }
 
 /** Lists (`kubectl get ... -o yaml`) become their items. */
@@ -531,11 +521,23 @@ export function convertMetalLB(documents: readonly unknown[], opts: ConvertOptio
     }
     const object = label(doc);
     const warn: Warn = (field, message) => warnings.push({ object, field, message });
+    const sourceNamespace = (d: Json) =>
+      isObject(d.metadata) && typeof d.metadata.namespace === 'string' ? d.metadata.namespace : undefined;
+    const checkNamespace = (ns: string | undefined) => {
+      if (ns && ns !== METALLB_NAMESPACE && ns !== opts.namespace)
+        warn('metadata.namespace', `was ${ns}; Beacon reads its configuration from ${opts.namespace}`);
+    };
     if (isLegacyConfigMap(doc)) {
-      warn(
-        '',
-        "MetalLB's legacy ConfigMap configuration (before v0.13) is not supported. Convert it to MetalLB's CRDs first with MetalLB's own converter (quay.io/metallb/configmaptocrs, see MetalLB's docs), then run beacon migrate on the result",
-      );
+      const ns = sourceNamespace(doc);
+      checkNamespace(ns);
+      const legacy = readLegacyConfig(doc);
+      for (const p of legacy.problems) warn(p.path, p.message);
+      for (const item of legacy.items) {
+        const itemWarn: Warn = (field, message) => warn(legacyFieldPath(item.path, field), message);
+        const ctx = { namespace: opts.namespace, sourceNamespace: ns, warn: itemWarn, legacy: true };
+        for (const converted of convertOne(item.document, ctx))
+          addUnique(objects, taken, converted, `${object} ${item.path}`, itemWarn);
+      }
       return;
     }
     const apiVersion = String(doc.apiVersion ?? '');
@@ -554,15 +556,10 @@ export function convertMetalLB(documents: readonly unknown[], opts: ConvertOptio
       warn('metadata.name', 'missing; skipped');
       return;
     }
-    const sourceNamespace = typeof doc.metadata.namespace === 'string' ? doc.metadata.namespace : undefined;
-    if (sourceNamespace && sourceNamespace !== METALLB_NAMESPACE && sourceNamespace !== opts.namespace) {
-      warn(
-        'metadata.namespace',
-        `was ${sourceNamespace}; Beacon reads its configuration from ${opts.namespace}`,
-      );
-    }
-    const source = `${object}${sourceNamespace ? ` in ${sourceNamespace}` : ''}`;
-    for (const converted of convertOne(doc, { namespace: opts.namespace, sourceNamespace, warn }))
+    const ns = sourceNamespace(doc);
+    checkNamespace(ns);
+    const source = `${object}${ns ? ` in ${ns}` : ''}`;
+    for (const converted of convertOne(doc, { namespace: opts.namespace, sourceNamespace: ns, warn }))
       addUnique(objects, taken, converted, source, warn);
   });
   for (const o of objects)

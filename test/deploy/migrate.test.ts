@@ -17,6 +17,7 @@ import { mustKubectl, NAMESPACE } from './cluster.ts';
 const FIXTURES = join(REPO_ROOT, 'src', 'migrate', 'fixtures');
 const EXAMPLES = join(FIXTURES, 'metallb-examples.yaml');
 const UNSUPPORTED = join(FIXTURES, 'metallb-unsupported.yaml');
+const LEGACY = join(FIXTURES, 'metallb-legacy-config.yaml');
 
 let api: ApiServer;
 before(async () => {
@@ -66,7 +67,9 @@ test('objects with unsupported fields convert to what the API server accepts, ea
   for (const field of ['spec.vrf', 'spec.disableMP', 'spec.ebgpMultiHop', 'spec.serviceSelectors']) {
     assert.match(r.stderr, new RegExp(`^warning: \\S+ ${field.replace('.', '\\.')}: `, 'm'), field);
   }
-  assert.match(r.stderr, /configmaptocrs/);
+  // The legacy ConfigMap among them converts too, without a warning.
+  assert.ok(keys(r.stdout).includes('IPAddressPool/default'), r.stdout);
+  assert.doesNotMatch(r.stderr, /ConfigMap\/config/);
   // ebgpMultiHop on an iBGP peer would be refused by Beacon's CRD; the converter left it out.
   await acceptedByServer(r.stdout);
 });
@@ -84,7 +87,7 @@ test('nothing to convert exits 1; bad YAML names the file; unknown flags are a u
     'apiVersion: v1\nkind: ConfigMap\nmetadata: {name: config}\ndata:\n  config: "address-pools: []"\n';
   const none = await beacon(['migrate'], legacyOnly);
   assert.equal(none.code, 1);
-  assert.match(none.stderr, /legacy ConfigMap/);
+  assert.match(none.stderr, /no MetalLB configuration found to convert/);
   assert.equal(none.stdout, '');
   const bad = await beacon(['migrate', '-'], 'kind: [\n');
   assert.equal(bad.code, 1);
@@ -116,18 +119,47 @@ test('--from-cluster reads MetalLB objects from the API and converts them like t
     );
   assert.deepEqual(sorted(fromCluster.stdout), sorted(fromFile.stdout));
   await acceptedByServer(fromCluster.stdout);
+});
 
-  // A leftover legacy ConfigMap is reported, not silently ignored.
-  await mustKubectl(api, [
-    'create',
-    'configmap',
-    'config',
-    '-n',
-    'metallb-system',
-    '--from-literal=config=peers: []',
+test("MetalLB's legacy ConfigMap converts to what the API server accepts, from a file or --from-cluster", async () => {
+  const fromFile = await beacon(['migrate', LEGACY]);
+  assert.equal(fromFile.code, 0, fromFile.stderr);
+  assert.equal(fromFile.stderr, '');
+  assert.deepEqual(keys(fromFile.stdout), [
+    'BFDProfile/fast',
+    'BGPPeer/peer-1',
+    'BGPPeer/peer-2',
+    'BGPPeer/peer-3',
+    'IPAddressPool/lan',
+    'L2Advertisement/lan',
+    'IPAddressPool/public',
+    'BGPAdvertisement/public-0',
+    'BGPAdvertisement/public-1',
+    'IPAddressPool/plain-bgp',
+    'BGPAdvertisement/plain-bgp',
   ]);
-  const withLegacy = await beacon(['--kubeconfig', api.kubeconfigPath, 'migrate', '--from-cluster']);
-  assert.match(withLegacy.stderr, /ConfigMap\/config: MetalLB's legacy ConfigMap/);
+  await acceptedByServer(fromFile.stdout);
+
+  // MetalLB in a namespace of its own (a Helm install), where --from-cluster reads the ConfigMap `config`
+  // beside the (here: no) MetalLB objects. Runs after the --from-cluster test, which installed the stand-in
+  // CRDs that listing needs.
+  await mustKubectl(api, ['create', 'namespace', 'metallb-legacy']);
+  const manifest = readFileSync(LEGACY, 'utf8').replace(
+    'namespace: metallb-system',
+    'namespace: metallb-legacy',
+  );
+  await mustKubectl(api, ['apply', '-f', '-'], manifest);
+  const fromCluster = await beacon([
+    '--kubeconfig',
+    api.kubeconfigPath,
+    'migrate',
+    '--from-cluster',
+    '--metallb-namespace',
+    'metallb-legacy',
+  ]);
+  assert.equal(fromCluster.code, 0, fromCluster.stderr);
+  assert.deepEqual(objectsOf(fromCluster.stdout), objectsOf(fromFile.stdout));
+  assert.match(fromCluster.stderr, /^warning: ConfigMap\/config metadata\.namespace: was metallb-legacy;/m);
 });
 
 /** `kubectl get ... | beacon migrate` command lines in `text` (continuations joined), as kubectl arguments. */
@@ -184,8 +216,7 @@ test("MetalLB's own samples convert to what the API server accepts, each change 
     ['BGPPeer/keepalive-equals-hold spec.keepaliveTime', /set to 10s/],
     ['BGPPeer/keepalive-above-default-hold spec.holdTime', /set to 360s, three times keepaliveTime 2m/],
     ['BGPPeer/secret-elsewhere spec.passwordSecret', /copy the Secret tor-auth from netops to beacon-system/],
-    ['ConfigMap/config', /legacy ConfigMap/],
-    ['ConfigMap/config-communities', /legacy ConfigMap/],
+    ['ConfigMap/config-communities bgp-communities.no-advertise', /no advertisement uses it/],
   ];
   for (const [prefix, message] of expectations) {
     const line = r.stderr.split('\n').find((l) => l.startsWith(`warning: ${prefix}: `));

@@ -25,9 +25,9 @@ export const METALLB_RESOURCES = [
 
 const USAGE = `Usage: beacon migrate [flags] [FILE...]
 
-Reads MetalLB configuration (metallb.io/v1beta1 and v1beta2 objects, multi-document YAML or kubectl's
-List output) from the files, or from stdin when none is given or FILE is -, and prints the equivalent
-beacon.dev/v1alpha1 objects. Every field that cannot be carried over is named in a warning on stderr.
+Reads MetalLB configuration (metallb.io/v1beta1 and v1beta2 objects, or the ConfigMap MetalLB used
+before v0.13; multi-document YAML or kubectl's List output) from the files, or from stdin when none is
+given or FILE is -, and prints the equivalent beacon.dev/v1alpha1 objects. Every field that cannot be carried over is named in a warning on stderr.
 
   kubectl get -n metallb-system -o yaml ${METALLB_RESOURCES} \\
     | beacon migrate | kubectl apply -f -
@@ -37,7 +37,7 @@ Name MetalLB's resources with their group, as above: once Beacon's CRDs are inst
 
 Flags:
   --namespace NS         namespace of the Beacon objects (default: beacon-system)
-  --from-cluster         read the MetalLB objects from the cluster (--kubeconfig) instead of files
+  --from-cluster         read the MetalLB objects, and the ConfigMap config, from the cluster (--kubeconfig)
   --metallb-namespace NS where MetalLB's objects are, with --from-cluster (default: ${METALLB_NAMESPACE})
 
 Exit status: 0 when something was converted (warnings or not), 1 when nothing was, 2 on a usage error.`;

@@ -192,3 +192,22 @@ test("what the rules for MetalLB's objects change in a legacy peer or pool is na
   );
   assert.match(r.warnings[2]!.message, /IPv6/);
 });
+
+test("another application's ConfigMap named config is not taken for MetalLB's", () => {
+  const r = convertMetalLB(
+    [
+      {
+        apiVersion: 'v1',
+        kind: 'ConfigMap',
+        metadata: { name: 'config', namespace: 'shop' },
+        data: { config: 'log-level: debug\npeers-allowed: 3\n' },
+      },
+    ],
+    { namespace: 'beacon-system' },
+  );
+  assert.deepEqual(r.objects, []);
+  assert.deepEqual(
+    r.warnings.map((w) => `${w.object} ${w.field}: ${w.message}`),
+    ['ConfigMap/config : v1 ConfigMap: not a MetalLB object; skipped'],
+  );
+});

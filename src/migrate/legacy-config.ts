@@ -99,21 +99,23 @@ function isObject(v: unknown): v is Json {
 }
 
 /**
- * MetalLB read the ConfigMap named `config`; one of another name counts when its `config` key starts a
- * section of the legacy format.
+ * A ConfigMap whose `config` key is a map with a section of the legacy format. One named `config` (the
+ * name MetalLB read) whose key is no map at all counts too, so that its mistake is named; another
+ * application's `config` map is not taken for MetalLB's.
  */
 export function isLegacyConfigMap(doc: Json): boolean {
   const data = isObject(doc.data) ? doc.data : {};
   if (doc.kind !== 'ConfigMap' || typeof data.config !== 'string') return false;
-  if (isObject(doc.metadata) && doc.metadata.name === 'config') return true;
+  const namedConfig = isObject(doc.metadata) && doc.metadata.name === 'config';
   const keys = [...SECTIONS, PEER_AUTODISCOVERY];
   let parsed: unknown;
   try {
     parsed = parseYaml(data.config);
   } catch {
-    return keys.some((k) => new RegExp(`^${k}:`, 'm').test(data.config as string));
+    return namedConfig || keys.some((k) => new RegExp(`^${k}:`, 'm').test(data.config as string));
   }
-  return isObject(parsed) && Object.keys(parsed).some((k) => keys.includes(k));
+  if (isObject(parsed)) return Object.keys(parsed).some((k) => keys.includes(k));
+  return namedConfig;
 }
 
 /**

@@ -504,6 +504,38 @@ export function schemaFaults(o: BeaconObject): SchemaFault[] {
   return structuralErrors(spec.json, o.spec, 'spec');
 }
 
+function namespaceOf(doc: Json): string | undefined {
+  return isObject(doc.metadata) && typeof doc.metadata.namespace === 'string'
+    ? doc.metadata.namespace
+    : undefined;
+}
+
+function warnNamespace(ns: string | undefined, namespace: string, warn: Warn): void {
+  if (ns && ns !== METALLB_NAMESPACE && ns !== namespace)
+    warn('metadata.namespace', `was ${ns}; Beacon reads its configuration from ${namespace}`);
+}
+
+/**
+ * MetalLB's legacy ConfigMap, read into MetalLB objects (legacy-config.ts) that go through convertOne like
+ * any other; every warning names the legacy field (`peers[0].hold-time`) on the ConfigMap `object`.
+ */
+function convertLegacyConfigMap(
+  doc: Json,
+  object: string,
+  ctx: Context,
+  add: (converted: BeaconObject, source: string, warn: Warn) => void,
+): void {
+  const sourceNamespace = namespaceOf(doc);
+  warnNamespace(sourceNamespace, ctx.namespace, ctx.warn);
+  const legacy = readLegacyConfig(doc);
+  for (const p of legacy.problems) ctx.warn(p.path, p.message);
+  for (const item of legacy.items) {
+    const warn: Warn = (field, message) => ctx.warn(legacyFieldPath(item.path, field), message);
+    for (const converted of convertOne(item.document, { ...ctx, sourceNamespace, warn, legacy: true }))
+      add(converted, `${object} ${item.path}`, warn);
+  }
+}
+
 /** Converts parsed documents (objects from YAML or the API), in order. */
 export function convertMetalLB(documents: readonly unknown[], opts: ConvertOptions): Conversion {
   const objects: BeaconObject[] = [];
@@ -521,23 +553,15 @@ export function convertMetalLB(documents: readonly unknown[], opts: ConvertOptio
     }
     const object = label(doc);
     const warn: Warn = (field, message) => warnings.push({ object, field, message });
-    const sourceNamespace = (d: Json) =>
-      isObject(d.metadata) && typeof d.metadata.namespace === 'string' ? d.metadata.namespace : undefined;
-    const checkNamespace = (ns: string | undefined) => {
-      if (ns && ns !== METALLB_NAMESPACE && ns !== opts.namespace)
-        warn('metadata.namespace', `was ${ns}; Beacon reads its configuration from ${opts.namespace}`);
-    };
+    const add = (converted: BeaconObject, source: string, w: Warn) =>
+      addUnique(objects, taken, converted, source, w);
     if (isLegacyConfigMap(doc)) {
-      const ns = sourceNamespace(doc);
-      checkNamespace(ns);
-      const legacy = readLegacyConfig(doc);
-      for (const p of legacy.problems) warn(p.path, p.message);
-      for (const item of legacy.items) {
-        const itemWarn: Warn = (field, message) => warn(legacyFieldPath(item.path, field), message);
-        const ctx = { namespace: opts.namespace, sourceNamespace: ns, warn: itemWarn, legacy: true };
-        for (const converted of convertOne(item.document, ctx))
-          addUnique(objects, taken, converted, `${object} ${item.path}`, itemWarn);
-      }
+      convertLegacyConfigMap(
+        doc,
+        object,
+        { namespace: opts.namespace, sourceNamespace: undefined, warn },
+        add,
+      );
       return;
     }
     const apiVersion = String(doc.apiVersion ?? '');
@@ -556,11 +580,11 @@ export function convertMetalLB(documents: readonly unknown[], opts: ConvertOptio
       warn('metadata.name', 'missing; skipped');
       return;
     }
-    const ns = sourceNamespace(doc);
-    checkNamespace(ns);
+    const ns = namespaceOf(doc);
+    warnNamespace(ns, opts.namespace, warn);
     const source = `${object}${ns ? ` in ${ns}` : ''}`;
     for (const converted of convertOne(doc, { namespace: opts.namespace, sourceNamespace: ns, warn }))
-      addUnique(objects, taken, converted, source, warn);
+      add(converted, source, warn);
   });
   for (const o of objects)
     for (const fault of schemaFaults(o))

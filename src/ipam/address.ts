@@ -82,6 +82,17 @@ function parseIPv6(text: string): bigint | undefined {
   return all.reduce((acc, g) => (acc << 16n) | g, 0n);
 }
 
+/**
+ * The IPv4 address an IPv4-mapped IPv6 address (::ffff:a.b.c.d, RFC 4291 §2.5.5.2) stands for, else
+ * undefined. Kubernetes refuses that spelling for Service addresses (KEP-4858), and Go's net.IP reads it as
+ * the IPv4 address itself, so Beacon must never hand one out as an IPv6 address of its own.
+ */
+export function mappedIPv4(address: IPAddress): string | undefined {
+  return address.family === 6 && address.value >> 32n === 0xffffn
+    ? formatIPv4(address.value & 0xffffffffn)
+    : undefined;
+}
+
 export function formatAddress(address: IPAddress): string {
   return address.family === 4 ? formatIPv4(address.value) : formatIPv6(address.value);
 }

@@ -360,6 +360,23 @@ describe('requested addresses', () => {
     assert.equal(a.assignmentOf('ns/web'), undefined);
   });
 
+  // RFC 4291 §2.5.5.2: ::ffff:a.b.c.d stands for the IPv4 address a.b.c.d. Kubernetes refuses that
+  // spelling in status.loadBalancer.ingress[].ip ("use 1.2.3.4", KEP-4858), and Go's net.IP, which
+  // kube-proxy and MetalLB read addresses with, takes it for the IPv4 address itself.
+  test('an IPv4-mapped IPv6 address is refused: it is the IPv4 address another Service may hold', () => {
+    // ::/64 holds ::ffff:192.0.2.1 by value; the pool is refused for it now, the request for its spelling.
+    const a = new Allocator();
+    a.setPools([pool('v4', ['192.0.2.0/24']), pool('v6', ['::/64'])]);
+    assert.deepEqual(addresses(a.assign(svc('ns/a', { requestedAddresses: ['192.0.2.1'] }))), ['192.0.2.1']);
+    for (const text of ['::ffff:192.0.2.1', '::FFFF:c000:201', '0:0:0:0:0:ffff:192.0.2.1']) {
+      const r = refusal(a.assign(svc('ns/b', { families: [6], requestedAddresses: [text] })));
+      assert.equal(r.reason, 'InvalidRequest', text);
+      assert.match(r.message, /IPv4-mapped/, text);
+      assert.match(r.message, /192\.0\.2\.1\b/, text);
+    }
+    assert.deepEqual(held(a, 'ns/b'), []);
+  });
+
   test('with addresses requested, a PreferDualStack Service gets exactly those', () => {
     const a = allocator(pool('lan', ['192.168.1.0/24', 'fc00::/120']));
     const r = a.assign(
@@ -847,6 +864,22 @@ describe('pool changes', () => {
     a.setPools([pool('lan', ['10.0.0.0/29'])]);
     assert.equal(a.assignmentOf('ns/c')!.addresses[0]!.pool, 'lan');
     assert.deepEqual(addresses(a.assign(svc('ns/e'))), ['10.0.0.4']);
+  });
+
+  test('a pool written with IPv4-mapped IPv6 addresses is rejected whole (KEP-4858)', () => {
+    const a = new Allocator();
+    const { errors } = a.setPools([
+      pool('v4', ['192.0.2.0/24']),
+      pool('cidr', ['::ffff:192.0.2.0/120']),
+      pool('range', ['::ffff:192.0.2.10-::ffff:192.0.2.20']),
+      pool('hex', ['::ffff:c000:200/120']),
+    ]);
+    assert.deepEqual(
+      errors.map((e) => e.pool),
+      ['cidr', 'range', 'hex'],
+    );
+    for (const e of errors) assert.match(e.message, /IPv4-mapped/);
+    assert.deepEqual(a.poolNames(), ['v4']);
   });
 
   test('a bad pool is rejected whole with a message naming it; duplicates are reported', () => {

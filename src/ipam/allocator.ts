@@ -11,7 +11,14 @@
  * Pool changes never move it (an address outside every pool is kept and reported), nor does a restart.
  */
 
-import { type Family, familyName, formatAddress, type IPAddress, parseAddress } from './address.ts';
+import {
+  type Family,
+  familyName,
+  formatAddress,
+  type IPAddress,
+  mappedIPv4,
+  parseAddress,
+} from './address.ts';
 import { AddressSet } from './address-set.ts';
 import {
   type CompiledPool,
@@ -602,6 +609,7 @@ function validateRequest(
     ok: false as const,
     refusal: { reason: 'InvalidRequest' as const, message },
   });
+  if (req.problem) return invalid(req.problem);
   if (req.families.length === 0) return invalid(`${req.key} has no IP family to assign an address for`);
   if (new Set(req.families).size !== req.families.length || req.families.some((f) => !FAMILIES.includes(f))) {
     return invalid(
@@ -610,8 +618,17 @@ function validateRequest(
   }
   const requested = new Map<Family, IPAddress>();
   for (const text of req.requestedAddresses) {
+    if (text.trim() === '') {
+      return invalid(`${req.key} requests an empty address (an empty entry in its list of addresses)`);
+    }
     const address = parseAddress(text.trim());
     if (!address) return invalid(`"${text}", requested by ${req.key}, is not an IP address`);
+    const v4 = mappedIPv4(address);
+    if (v4) {
+      return invalid(
+        `"${text}", requested by ${req.key}, is an IPv4-mapped IPv6 address, which Kubernetes does not accept as a Service's address; request ${v4} instead`,
+      );
+    }
     const name = familyName(address.family);
     const earlier = requested.get(address.family);
     if (earlier) {

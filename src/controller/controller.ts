@@ -486,10 +486,11 @@ export class Controller {
     if (!svc || !isServedByBeacon(svc, this.opts)) {
       const held = allocator.assignmentOf(key);
       if (held) {
-        allocator.release(key);
+        // A Service that still exists may show the addresses until its status is written without them.
+        allocator.release(key, svc !== undefined);
         this.waiting.delete(key);
         this.poolStatus.markAll();
-        for (const w of this.waiting) this.queue.add(w);
+        if (!svc) this.serveWaiting(key);
         const released = held.addresses.map((a) => a.address);
         this.log.info({ service: key, address: released }, 'released');
         if (svc) this.owedClears.set(key, released);
@@ -501,14 +502,13 @@ export class Controller {
         this.owedClears.delete(key);
         return;
       }
-      const current = ingressAddresses(svc);
-      if (current.some((ip) => ours.includes(ip)))
-        await this.writeStatus(
-          svc,
-          current.filter((ip) => !ours.includes(ip)),
-          term,
-        );
+      let current = ingressAddresses(svc);
+      if (current.some((ip) => ours.includes(ip))) {
+        current = current.filter((ip) => !ours.includes(ip));
+        await this.writeStatus(svc, current, term);
+      }
       this.owedClears.delete(key);
+      this.statusWritten(allocator, key, current);
       return;
     }
     this.owedClears.delete(key);
@@ -526,10 +526,7 @@ export class Controller {
         this.log.warn({ service: key, address: lost.address, reason: lost.reason }, lost.message);
         this.warn(svc, lost.reason, lost.message);
       }
-      if (result.lost.length) {
-        this.poolStatus.markAll();
-        for (const w of this.waiting) if (w !== key) this.queue.add(w);
-      }
+      if (result.lost.length) this.poolStatus.markAll();
     }
     // The status always shows exactly what the Service holds: a refusal that left it less (or nothing,
     // when the table was rebuilt without an address its status still shows) is written down too.
@@ -552,6 +549,7 @@ export class Controller {
         this.log.info({ service: key, address: current }, 'status cleared: the Service holds no address');
       }
     }
+    this.statusWritten(allocator, key, desired);
     const pools = poolsOf(assignment);
     // The terms the addresses are held under, for the next leader's rebuild (see requestAtAssignment).
     const terms = desired.length ? termsRecord(assignment?.sharing) : null;
@@ -576,6 +574,21 @@ export class Controller {
         { signal: term },
       );
     }
+  }
+
+  /**
+   * The Service's status now shows `addresses`: what it gave up becomes free for others (never while its
+   * status might still show it, or two Services would show one address), and the Services waiting for an
+   * address try again.
+   */
+  private statusWritten(allocator: Allocator, key: string, addresses: readonly string[]): void {
+    if (!allocator.written(key, addresses)) return;
+    this.poolStatus.markAll();
+    this.serveWaiting(key);
+  }
+
+  private serveWaiting(except: string): void {
+    for (const w of this.waiting) if (w !== except) this.queue.add(w);
   }
 
   /** Throws unless this process still leads in the given term (checked before every write is sent). */

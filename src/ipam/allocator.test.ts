@@ -720,6 +720,66 @@ describe('refusals change nothing else', () => {
   });
 });
 
+describe('an address given up is free only once the status no longer shows it', () => {
+  // The status is what hands an address out: kube-proxy and the speakers act on
+  // status.loadBalancer.ingress. Two Services without a sharing key must never show one address, so an
+  // address a Service gave up is not handed on while that Service's status may still show it.
+  const pools = () =>
+    allocator(pool('one', ['192.0.2.1/32']), pool('spare', ['192.0.2.9/32'], { autoAssign: false }));
+
+  test('a Service that moves keeps its old address from others until its new status is written', () => {
+    const a = pools();
+    assert.deepEqual(addresses(a.assign(svc('ns/mover'))), ['192.0.2.1']);
+    assert.equal(refusal(a.assign(svc('ns/waiter'))).reason, 'PoolExhausted');
+    assert.deepEqual(addresses(a.assign(svc('ns/mover', { requestedAddresses: ['192.0.2.9'] }))), [
+      '192.0.2.9',
+    ]);
+    // The mover's status still shows 192.0.2.1 until the controller writes it.
+    assert.equal(refusal(a.assign(svc('ns/waiter'))).reason, 'PoolExhausted');
+    const asked = refusal(a.assign(svc('ns/asker', { requestedAddresses: ['192.0.2.1'] })));
+    assert.equal(asked.reason, 'AddressInUse');
+    assert.deepEqual(asked.services, ['ns/mover']);
+    // A write that still shows it (a retry's old copy) frees nothing; the real one does.
+    assert.equal(a.written('ns/mover', ['192.0.2.1', '192.0.2.9']), false);
+    assert.equal(a.written('ns/mover', ['192.0.2.9']), true);
+    assert.deepEqual(addresses(a.assign(svc('ns/waiter'))), ['192.0.2.1']);
+  });
+
+  test('a Service that stops being ours keeps its address from others until its status is cleared', () => {
+    const a = pools();
+    assert.deepEqual(addresses(a.assign(svc('ns/leaver'))), ['192.0.2.1']);
+    a.release('ns/leaver', true);
+    assert.equal(refusal(a.assign(svc('ns/waiter'))).reason, 'PoolExhausted');
+    assert.equal(a.written('ns/leaver', []), true);
+    assert.deepEqual(addresses(a.assign(svc('ns/waiter'))), ['192.0.2.1']);
+  });
+
+  test('a deleted Service has no status: its address is free at once', () => {
+    const a = pools();
+    assert.deepEqual(addresses(a.assign(svc('ns/gone'))), ['192.0.2.1']);
+    a.release('ns/gone');
+    assert.deepEqual(addresses(a.assign(svc('ns/waiter'))), ['192.0.2.1']);
+  });
+
+  test('the Service that gave an address up may take it back before its status is written', () => {
+    const a = pools();
+    assert.deepEqual(addresses(a.assign(svc('ns/mover'))), ['192.0.2.1']);
+    a.assign(svc('ns/mover', { requestedAddresses: ['192.0.2.9'] }));
+    assert.deepEqual(addresses(a.assign(svc('ns/mover', { requestedAddresses: ['192.0.2.1'] }))), [
+      '192.0.2.1',
+    ]);
+    // Its status may still show 192.0.2.9 now, so that one waits for the write instead.
+    assert.equal(
+      refusal(a.assign(svc('ns/other', { requestedAddresses: ['192.0.2.9'] }))).reason,
+      'AddressInUse',
+    );
+    assert.equal(a.written('ns/mover', ['192.0.2.1']), true);
+    assert.deepEqual(addresses(a.assign(svc('ns/other', { requestedAddresses: ['192.0.2.9'] }))), [
+      '192.0.2.9',
+    ]);
+  });
+});
+
 describe('restore', () => {
   test('restored addresses are kept by the next assign, even when auto-assignment would choose otherwise', () => {
     const a = allocator(pool('lan', ['10.0.0.0/24']));

@@ -12,6 +12,7 @@
  */
 
 import {
+  canonicalAddress,
   type Family,
   familyName,
   formatAddress,
@@ -59,6 +60,11 @@ interface Holding {
   pool: string | undefined;
   /** The Services on it; their requests are in byService. */
   holders: Set<string>;
+  /**
+   * Services that gave it up but whose status may still show it (see written()). While any does, nobody
+   * else gets it: two Services' statuses must never show one address without a sharing key.
+   */
+  leaving: Set<string>;
   /** The sharing key its holders share, indexed in sharingGroups. */
   groupKey: string | undefined;
 }
@@ -101,6 +107,8 @@ export class Allocator {
   /** Held addresses that isBuggyAddress rules out, so that pool stats can leave them out by counting. */
   private readonly buggyHeld: Record<Family, AddressSet> = { 4: new AddressSet(), 6: new AddressSet() };
   private sharingGroups = new Map<string, Set<Holding>>();
+  /** For each Service, the holdings it gave up whose status write is not yet confirmed (Holding.leaving). */
+  private leavingBy = new Map<string, Set<Holding>>();
 
   /**
    * Replaces the pool configuration. Pools with a bad entry or a duplicate name are rejected whole and
@@ -245,10 +253,35 @@ export class Allocator {
     return lost;
   }
 
-  /** Frees every address the Service holds (an address stays held while other Services share it). */
-  release(service: string): void {
-    for (const holding of this.byService.get(service)?.holdings ?? []) this.removeHolder(holding, service);
+  /**
+   * Frees every address the Service holds (an address stays held while other Services share it). When
+   * its status may still show them (the Service still exists), they stay out of reach of other Services
+   * until written() says the status no longer does.
+   */
+  release(service: string, statusMayShow = false): void {
+    for (const holding of this.byService.get(service)?.holdings ?? [])
+      this.removeHolder(holding, service, statusMayShow);
     this.byService.delete(service);
+    if (!statusMayShow) this.written(service, []);
+  }
+
+  /**
+   * The Service's status now shows exactly `addresses` (written, or found so). Addresses it gave up and
+   * no longer shows become free for others; returns whether any did, so waiting Services can be served.
+   */
+  written(service: string, addresses: readonly string[]): boolean {
+    const leaving = this.leavingBy.get(service);
+    if (!leaving) return false;
+    const shown = new Set(addresses.map((a) => canonicalAddress(a.trim()) ?? a));
+    let freed = false;
+    for (const holding of leaving) {
+      if (shown.has(holding.text)) continue;
+      this.stopLeaving(holding, service);
+      if (holding.leaving.size > 0) continue;
+      freed = true;
+      if (holding.holders.size === 0) this.deleteHolding(holding);
+    }
+    return freed;
   }
 
   assignmentOf(service: string): Assignment | undefined {
@@ -271,7 +304,7 @@ export class Allocator {
   /** Every held address that lies in no pool, with its Services. */
   outOfPool(): OutOfPoolAddress[] {
     return [...this.holdings.values()]
-      .filter((h) => h.pool === undefined)
+      .filter((h) => h.pool === undefined && h.holders.size > 0)
       .sort((a, b) => a.family - b.family || (a.value < b.value ? -1 : 1))
       .map((h) => ({ address: h.text, family: h.family, services: [...h.holders.keys()].sort() }));
   }
@@ -368,7 +401,9 @@ export class Allocator {
     }
     const existing = this.holdings.get(text);
     if (existing) {
-      const refusal = sharingRefusal(text, req.key, req.sharing, this.holdersOf(existing));
+      const refusal =
+        sharingRefusal(text, req.key, req.sharing, this.holdersOf(existing)) ??
+        this.stillShownRefusal(existing, req.key);
       if (refusal) return { ok: false, refusal };
     }
     return { ok: true, pick: { family, value, text, existing } };
@@ -433,6 +468,7 @@ export class Allocator {
       for (const h of held) {
         if (!poolCanHandOut(pool, family, h.value)) continue;
         if (sharingRefusal(h.text, req.key, req.sharing, this.holdersOf(h))) continue;
+        if (this.stillShownRefusal(h, req.key)) continue;
         return { family, value: h.value, text: h.text, existing: h };
       }
     }
@@ -500,6 +536,18 @@ export class Allocator {
     return (named ?? serving ?? containing[0]!).name;
   }
 
+  /** AddressInUse while a Service other than `service` gave the address up but may still show it. */
+  private stillShownRefusal(holding: Holding, service: string): Refusal | undefined {
+    const others = [...holding.leaving].filter((s) => s !== service).sort();
+    if (others.length === 0) return undefined;
+    return {
+      reason: 'AddressInUse',
+      message: `${holding.text} was given up by ${others.join(', ')}, whose status still shows it; it is free once that status is written`,
+      address: holding.text,
+      services: others,
+    };
+  }
+
   private holdersOf(holding: Holding): Holder[] {
     return [...holding.holders].map((service) => ({
       service,
@@ -537,9 +585,11 @@ export class Allocator {
     else this.byService.delete(req.key);
     for (const holding of next) {
       holding.holders.add(req.key);
+      this.stopLeaving(holding, req.key);
       this.holdersChanged(holding);
     }
-    for (const old of previous) if (!next.includes(old)) this.removeHolder(old, req.key);
+    // Its status shows the previous addresses until the controller writes the new ones.
+    for (const old of previous) if (!next.includes(old)) this.removeHolder(old, req.key, true);
   }
 
   private createHolding(pick: Pick): Holding {
@@ -549,6 +599,7 @@ export class Allocator {
       text: pick.text,
       pool: undefined,
       holders: new Set(),
+      leaving: new Set(),
       groupKey: undefined,
     };
     this.holdings.set(holding.text, holding);
@@ -557,12 +608,29 @@ export class Allocator {
     return holding;
   }
 
-  private removeHolder(holding: Holding, service: string): void {
+  private removeHolder(holding: Holding, service: string, statusMayShow: boolean): void {
     holding.holders.delete(service);
-    if (holding.holders.size > 0) {
+    if (statusMayShow) {
+      holding.leaving.add(service);
+      const mine = this.leavingBy.get(service) ?? new Set();
+      mine.add(holding);
+      this.leavingBy.set(service, mine);
+    }
+    if (holding.holders.size > 0 || holding.leaving.size > 0) {
       this.holdersChanged(holding);
       return;
     }
+    this.deleteHolding(holding);
+  }
+
+  private stopLeaving(holding: Holding, service: string): void {
+    if (!holding.leaving.delete(service)) return;
+    const mine = this.leavingBy.get(service);
+    mine?.delete(holding);
+    if (mine?.size === 0) this.leavingBy.delete(service);
+  }
+
+  private deleteHolding(holding: Holding): void {
     this.holdings.delete(holding.text);
     this.used[holding.family].delete(holding.value);
     this.buggyHeld[holding.family].delete(holding.value);

@@ -490,18 +490,22 @@ export class Controller {
         allocator.release(key, svc !== undefined);
         this.waiting.delete(key);
         this.poolStatus.markAll();
-        if (!svc) this.serveWaiting(key);
         const released = held.addresses.map((a) => a.address);
         this.log.info({ service: key, address: released }, 'released');
         if (svc) this.owedClears.set(key, released);
       }
-      // A Service that changed class or type keeps no address of ours in its status (remembered until
-      // written, since a retry finds nothing held any more).
-      const ours = this.owedClears.get(key);
-      if (!svc || !ours) {
+      if (!svc) {
+        // Gone, and its status with it: whatever it gave up or held is free now.
         this.owedClears.delete(key);
+        this.waiting.delete(key);
+        this.statusWritten(allocator, key, [], held !== undefined);
         return;
       }
+      // A Service that changed class or type keeps no address of ours in its status: neither what it held
+      // (remembered until written, since a retry finds nothing held any more) nor what it gave up earlier
+      // and may still show.
+      const ours = [...new Set([...(this.owedClears.get(key) ?? []), ...allocator.leavingOf(key)])];
+      if (ours.length === 0) return;
       let current = ingressAddresses(svc);
       if (current.some((ip) => ours.includes(ip))) {
         current = current.filter((ip) => !ours.includes(ip));
@@ -581,8 +585,13 @@ export class Controller {
    * status might still show it, or two Services would show one address), and the Services waiting for an
    * address try again.
    */
-  private statusWritten(allocator: Allocator, key: string, addresses: readonly string[]): void {
-    if (!allocator.written(key, addresses)) return;
+  private statusWritten(
+    allocator: Allocator,
+    key: string,
+    addresses: readonly string[],
+    freedAlready = false,
+  ): void {
+    if (!allocator.written(key, addresses) && !freedAlready) return;
     this.poolStatus.markAll();
     this.serveWaiting(key);
   }

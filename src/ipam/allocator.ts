@@ -284,6 +284,11 @@ export class Allocator {
     return freed;
   }
 
+  /** Addresses the Service gave up whose status may still show them (until written() says otherwise). */
+  leavingOf(service: string): string[] {
+    return [...(this.leavingBy.get(service) ?? [])].map((h) => h.text);
+  }
+
   assignmentOf(service: string): Assignment | undefined {
     const entry = this.byService.get(service);
     if (!entry) return undefined;

@@ -93,6 +93,24 @@ export function mappedIPv4(address: IPAddress): string | undefined {
     : undefined;
 }
 
+/**
+ * For text parseAddress refuses that older parsers (and so older Kubernetes validation) accepted, what to
+ * write instead: IPv4 with leading zeros, which Kubernetes' legacy parser reads as decimal and libc as
+ * octal (KEP-4858), and an address with a zone (`%eth0`), which names an interface, not an address.
+ */
+export function addressHint(text: string): string | undefined {
+  const zone = text.indexOf('%');
+  if (zone > 0) {
+    const bare = parseAddress(text.slice(0, zone));
+    if (bare) return `a zone does not belong in a Service's address; write ${formatAddress(bare)}`;
+  }
+  const octets = text.split('.');
+  if (octets.length === 4 && octets.every((o) => /^[0-9]{1,3}$/.test(o) && Number(o) <= 255)) {
+    return `leading zeros are ambiguous (some software reads them as octal); write ${octets.map(Number).join('.')} if that is meant`;
+  }
+  return undefined;
+}
+
 export function formatAddress(address: IPAddress): string {
   return address.family === 4 ? formatIPv4(address.value) : formatIPv6(address.value);
 }

@@ -337,6 +337,15 @@ describe('requested addresses', () => {
         { requestedAddresses: ['192.168.1.300'] },
         '"192.168.1.300", requested by ns/web, is not an IP address',
       ],
+      // Kubernetes' legacy parser read "192.168.001.010" as 192.168.1.10, libc as octal (KEP-4858).
+      [
+        { requestedAddresses: ['192.168.001.010'] },
+        '"192.168.001.010", requested by ns/web, is not an IP address: leading zeros are ambiguous (some software reads them as octal); write 192.168.1.10 if that is meant',
+      ],
+      [
+        { families: [6], requestedAddresses: ['fe80::1%eth0'] },
+        '"fe80::1%eth0", requested by ns/web, is not an IP address: a zone does not belong in a Service\'s address; write fe80::1',
+      ],
       [
         { requestedAddresses: ['192.168.1.1', '192.168.1.2'] },
         'ns/web requests two IPv4 addresses (192.168.1.1 and 192.168.1.2); request at most one per family',

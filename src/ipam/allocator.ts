@@ -12,6 +12,7 @@
  */
 
 import {
+  addressHint,
   canonicalAddress,
   type Family,
   familyName,
@@ -695,7 +696,10 @@ function validateRequest(
       return invalid(`${req.key} requests an empty address (an empty entry in its list of addresses)`);
     }
     const address = parseAddress(text.trim());
-    if (!address) return invalid(`"${text}", requested by ${req.key}, is not an IP address`);
+    if (!address) {
+      const hint = addressHint(text.trim());
+      return invalid(`"${text}", requested by ${req.key}, is not an IP address${hint ? `: ${hint}` : ''}`);
+    }
     const v4 = mappedIPv4(address);
     if (v4) {
       return invalid(

@@ -789,6 +789,31 @@ describe('an address given up is free only once the status no longer shows it', 
   });
 });
 
+describe('what a rebuilt table does not restore stays out of reach while a status shows it', () => {
+  test('an address a Service lost to an earlier-restored one goes to no third while its status shows it', () => {
+    const a = allocator(pool('lan', ['192.0.2.0/29']));
+    assert.deepEqual(a.restore(svc('ns/first'), ['192.0.2.1']).conflicts, []);
+    assert.equal(a.restore(svc('ns/second'), ['192.0.2.1']).conflicts[0]?.reason, 'AddressInUse');
+    a.release('ns/first');
+    const third = refusal(a.assign(svc('ns/third', { requestedAddresses: ['192.0.2.1'] })));
+    assert.equal(third.reason, 'AddressInUse');
+    assert.deepEqual(third.services, ['ns/second']);
+    assert.equal(a.written('ns/second', []), true);
+    assert.deepEqual(addresses(a.assign(svc('ns/third', { requestedAddresses: ['192.0.2.1'] }))), [
+      '192.0.2.1',
+    ]);
+  });
+
+  test('a second address of one family in a status goes to nobody else while the status shows it', () => {
+    const a = allocator(pool('lan', ['192.0.2.1-192.0.2.2']));
+    a.restore(svc('ns/two'), ['192.0.2.1', '192.0.2.2']);
+    assert.deepEqual(held(a, 'ns/two'), ['192.0.2.1']);
+    assert.equal(refusal(a.assign(svc('ns/other'))).reason, 'PoolExhausted');
+    assert.equal(a.written('ns/two', ['192.0.2.1']), true);
+    assert.deepEqual(addresses(a.assign(svc('ns/other'))), ['192.0.2.2']);
+  });
+});
+
 describe('restore', () => {
   test('restored addresses are kept by the next assign, even when auto-assignment would choose otherwise', () => {
     const a = allocator(pool('lan', ['10.0.0.0/24']));

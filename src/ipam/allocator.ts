@@ -144,12 +144,14 @@ export class Allocator {
    * Service it may not share with stays with the Service restored first and is reported as a conflict:
    * the caller restores first the Services that did not change their terms since they got their
    * addresses, so the one that broke the terms is the one that must move. Replaces whatever the Service
-   * held before.
+   * held before. An address its status shows but it does not get back goes to nobody else until written()
+   * says the status no longer shows it.
    */
   restore(req: ServiceRequest, addresses: readonly string[]): RestoreResult {
     this.release(req.key);
     const conflicts: Refusal[] = [];
     const picks: Pick[] = [];
+    const notRestored: Pick[] = [];
     for (const text of addresses) {
       const parsed = parseAddress(text.trim());
       if (!parsed) {
@@ -168,6 +170,7 @@ export class Allocator {
           family: parsed.family,
           address: canonical,
         });
+        notRestored.push({ ...parsed, text: canonical, existing: this.holdings.get(canonical) });
         continue;
       }
       const existing = this.holdings.get(canonical);
@@ -178,11 +181,16 @@ export class Allocator {
           family: parsed.family,
           message: `${refusal.message}; ${req.key} also has it in its status, and gives it up`,
         });
+        notRestored.push({ ...parsed, text: canonical, existing });
         continue;
       }
       picks.push({ family: parsed.family, value: parsed.value, text: canonical, existing });
     }
     this.apply(req, picks);
+    for (const pick of notRestored) {
+      if (picks.some((p) => p.text === pick.text)) continue;
+      this.addLeaving(this.holdings.get(pick.text) ?? this.createHolding(pick), req.key);
+    }
     const assignment = this.assignmentOf(req.key);
     return {
       assignment,
@@ -616,17 +624,19 @@ export class Allocator {
 
   private removeHolder(holding: Holding, service: string, statusMayShow: boolean): void {
     holding.holders.delete(service);
-    if (statusMayShow) {
-      holding.leaving.add(service);
-      const mine = this.leavingBy.get(service) ?? new Set();
-      mine.add(holding);
-      this.leavingBy.set(service, mine);
-    }
+    if (statusMayShow) this.addLeaving(holding, service);
     if (holding.holders.size > 0 || holding.leaving.size > 0) {
       this.holdersChanged(holding);
       return;
     }
     this.deleteHolding(holding);
+  }
+
+  private addLeaving(holding: Holding, service: string): void {
+    holding.leaving.add(service);
+    const mine = this.leavingBy.get(service) ?? new Set();
+    mine.add(holding);
+    this.leavingBy.set(service, mine);
   }
 
   private stopLeaving(holding: Holding, service: string): void {

@@ -81,6 +81,8 @@ class TermEnded extends Error {}
 interface RestoreEntry {
   svc: V1Service;
   addresses: string[];
+  /** Whether Beacon serves it; the addresses of one it does not serve are another provider's. */
+  served: boolean;
   /** 0: holds its addresses under the terms it has now; 1: no record of its terms; 2: changed its terms. */
   rank: number;
 }
@@ -312,7 +314,8 @@ export class Controller {
     const allocator = new Allocator();
     this.applyPools(allocator);
     let restored = 0;
-    const entries = items.filter((e): e is RestoreEntry => e !== undefined).sort(restoreOrder);
+    const all = items.filter((e): e is RestoreEntry => e !== undefined);
+    const entries = all.filter((e) => e.served).sort(restoreOrder);
     for (const { svc, addresses } of entries) {
       const result = allocator.restore(
         requestAtAssignment(svc, this.namespaceLabels(svc.metadata?.namespace ?? '')),
@@ -323,6 +326,8 @@ export class Controller {
       for (const c of result.conflicts) this.warn(svc, c.reason, c.message);
       for (const address of result.outOfPool) this.warnOutOfPool(svc, address);
     }
+    // Addresses another provider assigned (MetalLB, beside a class-only Beacon) go to none of ours.
+    for (const { svc, addresses, served } of all) if (!served) allocator.shownBy(serviceKey(svc), addresses);
     this.allocator = allocator;
     this.term = term;
     this.log.info({ restored, ms: Date.now() - started }, 'allocation table rebuilt from Service status');
@@ -338,10 +343,19 @@ export class Controller {
     this.queue.resume();
   }
 
-  /** A Service from the fresh list, reduced to what the rebuild reads; undefined when it holds nothing of ours. */
+  /** A Service from the fresh list, reduced to what the rebuild reads; undefined when its status shows no address. */
   private restoreEntry(svc: V1Service): RestoreEntry | undefined {
     const addresses = ingressAddresses(svc);
-    if (!isServedByBeacon(svc, this.opts) || addresses.length === 0) return undefined;
+    if (addresses.length === 0) return undefined;
+    if (!isServedByBeacon(svc, this.opts)) {
+      const m = svc.metadata ?? {};
+      return {
+        svc: { metadata: { name: m.name, namespace: m.namespace } },
+        addresses,
+        served: false,
+        rank: 0,
+      };
+    }
     const recorded = svc.metadata?.annotations?.[ANNOTATION.allocatedSharing];
     const current = termsRecord(requestFor(svc, {}).sharing) ?? '';
     const rank = recorded === undefined ? 1 : recorded === current ? 0 : 2;
@@ -360,6 +374,7 @@ export class Controller {
         spec: svc.spec,
       },
       addresses,
+      served: true,
       rank,
     };
   }
@@ -504,15 +519,16 @@ export class Controller {
       // A Service that changed class or type keeps no address of ours in its status: neither what it held
       // (remembered until written, since a retry finds nothing held any more) nor what it gave up earlier
       // and may still show.
-      const ours = [...new Set([...(this.owedClears.get(key) ?? []), ...allocator.leavingOf(key)])];
-      if (ours.length === 0) return;
+      const ours = [...new Set([...(this.owedClears.get(key) ?? []), ...allocator.givenUp(key)])];
       let current = ingressAddresses(svc);
       if (current.some((ip) => ours.includes(ip))) {
         current = current.filter((ip) => !ours.includes(ip));
         await this.writeStatus(svc, current, term);
       }
       this.owedClears.delete(key);
-      this.statusWritten(allocator, key, current);
+      // What its status shows now another provider assigned (MetalLB, beside a class-only Beacon):
+      // nobody of ours gets it while it does.
+      if (allocator.shownBy(key, current)) this.addressesFreed(key);
       return;
     }
     this.owedClears.delete(key);
@@ -591,12 +607,12 @@ export class Controller {
     addresses: readonly string[],
     freedAlready = false,
   ): void {
-    if (!allocator.written(key, addresses) && !freedAlready) return;
-    this.poolStatus.markAll();
-    this.serveWaiting(key);
+    if (allocator.written(key, addresses) || freedAlready) this.addressesFreed(key);
   }
 
-  private serveWaiting(except: string): void {
+  /** Addresses became free (not by a pool change): pool counts change and waiting Services try again. */
+  private addressesFreed(except: string): void {
+    this.poolStatus.markAll();
     for (const w of this.waiting) if (w !== except) this.queue.add(w);
   }
 

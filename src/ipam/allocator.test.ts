@@ -789,6 +789,29 @@ describe('an address given up is free only once the status no longer shows it', 
   });
 });
 
+describe("an address another provider's Service shows goes to none of Beacon's", () => {
+  // Beside MetalLB (class-only mode) both providers act on statuses: an address MetalLB's Service shows,
+  // given to a Beacon Service too, would be announced by both.
+  test('a request for it is refused while that status shows it, and granted once it does not', () => {
+    const a = allocator(pool('from-metallb', ['192.0.2.0/28'], { autoAssign: false }));
+    a.shownBy('shop/api', ['192.0.2.6']);
+    const r = refusal(a.assign(svc('shop/twin', { requestedAddresses: ['192.0.2.6'] })));
+    assert.equal(r.reason, 'AddressInUse');
+    assert.deepEqual(r.services, ['shop/api']);
+    assert.deepEqual(a.givenUp('shop/api'), [], 'not an address of ours to clear from its status');
+    assert.equal(a.shownBy('shop/api', []), true);
+    assert.deepEqual(addresses(a.assign(svc('shop/twin', { requestedAddresses: ['192.0.2.6'] }))), [
+      '192.0.2.6',
+    ]);
+  });
+
+  test('auto-assignment passes over it', () => {
+    const a = allocator(pool('lan', ['192.0.2.1-192.0.2.2']));
+    a.shownBy('other/lb', ['192.0.2.1']);
+    assert.deepEqual(addresses(a.assign(svc('ns/a'))), ['192.0.2.2']);
+  });
+});
+
 describe('what a rebuilt table does not restore stays out of reach while a status shows it', () => {
   test('an address a Service lost to an earlier-restored one goes to no third while its status shows it', () => {
     const a = allocator(pool('lan', ['192.0.2.0/29']));

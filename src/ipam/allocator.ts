@@ -62,10 +62,11 @@ interface Holding {
   /** The Services on it; their requests are in byService. */
   holders: Set<string>;
   /**
-   * Services that gave it up but whose status may still show it (see written()). While any does, nobody
-   * else gets it: two Services' statuses must never show one address without a sharing key.
+   * Services whose status may show it though they do not hold it: they gave it up and the status is not
+   * written yet (see written()), or another load-balancer provider assigned it (see shownBy()). While any
+   * does, nobody else gets it: two Services' statuses must never show one address without a sharing key.
    */
-  leaving: Set<string>;
+  shownBy: Set<string>;
   /** The sharing key its holders share, indexed in sharingGroups. */
   groupKey: string | undefined;
 }
@@ -108,8 +109,8 @@ export class Allocator {
   /** Held addresses that isBuggyAddress rules out, so that pool stats can leave them out by counting. */
   private readonly buggyHeld: Record<Family, AddressSet> = { 4: new AddressSet(), 6: new AddressSet() };
   private sharingGroups = new Map<string, Set<Holding>>();
-  /** For each Service, the holdings it gave up whose status write is not yet confirmed (Holding.leaving). */
-  private leavingBy = new Map<string, Set<Holding>>();
+  /** For each Service, the holdings its status may show though it does not hold them (Holding.shownBy). */
+  private shownWithoutHolding = new Map<string, Map<Holding, 'given up' | 'foreign'>>();
 
   /**
    * Replaces the pool configuration. Pools with a bad entry or a duplicate name are rejected whole and
@@ -189,7 +190,7 @@ export class Allocator {
     this.apply(req, picks);
     for (const pick of notRestored) {
       if (picks.some((p) => p.text === pick.text)) continue;
-      this.addLeaving(this.holdings.get(pick.text) ?? this.createHolding(pick), req.key);
+      this.addShown('given up', this.holdings.get(pick.text) ?? this.createHolding(pick), req.key);
     }
     const assignment = this.assignmentOf(req.key);
     return {
@@ -279,23 +280,46 @@ export class Allocator {
    * no longer shows become free for others; returns whether any did, so waiting Services can be served.
    */
   written(service: string, addresses: readonly string[]): boolean {
-    const leaving = this.leavingBy.get(service);
-    if (!leaving) return false;
+    const shownOnly = this.shownWithoutHolding.get(service);
+    if (!shownOnly) return false;
     const shown = new Set(addresses.map((a) => canonicalAddress(a.trim()) ?? a));
     let freed = false;
-    for (const holding of leaving) {
+    for (const holding of shownOnly.keys()) {
       if (shown.has(holding.text)) continue;
-      this.stopLeaving(holding, service);
-      if (holding.leaving.size > 0) continue;
+      this.stopShown(holding, service);
+      if (holding.shownBy.size > 0) continue;
       freed = true;
       if (holding.holders.size === 0) this.deleteHolding(holding);
     }
     return freed;
   }
 
+  /**
+   * The status of a Service Beacon does not serve (another class; MetalLB's, beside a class-only Beacon)
+   * shows these addresses: nobody gets them while it does. Returns whether an address it showed before
+   * and shows no more became free.
+   */
+  shownBy(service: string, addresses: readonly string[]): boolean {
+    const freed = this.written(service, addresses);
+    for (const text of addresses) {
+      const parsed = parseAddress(text.trim());
+      if (!parsed) continue;
+      const canonical = formatAddress(parsed);
+      const existing = this.holdings.get(canonical);
+      if (existing?.holders.has(service)) continue;
+      this.addShown(
+        'foreign',
+        existing ?? this.createHolding({ ...parsed, text: canonical, existing: undefined }),
+        service,
+      );
+    }
+    return freed;
+  }
+
   /** Addresses the Service gave up whose status may still show them (until written() says otherwise). */
-  leavingOf(service: string): string[] {
-    return [...(this.leavingBy.get(service) ?? [])].map((h) => h.text);
+  givenUp(service: string): string[] {
+    const shown = [...(this.shownWithoutHolding.get(service) ?? [])];
+    return shown.filter(([, why]) => why === 'given up').map(([h]) => h.text);
   }
 
   assignmentOf(service: string): Assignment | undefined {
@@ -550,13 +574,13 @@ export class Allocator {
     return (named ?? serving ?? containing[0]!).name;
   }
 
-  /** AddressInUse while a Service other than `service` gave the address up but may still show it. */
+  /** AddressInUse while a Service other than `service` may show the address without holding it. */
   private stillShownRefusal(holding: Holding, service: string): Refusal | undefined {
-    const others = [...holding.leaving].filter((s) => s !== service).sort();
+    const others = [...holding.shownBy].filter((s) => s !== service).sort();
     if (others.length === 0) return undefined;
     return {
       reason: 'AddressInUse',
-      message: `${holding.text} was given up by ${others.join(', ')}, whose status still shows it; it is free once that status is written`,
+      message: `${holding.text} is in the status of ${others.join(', ')}, which does not hold it from Beacon (it gave it up and its status is not written yet, or another load-balancer provider assigned it); it is free once that status no longer shows it`,
       address: holding.text,
       services: others,
     };
@@ -599,7 +623,7 @@ export class Allocator {
     else this.byService.delete(req.key);
     for (const holding of next) {
       holding.holders.add(req.key);
-      this.stopLeaving(holding, req.key);
+      this.stopShown(holding, req.key);
       this.holdersChanged(holding);
     }
     // Its status shows the previous addresses until the controller writes the new ones.
@@ -613,7 +637,7 @@ export class Allocator {
       text: pick.text,
       pool: undefined,
       holders: new Set(),
-      leaving: new Set(),
+      shownBy: new Set(),
       groupKey: undefined,
     };
     this.holdings.set(holding.text, holding);
@@ -624,26 +648,26 @@ export class Allocator {
 
   private removeHolder(holding: Holding, service: string, statusMayShow: boolean): void {
     holding.holders.delete(service);
-    if (statusMayShow) this.addLeaving(holding, service);
-    if (holding.holders.size > 0 || holding.leaving.size > 0) {
+    if (statusMayShow) this.addShown('given up', holding, service);
+    if (holding.holders.size > 0 || holding.shownBy.size > 0) {
       this.holdersChanged(holding);
       return;
     }
     this.deleteHolding(holding);
   }
 
-  private addLeaving(holding: Holding, service: string): void {
-    holding.leaving.add(service);
-    const mine = this.leavingBy.get(service) ?? new Set();
-    mine.add(holding);
-    this.leavingBy.set(service, mine);
+  private addShown(why: 'given up' | 'foreign', holding: Holding, service: string): void {
+    holding.shownBy.add(service);
+    const mine = this.shownWithoutHolding.get(service) ?? new Map();
+    if (!mine.has(holding)) mine.set(holding, why);
+    this.shownWithoutHolding.set(service, mine);
   }
 
-  private stopLeaving(holding: Holding, service: string): void {
-    if (!holding.leaving.delete(service)) return;
-    const mine = this.leavingBy.get(service);
+  private stopShown(holding: Holding, service: string): void {
+    if (!holding.shownBy.delete(service)) return;
+    const mine = this.shownWithoutHolding.get(service);
     mine?.delete(holding);
-    if (mine?.size === 0) this.leavingBy.delete(service);
+    if (mine?.size === 0) this.shownWithoutHolding.delete(service);
   }
 
   private deleteHolding(holding: Holding): void {

@@ -348,6 +348,7 @@ export class Controller {
     const addresses = ingressAddresses(svc);
     if (addresses.length === 0) return undefined;
     if (!isServedByBeacon(svc, this.opts)) {
+      if (this.otherProvidersAddresses(svc, addresses).length === 0) return undefined;
       const m = svc.metadata ?? {};
       return {
         svc: { metadata: { name: m.name, namespace: m.namespace } },
@@ -526,9 +527,8 @@ export class Controller {
         await this.writeStatus(svc, current, term);
       }
       this.owedClears.delete(key);
-      // What its status shows now another provider assigned (MetalLB, beside a class-only Beacon):
-      // nobody of ours gets it while it does.
-      if (allocator.shownBy(key, current)) this.addressesFreed(key);
+      // What its status shows now another provider assigned: nobody of ours gets it while it does.
+      if (allocator.shownBy(key, this.otherProvidersAddresses(svc, current))) this.addressesFreed(key);
       return;
     }
     this.owedClears.delete(key);
@@ -614,6 +614,15 @@ export class Controller {
   private addressesFreed(except: string): void {
     this.poolStatus.markAll();
     for (const w of this.waiting) if (w !== except) this.queue.add(w);
+  }
+
+  /**
+   * The addresses in the status of a Service Beacon does not serve that Beacon must not hand out. Only a
+   * class-only Beacon shares address space with another provider (docs/migrate.md gives it MetalLB's
+   * addresses); otherwise Services of another class belong to a provider with addresses of its own.
+   */
+  private otherProvidersAddresses(svc: V1Service, shown: string[]): string[] {
+    return this.opts.classOnly && svc.spec?.type === 'LoadBalancer' ? shown : [];
   }
 
   /** Throws unless this process still leads in the given term (checked before every write is sent). */

@@ -578,9 +578,12 @@ export class Allocator {
   private stillShownRefusal(holding: Holding, service: string): Refusal | undefined {
     const others = [...holding.shownBy].filter((s) => s !== service).sort();
     if (others.length === 0) return undefined;
+    const foreign = others.filter((s) => this.shownWithoutHolding.get(s)?.get(holding) === 'foreign');
     return {
       reason: 'AddressInUse',
-      message: `${holding.text} is in the status of ${others.join(', ')}, which does not hold it from Beacon (it gave it up and its status is not written yet, or another load-balancer provider assigned it); it is free once that status no longer shows it`,
+      message: foreign.length
+        ? `${holding.text} is in the status of ${foreign.join(', ')}, which another load-balancer provider serves; it is free for Beacon once that status no longer shows it`
+        : `${holding.text} was given up by ${others.join(', ')}, whose status still shows it; it is free once that status is written without it`,
       address: holding.text,
       services: others,
     };

@@ -22,6 +22,7 @@ import {
   ingressOf,
   type RunningController,
   startController,
+  waitForIngress,
 } from './harness/kube.ts';
 import { waitFor } from './harness/process.ts';
 
@@ -217,15 +218,5 @@ test("a Service of Beacon's class asking for an address MetalLB's Service shows 
   await rest.patch(`/api/v1/namespaces/${APP}/services/api/status`, 'merge', {
     status: { loadBalancer: { ingress: null } },
   });
-  let twin: string[] = [];
-  await waitFor(
-    'twin to get 192.0.2.6',
-    async () => {
-      twin = ingressOf(await service('twin'));
-      return twin.length > 0;
-    },
-    20_000,
-    50,
-  );
-  assert.deepEqual(twin, ['192.0.2.6']);
+  assert.deepEqual(await waitForIngress(rest, APP, 'twin', undefined, 20_000), ['192.0.2.6']);
 });

@@ -186,3 +186,49 @@ function addresses(r: ReturnType<Allocator['assign']>): string[] {
   assert.ok(r.ok, r.ok ? '' : r.refusal.message);
   return r.assignment.addresses.map((x) => x.address);
 }
+
+// MetalLB's usage page: Services share an address when they have the same sharing key, use different
+// ports (port and protocol), and both use the Cluster policy or select exactly the same pods. Kubernetes
+// defaults an omitted port protocol to TCP.
+describe("MetalLB's sharing rules, read from the Services as users write them", () => {
+  const shared = (name: string, spec: V1Service['spec'], ip = '192.0.2.10') => ({
+    metadata: {
+      name,
+      namespace: 'shop',
+      annotations: { 'metallb.io/allow-shared-ip': 'k', 'metallb.io/loadBalancerIPs': ip },
+    },
+    spec: { type: 'LoadBalancer', ...spec },
+  });
+  const lan = (): Allocator => {
+    const a = new Allocator();
+    a.setPools([{ name: 'lan', addresses: ['192.0.2.0/24'], autoAssign: true, avoidBuggyIPs: false }]);
+    return a;
+  };
+
+  test('one port number over TCP, UDP and SCTP is three different ports; an omitted protocol is TCP', () => {
+    const a = lan();
+    for (const [name, protocol] of [
+      ['dns-tcp', 'TCP'],
+      ['dns-udp', 'UDP'],
+      ['dns-sctp', 'SCTP'],
+    ] as const)
+      assert.deepEqual(
+        addresses(a.assign(requestFor(shared(name, { ports: [{ port: 53, protocol }] }), {}))),
+        ['192.0.2.10'],
+      );
+    const r = a.assign(requestFor(shared('dns-default', { ports: [{ port: 53 }] }), {}));
+    assert.ok(!r.ok);
+    assert.equal(r.refusal.reason, 'SharingConflict');
+  });
+
+  test('with policy Local, equal selectors share whatever their order, different ones do not', () => {
+    const a = lan();
+    const local = (name: string, port: number, selector: Record<string, string>) =>
+      shared(name, { ports: [{ port }], externalTrafficPolicy: 'Local', selector });
+    assert.ok(a.assign(requestFor(local('a', 80, { app: 'web', tier: 'front' }), {})).ok);
+    assert.ok(a.assign(requestFor(local('b', 443, { tier: 'front', app: 'web' }), {})).ok);
+    const r = a.assign(requestFor(local('c', 8080, { app: 'other' }), {}));
+    assert.ok(!r.ok);
+    assert.equal(r.refusal.reason, 'SharingConflict');
+  });
+});

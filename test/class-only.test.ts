@@ -22,6 +22,7 @@ import {
   ingressOf,
   type RunningController,
   startController,
+  waitForIngress,
 } from './harness/kube.ts';
 import { waitFor } from './harness/process.ts';
 
@@ -190,4 +191,32 @@ test("docs/migrate.md's commands move a Service to Beacon with its address, poli
   await controller.controller.idle();
   const apiAfter = await service('api');
   assert.equal(apiAfter.metadata?.resourceVersion, apiBefore.metadata?.resourceVersion);
+});
+
+test("a Service of Beacon's class asking for an address MetalLB's Service shows gets it only once MetalLB's lets go", {
+  timeout: 60_000,
+}, async () => {
+  // MetalLB's `api` shows 192.0.2.6 (see before()); `twin` asks Beacon for the same address.
+  await rest.create(`/api/v1/namespaces/${APP}/services`, {
+    apiVersion: 'v1',
+    kind: 'Service',
+    metadata: { name: 'twin', namespace: APP, annotations: { 'beacon.dev/load-balancer-ips': '192.0.2.6' } },
+    spec: { type: 'LoadBalancer', loadBalancerClass: CLASS, ports: [{ port: 80 }] },
+  });
+  await waitFor(
+    'twin to be refused the address MetalLB holds',
+    async () =>
+      (await eventsFor(rest, APP, 'twin')).some(
+        (e) => e.reason === 'AddressInUse' && e.message.includes(`${APP}/api`),
+      ),
+    20_000,
+    50,
+  );
+  assert.deepEqual(ingressOf(await service('twin')), []);
+  assert.deepEqual(ingressOf(await service('api')), ['192.0.2.6'], "MetalLB's Service keeps its address");
+  // MetalLB releases it (its Service's status is cleared): now Beacon may hand it out.
+  await rest.patch(`/api/v1/namespaces/${APP}/services/api/status`, 'merge', {
+    status: { loadBalancer: { ingress: null } },
+  });
+  assert.deepEqual(await waitForIngress(rest, APP, 'twin', undefined, 20_000), ['192.0.2.6']);
 });

@@ -81,6 +81,8 @@ class TermEnded extends Error {}
 interface RestoreEntry {
   svc: V1Service;
   addresses: string[];
+  /** Whether Beacon serves it; the addresses of one it does not serve are another provider's. */
+  served: boolean;
   /** 0: holds its addresses under the terms it has now; 1: no record of its terms; 2: changed its terms. */
   rank: number;
 }
@@ -312,7 +314,8 @@ export class Controller {
     const allocator = new Allocator();
     this.applyPools(allocator);
     let restored = 0;
-    const entries = items.filter((e): e is RestoreEntry => e !== undefined).sort(restoreOrder);
+    const all = items.filter((e): e is RestoreEntry => e !== undefined);
+    const entries = all.filter((e) => e.served).sort(restoreOrder);
     for (const { svc, addresses } of entries) {
       const result = allocator.restore(
         requestAtAssignment(svc, this.namespaceLabels(svc.metadata?.namespace ?? '')),
@@ -323,6 +326,8 @@ export class Controller {
       for (const c of result.conflicts) this.warn(svc, c.reason, c.message);
       for (const address of result.outOfPool) this.warnOutOfPool(svc, address);
     }
+    // Addresses another provider assigned (MetalLB, beside a class-only Beacon) go to none of ours.
+    for (const { svc, addresses, served } of all) if (!served) allocator.shownBy(serviceKey(svc), addresses);
     this.allocator = allocator;
     this.term = term;
     this.log.info({ restored, ms: Date.now() - started }, 'allocation table rebuilt from Service status');
@@ -338,10 +343,20 @@ export class Controller {
     this.queue.resume();
   }
 
-  /** A Service from the fresh list, reduced to what the rebuild reads; undefined when it holds nothing of ours. */
+  /** A Service from the fresh list, reduced to what the rebuild reads; undefined when its status shows no address. */
   private restoreEntry(svc: V1Service): RestoreEntry | undefined {
     const addresses = ingressAddresses(svc);
-    if (!isServedByBeacon(svc, this.opts) || addresses.length === 0) return undefined;
+    if (addresses.length === 0) return undefined;
+    if (!isServedByBeacon(svc, this.opts)) {
+      if (this.otherProvidersAddresses(svc, addresses).length === 0) return undefined;
+      const m = svc.metadata ?? {};
+      return {
+        svc: { metadata: { name: m.name, namespace: m.namespace } },
+        addresses,
+        served: false,
+        rank: 0,
+      };
+    }
     const recorded = svc.metadata?.annotations?.[ANNOTATION.allocatedSharing];
     const current = termsRecord(requestFor(svc, {}).sharing) ?? '';
     const rank = recorded === undefined ? 1 : recorded === current ? 0 : 2;
@@ -360,6 +375,7 @@ export class Controller {
         spec: svc.spec,
       },
       addresses,
+      served: true,
       rank,
     };
   }
@@ -486,29 +502,33 @@ export class Controller {
     if (!svc || !isServedByBeacon(svc, this.opts)) {
       const held = allocator.assignmentOf(key);
       if (held) {
-        allocator.release(key);
+        // A Service that still exists may show the addresses until its status is written without them.
+        allocator.release(key, svc !== undefined);
         this.waiting.delete(key);
         this.poolStatus.markAll();
-        for (const w of this.waiting) this.queue.add(w);
         const released = held.addresses.map((a) => a.address);
         this.log.info({ service: key, address: released }, 'released');
         if (svc) this.owedClears.set(key, released);
       }
-      // A Service that changed class or type keeps no address of ours in its status (remembered until
-      // written, since a retry finds nothing held any more).
-      const ours = this.owedClears.get(key);
-      if (!svc || !ours) {
+      if (!svc) {
+        // Gone, and its status with it: whatever it gave up or held is free now.
         this.owedClears.delete(key);
+        this.waiting.delete(key);
+        this.statusWritten(allocator, key, [], held !== undefined);
         return;
       }
-      const current = ingressAddresses(svc);
-      if (current.some((ip) => ours.includes(ip)))
-        await this.writeStatus(
-          svc,
-          current.filter((ip) => !ours.includes(ip)),
-          term,
-        );
+      // A Service that changed class or type keeps no address of ours in its status: neither what it held
+      // (remembered until written, since a retry finds nothing held any more) nor what it gave up earlier
+      // and may still show.
+      const ours = [...new Set([...(this.owedClears.get(key) ?? []), ...allocator.givenUp(key)])];
+      let current = ingressAddresses(svc);
+      if (current.some((ip) => ours.includes(ip))) {
+        current = current.filter((ip) => !ours.includes(ip));
+        await this.writeStatus(svc, current, term);
+      }
       this.owedClears.delete(key);
+      // What its status shows now another provider assigned: nobody of ours gets it while it does.
+      if (allocator.shownBy(key, this.otherProvidersAddresses(svc, current))) this.addressesFreed(key);
       return;
     }
     this.owedClears.delete(key);
@@ -526,10 +546,7 @@ export class Controller {
         this.log.warn({ service: key, address: lost.address, reason: lost.reason }, lost.message);
         this.warn(svc, lost.reason, lost.message);
       }
-      if (result.lost.length) {
-        this.poolStatus.markAll();
-        for (const w of this.waiting) if (w !== key) this.queue.add(w);
-      }
+      if (result.lost.length) this.poolStatus.markAll();
     }
     // The status always shows exactly what the Service holds: a refusal that left it less (or nothing,
     // when the table was rebuilt without an address its status still shows) is written down too.
@@ -552,6 +569,7 @@ export class Controller {
         this.log.info({ service: key, address: current }, 'status cleared: the Service holds no address');
       }
     }
+    this.statusWritten(allocator, key, desired);
     const pools = poolsOf(assignment);
     // The terms the addresses are held under, for the next leader's rebuild (see requestAtAssignment).
     const terms = desired.length ? termsRecord(assignment?.sharing) : null;
@@ -576,6 +594,35 @@ export class Controller {
         { signal: term },
       );
     }
+  }
+
+  /**
+   * The Service's status now shows `addresses`: what it gave up becomes free for others (never while its
+   * status might still show it, or two Services would show one address), and the Services waiting for an
+   * address try again.
+   */
+  private statusWritten(
+    allocator: Allocator,
+    key: string,
+    addresses: readonly string[],
+    freedAlready = false,
+  ): void {
+    if (allocator.written(key, addresses) || freedAlready) this.addressesFreed(key);
+  }
+
+  /** Addresses became free (not by a pool change): pool counts change and waiting Services try again. */
+  private addressesFreed(except: string): void {
+    this.poolStatus.markAll();
+    for (const w of this.waiting) if (w !== except) this.queue.add(w);
+  }
+
+  /**
+   * The addresses in the status of a Service Beacon does not serve that Beacon must not hand out. Only a
+   * class-only Beacon shares address space with another provider (docs/migrate.md gives it MetalLB's
+   * addresses); otherwise Services of another class belong to a provider with addresses of its own.
+   */
+  private otherProvidersAddresses(svc: V1Service, shown: string[]): string[] {
+    return this.opts.classOnly && svc.spec?.type === 'LoadBalancer' ? shown : [];
   }
 
   /** Throws unless this process still leads in the given term (checked before every write is sent). */

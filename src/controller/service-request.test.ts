@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
-import { test } from 'node:test';
+import { describe, test } from 'node:test';
 import type { V1Service } from '@kubernetes/client-node';
+import { Allocator } from '../ipam/allocator.ts';
 import { isServedByBeacon, requestAtAssignment, requestFor, termsRecord } from './service-request.ts';
 
 function svc(spec: V1Service['spec'], annotations: Record<string, string> = {}): V1Service {
@@ -24,9 +25,9 @@ test('Beacon serves LoadBalancer Services with no class or its own class only', 
   assert.equal(isServedByBeacon(svc({ type: 'ClusterIP' }), { loadBalancerClass: 'beacon.dev/lb' }), false);
 });
 
-test("Beacon's annotations win over MetalLB's, which win over spec.loadBalancerIP", () => {
+test("Beacon's annotations win over MetalLB's; spec.loadBalancerIP is read when no annotation is set", () => {
   const both = svc(
-    { type: 'LoadBalancer', loadBalancerIP: '192.0.2.9' },
+    { type: 'LoadBalancer', loadBalancerIP: '192.0.2.1' },
     {
       'metallb.universe.tf/loadBalancerIPs': '192.0.2.2',
       'beacon.dev/load-balancer-ips': ' 192.0.2.1 , 2001:db8::1 ',
@@ -34,8 +35,8 @@ test("Beacon's annotations win over MetalLB's, which win over spec.loadBalancerI
   );
   assert.deepEqual(requestFor(both, {}).requestedAddresses, ['192.0.2.1', '2001:db8::1']);
   const metallb = svc(
-    { type: 'LoadBalancer', loadBalancerIP: '192.0.2.9' },
-    { 'metallb.io/loadBalancerIPs': '192.0.2.2' },
+    { type: 'LoadBalancer' },
+    { 'metallb.io/loadBalancerIPs': '192.0.2.2', 'metallb.universe.tf/loadBalancerIPs': '192.0.2.3' },
   );
   assert.deepEqual(requestFor(metallb, {}).requestedAddresses, ['192.0.2.2']);
   assert.deepEqual(
@@ -111,4 +112,123 @@ test('a rebuild uses the sharing terms recorded at assignment; an unreadable rec
       bad,
     );
   assert.equal(requestAtAssignment(svc(spec, now), {}).sharing?.key, 'blue');
+});
+
+describe('what a Service asks for, as MetalLB users write it', () => {
+  const lan = (): Allocator => {
+    const a = new Allocator();
+    assert.deepEqual(
+      a.setPools([{ name: 'lan', addresses: ['192.0.2.0/24'], autoAssign: true, avoidBuggyIPs: false }])
+        .errors,
+      [],
+    );
+    return a;
+  };
+
+  // MetalLB (controller/service.go, getDesiredLbIPs) refuses a Service that sets both its loadBalancerIPs
+  // annotation and spec.loadBalancerIP: "service can not have both ... and svc.Spec.LoadBalancerIP". Taking
+  // one of two addresses that disagree and silently dropping the other hides the user's mistake.
+  test('spec.loadBalancerIP that disagrees with the annotation is refused, and the address held is kept', () => {
+    const a = lan();
+    const first = svc({ type: 'LoadBalancer' }, { 'metallb.io/loadBalancerIPs': '192.0.2.10' });
+    assert.ok(a.assign(requestFor(first, {})).ok);
+    const both = svc(
+      { type: 'LoadBalancer', loadBalancerIP: '192.0.2.20' },
+      { 'metallb.io/loadBalancerIPs': '192.0.2.10' },
+    );
+    const r = a.assign(requestFor(both, {}));
+    assert.ok(!r.ok);
+    assert.equal(r.refusal.reason, 'InvalidRequest');
+    assert.match(r.refusal.message, /192\.0\.2\.20/);
+    assert.match(r.refusal.message, /192\.0\.2\.10/);
+    assert.deepEqual(
+      r.assignment?.addresses.map((x) => x.address),
+      ['192.0.2.10'],
+    );
+  });
+
+  test('spec.loadBalancerIP that names one of the annotated addresses, in any spelling, is no contradiction', () => {
+    const a = lan();
+    const agreeing = svc(
+      {
+        type: 'LoadBalancer',
+        loadBalancerIP: '192.0.2.10',
+        ipFamilies: ['IPv4', 'IPv6'],
+        ipFamilyPolicy: 'PreferDualStack',
+      },
+      { 'beacon.dev/load-balancer-ips': '192.0.2.10, 2001:db8::10' },
+    );
+    assert.equal(requestFor(agreeing, {}).problem, undefined);
+    const v6 = svc(
+      { type: 'LoadBalancer', loadBalancerIP: '2001:DB8:0::10', ipFamilies: ['IPv6'] },
+      { 'beacon.dev/load-balancer-ips': '2001:db8::10' },
+    );
+    assert.equal(requestFor(v6, {}).problem, undefined);
+    assert.deepEqual(addresses(a.assign(requestFor(agreeing, {}))), ['192.0.2.10']);
+  });
+
+  // An empty entry is not an address; MetalLB fails the whole list on it ("invalid metallb.io/loadBalancerIPs").
+  // A Service that asked for specific addresses must not be given an automatic one instead.
+  test('an empty entry in the address list is refused, not read as "no address requested"', () => {
+    for (const list of [',', '192.0.2.10,', ' , 192.0.2.10']) {
+      const a = lan();
+      const r = a.assign(
+        requestFor(svc({ type: 'LoadBalancer' }, { 'metallb.io/loadBalancerIPs': list }), {}),
+      );
+      assert.ok(!r.ok, `${list} was accepted`);
+      assert.equal(r.refusal.reason, 'InvalidRequest', list);
+      assert.equal(a.assignmentOf('shop/web'), undefined, list);
+    }
+  });
+});
+
+function addresses(r: ReturnType<Allocator['assign']>): string[] {
+  assert.ok(r.ok, r.ok ? '' : r.refusal.message);
+  return r.assignment.addresses.map((x) => x.address);
+}
+
+// MetalLB's usage page: Services share an address when they have the same sharing key, use different
+// ports (port and protocol), and both use the Cluster policy or select exactly the same pods. Kubernetes
+// defaults an omitted port protocol to TCP.
+describe("MetalLB's sharing rules, read from the Services as users write them", () => {
+  const shared = (name: string, spec: V1Service['spec'], ip = '192.0.2.10') => ({
+    metadata: {
+      name,
+      namespace: 'shop',
+      annotations: { 'metallb.io/allow-shared-ip': 'k', 'metallb.io/loadBalancerIPs': ip },
+    },
+    spec: { type: 'LoadBalancer', ...spec },
+  });
+  const lan = (): Allocator => {
+    const a = new Allocator();
+    a.setPools([{ name: 'lan', addresses: ['192.0.2.0/24'], autoAssign: true, avoidBuggyIPs: false }]);
+    return a;
+  };
+
+  test('one port number over TCP, UDP and SCTP is three different ports; an omitted protocol is TCP', () => {
+    const a = lan();
+    for (const [name, protocol] of [
+      ['dns-tcp', 'TCP'],
+      ['dns-udp', 'UDP'],
+      ['dns-sctp', 'SCTP'],
+    ] as const)
+      assert.deepEqual(
+        addresses(a.assign(requestFor(shared(name, { ports: [{ port: 53, protocol }] }), {}))),
+        ['192.0.2.10'],
+      );
+    const r = a.assign(requestFor(shared('dns-default', { ports: [{ port: 53 }] }), {}));
+    assert.ok(!r.ok);
+    assert.equal(r.refusal.reason, 'SharingConflict');
+  });
+
+  test('with policy Local, equal selectors share whatever their order, different ones do not', () => {
+    const a = lan();
+    const local = (name: string, port: number, selector: Record<string, string>) =>
+      shared(name, { ports: [{ port }], externalTrafficPolicy: 'Local', selector });
+    assert.ok(a.assign(requestFor(local('a', 80, { app: 'web', tier: 'front' }), {})).ok);
+    assert.ok(a.assign(requestFor(local('b', 443, { tier: 'front', app: 'web' }), {})).ok);
+    const r = a.assign(requestFor(local('c', 8080, { app: 'other' }), {}));
+    assert.ok(!r.ok);
+    assert.equal(r.refusal.reason, 'SharingConflict');
+  });
 });

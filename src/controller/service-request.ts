@@ -3,6 +3,7 @@
  * it requests (Beacon's annotations, and MetalLB's for users moving over), and its families.
  */
 import type { V1Service } from '@kubernetes/client-node';
+import { canonicalAddress } from '../ipam/address.ts';
 import type { Family, ServiceRequest, SharingRequest } from '../ipam/types.ts';
 
 export const ANNOTATION = {
@@ -42,13 +43,37 @@ export {
   servedByBeacon as isServedByBeacon,
 } from '../api/load-balancer-class.ts';
 
-function annotation(svc: V1Service, setting: keyof typeof ALIASES): string | undefined {
+/** The first annotation of the setting's aliases that has a value, with the name it was found under. */
+function annotationEntry(
+  svc: V1Service,
+  setting: keyof typeof ALIASES,
+): { name: string; value: string } | undefined {
   const a = svc.metadata?.annotations ?? {};
   for (const name of ALIASES[setting]) {
-    const v = a[name]?.trim();
-    if (v) return v;
+    const value = a[name]?.trim();
+    if (value) return { name, value };
   }
   return undefined;
+}
+
+function annotation(svc: V1Service, setting: keyof typeof ALIASES): string | undefined {
+  return annotationEntry(svc, setting)?.value;
+}
+
+/**
+ * Why spec.loadBalancerIP contradicts the addresses annotation, or undefined when either is unset or the
+ * field names one of the annotated addresses. MetalLB refuses the two together; Beacon refuses them only
+ * when they disagree, because silently dropping one of two addresses a user asked for hides the mistake.
+ */
+function contradiction(
+  svc: V1Service,
+  annotated: { name: string; addresses: readonly string[] },
+): string | undefined {
+  const field = svc.spec?.loadBalancerIP?.trim();
+  if (!field) return undefined;
+  const same = (x: string) => (canonicalAddress(x) ?? x) === (canonicalAddress(field) ?? field);
+  if (annotated.addresses.some(same)) return undefined;
+  return `${serviceKey(svc)} asks for ${field} in spec.loadBalancerIP but for ${annotated.addresses.join(', ')} in the annotation ${annotated.name}; remove one, or make them agree`;
 }
 
 function familyOf(family: string): Family | undefined {
@@ -67,15 +92,18 @@ export function requestFor(
   namespaceLabels: Readonly<Record<string, string>>,
 ): ServiceRequest {
   const spec = svc.spec ?? {};
-  const requested = annotation(svc, 'loadBalancerIPs');
-  const requestedAddresses = requested
-    ? requested
-        .split(',')
-        .map((s) => s.trim())
-        .filter(Boolean)
+  const requested = annotationEntry(svc, 'loadBalancerIPs');
+  // Empty entries stay, so that the allocator refuses them: "1.2.3.4," is a mistake, not a wish.
+  const annotated = requested && {
+    name: requested.name,
+    addresses: requested.value.split(',').map((s) => s.trim()),
+  };
+  const requestedAddresses = annotated
+    ? annotated.addresses
     : spec.loadBalancerIP
       ? [spec.loadBalancerIP.trim()]
       : [];
+  const problem = annotated && contradiction(svc, annotated);
   const families = (spec.ipFamilies ?? ['IPv4']).map(familyOf).filter((f): f is Family => f !== undefined);
   const policy = spec.ipFamilyPolicy ?? 'SingleStack';
   const shareKey = annotation(svc, 'allowSharedIP');
@@ -90,6 +118,7 @@ export function requestFor(
     requestedAddresses,
   };
   if (pool) request.pool = pool;
+  if (problem) request.problem = problem;
   if (shareKey) {
     request.sharing = {
       key: shareKey,

@@ -82,6 +82,35 @@ function parseIPv6(text: string): bigint | undefined {
   return all.reduce((acc, g) => (acc << 16n) | g, 0n);
 }
 
+/**
+ * The IPv4 address an IPv4-mapped IPv6 address (::ffff:a.b.c.d, RFC 4291 §2.5.5.2) stands for, else
+ * undefined. Kubernetes refuses that spelling for Service addresses (KEP-4858), and Go's net.IP reads it as
+ * the IPv4 address itself, so Beacon must never hand one out as an IPv6 address of its own.
+ */
+export function mappedIPv4(address: IPAddress): string | undefined {
+  return address.family === 6 && address.value >> 32n === 0xffffn
+    ? formatIPv4(address.value & 0xffffffffn)
+    : undefined;
+}
+
+/**
+ * For text parseAddress refuses that older parsers (and so older Kubernetes validation) accepted, what to
+ * write instead: IPv4 with leading zeros, which Kubernetes' legacy parser reads as decimal and libc as
+ * octal (KEP-4858), and an address with a zone (`%eth0`), which names an interface, not an address.
+ */
+export function addressHint(text: string): string | undefined {
+  const zone = text.indexOf('%');
+  if (zone > 0) {
+    const bare = parseAddress(text.slice(0, zone));
+    if (bare) return `a zone does not belong in a Service's address; write ${formatAddress(bare)}`;
+  }
+  const octets = text.split('.');
+  if (octets.length === 4 && octets.every((o) => /^[0-9]{1,3}$/.test(o) && Number(o) <= 255)) {
+    return `leading zeros are ambiguous (some software reads them as octal); write ${octets.map(Number).join('.')} if that is meant`;
+  }
+  return undefined;
+}
+
 export function formatAddress(address: IPAddress): string {
   return address.family === 4 ? formatIPv4(address.value) : formatIPv6(address.value);
 }

@@ -124,7 +124,10 @@ function requestArb(key: string): fc.Arbitrary<ServiceRequest> {
 
 type Op =
   | { kind: 'assign'; req: ServiceRequest }
+  /** The Service is deleted. */
   | { kind: 'release'; key: string }
+  /** The controller's status write for the Service lands: its status shows what it holds. */
+  | { kind: 'write'; key: string }
   | { kind: 'pools'; pools: PoolModel[] };
 
 const opArb: fc.Arbitrary<Op> = fc.oneof(
@@ -136,6 +139,7 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
       .map((req) => ({ kind: 'assign' as const, req })),
   },
   { weight: 2, arbitrary: fc.constantFrom(...SERVICES).map((key) => ({ kind: 'release' as const, key })) },
+  { weight: 3, arbitrary: fc.constantFrom(...SERVICES).map((key) => ({ kind: 'write' as const, key })) },
   { weight: 1, arbitrary: poolsArb.map((pools) => ({ kind: 'pools' as const, pools })) },
 );
 
@@ -191,6 +195,13 @@ function run(a: Allocator, initial: PoolModel[], ops: readonly Op[]): Map<string
   /** The request each Service asked with last, granted or not: the terms that must hold. */
   const asked = new Map<string, ServiceRequest>();
   const lastRequest = new Map<string, ServiceRequest>();
+  /** What each Service's status shows: what it held when its status was last written. */
+  const status = new Map<string, string[]>();
+  const writeStatus = (key: string) => {
+    const shown = a.assignmentOf(key)?.addresses.map((x) => x.address) ?? [];
+    status.set(key, shown);
+    a.written(key, shown);
+  };
   for (const op of ops) {
     if (op.kind === 'pools') {
       const before = table(a);
@@ -203,9 +214,12 @@ function run(a: Allocator, initial: PoolModel[], ops: readonly Op[]): Map<string
           before.get(k)?.addresses.map((x) => x.address),
         );
       }
+    } else if (op.kind === 'write') {
+      writeStatus(op.key);
     } else if (op.kind === 'release') {
       const had = a.assignmentOf(op.key);
       a.release(op.key);
+      status.delete(op.key);
       lastRequest.delete(op.key);
       asked.delete(op.key);
       assert.equal(a.assignmentOf(op.key), undefined);
@@ -247,9 +261,17 @@ function run(a: Allocator, initial: PoolModel[], ops: readonly Op[]): Map<string
           assert.equal(families.length, op.req.families.length);
         }
         for (const x of result.assignment.addresses) {
-          // Every newly handed-out address lies in a pool this Service may use.
-          if (!had.has(x.address))
-            assert.ok(eligible(pools, op.req, x.address), `${x.address} for ${op.req.key}`);
+          if (had.has(x.address)) continue;
+          // Every newly handed-out address lies in a pool this Service may use,
+          assert.ok(eligible(pools, op.req, x.address), `${x.address} for ${op.req.key}`);
+          // and no other Service's status shows it unless that Service still holds it with this one.
+          for (const [other, shown] of status) {
+            if (other === op.req.key || !shown.includes(x.address)) continue;
+            assert.ok(
+              a.servicesAt(x.address).includes(other),
+              `${x.address} given to ${op.req.key} while ${other}, which gave it up, still shows it`,
+            );
+          }
         }
         // Asking again changes nothing.
         const again = a.assign(op.req);
@@ -269,6 +291,8 @@ function run(a: Allocator, initial: PoolModel[], ops: readonly Op[]): Map<string
       }
     }
   }
+  // The cluster settles: every status is written, as a controller does before it would be restarted.
+  for (const k of SERVICES) writeStatus(k);
   return lastRequest;
 }
 

@@ -337,6 +337,15 @@ describe('requested addresses', () => {
         { requestedAddresses: ['192.168.1.300'] },
         '"192.168.1.300", requested by ns/web, is not an IP address',
       ],
+      // Kubernetes' legacy parser read "192.168.001.010" as 192.168.1.10, libc as octal (KEP-4858).
+      [
+        { requestedAddresses: ['192.168.001.010'] },
+        '"192.168.001.010", requested by ns/web, is not an IP address: leading zeros are ambiguous (some software reads them as octal); write 192.168.1.10 if that is meant',
+      ],
+      [
+        { families: [6], requestedAddresses: ['fe80::1%eth0'] },
+        '"fe80::1%eth0", requested by ns/web, is not an IP address: a zone does not belong in a Service\'s address; write fe80::1',
+      ],
       [
         { requestedAddresses: ['192.168.1.1', '192.168.1.2'] },
         'ns/web requests two IPv4 addresses (192.168.1.1 and 192.168.1.2); request at most one per family',
@@ -358,6 +367,23 @@ describe('requested addresses', () => {
       assert.equal(r.message, message);
     }
     assert.equal(a.assignmentOf('ns/web'), undefined);
+  });
+
+  // RFC 4291 §2.5.5.2: ::ffff:a.b.c.d stands for the IPv4 address a.b.c.d. Kubernetes refuses that
+  // spelling in status.loadBalancer.ingress[].ip ("use 1.2.3.4", KEP-4858), and Go's net.IP, which
+  // kube-proxy and MetalLB read addresses with, takes it for the IPv4 address itself.
+  test('an IPv4-mapped IPv6 address is refused: it is the IPv4 address another Service may hold', () => {
+    // ::/64 holds ::ffff:192.0.2.1 by value; the pool is refused for it now, the request for its spelling.
+    const a = new Allocator();
+    a.setPools([pool('v4', ['192.0.2.0/24']), pool('v6', ['::/64'])]);
+    assert.deepEqual(addresses(a.assign(svc('ns/a', { requestedAddresses: ['192.0.2.1'] }))), ['192.0.2.1']);
+    for (const text of ['::ffff:192.0.2.1', '::FFFF:c000:201', '0:0:0:0:0:ffff:192.0.2.1']) {
+      const r = refusal(a.assign(svc('ns/b', { families: [6], requestedAddresses: [text] })));
+      assert.equal(r.reason, 'InvalidRequest', text);
+      assert.match(r.message, /IPv4-mapped/, text);
+      assert.match(r.message, /192\.0\.2\.1\b/, text);
+    }
+    assert.deepEqual(held(a, 'ns/b'), []);
   });
 
   test('with addresses requested, a PreferDualStack Service gets exactly those', () => {
@@ -703,6 +729,114 @@ describe('refusals change nothing else', () => {
   });
 });
 
+describe('an address given up is free only once the status no longer shows it', () => {
+  // The status is what hands an address out: kube-proxy and the speakers act on
+  // status.loadBalancer.ingress. Two Services without a sharing key must never show one address, so an
+  // address a Service gave up is not handed on while that Service's status may still show it.
+  const pools = () =>
+    allocator(pool('one', ['192.0.2.1/32']), pool('spare', ['192.0.2.9/32'], { autoAssign: false }));
+
+  test('a Service that moves keeps its old address from others until its new status is written', () => {
+    const a = pools();
+    assert.deepEqual(addresses(a.assign(svc('ns/mover'))), ['192.0.2.1']);
+    assert.equal(refusal(a.assign(svc('ns/waiter'))).reason, 'PoolExhausted');
+    assert.deepEqual(addresses(a.assign(svc('ns/mover', { requestedAddresses: ['192.0.2.9'] }))), [
+      '192.0.2.9',
+    ]);
+    // The mover's status still shows 192.0.2.1 until the controller writes it.
+    assert.equal(refusal(a.assign(svc('ns/waiter'))).reason, 'PoolExhausted');
+    const asked = refusal(a.assign(svc('ns/asker', { requestedAddresses: ['192.0.2.1'] })));
+    assert.equal(asked.reason, 'AddressInUse');
+    assert.deepEqual(asked.services, ['ns/mover']);
+    // A write that still shows it (a retry's old copy) frees nothing; the real one does.
+    assert.equal(a.written('ns/mover', ['192.0.2.1', '192.0.2.9']), false);
+    assert.equal(a.written('ns/mover', ['192.0.2.9']), true);
+    assert.deepEqual(addresses(a.assign(svc('ns/waiter'))), ['192.0.2.1']);
+  });
+
+  test('a Service that stops being ours keeps its address from others until its status is cleared', () => {
+    const a = pools();
+    assert.deepEqual(addresses(a.assign(svc('ns/leaver'))), ['192.0.2.1']);
+    a.release('ns/leaver', true);
+    assert.equal(refusal(a.assign(svc('ns/waiter'))).reason, 'PoolExhausted');
+    assert.equal(a.written('ns/leaver', []), true);
+    assert.deepEqual(addresses(a.assign(svc('ns/waiter'))), ['192.0.2.1']);
+  });
+
+  test('a deleted Service has no status: its address is free at once', () => {
+    const a = pools();
+    assert.deepEqual(addresses(a.assign(svc('ns/gone'))), ['192.0.2.1']);
+    a.release('ns/gone');
+    assert.deepEqual(addresses(a.assign(svc('ns/waiter'))), ['192.0.2.1']);
+  });
+
+  test('the Service that gave an address up may take it back before its status is written', () => {
+    const a = pools();
+    assert.deepEqual(addresses(a.assign(svc('ns/mover'))), ['192.0.2.1']);
+    a.assign(svc('ns/mover', { requestedAddresses: ['192.0.2.9'] }));
+    assert.deepEqual(addresses(a.assign(svc('ns/mover', { requestedAddresses: ['192.0.2.1'] }))), [
+      '192.0.2.1',
+    ]);
+    // Its status may still show 192.0.2.9 now, so that one waits for the write instead.
+    assert.equal(
+      refusal(a.assign(svc('ns/other', { requestedAddresses: ['192.0.2.9'] }))).reason,
+      'AddressInUse',
+    );
+    assert.equal(a.written('ns/mover', ['192.0.2.1']), true);
+    assert.deepEqual(addresses(a.assign(svc('ns/other', { requestedAddresses: ['192.0.2.9'] }))), [
+      '192.0.2.9',
+    ]);
+  });
+});
+
+describe("an address another provider's Service shows goes to none of Beacon's", () => {
+  // Beside MetalLB (class-only mode) both providers act on statuses: an address MetalLB's Service shows,
+  // given to a Beacon Service too, would be announced by both.
+  test('a request for it is refused while that status shows it, and granted once it does not', () => {
+    const a = allocator(pool('from-metallb', ['192.0.2.0/28'], { autoAssign: false }));
+    a.shownBy('shop/api', ['192.0.2.6']);
+    const r = refusal(a.assign(svc('shop/twin', { requestedAddresses: ['192.0.2.6'] })));
+    assert.equal(r.reason, 'AddressInUse');
+    assert.deepEqual(r.services, ['shop/api']);
+    assert.deepEqual(a.givenUp('shop/api'), [], 'not an address of ours to clear from its status');
+    assert.equal(a.shownBy('shop/api', []), true);
+    assert.deepEqual(addresses(a.assign(svc('shop/twin', { requestedAddresses: ['192.0.2.6'] }))), [
+      '192.0.2.6',
+    ]);
+  });
+
+  test('auto-assignment passes over it', () => {
+    const a = allocator(pool('lan', ['192.0.2.1-192.0.2.2']));
+    a.shownBy('other/lb', ['192.0.2.1']);
+    assert.deepEqual(addresses(a.assign(svc('ns/a'))), ['192.0.2.2']);
+  });
+});
+
+describe('what a rebuilt table does not restore stays out of reach while a status shows it', () => {
+  test('an address a Service lost to an earlier-restored one goes to no third while its status shows it', () => {
+    const a = allocator(pool('lan', ['192.0.2.0/29']));
+    assert.deepEqual(a.restore(svc('ns/first'), ['192.0.2.1']).conflicts, []);
+    assert.equal(a.restore(svc('ns/second'), ['192.0.2.1']).conflicts[0]?.reason, 'AddressInUse');
+    a.release('ns/first');
+    const third = refusal(a.assign(svc('ns/third', { requestedAddresses: ['192.0.2.1'] })));
+    assert.equal(third.reason, 'AddressInUse');
+    assert.deepEqual(third.services, ['ns/second']);
+    assert.equal(a.written('ns/second', []), true);
+    assert.deepEqual(addresses(a.assign(svc('ns/third', { requestedAddresses: ['192.0.2.1'] }))), [
+      '192.0.2.1',
+    ]);
+  });
+
+  test('a second address of one family in a status goes to nobody else while the status shows it', () => {
+    const a = allocator(pool('lan', ['192.0.2.1-192.0.2.2']));
+    a.restore(svc('ns/two'), ['192.0.2.1', '192.0.2.2']);
+    assert.deepEqual(held(a, 'ns/two'), ['192.0.2.1']);
+    assert.equal(refusal(a.assign(svc('ns/other'))).reason, 'PoolExhausted');
+    assert.equal(a.written('ns/two', ['192.0.2.1']), true);
+    assert.deepEqual(addresses(a.assign(svc('ns/other'))), ['192.0.2.2']);
+  });
+});
+
 describe('restore', () => {
   test('restored addresses are kept by the next assign, even when auto-assignment would choose otherwise', () => {
     const a = allocator(pool('lan', ['10.0.0.0/24']));
@@ -847,6 +981,22 @@ describe('pool changes', () => {
     a.setPools([pool('lan', ['10.0.0.0/29'])]);
     assert.equal(a.assignmentOf('ns/c')!.addresses[0]!.pool, 'lan');
     assert.deepEqual(addresses(a.assign(svc('ns/e'))), ['10.0.0.4']);
+  });
+
+  test('a pool written with IPv4-mapped IPv6 addresses is rejected whole (KEP-4858)', () => {
+    const a = new Allocator();
+    const { errors } = a.setPools([
+      pool('v4', ['192.0.2.0/24']),
+      pool('cidr', ['::ffff:192.0.2.0/120']),
+      pool('range', ['::ffff:192.0.2.10-::ffff:192.0.2.20']),
+      pool('hex', ['::ffff:c000:200/120']),
+    ]);
+    assert.deepEqual(
+      errors.map((e) => e.pool),
+      ['cidr', 'range', 'hex'],
+    );
+    for (const e of errors) assert.match(e.message, /IPv4-mapped/);
+    assert.deepEqual(a.poolNames(), ['v4']);
   });
 
   test('a bad pool is rejected whole with a message naming it; duplicates are reported', () => {

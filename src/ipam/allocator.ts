@@ -11,7 +11,16 @@
  * Pool changes never move it (an address outside every pool is kept and reported), nor does a restart.
  */
 
-import { type Family, familyName, formatAddress, type IPAddress, parseAddress } from './address.ts';
+import {
+  addressHint,
+  canonicalAddress,
+  type Family,
+  familyName,
+  formatAddress,
+  type IPAddress,
+  mappedIPv4,
+  parseAddress,
+} from './address.ts';
 import { AddressSet } from './address-set.ts';
 import {
   type CompiledPool,
@@ -52,6 +61,12 @@ interface Holding {
   pool: string | undefined;
   /** The Services on it; their requests are in byService. */
   holders: Set<string>;
+  /**
+   * Services whose status may show it though they do not hold it: they gave it up and the status is not
+   * written yet (see written()), or another load-balancer provider assigned it (see shownBy()). While any
+   * does, nobody else gets it: two Services' statuses must never show one address without a sharing key.
+   */
+  shownBy: Set<string>;
   /** The sharing key its holders share, indexed in sharingGroups. */
   groupKey: string | undefined;
 }
@@ -94,6 +109,8 @@ export class Allocator {
   /** Held addresses that isBuggyAddress rules out, so that pool stats can leave them out by counting. */
   private readonly buggyHeld: Record<Family, AddressSet> = { 4: new AddressSet(), 6: new AddressSet() };
   private sharingGroups = new Map<string, Set<Holding>>();
+  /** For each Service, the holdings its status may show though it does not hold them (Holding.shownBy). */
+  private shownWithoutHolding = new Map<string, Map<Holding, 'given up' | 'foreign'>>();
 
   /**
    * Replaces the pool configuration. Pools with a bad entry or a duplicate name are rejected whole and
@@ -128,12 +145,14 @@ export class Allocator {
    * Service it may not share with stays with the Service restored first and is reported as a conflict:
    * the caller restores first the Services that did not change their terms since they got their
    * addresses, so the one that broke the terms is the one that must move. Replaces whatever the Service
-   * held before.
+   * held before. An address its status shows but it does not get back goes to nobody else until written()
+   * says the status no longer shows it.
    */
   restore(req: ServiceRequest, addresses: readonly string[]): RestoreResult {
     this.release(req.key);
     const conflicts: Refusal[] = [];
     const picks: Pick[] = [];
+    const notRestored: Pick[] = [];
     for (const text of addresses) {
       const parsed = parseAddress(text.trim());
       if (!parsed) {
@@ -152,6 +171,7 @@ export class Allocator {
           family: parsed.family,
           address: canonical,
         });
+        notRestored.push({ ...parsed, text: canonical, existing: this.holdings.get(canonical) });
         continue;
       }
       const existing = this.holdings.get(canonical);
@@ -162,11 +182,16 @@ export class Allocator {
           family: parsed.family,
           message: `${refusal.message}; ${req.key} also has it in its status, and gives it up`,
         });
+        notRestored.push({ ...parsed, text: canonical, existing });
         continue;
       }
       picks.push({ family: parsed.family, value: parsed.value, text: canonical, existing });
     }
     this.apply(req, picks);
+    for (const pick of notRestored) {
+      if (picks.some((p) => p.text === pick.text)) continue;
+      this.addShown('given up', this.holdings.get(pick.text) ?? this.createHolding(pick), req.key);
+    }
     const assignment = this.assignmentOf(req.key);
     return {
       assignment,
@@ -238,10 +263,63 @@ export class Allocator {
     return lost;
   }
 
-  /** Frees every address the Service holds (an address stays held while other Services share it). */
-  release(service: string): void {
-    for (const holding of this.byService.get(service)?.holdings ?? []) this.removeHolder(holding, service);
+  /**
+   * Frees every address the Service holds (an address stays held while other Services share it). When
+   * its status may still show them (the Service still exists), they stay out of reach of other Services
+   * until written() says the status no longer does.
+   */
+  release(service: string, statusMayShow = false): void {
+    for (const holding of this.byService.get(service)?.holdings ?? [])
+      this.removeHolder(holding, service, statusMayShow);
     this.byService.delete(service);
+    if (!statusMayShow) this.written(service, []);
+  }
+
+  /**
+   * The Service's status now shows exactly `addresses` (written, or found so). Addresses it gave up and
+   * no longer shows become free for others; returns whether any did, so waiting Services can be served.
+   */
+  written(service: string, addresses: readonly string[]): boolean {
+    const shownOnly = this.shownWithoutHolding.get(service);
+    if (!shownOnly) return false;
+    const shown = new Set(addresses.map((a) => canonicalAddress(a.trim()) ?? a));
+    let freed = false;
+    for (const holding of shownOnly.keys()) {
+      if (shown.has(holding.text)) continue;
+      this.stopShown(holding, service);
+      if (holding.shownBy.size > 0) continue;
+      freed = true;
+      if (holding.holders.size === 0) this.deleteHolding(holding);
+    }
+    return freed;
+  }
+
+  /**
+   * The status of a Service Beacon does not serve (another class; MetalLB's, beside a class-only Beacon)
+   * shows these addresses: nobody gets them while it does. Returns whether an address it showed before
+   * and shows no more became free.
+   */
+  shownBy(service: string, addresses: readonly string[]): boolean {
+    const freed = this.written(service, addresses);
+    for (const text of addresses) {
+      const parsed = parseAddress(text.trim());
+      if (!parsed) continue;
+      const canonical = formatAddress(parsed);
+      const existing = this.holdings.get(canonical);
+      if (existing?.holders.has(service)) continue;
+      this.addShown(
+        'foreign',
+        existing ?? this.createHolding({ ...parsed, text: canonical, existing: undefined }),
+        service,
+      );
+    }
+    return freed;
+  }
+
+  /** Addresses the Service gave up whose status may still show them (until written() says otherwise). */
+  givenUp(service: string): string[] {
+    const shown = [...(this.shownWithoutHolding.get(service) ?? [])];
+    return shown.filter(([, why]) => why === 'given up').map(([h]) => h.text);
   }
 
   assignmentOf(service: string): Assignment | undefined {
@@ -264,7 +342,7 @@ export class Allocator {
   /** Every held address that lies in no pool, with its Services. */
   outOfPool(): OutOfPoolAddress[] {
     return [...this.holdings.values()]
-      .filter((h) => h.pool === undefined)
+      .filter((h) => h.pool === undefined && h.holders.size > 0)
       .sort((a, b) => a.family - b.family || (a.value < b.value ? -1 : 1))
       .map((h) => ({ address: h.text, family: h.family, services: [...h.holders.keys()].sort() }));
   }
@@ -361,7 +439,9 @@ export class Allocator {
     }
     const existing = this.holdings.get(text);
     if (existing) {
-      const refusal = sharingRefusal(text, req.key, req.sharing, this.holdersOf(existing));
+      const refusal =
+        sharingRefusal(text, req.key, req.sharing, this.holdersOf(existing)) ??
+        this.stillShownRefusal(existing, req.key);
       if (refusal) return { ok: false, refusal };
     }
     return { ok: true, pick: { family, value, text, existing } };
@@ -426,6 +506,7 @@ export class Allocator {
       for (const h of held) {
         if (!poolCanHandOut(pool, family, h.value)) continue;
         if (sharingRefusal(h.text, req.key, req.sharing, this.holdersOf(h))) continue;
+        if (this.stillShownRefusal(h, req.key)) continue;
         return { family, value: h.value, text: h.text, existing: h };
       }
     }
@@ -493,6 +574,21 @@ export class Allocator {
     return (named ?? serving ?? containing[0]!).name;
   }
 
+  /** AddressInUse while a Service other than `service` may show the address without holding it. */
+  private stillShownRefusal(holding: Holding, service: string): Refusal | undefined {
+    const others = [...holding.shownBy].filter((s) => s !== service).sort();
+    if (others.length === 0) return undefined;
+    const foreign = others.filter((s) => this.shownWithoutHolding.get(s)?.get(holding) === 'foreign');
+    return {
+      reason: 'AddressInUse',
+      message: foreign.length
+        ? `${holding.text} is in the status of ${foreign.join(', ')}, which another load-balancer provider serves; it is free for Beacon once that status no longer shows it`
+        : `${holding.text} was given up by ${others.join(', ')}, whose status still shows it; it is free once that status is written without it`,
+      address: holding.text,
+      services: others,
+    };
+  }
+
   private holdersOf(holding: Holding): Holder[] {
     return [...holding.holders].map((service) => ({
       service,
@@ -530,9 +626,11 @@ export class Allocator {
     else this.byService.delete(req.key);
     for (const holding of next) {
       holding.holders.add(req.key);
+      this.stopShown(holding, req.key);
       this.holdersChanged(holding);
     }
-    for (const old of previous) if (!next.includes(old)) this.removeHolder(old, req.key);
+    // Its status shows the previous addresses until the controller writes the new ones.
+    for (const old of previous) if (!next.includes(old)) this.removeHolder(old, req.key, true);
   }
 
   private createHolding(pick: Pick): Holding {
@@ -542,6 +640,7 @@ export class Allocator {
       text: pick.text,
       pool: undefined,
       holders: new Set(),
+      shownBy: new Set(),
       groupKey: undefined,
     };
     this.holdings.set(holding.text, holding);
@@ -550,12 +649,31 @@ export class Allocator {
     return holding;
   }
 
-  private removeHolder(holding: Holding, service: string): void {
+  private removeHolder(holding: Holding, service: string, statusMayShow: boolean): void {
     holding.holders.delete(service);
-    if (holding.holders.size > 0) {
+    if (statusMayShow) this.addShown('given up', holding, service);
+    if (holding.holders.size > 0 || holding.shownBy.size > 0) {
       this.holdersChanged(holding);
       return;
     }
+    this.deleteHolding(holding);
+  }
+
+  private addShown(why: 'given up' | 'foreign', holding: Holding, service: string): void {
+    holding.shownBy.add(service);
+    const mine = this.shownWithoutHolding.get(service) ?? new Map();
+    if (!mine.has(holding)) mine.set(holding, why);
+    this.shownWithoutHolding.set(service, mine);
+  }
+
+  private stopShown(holding: Holding, service: string): void {
+    if (!holding.shownBy.delete(service)) return;
+    const mine = this.shownWithoutHolding.get(service);
+    mine?.delete(holding);
+    if (mine?.size === 0) this.shownWithoutHolding.delete(service);
+  }
+
+  private deleteHolding(holding: Holding): void {
     this.holdings.delete(holding.text);
     this.used[holding.family].delete(holding.value);
     this.buggyHeld[holding.family].delete(holding.value);
@@ -602,6 +720,7 @@ function validateRequest(
     ok: false as const,
     refusal: { reason: 'InvalidRequest' as const, message },
   });
+  if (req.problem) return invalid(req.problem);
   if (req.families.length === 0) return invalid(`${req.key} has no IP family to assign an address for`);
   if (new Set(req.families).size !== req.families.length || req.families.some((f) => !FAMILIES.includes(f))) {
     return invalid(
@@ -610,8 +729,20 @@ function validateRequest(
   }
   const requested = new Map<Family, IPAddress>();
   for (const text of req.requestedAddresses) {
+    if (text.trim() === '') {
+      return invalid(`${req.key} requests an empty address (an empty entry in its list of addresses)`);
+    }
     const address = parseAddress(text.trim());
-    if (!address) return invalid(`"${text}", requested by ${req.key}, is not an IP address`);
+    if (!address) {
+      const hint = addressHint(text.trim());
+      return invalid(`"${text}", requested by ${req.key}, is not an IP address${hint ? `: ${hint}` : ''}`);
+    }
+    const v4 = mappedIPv4(address);
+    if (v4) {
+      return invalid(
+        `"${text}", requested by ${req.key}, is an IPv4-mapped IPv6 address, which Kubernetes does not accept as a Service's address; request ${v4} instead`,
+      );
+    }
     const name = familyName(address.family);
     const earlier = requested.get(address.family);
     if (earlier) {

@@ -20,11 +20,30 @@ const PREFIX_LENGTH = /^(0|[1-9][0-9]{0,2})$/;
  */
 export function parseAddressBlock(entry: string): ParsedBlock {
   const text = entry.trim();
-  if (text.includes('-')) return parseDashRange(entry, text);
-  if (text.includes('/')) return parseCIDR(entry, text);
+  if (text.includes('-')) return refuseMapped(entry, parseDashRange(entry, text));
+  if (text.includes('/')) return refuseMapped(entry, parseCIDR(entry, text));
   return {
     ok: false,
     message: `"${entry}" is neither a CIDR (e.g. 192.168.10.0/24) nor a range of two addresses (e.g. 192.168.10.10-192.168.10.20)`,
+  };
+}
+
+/** ::ffff:0:0/96, the IPv4-mapped IPv6 addresses (RFC 4291 §2.5.5.2). */
+const MAPPED_FIRST = 0xffffn << 32n;
+const MAPPED_LAST = MAPPED_FIRST | 0xffffffffn;
+
+/**
+ * An IPv4-mapped IPv6 address is an IPv4 address in IPv6 spelling: handing it out as an IPv6 address
+ * would give a second Service the IPv4 address another may hold, and Kubernetes refuses it in a
+ * Service's status (KEP-4858). A pool may contain none.
+ */
+function refuseMapped(entry: string, parsed: ParsedBlock): ParsedBlock {
+  if (!parsed.ok) return parsed;
+  const { family, first, last } = parsed.range;
+  if (family !== 6 || last < MAPPED_FIRST || first > MAPPED_LAST) return parsed;
+  return {
+    ok: false,
+    message: `"${entry}" contains IPv4-mapped IPv6 addresses (::ffff:0:0/96), which stand for IPv4 addresses and which Kubernetes does not accept as a Service's address; list IPv4 addresses in IPv4 form`,
   };
 }
 

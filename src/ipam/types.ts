@@ -53,6 +53,11 @@ export interface ServiceRequest {
   requireAllFamilies: boolean;
   /** spec.loadBalancerIP or the load-balancer-ips annotation: at most one per family. */
   requestedAddresses: readonly string[];
+  /**
+   * Why what the Service asks contradicts itself (e.g. spec.loadBalancerIP names an address its annotation
+   * does not), found while reading it; the request is refused as InvalidRequest with this message.
+   */
+  problem?: string;
   /** The address-pool annotation. */
   pool?: string;
   sharing?: SharingRequest;

@@ -20,6 +20,7 @@ import {
   ingressOf,
   type RunningController,
   startController,
+  waitForEvent,
   waitForIngress,
 } from '../harness/kube.ts';
 import { waitFor } from '../harness/process.ts';
@@ -231,4 +232,54 @@ test('a status write answered 500 is retried until it goes through', { timeout: 
   const ctl = running.controller;
   await waitFor('the failures to be forgotten', () => ctl.failuresOf(`${ns}/flaky`) === 0, 10_000, 10);
   assert.equal(ingressOf(await getService(rest, ns, 'flaky'))[0], ips[0]);
+});
+
+test('an address a Service moves away from goes to no other Service while its status still shows it', {
+  timeout: 90_000,
+}, async () => {
+  n++;
+  const [config, ns, cls] = [`sw-cfg-${n}`, `sw-app-${n}`, `beacon.dev/sw${n}`];
+  await ensureNamespace(rest, config);
+  await ensureNamespace(rest, ns);
+  await createPool(rest, config, 'one', { addresses: ['192.0.2.1/32'] });
+  await createPool(rest, config, 'spare', { addresses: ['192.0.2.9/32'], autoAssign: false });
+  running = await startController(
+    api,
+    { namespace: config, loadBalancerClass: cls, retryBackoff: { initialMs: 200, maxMs: 800 } },
+    { access: proxy.access },
+  );
+  await createService(rest, ns, 'mover', cls);
+  assert.deepEqual(await waitForIngress(rest, ns, 'mover'), ['192.0.2.1']);
+  await createService(rest, ns, 'waiter', cls);
+  await waitForEvent(rest, ns, 'waiter', 'PoolExhausted');
+  // The mover's next status writes fail, so its status keeps showing 192.0.2.1 for a while.
+  proxy.add({
+    method: 'PATCH',
+    path: new RegExp(`/namespaces/${ns}/services/mover/status$`),
+    fault: { kind: 'status', status: 500, reason: 'InternalError', message: 'etcdserver: request timed out' },
+    times: 4,
+  });
+  await rest.patch(`/api/v1/namespaces/${ns}/services/mover`, 'merge', {
+    metadata: { annotations: { 'beacon.dev/load-balancer-ips': '192.0.2.9' } },
+  });
+  // Until the mover's status is written without it, the waiter must not show 192.0.2.1 too.
+  const seen: string[] = [];
+  await waitFor(
+    "the mover's status to be written",
+    async () => {
+      const [mover, waiter] = await Promise.all([
+        getService(rest, ns, 'mover'),
+        getService(rest, ns, 'waiter'),
+      ]);
+      const both = ingressOf(mover).filter((ip) => ingressOf(waiter).includes(ip));
+      if (both.length) seen.push(`${both.join(', ')} shown by mover and waiter`);
+      return ingressOf(mover).join() === '192.0.2.9';
+    },
+    60_000,
+    25,
+  );
+  assert.deepEqual(seen, []);
+  assert.ok(proxy.count((r) => statusWrites(ns, 'mover')(r) && r.status === 500) >= 4);
+  // Once it is written, the address is free and the waiting Service gets it without another change.
+  assert.deepEqual(await waitForIngress(rest, ns, 'waiter', undefined, 30_000), ['192.0.2.1']);
 });

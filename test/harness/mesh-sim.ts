@@ -306,7 +306,7 @@ export class MeshSim {
           onChange: () => this.evaluateSoon(n),
           onReleaseRequest: (name) => {
             // As the speaker answers: confirm unless it still holds something the asker owns.
-            if (n.handover?.mayConfirm(name)) n.mesh.sendReleased(name);
+            if (n.handover?.mayConfirm(name, n.mesh.candidates())) n.mesh.sendReleased(name);
           },
           onSelfState: (inc, status) => this.writeLease(n, inc, status),
           onTrouble: (t) => {

@@ -218,6 +218,8 @@ export class MeshNode {
   private readonly sentSeq = new Float64Array(SEND_TIME_SLOTS).fill(-1);
   private readonly sentRound = new Int32Array(SEND_TIME_SLOTS);
   private readonly pairMacs = new Map<string, Mac>();
+  /** When a peer last addressed an authentic datagram to each of this node's key versions. */
+  private readonly keyUsedAt = new Map<number, number>();
 
   /** Suspicions by subject incarnation ("id/gen/round") then by signer id. */
   private readonly suspicions = new Map<string, Map<string, SuspectStatement>>();
@@ -543,10 +545,21 @@ export class MeshNode {
     if (this.self.keys.some((k) => k.public.version === version)) this.sendingVersion = version;
   }
 
-  /** Forget a key version once no peer uses it any more. */
+  /**
+   * When a peer last sent this node an authentic datagram under its key `version` (-Infinity if never):
+   * a key is dropped only once nobody has used it for a while, since a peer whose watch has not delivered
+   * the Lease that names the new key first still addresses this node with the old one, and each datagram
+   * it sends would be refused, its acknowledgements with it.
+   */
+  keyLastUsedAt(version: number): number {
+    return this.keyUsedAt.get(version) ?? Number.NEGATIVE_INFINITY;
+  }
+
+  /** Forget a key version once no peer uses it any more (keyLastUsedAt). */
   dropKeys(version: number): void {
     if (version === this.sendingVersion) return;
     this.self.keys = this.self.keys.filter((k) => k.public.version !== version);
+    this.keyUsedAt.delete(version);
     this.pairMacs.clear();
   }
 
@@ -718,6 +731,7 @@ export class MeshNode {
       this.refuse(fromAddress, 'bad authentication');
       return;
     }
+    this.keyUsedAt.set(h.receiverKeyVersion, now);
     const d = decodeBody(buf, h);
     if ('error' in d) {
       this.refuse(fromAddress, d.error);

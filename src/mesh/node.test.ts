@@ -403,3 +403,24 @@ for (const apiWatchMs of [300, 800]) {
     assert.equal(node.publishedKeys.length, 1, 'the rotation did not finish');
   });
 }
+
+// A Lease that stops being believed (run out after five minutes of failed renewals while the peers' view
+// of the API server is current, or rewritten into one that does not parse) takes its node off every roster
+// at once, while the node runs on: it learns of it only as its voters refuse its datagrams, and its fence
+// stays open up to fenceAfterMs after the last acknowledgement. Taking its addresses at once had two nodes
+// answer them for 250 ms; they now wait out suspendAfterMs, as long as a node cut off takes to step back.
+for (const nodes of [3, 5, 7]) {
+  test(`a live node whose Lease is no longer believed (${nodes} nodes): its addresses move, never answered twice`, () => {
+    const sim = converged(nodes, 100);
+    const victim = sim.nodes[1]!;
+    const owned = [...victim.answering];
+    assert.ok(owned.length > 0);
+    sim.at(2500, () => sim.loseLease(victim));
+    sim.run(6000);
+    sim.closeWindows();
+    assert.deepEqual(windowsAfter(sim.doubles, 0), []);
+    for (const a of owned) assert.ok(sim.answerer(a) && sim.answerer(a) !== victim, `${a} not taken over`);
+    for (const ms of windowsAfter(sim.gaps, 2500))
+      assert.ok(ms <= P.suspendAfterMs + P.intervalMs, `an address went unanswered ${ms} ms`);
+  });
+}

@@ -160,6 +160,11 @@ export class SimNode {
   leaseStatus: MemberStatus = 'joining';
   leaseInc: Incarnation = { gen: 1, round: 0 };
   inTrouble = false;
+  /**
+   * Its Lease is not believed any more (run out while it could not renew it, or rewritten into one that
+   * does not parse): every watch drops it from the roster, while the process itself runs on.
+   */
+  leaseGone = false;
   lastLeaseWrite = Number.NEGATIVE_INFINITY;
   planWorkMs = 0;
 
@@ -234,7 +239,7 @@ export class MeshSim {
     if (this.rosterCache) return this.rosterCache;
     const members: MeshMember[] = [];
     for (const n of this.nodes) {
-      if (n.leaseStatus === 'leaving') continue;
+      if (n.leaseStatus === 'leaving' || n.leaseGone) continue;
       const key = `${n.gen}/${n.leaseInc.round}/${n.leaseStatus}/${n.publishedKeys.map((k) => k.version).join(',')}/${n.keys.public.dh.toString('base64')}`;
       let cached = this.memberCache.get(n.name);
       if (cached?.key !== key) {
@@ -641,6 +646,16 @@ export class MeshSim {
       this.queue.push(this.now + this.opts.apiWatchMs, () => {
         for (const m of this.nodes) if (m.alive) this.later(m, () => m.mesh.setRoster(roster));
       });
+    });
+  }
+
+  /** The node's Lease stops being believed (see SimNode.leaseGone); every watch shows it after apiWatchMs. */
+  loseLease(n: SimNode): void {
+    n.leaseGone = true;
+    this.rosterCache = undefined;
+    this.queue.push(this.now + this.opts.apiWatchMs, () => {
+      const roster = this.roster();
+      for (const m of this.nodes) if (m.alive) this.later(m, () => m.mesh.setRoster(roster));
     });
   }
 

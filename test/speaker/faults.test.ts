@@ -206,13 +206,12 @@ test('a second SIGUSR2 during a rotation is ignored: the Lease never names three
   const log = lab.speakerLog(n2);
   assert.equal(count(log, /mesh key rotation complete/g), before + 1);
   assert.match(log, /a mesh key rotation is already under way/);
-  lab.nodes.forEach((n, i) =>
+  for (const [i, n] of lab.nodes.entries())
     assert.equal(
       count(lab.speakerLog(n), /ignoring a speaker Lease/g),
       refusedBefore[i],
       `${n.name} refused a Lease`,
-    ),
-  );
+    );
   assertQuiet('a repeated SIGUSR2', judged(since));
 });
 

@@ -210,13 +210,6 @@ export class MeshNode {
   private readonly downSince = new Map<string, number>();
   private readonly evicted = new Set<string>();
   private readonly offRing = (id: string): boolean => this.evicted.has(id);
-  /**
-   * Members that left the roster while this node held them alive (their Lease ran out or stopped parsing),
-   * by id: still candidates until the time given. Such a member hears of it only through the silence of its
-   * voters, who refuse its datagrams once their own rosters lack it, and its fence stays open up to
-   * fenceAfterMs after the last acknowledgement; taking its addresses at once had two nodes answer them.
-   */
-  private readonly departed = new Map<string, { name: string; until: number }>();
   /** Earlier neighbour sets that still count for the fence, until the time given. */
   private transitional: { ids: string[]; until: number }[] = [];
 
@@ -225,8 +218,6 @@ export class MeshNode {
   private readonly sentSeq = new Float64Array(SEND_TIME_SLOTS).fill(-1);
   private readonly sentRound = new Int32Array(SEND_TIME_SLOTS);
   private readonly pairMacs = new Map<string, Mac>();
-  /** When a peer last addressed an authentic datagram to each of this node's key versions. */
-  private readonly keyUsedAt = new Map<number, number>();
 
   /** Suspicions by subject incarnation ("id/gen/round") then by signer id. */
   private readonly suspicions = new Map<string, Map<string, SuspectStatement>>();
@@ -378,8 +369,6 @@ export class MeshNode {
     if (!selfAlive) names = this.roster.namesExcept(excluded.add(this.id));
     else if (this.roster.entries.has(this.id)) names = this.roster.namesExcept(excluded);
     else names = new Set([...this.roster.namesExcept(excluded), this.self.name]);
-    const departed = this.departedNames();
-    if (departed.length > 0) names = new Set([...names, ...departed]);
     this.candidateCache = { version, names };
     return names;
   }
@@ -388,19 +377,7 @@ export class MeshNode {
   private candidatesVersion(): string {
     let api = '';
     for (const [key, a] of this.apiAssisted) if (this.apiVotesDead(a.subject)) api += `${key};`;
-    return `${this.status}/${this.left}/${this.members.version}/${api}/${this.departedNames().join(',')}`;
-  }
-
-  /** Names of the departed members still within their grace. */
-  private departedNames(): string[] {
-    if (this.departed.size === 0) return [];
-    const now = this.clock.now();
-    const out: string[] = [];
-    for (const [id, d] of this.departed) {
-      if (d.until > now) out.push(d.name);
-      else this.departed.delete(id);
-    }
-    return out;
+    return `${this.status}/${this.left}/${this.members.version}/${api}`;
   }
 
   /** Nodes that confirmed they released this node's addresses in its current incarnation. */
@@ -465,10 +442,6 @@ export class MeshNode {
     const next = roster instanceof Roster ? roster : new Roster(roster);
     if (next === this.roster) return;
     const now = this.clock.now();
-    for (const [id, e] of this.roster.entries)
-      if (!next.entries.has(id) && id !== this.id && this.members.get(id)?.status === 'alive')
-        this.departed.set(id, { name: e.member.name, until: now + this.params.suspendAfterMs });
-    for (const id of next.entries.keys()) this.departed.delete(id);
     this.roster = next;
     for (const [id, p] of this.peers) {
       const m = next.get(id);
@@ -570,21 +543,10 @@ export class MeshNode {
     if (this.self.keys.some((k) => k.public.version === version)) this.sendingVersion = version;
   }
 
-  /**
-   * When a peer last sent this node an authentic datagram under its key `version` (-Infinity if never):
-   * a key is dropped only once nobody has used it for a while, since a peer whose watch has not delivered
-   * the Lease that names the new key first still addresses this node with the old one, and each datagram
-   * it sends would be refused, its acknowledgements with it.
-   */
-  keyLastUsedAt(version: number): number {
-    return this.keyUsedAt.get(version) ?? Number.NEGATIVE_INFINITY;
-  }
-
-  /** Forget a key version once no peer uses it any more (keyLastUsedAt). */
+  /** Forget a key version once no peer uses it any more. */
   dropKeys(version: number): void {
     if (version === this.sendingVersion) return;
     this.self.keys = this.self.keys.filter((k) => k.public.version !== version);
-    this.keyUsedAt.delete(version);
     this.pairMacs.clear();
   }
 
@@ -756,7 +718,6 @@ export class MeshNode {
       this.refuse(fromAddress, 'bad authentication');
       return;
     }
-    this.keyUsedAt.set(h.receiverKeyVersion, now);
     const d = decodeBody(buf, h);
     if ('error' in d) {
       this.refuse(fromAddress, d.error);

@@ -46,34 +46,3 @@ test('what it answered in this alive period it goes on answering; after a pause 
   assert.deepEqual(h.decide(membership({ aliveAt: 1, fallback: ['node-3'] })).mine, [ADDRESS]);
   assert.deepEqual(h.decide(membership({ aliveAt: 2, fallback: ['node-3'] })).mine, []);
 });
-
-// A joining node sends its alive statement and, right behind it, its release request; the holder reads both
-// in one turn of its event loop, before the decision that lets the address go has run. "Released" is a
-// promise that the holder no longer answers (docs/membership.md, "Joining and hand-back"), so it may be
-// given only once the holder's decision has caught up with the membership it confirms against.
-test('a holder asked before its decision took in the asker does not confirm while it still answers', () => {
-  const ownership = new Ownership();
-  ownership.setAddress(ADDRESS, new Set(['node-2', 'node-3']));
-  // Which of the two outranks the other for ADDRESS is the table's business; the asker is that one.
-  ownership.setLive(new Set(['node-2', 'node-3']));
-  const asker = ownership.owner(ADDRESS)!;
-  const holder = asker === 'node-2' ? 'node-3' : 'node-2';
-  const h = new Handover(ownership, holder);
-  const before = new Set([holder]);
-  const alone: HandoverMembership = {
-    candidates: () => before,
-    aliveAt: () => 1,
-    releases: () => new Set(),
-  };
-  assert.deepEqual(h.decide(alone).mine, [ADDRESS]);
-  h.setHeld(new Set([ADDRESS]));
-  // The asker's alive statement is taken in: the membership now names it, the decision has not run yet.
-  const both = new Set([holder, asker]);
-  assert.equal(h.mayConfirm(asker, both), false, 'confirmed a release while still answering the address');
-  // The decision runs: the address goes to the asker, which is told through releasedTo.
-  const d = h.decide({ ...alone, candidates: () => both });
-  assert.deepEqual(d.mine, []);
-  assert.deepEqual([...d.releasedTo], [asker]);
-  h.setHeld(new Set(d.mine));
-  assert.equal(h.mayConfirm(asker, both), true);
-});

@@ -87,23 +87,9 @@ export class Handover {
     return this.held;
   }
 
-  /**
-   * Whether `node`'s request can be confirmed at once: this node holds nothing it owns. Judged only once the
-   * last decision saw the membership as it is now (`live`): the asker's alive statement arrives just before
-   * its request, so the table may not know it yet and would say the addresses are still this node's. The
-   * decision that follows lets them go and confirms (releasedTo); confirming before it would have both
-   * answer until it ran.
-   */
-  mayConfirm(node: string, live: ReadonlySet<string>): boolean {
-    if (!sameNodes(live, this.ownership.liveNodes())) return false;
+  /** Whether `node`'s request can be confirmed at once: this node holds nothing it owns. */
+  mayConfirm(node: string): boolean {
     for (const a of this.held) if (this.ownership.owner(a) === node) return false;
     return true;
   }
-}
-
-function sameNodes(a: ReadonlySet<string>, b: ReadonlySet<string>): boolean {
-  if (a === b) return true;
-  if (a.size !== b.size) return false;
-  for (const n of a) if (!b.has(n)) return false;
-  return true;
 }

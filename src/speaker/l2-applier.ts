@@ -148,12 +148,11 @@ export class L2Applier {
 
   /**
    * A node asks whether this one still holds addresses it owns now: confirm at once if none is held (the
-   * release already happened, or this node never held them) and the last apply saw the membership as it is
-   * now; otherwise the apply that lets them go confirms.
+   * release already happened, or this node never held them); otherwise the apply that lets them go
+   * confirms.
    */
   answerReleaseRequest(node: string): void {
-    const m = this.opts.membership;
-    if (this.handover.mayConfirm(node, m.candidates())) m.sendReleased(node);
+    if (this.handover.mayConfirm(node)) this.opts.membership.sendReleased(node);
   }
 
   /** Stops answering everything at once (leaving). */

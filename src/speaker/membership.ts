@@ -13,7 +13,6 @@ import { isIPv6 } from 'node:net';
 import type { KubeRest } from '../k8s/rest.ts';
 import type { Logger } from '../log.ts';
 import { generateKeyPairs, type KeyPairs } from '../mesh/identity.ts';
-import { mayDropOldKey, ROTATION, rotationKeys } from '../mesh/key-rotation.ts';
 import type { MemberStatus } from '../mesh/members.ts';
 import { defaultParams, type MeshMember, MeshNode, type MeshNotice } from '../mesh/node.ts';
 import { quorumsFor } from '../mesh/ring.ts';
@@ -61,9 +60,6 @@ export class SpeakerMembership {
   private readonly now = () => performance.now();
   private keys: KeyPairs[] = [];
   private keyVersion = 1;
-  private rotating = false;
-  /** The key peers address this node under, as of the last accepted Lease write, and when it was sent. */
-  private keysAccepted: { first: number | undefined; at: number } = { first: undefined, at: 0 };
   private gen = 0;
   private mesh: MeshNode | undefined;
   private socket: Socket | undefined;
@@ -477,7 +473,6 @@ export class SpeakerMembership {
         this.lastWriteAt = r.sentAt;
         if (r.ok) {
           this.lastWriteOk = r.sentAt;
-          this.keysAccepted = { first: a.keys[0]?.version, at: r.sentAt };
           this.lastWriteOkDurationMs = durationS * 1000;
           this.rememberEcho(this.writer.lastRenewTime ?? '', r.sentAt);
           this.mesh?.apiAcknowledged(r.sentAt);
@@ -683,47 +678,25 @@ export class SpeakerMembership {
     };
   }
 
-  /**
-   * A new key pair, in the order of src/mesh/key-rotation.ts: published beside the old one, sent with once
-   * peers had time to see it and published first then, and the old one dropped only once no peer uses it.
-   * One rotation at a time: a second request meanwhile would publish three keys, a Lease every peer refuses
-   * (and with it this node, from every ring, while its fence is still open).
-   */
+  /** A new key pair, published in the Lease first; sent with once peers had time to see it. */
   async rotateKeys(): Promise<void> {
     if (!this.mesh) return;
-    if (this.rotating) {
-      this.log.warn('a mesh key rotation is already under way: ignoring this request');
-      return;
-    }
-    this.rotating = true;
-    try {
-      const old = this.keys[0]!;
-      this.keyVersion = (this.keyVersion % 255) + 1;
-      const next = generateKeyPairs(this.keyVersion);
-      this.keys = rotationKeys('announce', old, next);
-      this.mesh.addKeys(next);
-      await this.publish();
-      this.log.info({ keyVersion: next.public.version }, 'published new mesh keys');
-      // Peers take the new keys in through their Lease watch; give them a moment before sending with them.
-      await sleep(ROTATION.useAfterMs);
-      this.mesh?.useKeys(next.public.version);
-      this.keys = rotationKeys('use', old, next);
-      let acceptedAt: number | undefined;
-      for (;;) {
-        if (this.stopped) return;
-        if (acceptedAt === undefined) {
-          await this.publish();
-          if (this.keysAccepted.first === next.public.version) acceptedAt = this.keysAccepted.at;
-        } else if (this.mesh && mayDropOldKey(this.mesh, old, acceptedAt, this.now())) break;
-        await sleep(ROTATION.recheckMs);
-      }
-      this.mesh?.dropKeys(old.public.version);
-      this.keys = rotationKeys('done', old, next);
-      await this.publish();
-      this.log.info({ keyVersion: next.public.version }, 'mesh key rotation complete');
-    } finally {
-      this.rotating = false;
-    }
+    this.keyVersion = (this.keyVersion % 255) + 1;
+    const next = generateKeyPairs(this.keyVersion);
+    this.keys = [this.keys[0]!, next];
+    this.mesh.addKeys(next);
+    await this.publish();
+    this.log.info({ keyVersion: next.public.version }, 'published new mesh keys');
+    // Peers take the new keys in through their Lease watch; give them a moment before sending with them.
+    await new Promise((r) => setTimeout(r, 2000));
+    this.mesh.useKeys(next.public.version);
+    this.keys = [next, ...this.keys.filter((k) => k !== next)];
+    await new Promise((r) => setTimeout(r, 10_000));
+    const old = this.keys.filter((k) => k !== next);
+    for (const k of old) this.mesh.dropKeys(k.public.version);
+    this.keys = [next];
+    await this.publish();
+    this.log.info({ keyVersion: next.public.version }, 'mesh key rotation complete');
   }
 
   /**
@@ -753,8 +726,4 @@ export class SpeakerMembership {
     if (this.renew) clearTimeout(this.renew);
     this.socket?.close();
   }
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
 }

@@ -180,11 +180,6 @@ export class Ownership {
     return changes;
   }
 
-  /** The live nodes the table was last computed for. */
-  liveNodes(): ReadonlySet<string> {
-    return this.live;
-  }
-
   owner(address: string): string | undefined {
     return this.entries.get(address)?.owner;
   }

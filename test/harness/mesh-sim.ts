@@ -6,7 +6,6 @@
  * after a fault the new owner answered. Used by the mesh unit tests and by bench/mesh-sim.bench.ts.
  */
 import { generateKeyPairs, type KeyPairs, type PublicKeys } from '../../src/mesh/identity.ts';
-import { mayDropOldKey, ROTATION, rotationKeys } from '../../src/mesh/key-rotation.ts';
 import type { MemberStatus } from '../../src/mesh/members.ts';
 import { defaultParams, type MeshMember, MeshNode, type MeshParams } from '../../src/mesh/node.ts';
 import { Roster } from '../../src/mesh/roster.ts';
@@ -160,11 +159,6 @@ export class SimNode {
   leaseStatus: MemberStatus = 'joining';
   leaseInc: Incarnation = { gen: 1, round: 0 };
   inTrouble = false;
-  /**
-   * Its Lease is not believed any more (run out while it could not renew it, or rewritten into one that
-   * does not parse): every watch drops it from the roster, while the process itself runs on.
-   */
-  leaseGone = false;
   lastLeaseWrite = Number.NEGATIVE_INFINITY;
   planWorkMs = 0;
 
@@ -239,7 +233,7 @@ export class MeshSim {
     if (this.rosterCache) return this.rosterCache;
     const members: MeshMember[] = [];
     for (const n of this.nodes) {
-      if (n.leaseStatus === 'leaving' || n.leaseGone) continue;
+      if (n.leaseStatus === 'leaving') continue;
       const key = `${n.gen}/${n.leaseInc.round}/${n.leaseStatus}/${n.publishedKeys.map((k) => k.version).join(',')}/${n.keys.public.dh.toString('base64')}`;
       let cached = this.memberCache.get(n.name);
       if (cached?.key !== key) {
@@ -312,7 +306,7 @@ export class MeshSim {
           onChange: () => this.evaluateSoon(n),
           onReleaseRequest: (name) => {
             // As the speaker answers: confirm unless it still holds something the asker owns.
-            if (n.handover?.mayConfirm(name, n.mesh.candidates())) n.mesh.sendReleased(name);
+            if (n.handover?.mayConfirm(name)) n.mesh.sendReleased(name);
           },
           onSelfState: (inc, status) => this.writeLease(n, inc, status),
           onTrouble: (t) => {
@@ -521,7 +515,7 @@ export class MeshSim {
   }
 
   /** A Lease write: `change` edits what the Lease says (nothing, for a renewal). */
-  private leaseWrite(n: SimNode, change: () => void, rosterChanges = true, accepted?: () => void): void {
+  private leaseWrite(n: SimNode, change: () => void, rosterChanges = true): void {
     if (this.apiDown) return;
     const sentAt = this.now;
     const gen = n.gen;
@@ -530,11 +524,7 @@ export class MeshSim {
       if (this.apiDown) return;
       change();
       if (rosterChanges) this.rosterCache = undefined;
-      if (n.alive && n.gen === gen)
-        this.later(n, () => {
-          n.mesh.apiAcknowledged(sentAt);
-          accepted?.();
-        });
+      if (n.alive && n.gen === gen) this.later(n, () => n.mesh.apiAcknowledged(sentAt));
       this.queue.push(this.now + this.opts.apiWatchMs, () => {
         const roster = this.roster();
         // Every node's watch delivers the renewal now: one record for all (a map per node is N²).
@@ -588,38 +578,24 @@ export class MeshSim {
   }
 
   /**
-   * A key rotation as the speaker does it (src/mesh/key-rotation.ts): the new pair published beside the old
-   * one, used for sending (and published first) two seconds later, the old one dropped once that Lease was
-   * accepted ten seconds ago and no peer has addressed the node under it for a while.
+   * A key rotation as the speaker does it: the new pair published in the Lease beside the old one, used
+   * for sending two seconds later, the old one dropped ten seconds after that.
    */
   rotateKeys(n: SimNode): void {
     const old = n.keys;
     const next = generateKeyPairs((old.public.version % 255) + 1);
-    const publish = (keys: KeyPairs[], accepted?: () => void) =>
-      this.leaseWrite(
-        n,
-        () => {
-          n.publishedKeys = keys.map((k) => k.public);
-        },
-        true,
-        accepted,
-      );
     n.mesh.addKeys(next);
-    publish(rotationKeys('announce', old, next));
-    this.queue.push(this.now + ROTATION.useAfterMs, () => {
+    this.leaseWrite(n, () => {
+      n.publishedKeys = [old.public, next.public];
+    });
+    this.queue.push(this.now + 2000, () => {
       n.mesh.useKeys(next.public.version);
       (n as { keys: KeyPairs }).keys = next;
-      const acceptedAt = this.now;
-      publish(rotationKeys('use', old, next), () => {
-        const check = () => {
-          if (!mayDropOldKey(n.mesh, old, acceptedAt, this.now)) {
-            this.queue.push(this.now + ROTATION.recheckMs, check);
-            return;
-          }
-          n.mesh.dropKeys(old.public.version);
-          publish(rotationKeys('done', old, next));
-        };
-        this.queue.push(this.now + ROTATION.dropAfterMs, check);
+      this.queue.push(this.now + 10_000, () => {
+        n.mesh.dropKeys(old.public.version);
+        this.leaseWrite(n, () => {
+          n.publishedKeys = [next.public];
+        });
       });
     });
   }
@@ -646,16 +622,6 @@ export class MeshSim {
       this.queue.push(this.now + this.opts.apiWatchMs, () => {
         for (const m of this.nodes) if (m.alive) this.later(m, () => m.mesh.setRoster(roster));
       });
-    });
-  }
-
-  /** The node's Lease stops being believed (see SimNode.leaseGone); every watch shows it after apiWatchMs. */
-  loseLease(n: SimNode): void {
-    n.leaseGone = true;
-    this.rosterCache = undefined;
-    this.queue.push(this.now + this.opts.apiWatchMs, () => {
-      const roster = this.roster();
-      for (const m of this.nodes) if (m.alive) this.later(m, () => m.mesh.setRoster(roster));
     });
   }
 

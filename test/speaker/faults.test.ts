@@ -178,41 +178,10 @@ test('each speaker rotates its own keys (SIGUSR2) in turn: nothing moves, nobody
     n.speaker!.child.kill('SIGUSR2');
     await sleep(4000);
   }
-  // The old keys are dropped ten seconds after the Lease naming the new ones first was accepted, once no
-  // peer has used them for two seconds (src/mesh/key-rotation.ts).
-  await sleep(14_000);
+  // The old keys are dropped ten seconds after the switch.
+  await sleep(10_000);
   for (const n of lab.nodes) assert.match(lab.speakerLog(n), /mesh key rotation complete/);
   assertQuiet('key rotations', judged(since));
-});
-
-test('a second SIGUSR2 during a rotation is ignored: the Lease never names three keys, nothing moves', {
-  skip,
-  timeout: 120_000,
-}, async () => {
-  await settledOwners();
-  const since = Date.now();
-  const [, n2] = lab.nodes as [LabNode, LabNode, LabNode];
-  const count = (text: string, what: RegExp) => (text.match(what) ?? []).length;
-  const before = count(lab.speakerLog(n2), /mesh key rotation complete/g);
-  const refusedBefore = lab.nodes.map((n) => count(lab.speakerLog(n), /ignoring a speaker Lease/g));
-  n2.speaker!.child.kill('SIGUSR2');
-  await sleep(500);
-  n2.speaker!.child.kill('SIGUSR2');
-  await sleep(3000);
-  // A third while the first is in its "use" phase (after two seconds): three keys once made every peer
-  // refuse the Lease and drop the node from its ring.
-  n2.speaker!.child.kill('SIGUSR2');
-  await sleep(14_000);
-  const log = lab.speakerLog(n2);
-  assert.equal(count(log, /mesh key rotation complete/g), before + 1);
-  assert.match(log, /a mesh key rotation is already under way/);
-  for (const [i, n] of lab.nodes.entries())
-    assert.equal(
-      count(lab.speakerLog(n), /ignoring a speaker Lease/g),
-      refusedBefore[i],
-      `${n.name} refused a Lease`,
-    );
-  assertQuiet('a repeated SIGUSR2', judged(since));
 });
 
 test('a one-way cut, node-2 to node-1 blackholed for 10 s: every address keeps its answerer (item 3)', {

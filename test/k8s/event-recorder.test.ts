@@ -70,6 +70,21 @@ function recorder(minRewriteMs = 300): EventRecorder {
   return r;
 }
 
+/** The next `times` Event creates get this answer from the proxy instead of the API server's. */
+function answerCreates(status: number, reason: string, times: number, retryAfterSeconds?: number): void {
+  proxy.add({
+    method: 'POST',
+    path: /\/events$/,
+    fault: {
+      kind: 'status',
+      status,
+      reason,
+      ...(retryAfterSeconds === undefined ? {} : { retryAfterSeconds }),
+    },
+    times,
+  });
+}
+
 const creates = (r: RecordedRequest) => r.method === 'POST' && r.path === `/api/v1/namespaces/${NS}/events`;
 
 test('repetitions become one Event whose count ends exact, even after a burst', async () => {
@@ -128,12 +143,7 @@ test('an Event that expired (deleted) is created anew on the next repetition', a
 
 test('a create refused for good (403) is not retried; the next repetition creates the Event', async () => {
   const obj = await subject();
-  proxy.add({
-    method: 'POST',
-    path: /\/events$/,
-    fault: { kind: 'status', status: 403, reason: 'Forbidden' },
-    times: 1,
-  });
+  answerCreates(403, 'Forbidden', 1);
   const r = recorder();
   const before = proxy.count(creates);
   r.record(obj, 'Warning', 'UnknownPool', 'pool blue does not exist');
@@ -146,12 +156,7 @@ test('a create refused for good (403) is not retried; the next repetition create
 
 test('a create that fails for a reason that may pass (500) is tried again a second later, a few times at most', async () => {
   const obj = await subject();
-  proxy.add({
-    method: 'POST',
-    path: /\/events$/,
-    fault: { kind: 'status', status: 500, reason: 'InternalError' },
-    times: 2,
-  });
+  answerCreates(500, 'InternalError', 2);
   const r = recorder();
   const before = proxy.count(creates);
   r.record(obj, 'Warning', 'UnknownPool', 'pool blue does not exist');
@@ -162,12 +167,7 @@ test('a create that fails for a reason that may pass (500) is tried again a seco
 
 test('a create answered 429 is sent again after Retry-After', async () => {
   const obj = await subject();
-  proxy.add({
-    method: 'POST',
-    path: /\/events$/,
-    fault: { kind: 'status', status: 429, reason: 'TooManyRequests', retryAfterSeconds: 0 },
-    times: 2,
-  });
+  answerCreates(429, 'TooManyRequests', 2, 0);
   const r = recorder();
   const before = proxy.count(creates);
   r.record(obj, 'Normal', 'IPAllocated', 'Assigned 192.0.2.7');
@@ -177,12 +177,7 @@ test('a create answered 429 is sent again after Retry-After', async () => {
 
 test('settled() waits out the retries and the last count rewrite, and then the API server has it all', async () => {
   const obj = await subject();
-  proxy.add({
-    method: 'POST',
-    path: /\/events$/,
-    fault: { kind: 'status', status: 503, reason: 'ServiceUnavailable' },
-    times: 2,
-  });
+  answerCreates(503, 'ServiceUnavailable', 2);
   const r = recorder(800);
   const before = proxy.count(creates);
   r.record(obj, 'Warning', 'PoolExhausted', 'no free IPv4 address');
@@ -204,12 +199,7 @@ test('settled() waits out the retries and the last count rewrite, and then the A
 
 test('settled() also resolves when a write was refused for good (403), with nothing written', async () => {
   const obj = await subject();
-  proxy.add({
-    method: 'POST',
-    path: /\/events$/,
-    fault: { kind: 'status', status: 403, reason: 'Forbidden' },
-    times: 1,
-  });
+  answerCreates(403, 'Forbidden', 1);
   const r = recorder();
   r.record(obj, 'Warning', 'UnknownPool', 'pool blue does not exist');
   await r.settled();

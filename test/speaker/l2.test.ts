@@ -4,6 +4,7 @@
  * when it is stopped, and externalTrafficPolicy: Local following the endpoints.
  */
 import assert from 'node:assert/strict';
+import { rmSync } from 'node:fs';
 import { after, before, test } from 'node:test';
 import { BEACON_NS, ClusterLab, L2_POOL, type LabNode, setEndpoints } from '../harness/cluster-lab.ts';
 import {
@@ -269,11 +270,13 @@ async function captureReplies(file: string): Promise<{ t: number; address: strin
 test('a partitioned node steps back, and after the partition heals two nodes never answer one address for long', {
   skip,
   timeout: 120_000,
-}, async () => {
+}, async (t) => {
   const o = await owners();
   const victim = o.get(SERVICES[2]!)!;
   const addresses = SERVICES.filter((s) => o.get(s) === victim).map((s) => addressOf.get(s)!);
   const file = `/tmp/beacon-partition-${process.pid}.pcap`;
+  // Removed also when a wait below fails (the file stayed behind then).
+  t.after(() => rmSync(file, { force: true }));
   const capture = lab.client.spawn('tcpdump', 'tcpdump', ['-i', 'eth0', '-U', '-w', file, 'arp']);
   try {
     await new Promise((r) => setTimeout(r, 500));
@@ -302,7 +305,6 @@ test('a partitioned node steps back, and after the partition heals two nodes nev
     await capture.stop();
   }
   const replies = await captureReplies(file);
-  await lab.client.exec('rm', ['-f', file]);
   // For each address, the longest stretch during which replies came from two different MACs less than
   // 300 ms apart: that is how long a client could have been told two answers.
   let longest = 0;

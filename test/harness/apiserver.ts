@@ -6,14 +6,13 @@
  */
 import { execFile } from 'node:child_process';
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { request } from 'node:https';
 import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type ClusterAccess, parseKubeconfig } from '../../src/k8s/kubeconfig.ts';
 import { type KubeBinaries, kubeBinaries } from './binaries.ts';
-import { removeOnInterrupt } from './interrupt.ts';
+import { temporaryDirectory } from './interrupt.ts';
 import { endInput, spawnTethered, type TetheredProcess, waitFor } from './process.ts';
 
 /** GET with a bearer token against a server whose certificate `ca` signed; resolves with the body. */
@@ -168,14 +167,12 @@ export async function startApiServer(opts: ApiServerOptions = {}): Promise<ApiSe
   const log = opts.log ?? (() => {});
   const binaries = await kubeBinaries(log);
   const started = Date.now();
-  const dir = mkdtempSync(join(tmpdir(), 'beacon-apiserver-'));
-  const processes: TetheredProcess[] = [];
   // etcd and the API server die with this process (pdeathsig); their data directory would stay.
-  const withdraw = removeOnInterrupt(dir, () => rmSync(dir, { recursive: true, force: true }));
+  const { path: dir, remove: removeDir } = temporaryDirectory('beacon-apiserver-');
+  const processes: TetheredProcess[] = [];
   const cleanup = async () => {
     for (const p of processes.reverse()) await p.stop();
-    rmSync(dir, { recursive: true, force: true });
-    withdraw();
+    removeDir();
   };
   try {
     const [etcdClient, etcdPeer] = [await freePort(), await freePort()];

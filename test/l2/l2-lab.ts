@@ -2,11 +2,10 @@
  * The L2 test network: a client and two nodes on one bridge, `beacon l2` runs in a node, and helpers to
  * read the client's neighbour table and capture frames. Documentation addresses only.
  */
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { REPO_ROOT } from '../harness/binaries.ts';
-import { removeOnInterrupt } from '../harness/interrupt.ts';
+import { temporaryDirectory } from '../harness/interrupt.ts';
 import { type Bridge, NetLab, type Netns } from '../harness/netns.ts';
 import { type TetheredProcess, waitFor } from '../harness/process.ts';
 
@@ -31,12 +30,10 @@ export interface L2Lab {
 
 export async function createL2Lab(tag: string): Promise<L2Lab> {
   const lab = await NetLab.create(tag);
-  const dir = mkdtempSync(join(tmpdir(), `beacon-${tag}-`));
-  const withdraw = removeOnInterrupt(dir, () => rmSync(dir, { recursive: true, force: true }));
+  const { path: dir, remove: removeDir } = temporaryDirectory(`beacon-${tag}-`);
   const cleanup = async () => {
     await lab.cleanup();
-    rmSync(dir, { recursive: true, force: true });
-    withdraw();
+    removeDir();
   };
   try {
     const br = await lab.addBridge();
